@@ -28,7 +28,8 @@ def _load(name: str) -> type[Server] | None:
             return None
         raise
     cls = getattr(module, class_name)
-    assert issubclass(cls, Server)
+    if not (isinstance(cls, type) and issubclass(cls, Server)):
+        raise TypeError(f"{SERVERS[name]} is not an infra Server")
     return cls
 
 
