@@ -1,1 +1,1 @@
-"""casestream: domain."""
+"""casestream domain: aggregates, their past-tense events, and the errors they raise."""

@@ -1,0 +1,117 @@
+"""The in-process runner: tails the event log and keeps the read models up to date.
+
+SQLite's recorder in `eventsourcing` has no subscriptions, so the runner polls the notification log and
+is also woken right after each append. Each batch of documents is stored with the runner's tracking
+position in one transaction, so a crash between batches replays safely.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+
+from commands.ports import EventStore
+from domain.events import Positioned
+from projections.base import Projection
+from projections.folding import fold_batch
+from projections.ports import DocumentStore
+
+log = logging.getLogger(__name__)
+Subscriber = Callable[[Sequence[Positioned]], None]
+
+
+class EmbeddedRunner:
+    """Folds the event log into a DocumentStore on a background thread."""
+
+    name = "embedded"
+
+    def __init__(
+        self, store: EventStore, documents: DocumentStore, projections: Sequence[Projection],
+        *, batch_size: int = 2000, poll_interval: float = 0.5,
+    ) -> None:
+        self.store = store
+        self.documents = documents
+        self.projections = tuple(projections)
+        self.batch_size = batch_size
+        self.poll_interval = poll_interval
+        self.position = documents.tracking(self.name)
+        self._wake = threading.Event()
+        self._progress = threading.Condition()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._subscribers: list[Subscriber] = []
+        self.last_error: str | None = None
+        store.on_append(lambda _position: self._wake.set())
+
+    def subscribe(self, subscriber: Subscriber) -> None:
+        """Call subscriber with each batch once it is visible in the read models (SSE, publishers)."""
+        self._subscribers.append(subscriber)
+
+    def step(self) -> int:
+        """Apply the next batch; return how many events it held."""
+        batch = self.store.read(self.position, self.batch_size)
+        if not batch:
+            return 0
+        writes = fold_batch(self.projections, batch, self.documents.get)
+        last = batch[-1].position
+        self.documents.write(writes, (self.name, last))
+        with self._progress:
+            self.position = last
+            self._progress.notify_all()
+        for subscriber in self._subscribers:
+            try:
+                subscriber(batch)
+            except Exception:  # a subscriber's failure must not stop the read models
+                log.exception("runner subscriber failed")
+        return len(batch)
+
+    def catch_up(self) -> int:
+        """Apply batches until the log is exhausted; return the number of events applied."""
+        total = 0
+        while n := self.step():
+            total += n
+        return total
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self.poll_interval)
+            self._wake.clear()
+            try:
+                self.catch_up()
+                self.last_error = None
+            except Exception as exc:
+                self.last_error = repr(exc)
+                log.exception("runner failed; retrying")
+                time.sleep(self.poll_interval)
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._loop, name="casestream-runner", daemon=True)
+            self._thread.start()
+            self._wake.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+
+    def wait(self, position: int, timeout: float) -> bool:
+        """Block until the read models include position (read-your-writes); False on timeout."""
+        deadline = time.monotonic() + timeout
+        with self._progress:
+            while self.position < position:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._wake.set()
+                self._progress.wait(min(remaining, 0.5))
+        return True
+
+    def lag(self) -> int:
+        """How many events the read models are behind the log."""
+        return max(0, self.store.max_position() - self.position)

@@ -1,0 +1,110 @@
+"""EventStore over the `eventsourcing` library's application recorders (SQLite file or PostgreSQL)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import ApplicationRecorder, IntegrityError
+from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
+
+from adapters.codec import decode, decode_stored, encode
+from domain.errors import VersionConflict
+from domain.events import Event, Positioned
+
+
+class RecorderEventStore:
+    """Appends and reads domain events through an eventsourcing ApplicationRecorder."""
+
+    def __init__(self, recorder: ApplicationRecorder, position_query: Callable[[UUID, int], int | None]):
+        self.recorder = recorder
+        self._position_query = position_query
+        self._listeners: list[Callable[[int], None]] = []
+
+    def append(self, events: Sequence[Event]) -> list[int]:
+        if not events:
+            return []
+        try:
+            ids = self.recorder.insert_events([encode(e) for e in events])
+        except IntegrityError as exc:
+            raise VersionConflict("another change to the same record was stored first; retry") from exc
+        positions = list(ids or [])
+        if positions:
+            for listener in self._listeners:
+                listener(positions[-1])
+        return positions
+
+    def events_of(self, aggregate_id: UUID) -> list[Event]:
+        return [decode_stored(s) for s in self.recorder.select_events(aggregate_id)]
+
+    def read(self, after: int, limit: int) -> list[Positioned]:
+        notes = self.recorder.select_notifications(after, limit, inclusive_of_start=False)
+        return [
+            Positioned(n.id, decode(n.topic, n.state, n.originator_id, n.originator_version)) for n in notes
+        ]
+
+    def read_raw(self, after: int, limit: int) -> Sequence[Any]:
+        """Undecoded notifications (for measuring the raw log rate)."""
+        return self.recorder.select_notifications(after, limit, inclusive_of_start=False)
+
+    def max_position(self) -> int:
+        return self.recorder.max_notification_id() or 0
+
+    def position_of(self, aggregate_id: UUID, version: int) -> int | None:
+        return self._position_query(aggregate_id, version)
+
+    def on_append(self, listener: Callable[[int], None]) -> None:
+        self._listeners.append(listener)
+
+    def close(self) -> None:
+        datastore = getattr(self.recorder, "datastore", None)
+        if datastore is not None:
+            datastore.close()
+
+
+def sqlite_event_store(path: Path | str, pool_size: int = 5) -> RecorderEventStore:
+    """Event store in a SQLite file (the embedded default)."""
+    datastore = SQLiteDatastore(str(path), pool_size=pool_size, lock_timeout=30)
+    recorder = SQLiteApplicationRecorder(datastore)
+    recorder.create_table()
+    with datastore.transaction(commit=True) as curs:
+        curs.execute("PRAGMA journal_mode=WAL")
+
+    def position(aggregate_id: UUID, version: int) -> int | None:
+        with datastore.transaction(commit=False) as curs:
+            curs.execute(
+                "SELECT rowid FROM stored_events WHERE originator_id=? AND originator_version=?",
+                (aggregate_id.hex, version),
+            )
+            row = curs.fetchone()
+        return int(row[0]) if row else None
+
+    return RecorderEventStore(recorder, position)
+
+
+def postgres_event_store(
+    *, host: str, port: int, dbname: str, user: str, password: str, pool_size: int = 10, schema: str = ""
+) -> RecorderEventStore:
+    """Event store in PostgreSQL (the distributed mode)."""
+    datastore = PostgresDatastore(
+        dbname=dbname, host=host, port=port, user=user, password=password,
+        pool_size=pool_size, max_overflow=pool_size, max_waiting=1000, schema=schema,
+        pool_open_timeout=30,
+    )
+    recorder = PostgresApplicationRecorder(datastore)
+    recorder.create_table()
+
+    def position(aggregate_id: UUID, version: int) -> int | None:
+        with datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(
+                f"SELECT notification_id FROM {datastore.schema + '.' if datastore.schema else ''}"
+                "stored_events WHERE originator_id=%s AND originator_version=%s",
+                (aggregate_id, version),
+            )
+            row = curs.fetchone()
+        return int(row["notification_id"]) if row else None
+
+    return RecorderEventStore(recorder, position)

@@ -1,0 +1,159 @@
+"""Read models in SQLite: one table per collection, documents as JSON with their position.
+
+A document is written together with the position of the event that produced it and the runner's
+tracking position, in one transaction. Deleted documents stay as tombstones (doc NULL) so a replayed
+event cannot bring them back.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from projections.base import Doc, Projection
+from projections.ports import Query, Write
+
+_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
+
+
+def _field(name: str) -> str:
+    if not _NAME.match(name):
+        raise ValueError(f"bad field name {name!r}")
+    return f"json_extract(doc, '$.{name}')"
+
+
+class SqliteDocumentStore:
+    """DocumentStore on a SQLite file (WAL: one writer, many concurrent readers)."""
+
+    def __init__(self, path: Path | str, projections: Iterable[Projection]) -> None:
+        self.path = str(path)
+        self.projections = {p.collection: p for p in projections}
+        self._local = threading.local()
+        self._write_lock = threading.Lock()
+        self._writer = self._connect()
+        self._create()
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, check_same_thread=False, timeout=30, isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA cache_size=-65536")
+        return conn
+
+    def _reader(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._connect()
+            self._local.conn = conn
+        return conn
+
+    def _create(self) -> None:
+        with self._write_lock:
+            cur = self._writer
+            cur.execute("CREATE TABLE IF NOT EXISTS tracking (name TEXT PRIMARY KEY, position INTEGER NOT NULL)")
+            for name, projection in self.projections.items():
+                cur.execute(
+                    f"CREATE TABLE IF NOT EXISTS {name} (key TEXT PRIMARY KEY, tenant TEXT, "
+                    "position INTEGER NOT NULL, doc TEXT)"
+                )
+                order = _field(projection.order)
+                cur.execute(f"CREATE INDEX IF NOT EXISTS ix_{name}_order ON {name} (tenant, {order})")
+                cur.execute(f"CREATE INDEX IF NOT EXISTS ix_{name}_position ON {name} (position)")
+                for f in projection.indexes:
+                    cur.execute(
+                        f"CREATE INDEX IF NOT EXISTS ix_{name}_{f} ON {name} (tenant, {_field(f)}, {order})"
+                    )
+
+    def _table(self, collection: str) -> str:
+        if collection not in self.projections:
+            raise KeyError(f"unknown collection {collection!r}")
+        return collection
+
+    def get(self, collection: str, key: str) -> tuple[Doc | None, int] | None:
+        row = self._reader().execute(
+            f"SELECT doc, position FROM {self._table(collection)} WHERE key = ?", (key,)
+        ).fetchone()
+        if row is None:
+            return None
+        return (orjson.loads(row[0]) if row[0] is not None else None), int(row[1])
+
+    def write(self, writes: Sequence[Write], tracking: tuple[str, int] | None = None) -> None:
+        with self._write_lock:
+            cur = self._writer
+            cur.execute("BEGIN IMMEDIATE")
+            try:
+                for w in writes:
+                    tenant = w.doc.get("tenant") if w.doc else None
+                    cur.execute(
+                        f"INSERT INTO {self._table(w.collection)} (key, tenant, position, doc) VALUES (?, ?, ?, ?) "
+                        "ON CONFLICT(key) DO UPDATE SET tenant = excluded.tenant, position = excluded.position, "
+                        "doc = excluded.doc WHERE excluded.position > position",
+                        (w.key, tenant, w.position, orjson.dumps(w.doc).decode() if w.doc is not None else None),
+                    )
+                if tracking is not None:
+                    cur.execute(
+                        "INSERT INTO tracking (name, position) VALUES (?, ?) ON CONFLICT(name) DO UPDATE "
+                        "SET position = excluded.position WHERE excluded.position > position",
+                        tracking,
+                    )
+                cur.execute("COMMIT")
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+
+    def tracking(self, name: str) -> int:
+        row = self._reader().execute("SELECT position FROM tracking WHERE name = ?", (name,)).fetchone()
+        return int(row[0]) if row else 0
+
+    def _where(self, tenant: str, filters: Mapping[str, Any], text: str | None) -> tuple[str, list[Any]]:
+        clauses = ["tenant = ?", "doc IS NOT NULL"]
+        params: list[Any] = [tenant]
+        for name, value in filters.items():
+            if value is None:
+                clauses.append(f"{_field(name)} IS NULL")
+            else:
+                clauses.append(f"{_field(name)} = ?")
+                params.append(value)
+        if text:
+            clauses.append(f"{_field('search')} LIKE ? ESCAPE '\\'")
+            escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            params.append(f"%{escaped}%")
+        return " AND ".join(clauses), params
+
+    def find(self, query: Query) -> list[Doc]:
+        table = self._table(query.collection)
+        where, params = self._where(query.tenant, query.filters, query.text)
+        order = "position" if query.sort == "position" else _field(query.sort)
+        direction = "DESC" if query.descending else "ASC"
+        if query.min_position is not None:
+            where += " AND position > ?"
+            params.append(query.min_position)
+        if query.after is not None:
+            value, key = query.after
+            op = "<" if query.descending else ">"
+            where += f" AND ({order} {op} ? OR ({order} = ? AND key {op} ?))"
+            params.extend([value, value, key])
+        sql = f"SELECT doc FROM {table} WHERE {where} ORDER BY {order} {direction}, key {direction} LIMIT ?"
+        params.append(query.limit)
+        return [orjson.loads(row[0]) for row in self._reader().execute(sql, params)]
+
+    def count_by(self, collection: str, tenant: str, field: str, filters: Mapping[str, Any]) -> dict[str, int]:
+        where, params = self._where(tenant, filters, None)
+        sql = f"SELECT {_field(field)}, COUNT(*) FROM {self._table(collection)} WHERE {where} GROUP BY 1"
+        return {("" if v is None else str(v)): int(n) for v, n in self._reader().execute(sql, params)}
+
+    def reset(self) -> None:
+        with self._write_lock:
+            for name in self.projections:
+                self._writer.execute(f"DROP TABLE IF EXISTS {name}")
+            self._writer.execute("DROP TABLE IF EXISTS tracking")
+        self._create()
+
+    def close(self) -> None:
+        self._writer.close()

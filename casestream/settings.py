@@ -1,0 +1,54 @@
+"""Every setting in one typed object: `CASESTREAM_*` environment variables, defaults that run embedded."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """casestream's configuration. Each field is also `CASESTREAM_<NAME>` in the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="CASESTREAM_", extra="ignore")
+
+    data_dir: Path = Field(default=Path(".data"), description="Folder for the embedded SQLite files and keys.")
+    host: str = Field(default="127.0.0.1", description="Address `serve` binds.")
+    port: int = Field(default=8000, description="Port `serve` binds.")
+    public_url: str | None = Field(default=None, description="Base URL clients use (issuer). Default http://host:port.")
+
+    event_store: Literal["sqlite", "postgres"] = Field(default="sqlite", description="Where events are stored.")
+    postgres_host: str = "127.0.0.1"
+    postgres_port: int = 55432
+    postgres_db: str = "casestream"
+    postgres_user: str = "casestream"
+    postgres_password: str = "casestream"
+    postgres_schema: str = ""
+    postgres_pool_size: int = Field(default=16, description="Connections to PostgreSQL per process.")
+
+    default_tenant: str = Field(default="acme", description="Tenant `token` uses when none is given.")
+    token_ttl_seconds: int = Field(default=8 * 3600, description="Lifetime of tokens from the built-in issuer.")
+    audience: str = Field(default="casestream", description="`aud` every accepted token must carry.")
+
+    max_body_bytes: int = Field(default=1_048_576, description="Largest request body the API accepts.")
+    wait_timeout_seconds: float = Field(default=5.0, description="Default bounded wait for `wait_for`.")
+    max_wait_seconds: float = Field(default=30.0, description="Longest `wait_timeout` a query may ask for.")
+    runner_batch_size: int = Field(default=2000, description="Events folded per read-model transaction.")
+
+    @property
+    def base_url(self) -> str:
+        return self.public_url or f"http://{self.host}:{self.port}"
+
+    @property
+    def events_path(self) -> Path:
+        return self.data_dir / "events.sqlite"
+
+    @property
+    def views_path(self) -> Path:
+        return self.data_dir / "views.sqlite"
+
+    @property
+    def key_path(self) -> Path:
+        return self.data_dir / "issuer-key.json"

@@ -1,0 +1,220 @@
+"""One handler per command, all the same shape: load, call one domain method; the bus saves."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+from uuid import UUID
+
+from commands import messages as m
+from commands.unit_of_work import UnitOfWork
+from domain.aggregate import Aggregate
+from domain.case import Case
+from domain.definition import CaseDefinition, DefinitionSpec, Stage, definition_id
+from domain.errors import NotFound, VersionConflict
+from domain.events import Context
+from domain.numbering import CaseNumberSequence, sequence_id
+from domain.reference import Queue, Record, RecordType, queue_id, record_id, record_type_id
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """Which aggregate a command changed."""
+
+    aggregate_id: UUID
+    extra: dict[str, Any] | None = None
+
+
+C = TypeVar("C", bound=m.Command)
+Handler = Callable[[Any, Context, UnitOfWork], Outcome]
+HANDLERS: dict[type[m.Command], Handler] = {}
+
+
+def handles(command_type: type[C]) -> Callable[[Callable[[C, Context, UnitOfWork], Outcome]], Handler]:
+    def register(func: Callable[[C, Context, UnitOfWork], Outcome]) -> Handler:
+        HANDLERS[command_type] = func
+        return func
+
+    return register
+
+
+def _case(cmd: m.CaseCommand, uow: UnitOfWork) -> tuple[Case, DefinitionSpec]:
+    case = uow.get(Case, cmd.case_id, f"case {cmd.case_id}", cmd.expected_version)
+    definition = uow.get(
+        CaseDefinition, definition_id(uow.tenant, case.definition_key), f"definition {case.definition_key!r}"
+    )
+    return case, definition.spec(case.definition_version)
+
+
+def _spec(cmd: m.PublishCaseDefinition) -> DefinitionSpec:
+    return DefinitionSpec(
+        key=cmd.key, name=cmd.name, schema=cmd.schema_, ui_schema=cmd.ui_schema,
+        stages=tuple(Stage(s.key, s.name or s.key, tuple(s.transitions)) for s in cmd.stages),
+        statuses=tuple(cmd.statuses), queues=tuple(cmd.queues), card_fields=tuple(cmd.card_fields),
+        number_prefix=cmd.number_prefix,
+    )
+
+
+def _check_version(aggregate: Aggregate, expected: int | None, what: str) -> None:
+    if expected is not None and aggregate.version != expected:
+        raise VersionConflict(f"{what} is at version {aggregate.version}, not the expected {expected}")
+
+
+@handles(m.PublishCaseDefinition)
+def publish_definition(cmd: m.PublishCaseDefinition, ctx: Context, uow: UnitOfWork) -> Outcome:
+    spec = _spec(cmd)
+    existing = uow.find(CaseDefinition, definition_id(ctx.tenant, cmd.key))
+    if existing is None:
+        _check_version(CaseDefinition(definition_id(ctx.tenant, cmd.key)), cmd.expected_version, "definition")
+        created = uow.add(CaseDefinition.create(ctx, spec))
+        return Outcome(created.id, {"definition_version": 1})
+    _check_version(existing, cmd.expected_version, f"definition {cmd.key!r}")
+    existing.publish(ctx, spec)
+    return Outcome(existing.id, {"definition_version": existing.latest_version})
+
+
+@handles(m.OpenCase)
+def open_case(cmd: m.OpenCase, ctx: Context, uow: UnitOfWork) -> Outcome:
+    definition = uow.get(
+        CaseDefinition, definition_id(ctx.tenant, cmd.definition_key), f"case definition {cmd.definition_key!r}"
+    )
+    seq_id = sequence_id(ctx.tenant, cmd.definition_key)
+    sequence = uow.find(CaseNumberSequence, seq_id) or uow.add(CaseNumberSequence(seq_id))
+    case = Case.open(
+        ctx, definition.latest, definition.latest_version, sequence.last + 1, cmd.title, cmd.data
+    )
+    sequence.issue(ctx, case.id)
+    uow.add(case)
+    return Outcome(case.id, {"number": case.number})
+
+
+@handles(m.UpdateCaseData)
+def update_case_data(cmd: m.UpdateCaseData, ctx: Context, uow: UnitOfWork) -> Outcome:
+    case, spec = _case(cmd, uow)
+    case.update_data(ctx, spec, cmd.patch)
+    return Outcome(case.id)
+
+
+@handles(m.RetitleCase)
+def retitle_case(cmd: m.RetitleCase, ctx: Context, uow: UnitOfWork) -> Outcome:
+    case = uow.get(Case, cmd.case_id, f"case {cmd.case_id}", cmd.expected_version)
+    case.retitle(ctx, cmd.title)
+    return Outcome(case.id)
+
+
+@handles(m.MoveCaseToStage)
+def move_case_to_stage(cmd: m.MoveCaseToStage, ctx: Context, uow: UnitOfWork) -> Outcome:
+    case, spec = _case(cmd, uow)
+    case.move_to_stage(ctx, spec, cmd.stage)
+    return Outcome(case.id)
+
+
+@handles(m.AssignCase)
+def assign_case(cmd: m.AssignCase, ctx: Context, uow: UnitOfWork) -> Outcome:
+    case = uow.get(Case, cmd.case_id, f"case {cmd.case_id}", cmd.expected_version)
+    case.assign(ctx, cmd.assignee)
+    return Outcome(case.id)
+
+
+@handles(m.UnassignCase)
+def unassign_case(cmd: m.UnassignCase, ctx: Context, uow: UnitOfWork) -> Outcome:
+    case = uow.get(Case, cmd.case_id, f"case {cmd.case_id}", cmd.expected_version)
+    case.unassign(ctx)
+    return Outcome(case.id)
+
+
+@handles(m.QueueCase)
+def queue_case(cmd: m.QueueCase, ctx: Context, uow: UnitOfWork) -> Outcome:
+    case, spec = _case(cmd, uow)
+    case.put_in_queue(ctx, spec, cmd.queue)
+    return Outcome(case.id)
+
+
+@handles(m.AddComment)
+def add_comment(cmd: m.AddComment, ctx: Context, uow: UnitOfWork) -> Outcome:
+    case = uow.get(Case, cmd.case_id, f"case {cmd.case_id}", cmd.expected_version)
+    comment_id = case.add_comment(ctx, cmd.body, cmd.parent_id)
+    return Outcome(case.id, {"comment_id": comment_id})
+
+
+@handles(m.EditComment)
+def edit_comment(cmd: m.EditComment, ctx: Context, uow: UnitOfWork) -> Outcome:
+    case = uow.get(Case, cmd.case_id, f"case {cmd.case_id}", cmd.expected_version)
+    case.edit_comment(ctx, cmd.comment_id, cmd.body)
+    return Outcome(case.id)
+
+
+@handles(m.DeleteComment)
+def delete_comment(cmd: m.DeleteComment, ctx: Context, uow: UnitOfWork) -> Outcome:
+    case = uow.get(Case, cmd.case_id, f"case {cmd.case_id}", cmd.expected_version)
+    case.delete_comment(ctx, cmd.comment_id, cmd.reason)
+    return Outcome(case.id)
+
+
+@handles(m.CloseCase)
+def close_case(cmd: m.CloseCase, ctx: Context, uow: UnitOfWork) -> Outcome:
+    case, spec = _case(cmd, uow)
+    case.close(ctx, spec, cmd.reason, cmd.resolution)
+    return Outcome(case.id)
+
+
+@handles(m.ReopenCase)
+def reopen_case(cmd: m.ReopenCase, ctx: Context, uow: UnitOfWork) -> Outcome:
+    case = uow.get(Case, cmd.case_id, f"case {cmd.case_id}", cmd.expected_version)
+    case.reopen(ctx, cmd.reason)
+    return Outcome(case.id)
+
+
+@handles(m.ArchiveCase)
+def archive_case(cmd: m.ArchiveCase, ctx: Context, uow: UnitOfWork) -> Outcome:
+    case = uow.get(Case, cmd.case_id, f"case {cmd.case_id}", cmd.expected_version)
+    case.archive(ctx, cmd.reason)
+    return Outcome(case.id)
+
+
+@handles(m.DefineQueue)
+def define_queue(cmd: m.DefineQueue, ctx: Context, uow: UnitOfWork) -> Outcome:
+    existing = uow.find(Queue, queue_id(ctx.tenant, cmd.key))
+    if existing is None:
+        return Outcome(uow.add(Queue.define(ctx, cmd.key, cmd.name, cmd.description)).id)
+    _check_version(existing, cmd.expected_version, f"queue {cmd.key!r}")
+    existing.redefine(ctx, cmd.name, cmd.description)
+    return Outcome(existing.id)
+
+
+@handles(m.DefineRecordType)
+def define_record_type(cmd: m.DefineRecordType, ctx: Context, uow: UnitOfWork) -> Outcome:
+    existing = uow.find(RecordType, record_type_id(ctx.tenant, cmd.key))
+    if existing is None:
+        return Outcome(uow.add(RecordType.define(ctx, cmd.key, cmd.name, cmd.schema_)).id)
+    _check_version(existing, cmd.expected_version, f"record type {cmd.key!r}")
+    existing.redefine(ctx, cmd.name, cmd.schema_)
+    return Outcome(existing.id)
+
+
+@handles(m.SaveRecord)
+def save_record(cmd: m.SaveRecord, ctx: Context, uow: UnitOfWork) -> Outcome:
+    record_type = uow.get(RecordType, record_type_id(ctx.tenant, cmd.type_key), f"record type {cmd.type_key!r}")
+    rid = record_id(ctx.tenant, cmd.type_key, cmd.key)
+    record = uow.find(Record, rid) or uow.add(Record(rid))
+    _check_version(record, cmd.expected_version, f"record {cmd.key!r}")
+    record.save(ctx, record_type, cmd.key, cmd.data)
+    return Outcome(record.id)
+
+
+@handles(m.RemoveRecord)
+def remove_record(cmd: m.RemoveRecord, ctx: Context, uow: UnitOfWork) -> Outcome:
+    record = uow.get(
+        Record, record_id(ctx.tenant, cmd.type_key, cmd.key), f"record {cmd.type_key}/{cmd.key}",
+        cmd.expected_version,
+    )
+    record.remove(ctx, cmd.reason)
+    return Outcome(record.id)
+
+
+def handler_for(command: m.Command) -> Handler:
+    handler = HANDLERS.get(type(command))
+    if handler is None:
+        raise NotFound(f"no handler for {type(command).__name__}")
+    return handler

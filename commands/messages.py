@@ -1,0 +1,150 @@
+"""Commands: immutable, typed, imperative requests to change something. Unknown fields are refused."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Command(BaseModel):
+    """Base: an optional client-supplied idempotency key and an optional expected version."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", str_max_length=20_000)
+    # path parameters of the command's HTTP endpoint (not part of its request body)
+    target_fields: ClassVar[tuple[str, ...]] = ()
+
+    command_id: str | None = Field(
+        default=None, min_length=1, max_length=200,
+        description="Idempotency key: a repeat returns the first result and stores nothing new.",
+    )
+    expected_version: int | None = Field(
+        default=None, ge=0, description="Refuse with 409 unless the target is at this version."
+    )
+
+
+class StageIn(BaseModel):
+    """A stage of a definition, as submitted."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    key: str
+    name: str = ""
+    transitions: list[str] = Field(default_factory=list)
+
+
+class PublishCaseDefinition(Command):
+    """Create a case definition, or publish a new version of it."""
+
+    key: str = Field(max_length=40)
+    name: str = Field(max_length=200)
+    schema_: dict[str, Any] = Field(alias="schema")
+    ui_schema: dict[str, Any] = Field(default_factory=dict)
+    stages: list[StageIn] = Field(min_length=1, max_length=100)
+    statuses: list[str] = Field(default_factory=list, max_length=50)
+    queues: list[str] = Field(default_factory=list, max_length=100)
+    card_fields: list[str] = Field(default_factory=list, max_length=20)
+    number_prefix: str = ""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+
+class OpenCase(Command):
+    """Open a case of a definition with data valid against its schema."""
+
+    definition_key: str = Field(max_length=40)
+    title: str = Field(max_length=200)
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+class CaseCommand(Command):
+    """A command addressed to one existing case."""
+
+    target_fields: ClassVar[tuple[str, ...]] = ("case_id",)
+    case_id: UUID
+
+
+class UpdateCaseData(CaseCommand):
+    """Merge-patch the case's data (RFC 7396: null removes a field)."""
+
+    patch: dict[str, Any]
+
+
+class RetitleCase(CaseCommand):
+    title: str = Field(max_length=200)
+
+
+class MoveCaseToStage(CaseCommand):
+    stage: str = Field(max_length=40)
+
+
+class AssignCase(CaseCommand):
+    assignee: str = Field(max_length=200)
+
+
+class UnassignCase(CaseCommand):
+    pass
+
+
+class QueueCase(CaseCommand):
+    """Put the case in a queue of its definition (null takes it out of any queue)."""
+
+    queue: str | None = Field(max_length=40)
+
+
+class AddComment(CaseCommand):
+    body: str
+    parent_id: str | None = None
+
+
+class EditComment(CaseCommand):
+    target_fields: ClassVar[tuple[str, ...]] = ("case_id", "comment_id")
+    comment_id: str
+    body: str
+
+
+class DeleteComment(CaseCommand):
+    target_fields: ClassVar[tuple[str, ...]] = ("case_id", "comment_id")
+    comment_id: str
+    reason: str = ""
+
+
+class CloseCase(CaseCommand):
+    reason: str = Field(max_length=2000)
+    resolution: str | None = None
+
+
+class ReopenCase(CaseCommand):
+    reason: str = Field(max_length=2000)
+
+
+class ArchiveCase(CaseCommand):
+    reason: str = Field(max_length=2000)
+
+
+class DefineQueue(Command):
+    key: str = Field(max_length=40)
+    name: str = Field(max_length=200)
+    description: str = Field(default="", max_length=2000)
+
+
+class DefineRecordType(Command):
+    key: str = Field(max_length=40)
+    name: str = Field(max_length=200)
+    schema_: dict[str, Any] = Field(alias="schema")
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+
+class SaveRecord(Command):
+    target_fields: ClassVar[tuple[str, ...]] = ("type_key",)
+    type_key: str = Field(max_length=40)
+    key: str = Field(max_length=40)
+    data: dict[str, Any]
+
+
+class RemoveRecord(Command):
+    target_fields: ClassVar[tuple[str, ...]] = ("type_key", "key")
+    type_key: str = Field(max_length=40)
+    key: str = Field(max_length=40)
+    reason: str = Field(default="", max_length=2000)

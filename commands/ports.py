@@ -1,0 +1,39 @@
+"""The ports the write side needs: where events are appended and read back."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Protocol
+from uuid import UUID
+
+from domain.events import Event, Positioned
+
+
+class EventStore(Protocol):
+    """Append-only store of domain events with a global log (the outbox for relays and runners)."""
+
+    def append(self, events: Sequence[Event]) -> list[int]:
+        """Store events atomically; return their positions. Raises VersionConflict on a clash."""
+        ...
+
+    def events_of(self, aggregate_id: UUID) -> list[Event]:
+        """Every event of one aggregate, in version order."""
+        ...
+
+    def read(self, after: int, limit: int) -> list[Positioned]:
+        """Up to limit events after position `after`, in log order."""
+        ...
+
+    def max_position(self) -> int:
+        """The position of the newest event (0 when empty)."""
+        ...
+
+    def position_of(self, aggregate_id: UUID, version: int) -> int | None:
+        """The log position of one stored event."""
+        ...
+
+    def on_append(self, listener: Callable[[int], None]) -> None:
+        """Call listener(last_position) after every successful append (wakes in-process runners)."""
+        ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,55 @@
+"""Field-level diffs of case data: what a change set, replaced or removed, path by path."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+MISSING = {"$missing": True}
+
+
+def diff(old: dict[str, Any], new: dict[str, Any], prefix: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    """Changes turning old into new: [{"path": [...], "old": v|None, "new": v|None, "op": set|remove}].
+
+    Nested objects are compared key by key; lists and scalars are compared whole.
+    """
+    changes: list[dict[str, Any]] = []
+    for key in sorted(set(old) | set(new)):
+        path = (*prefix, key)
+        if key not in new:
+            changes.append({"op": "remove", "path": list(path), "old": old[key], "new": None})
+        elif key not in old:
+            changes.append({"op": "set", "path": list(path), "old": None, "new": new[key]})
+        elif isinstance(old[key], dict) and isinstance(new[key], dict):
+            changes.extend(diff(old[key], new[key], path))
+        elif old[key] != new[key] or type(old[key]) is not type(new[key]):
+            changes.append({"op": "set", "path": list(path), "old": old[key], "new": new[key]})
+    return changes
+
+
+def apply_changes(data: dict[str, Any], changes: list[dict[str, Any]]) -> dict[str, Any]:
+    """Return a copy of data with the changes applied (the inverse of diff)."""
+    result = copy.deepcopy(data)
+    for change in changes:
+        *parents, last = change["path"]
+        target = result
+        for part in parents:
+            target = target.setdefault(part, {})
+        if change["op"] == "remove":
+            target.pop(last, None)
+        else:
+            target[last] = copy.deepcopy(change["new"])
+    return result
+
+
+def merge_patch(data: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+    """RFC 7396 JSON merge patch: objects merge, null removes, anything else replaces."""
+    result = copy.deepcopy(data)
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        elif isinstance(value, dict) and isinstance(result.get(key), dict):
+            result[key] = merge_patch(result[key], value)
+        else:
+            result[key] = copy.deepcopy(value)
+    return result

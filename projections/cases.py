@@ -1,0 +1,171 @@
+"""The `cases` read model: one document per case, for the case list, detail, kanban and counts."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from typing import Any
+
+from domain import case as c
+from domain.diff import apply_changes
+from domain.events import Event
+from projections.base import Doc, Fold, Projection
+
+
+def search_text(doc: Doc) -> str:
+    """Lower-cased text searched by the case list's `q`: number, title and every data value."""
+    parts: list[str] = [doc["number"], doc["title"]]
+
+    def walk(value: Any) -> None:
+        if isinstance(value, dict):
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+        elif value is not None and not isinstance(value, bool):
+            parts.append(str(value))
+
+    walk(doc["data"])
+    return " ".join(parts).lower()
+
+
+def _step(update: Callable[[Doc, Any], None], *, searchable: bool = False) -> Fold:
+    """Wrap an update of a shallow copy (updates replace nested values, never mutate them in place).
+
+    The input document is left untouched, so the fold stays pure without a deep copy per event.
+    """
+
+    def fold(doc: Doc | None, event: Event) -> Doc | None:
+        if doc is None:
+            return None  # a case's first event is CaseOpened; anything else without it is ignored
+        new = dict(doc)
+        update(new, event)
+        new["version"] = event.version
+        new["updated_at"] = event.occurred_at.isoformat()
+        new["updated_by"] = event.actor
+        if searchable:
+            new["search"] = search_text(new)
+        return new
+
+    return fold
+
+
+def opened(_doc: Doc | None, e: c.CaseOpened) -> Doc:
+    doc: Doc = {
+        "id": str(e.aggregate_id),
+        "tenant": e.tenant,
+        "number": e.number,
+        "title": e.title,
+        "definition_key": e.definition_key,
+        "definition_version": e.definition_version,
+        "stage": e.stage,
+        "status": c.OPEN,
+        "assignee": None,
+        "queue": None,
+        "data": copy.deepcopy(e.data),
+        "comments": [],
+        "comment_count": 0,
+        "opened_at": e.occurred_at.isoformat(),
+        "opened_by": e.actor,
+        "updated_at": e.occurred_at.isoformat(),
+        "updated_by": e.actor,
+        "closed_reason": None,
+        "resolution": None,
+        "version": e.version,
+    }
+    doc["search"] = search_text(doc)
+    return doc
+
+
+def _data(doc: Doc, e: c.CaseDataChanged) -> None:
+    doc["data"] = apply_changes(doc["data"], e.changes)
+
+
+def _title(doc: Doc, e: c.CaseRetitled) -> None:
+    doc["title"] = e.title
+
+
+def _stage(doc: Doc, e: c.CaseMovedToStage) -> None:
+    doc["stage"] = e.to_stage
+
+
+def _assigned(doc: Doc, e: c.CaseAssigned) -> None:
+    doc["assignee"] = e.assignee
+
+
+def _unassigned(doc: Doc, _e: c.CaseUnassigned) -> None:
+    doc["assignee"] = None
+
+
+def _queued(doc: Doc, e: c.CaseQueued) -> None:
+    doc["queue"] = e.queue
+
+
+def _comment_added(doc: Doc, e: c.CommentAdded) -> None:
+    comment: dict[str, Any] = {
+        "id": e.comment_id, "parent_id": e.parent_id, "author": e.actor, "body": e.body,
+        "created_at": e.occurred_at.isoformat(), "edited_at": None, "history": [], "deleted": False,
+    }
+    doc["comments"] = [*doc["comments"], comment]
+    doc["comment_count"] += 1
+
+
+def _replace_comment(doc: Doc, comment_id: str, change: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
+    doc["comments"] = [change(x) if x["id"] == comment_id else x for x in doc["comments"]]
+
+
+def _comment_edited(doc: Doc, e: c.CommentEdited) -> None:
+    def change(x: dict[str, Any]) -> dict[str, Any]:
+        entry = {"body": e.previous, "replaced_at": e.occurred_at.isoformat()}
+        return {**x, "body": e.body, "edited_at": e.occurred_at.isoformat(), "history": [*x["history"], entry]}
+
+    _replace_comment(doc, e.comment_id, change)
+
+
+def _comment_deleted(doc: Doc, e: c.CommentDeleted) -> None:
+    def change(x: dict[str, Any]) -> dict[str, Any]:
+        entry = {"body": x["body"], "replaced_at": e.occurred_at.isoformat()}
+        return {**x, "body": "", "deleted": True, "history": [*x["history"], entry]}
+
+    _replace_comment(doc, e.comment_id, change)
+    doc["comment_count"] -= 1
+
+
+def _closed(doc: Doc, e: c.CaseClosed) -> None:
+    doc["status"] = c.CLOSED
+    doc["closed_reason"] = e.reason
+    doc["resolution"] = e.resolution
+
+
+def _reopened(doc: Doc, _e: c.CaseReopened) -> None:
+    doc["status"] = c.OPEN
+    doc["closed_reason"] = None
+    doc["resolution"] = None
+
+
+def _archived(doc: Doc, _e: c.CaseArchived) -> None:
+    doc["status"] = c.ARCHIVED
+
+
+FOLDS: dict[type[Event], Fold] = {
+    c.CaseOpened: opened,
+    c.CaseDataChanged: _step(_data, searchable=True),
+    c.CaseRetitled: _step(_title, searchable=True),
+    c.CaseMovedToStage: _step(_stage),
+    c.CaseAssigned: _step(_assigned),
+    c.CaseUnassigned: _step(_unassigned),
+    c.CaseQueued: _step(_queued),
+    c.CommentAdded: _step(_comment_added),
+    c.CommentEdited: _step(_comment_edited),
+    c.CommentDeleted: _step(_comment_deleted),
+    c.CaseClosed: _step(_closed),
+    c.CaseReopened: _step(_reopened),
+    c.CaseArchived: _step(_archived),
+}
+
+CASES = Projection(
+    collection="cases",
+    folds=FOLDS,
+    indexes=("definition_key", "status", "stage", "queue", "assignee", "number"),
+)

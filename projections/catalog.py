@@ -1,0 +1,10 @@
+"""Every read model the platform maintains."""
+
+from __future__ import annotations
+
+from projections.base import Projection
+from projections.cases import CASES
+from projections.reference import DEFINITIONS, QUEUES, RECORD_TYPES, RECORDS
+from projections.timeline import TIMELINE
+
+ALL: tuple[Projection, ...] = (CASES, TIMELINE, DEFINITIONS, QUEUES, RECORD_TYPES, RECORDS)

@@ -1,0 +1,69 @@
+"""The `timeline` read model: one human-readable entry per case event, with actor and time."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from domain import case as c
+from domain.events import Event
+from projections.base import Doc, Fold, Projection
+
+
+def _fmt_changes(changes: list[dict[str, Any]]) -> str:
+    parts = []
+    for change in changes[:5]:
+        path = ".".join(map(str, change["path"]))
+        if change["op"] == "remove":
+            parts.append(f"removed {path}")
+        else:
+            parts.append(f"{path}: {change['old']!r} → {change['new']!r}")
+    more = f" (+{len(changes) - 5} more)" if len(changes) > 5 else ""
+    return "; ".join(parts) + more
+
+
+SUMMARIES: dict[type[Event], Callable[[Any], str]] = {
+    c.CaseOpened: lambda e: f"opened {e.number} “{e.title}” in stage {e.stage}",
+    c.CaseDataChanged: lambda e: f"changed data: {_fmt_changes(e.changes)}",
+    c.CaseRetitled: lambda e: f"renamed the case to “{e.title}”",
+    c.CaseMovedToStage: lambda e: f"moved the case from {e.from_stage} to {e.to_stage}",
+    c.CaseAssigned: lambda e: f"assigned the case to {e.assignee}",
+    c.CaseUnassigned: lambda e: f"unassigned {e.previous}",
+    c.CaseQueued: lambda e: f"put the case in queue {e.queue}" if e.queue else "took the case out of its queue",
+    c.CommentAdded: lambda e: ("replied: " if e.parent_id else "commented: ") + e.body[:140],
+    c.CommentEdited: lambda e: f"edited a comment: {e.body[:140]}",
+    c.CommentDeleted: lambda e: "deleted a comment" + (f" ({e.reason})" if e.reason else ""),
+    c.CaseClosed: lambda e: "closed the case" + (f" as {e.resolution}" if e.resolution else "") + f": {e.reason}",
+    c.CaseReopened: lambda e: f"reopened the case: {e.reason}",
+    c.CaseArchived: lambda e: f"archived the case: {e.reason}",
+}
+
+
+def summary(event: Event) -> str:
+    """One line saying what happened, in words a case worker reads."""
+    return SUMMARIES[type(event)](event)
+
+
+def entry(_doc: Doc | None, event: Event) -> Doc:
+    return {
+        "id": str(event.event_id),
+        "tenant": event.tenant,
+        "case_id": str(event.aggregate_id),
+        "version": event.version,
+        "type": event.type_name(),
+        "actor": event.actor,
+        "at": event.occurred_at.isoformat(),
+        "summary": summary(event),
+        "correlation_id": event.meta.correlation_id,
+    }
+
+
+FOLDS: dict[type[Event], Fold] = dict.fromkeys(SUMMARIES, entry)
+
+TIMELINE = Projection(
+    collection="timeline",
+    folds=FOLDS,
+    key=lambda e: str(e.event_id),
+    indexes=("case_id",),
+    order="at",
+)
