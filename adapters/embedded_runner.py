@@ -93,6 +93,10 @@ class EmbeddedRunner:
             self._thread.start()
             self._wake.set()
 
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
     def stop(self) -> None:
         self._stop.set()
         self._wake.set()

@@ -127,6 +127,9 @@ class SqliteDocumentStore:
         return " AND ".join(clauses), params
 
     def find(self, query: Query) -> list[Doc]:
+        return [doc for _, doc in self.find_positioned(query)]
+
+    def find_positioned(self, query: Query) -> list[tuple[int, Doc]]:
         table = self._table(query.collection)
         where, params = self._where(query.tenant, query.filters, query.text)
         order = "position" if query.sort == "position" else _field(query.sort)
@@ -139,9 +142,11 @@ class SqliteDocumentStore:
             op = "<" if query.descending else ">"
             where += f" AND ({order} {op} ? OR ({order} = ? AND key {op} ?))"
             params.extend([value, value, key])
-        sql = f"SELECT doc FROM {table} WHERE {where} ORDER BY {order} {direction}, key {direction} LIMIT ?"
+        sql = (
+            f"SELECT position, doc FROM {table} WHERE {where} ORDER BY {order} {direction}, key {direction} LIMIT ?"
+        )
         params.append(query.limit)
-        return [orjson.loads(row[0]) for row in self._reader().execute(sql, params)]
+        return [(int(row[0]), orjson.loads(row[1])) for row in self._reader().execute(sql, params)]
 
     def count_by(self, collection: str, tenant: str, field: str, filters: Mapping[str, Any]) -> dict[str, int]:
         where, params = self._where(tenant, filters, None)

@@ -30,6 +30,7 @@ class Settings(BaseSettings):
 
     default_tenant: str = Field(default="acme", description="Tenant `token` uses when none is given.")
     token_ttl_seconds: int = Field(default=8 * 3600, description="Lifetime of tokens from the built-in issuer.")
+    dev_password: str = Field(default="casestream", description="Password of the embedded issuer's dev users.")
     audience: str = Field(default="casestream", description="`aud` every accepted token must carry.")
 
     max_body_bytes: int = Field(default=1_048_576, description="Largest request body the API accepts.")

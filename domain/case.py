@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 from uuid import UUID
 
 from domain.aggregate import Aggregate, applies
@@ -22,7 +22,7 @@ from domain.errors import (
     UnknownStage,
     ValidationFailed,
 )
-from domain.events import Context, Event
+from domain.events import Context, Event, Upcaster
 from domain.schema import validate
 
 OPEN, CLOSED, ARCHIVED = "open", "closed", "archived"
@@ -82,8 +82,19 @@ class CaseQueued(Event):
     previous: str | None
 
 
+def _comment_v1_to_v2(state: dict[str, Any]) -> dict[str, Any]:
+    """Version 1 comments had no threads: every one was top-level."""
+    return {**state, "parent_id": None}
+
+
 class CommentAdded(Event):
-    """A comment (or a reply, with parent_id) was added; author is the event's actor."""
+    """A comment (or a reply, with parent_id) was added; author is the event's actor.
+
+    Version 2 added threading (`parent_id`); version-1 payloads are upcast with parent_id None.
+    """
+
+    class_version: ClassVar[int] = 2
+    upcasters: ClassVar[dict[int, Upcaster]] = {1: _comment_v1_to_v2}
 
     comment_id: str
     parent_id: str | None

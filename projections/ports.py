@@ -51,6 +51,10 @@ class DocumentStore(Protocol):
 
     def find(self, query: Query) -> list[Doc]: ...
 
+    def find_positioned(self, query: Query) -> list[tuple[int, Doc]]:
+        """Like find, each document with the position it was written at."""
+        ...
+
     def count_by(self, collection: str, tenant: str, field: str, filters: Mapping[str, Any]) -> dict[str, int]: ...
 
     def reset(self) -> None:

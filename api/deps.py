@@ -1,0 +1,67 @@
+"""Annotated dependencies shared by the routes: the platform, the verified actor, read-your-writes waits."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
+
+from adapters.issuer import TokenInvalid
+from api.problems import ApiProblem
+from casestream.bootstrap import Platform
+from commands.bus import Actor
+
+_bearer = HTTPBearer(auto_error=False, description="A token from /auth/token or `casestream token`.")
+
+
+def get_platform(request: Request) -> Platform:
+    platform: Platform = request.app.state.platform
+    return platform
+
+
+PlatformDep = Annotated[Platform, Depends(get_platform)]
+
+
+def get_actor(
+    platform: PlatformDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Actor:
+    """The actor of the bearer token; never taken from the request body."""
+    if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
+        raise TokenInvalid("a bearer token is required (Authorization: Bearer <token>)")
+    return platform.issuer.verify(credentials.credentials)
+
+
+ActorDep = Annotated[Actor, Depends(get_actor)]
+
+WRITER_ROLES = frozenset({"caseworker", "supervisor", "admin", "worker"})
+DESIGNER_ROLES = frozenset({"supervisor", "admin"})
+
+
+def require_role(actor: Actor, allowed: frozenset[str], what: str) -> None:
+    if not allowed.intersection(actor.roles):
+        raise ApiProblem(403, "forbidden", f"{what} needs one of the roles: {', '.join(sorted(allowed))}")
+
+
+async def wait_for_position(
+    platform: PlatformDep,
+    wait_for: Annotated[int | None, Query(ge=0, description="Wait until read models include this position.")] = None,
+    wait_timeout: Annotated[float | None, Query(gt=0, le=60, description="Seconds to wait at most.")] = None,
+) -> None:
+    """Read-your-writes: hold the query until the read model has caught up, or answer 504."""
+    if wait_for is None or platform.runner.position >= wait_for:
+        return
+    timeout = min(wait_timeout or platform.settings.wait_timeout_seconds, platform.settings.max_wait_seconds)
+    if wait_for > platform.store.max_position():
+        raise ApiProblem(422, "unknown-position", f"position {wait_for} has not been written")
+    if not await run_in_threadpool(platform.runner.wait, wait_for, timeout):
+        raise ApiProblem(
+            504, "read-model-behind",
+            f"the read model did not reach position {wait_for} within {timeout:.1f}s "
+            f"(it is at {platform.runner.position}); retry the query",
+        )
+
+
+Waited = Depends(wait_for_position)

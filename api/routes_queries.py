@@ -1,0 +1,135 @@
+"""Query endpoints: read models only (history folds a case's own events, for analysts)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from fastapi import APIRouter, Query
+from starlette.concurrency import run_in_threadpool
+
+from api.deps import ActorDep, PlatformDep, Waited
+from domain.errors import FieldError, NotFound, ValidationFailed
+from projections import history, queries
+
+router = APIRouter(prefix="/api", tags=["queries"], dependencies=[Waited])
+
+
+@router.get("/me")
+def me(actor: ActorDep) -> dict[str, Any]:
+    """Who the token says you are."""
+    return {"user": actor.user, "tenant": actor.tenant, "roles": list(actor.roles)}
+
+
+@router.get("/cases")
+def list_cases(
+    actor: ActorDep,
+    platform: PlatformDep,
+    definition_key: str | None = None,
+    status: str | None = None,
+    stage: str | None = None,
+    queue: str | None = None,
+    assignee: str | None = None,
+    q: Annotated[str | None, Query(max_length=200, description="Text search in number, title and data.")] = None,
+    sort: Literal["updated_at", "opened_at", "number", "title"] = "updated_at",
+    order: Literal["asc", "desc"] = "desc",
+    limit: Annotated[int, Query(ge=1, le=queries.MAX_LIMIT)] = 50,
+    cursor: Annotated[str | None, Query(max_length=2000)] = None,
+) -> dict[str, Any]:
+    """Cases, filtered, searched, sorted, with cursor pagination."""
+    page = queries.list_cases(
+        platform.documents, actor.tenant,
+        filters={"definition_key": definition_key, "status": status, "stage": stage, "queue": queue,
+                 "assignee": assignee},
+        text=q, sort=sort, descending=order == "desc", limit=limit, cursor=cursor,
+    )
+    return {"items": page.items, "next_cursor": page.next_cursor}
+
+
+@router.get("/cases/{case_id}")
+def get_case(case_id: str, actor: ActorDep, platform: PlatformDep) -> dict[str, Any]:
+    """One case with its data and comment threads."""
+    return queries.get_case(platform.documents, actor.tenant, case_id)
+
+
+@router.get("/cases/{case_id}/timeline")
+def timeline(case_id: str, actor: ActorDep, platform: PlatformDep) -> list[dict[str, Any]]:
+    """Every event of a case, in order, in words."""
+    return queries.case_timeline(platform.documents, actor.tenant, case_id)
+
+
+def _case_events(platform: PlatformDep, actor: ActorDep, case_id: str) -> list[Any]:
+    try:
+        uid = UUID(case_id)
+    except ValueError:
+        raise NotFound(f"case {case_id} not found") from None
+    events = platform.store.events_of(uid)
+    if not events or events[0].tenant != actor.tenant or events[0].type_name() != "CaseOpened":
+        raise NotFound(f"case {case_id} not found")
+    return events
+
+
+@router.get("/cases/{case_id}/history")
+async def case_history(
+    case_id: str, actor: ActorDep, platform: PlatformDep,
+    version: Annotated[int | None, Query(ge=1)] = None,
+    as_of: Annotated[datetime | None, Query(description="ISO-8601 moment, with a time zone.")] = None,
+) -> dict[str, Any]:
+    """The case as it was at a version or a moment (replayed from its events)."""
+    if (version is None) == (as_of is None):
+        raise ValidationFailed("give exactly one of version or as_of", [FieldError("version", "or as_of")])
+    if as_of is not None and as_of.tzinfo is None:
+        raise ValidationFailed("as_of needs a time zone", [FieldError("as_of", "e.g. 2026-01-31T12:00:00Z")])
+    events = await run_in_threadpool(_case_events, platform, actor, case_id)
+    return history.as_of(events, version=version, at=as_of)
+
+
+@router.get("/cases/{case_id}/diff")
+async def case_diff(
+    case_id: str, actor: ActorDep, platform: PlatformDep,
+    from_: Annotated[int, Query(alias="from", ge=1)], to: Annotated[int, Query(ge=1)],
+) -> dict[str, Any]:
+    """What changed between two versions of a case."""
+    events = await run_in_threadpool(_case_events, platform, actor, case_id)
+    return history.compare(events, from_, to)
+
+
+@router.get("/kanban/{definition_key}")
+def kanban(
+    definition_key: str, actor: ActorDep, platform: PlatformDep,
+    per_column: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> dict[str, Any]:
+    """The board of a definition: a column per stage with its open cases."""
+    return queries.kanban(platform.documents, actor.tenant, definition_key, per_column)
+
+
+@router.get("/counts")
+def counts(actor: ActorDep, platform: PlatformDep, definition_key: str | None = None) -> dict[str, Any]:
+    """Case counts per status, stage, queue, definition and assignee."""
+    return queries.case_counts(platform.documents, actor.tenant, definition_key)
+
+
+@router.get("/definitions")
+def definitions(actor: ActorDep, platform: PlatformDep) -> list[dict[str, Any]]:
+    return queries.list_collection(platform.documents, "definitions", actor.tenant)
+
+
+@router.get("/definitions/{key}")
+def definition(key: str, actor: ActorDep, platform: PlatformDep) -> dict[str, Any]:
+    return queries.get_definition(platform.documents, actor.tenant, key)
+
+
+@router.get("/queues")
+def queues(actor: ActorDep, platform: PlatformDep) -> list[dict[str, Any]]:
+    return queries.list_collection(platform.documents, "queues", actor.tenant)
+
+
+@router.get("/record-types")
+def record_types(actor: ActorDep, platform: PlatformDep) -> list[dict[str, Any]]:
+    return queries.list_collection(platform.documents, "record_types", actor.tenant)
+
+
+@router.get("/record-types/{type_key}/records")
+def records(type_key: str, actor: ActorDep, platform: PlatformDep) -> list[dict[str, Any]]:
+    return queries.list_collection(platform.documents, "records", actor.tenant, type_key=type_key)

@@ -1,0 +1,170 @@
+"""The `casestream` command: serve, token, demo, rebuild, history, and infra."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import datetime
+from typing import Annotated
+from uuid import UUID
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from casestream.settings import Settings
+from domain.errors import DomainError
+from infra.cli import app as infra_app
+
+app = typer.Typer(help="casestream: event-sourced case management.", no_args_is_help=True)
+app.add_typer(infra_app, name="infra")
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), transient=False
+    )
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to bind (default 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to bind (default 8000).")] = None,
+) -> None:
+    """Run the API, the read-model runner, the live feed and the UI in one process."""
+    import uvicorn
+
+    from api.app import create_app
+    from casestream.bootstrap import bootstrap
+
+    overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
+    settings = Settings(**overrides)  # type: ignore[arg-type]
+    platform = bootstrap(settings)
+    typer.echo(f"casestream serving on {settings.base_url}  (UI at {settings.base_url}/, API docs at /docs)")
+    typer.echo(f"  data: {settings.data_dir.resolve()}  event store: {settings.event_store}")
+    typer.echo("  token: casestream token --user alice --roles caseworker   (or log in as alice / casestream)")
+    try:
+        uvicorn.run(create_app(platform), host=settings.host, port=settings.port, log_level="warning")
+    finally:
+        platform.close()
+
+
+@app.command()
+def token(
+    user: Annotated[str, typer.Option(help="Subject of the token.")] = "alice",
+    roles: Annotated[list[str] | None, typer.Option("--roles", "-r", help="Role (repeatable).")] = None,
+    tenant: Annotated[str | None, typer.Option(help="Tenant (default from settings).")] = None,
+    ttl: Annotated[int | None, typer.Option(help="Lifetime in seconds.")] = None,
+) -> None:
+    """Print a bearer token from the built-in issuer (for curl and scripts)."""
+    from adapters.issuer import ROLE_NAMES, BuiltinIssuer
+
+    settings = Settings()
+    chosen = roles or ["caseworker"]
+    unknown = [r for r in chosen if r not in ROLE_NAMES]
+    if unknown:
+        raise typer.BadParameter(f"unknown role(s) {', '.join(unknown)}; known: {', '.join(sorted(ROLE_NAMES))}",
+                                 param_hint="--roles")
+    if ttl is not None and ttl <= 0:
+        raise typer.BadParameter("must be positive", param_hint="--ttl")
+    issuer = BuiltinIssuer(settings.key_path, settings.base_url, settings.audience, settings.token_ttl_seconds)
+    typer.echo(issuer.issue(user, tenant or settings.default_tenant, chosen, ttl))
+
+
+@app.command()
+def demo(
+    cases: Annotated[int, typer.Option(min=1, max=100_000, help="How many demo cases.")] = 240,
+    tenant: Annotated[str | None, typer.Option(help="Tenant to load into.")] = None,
+    if_empty: Annotated[bool, typer.Option("--if-empty", help="Do nothing when the store has events.")] = False,
+) -> None:
+    """Load demo definitions, reference data and cases, through commands."""
+    from casestream.bootstrap import bootstrap
+    from casestream.demo import load_demo
+
+    settings = Settings()
+    platform = bootstrap(settings, start_runner=False)
+    try:
+        if if_empty and platform.store.max_position() > 0:
+            typer.echo("demo: the event store already has events; nothing loaded")
+            return
+        started = time.perf_counter()
+        with _progress() as progress:
+            task = progress.add_task("loading demo cases", total=cases)
+            summary = load_demo(
+                platform.bus, tenant=tenant or settings.default_tenant, cases=cases,
+                progress=lambda done, total: progress.update(task, completed=done, total=total),
+            )
+        typer.echo(f"demo: {summary} in {time.perf_counter() - started:.1f}s")
+        platform.runner.catch_up()
+    finally:
+        platform.close()
+
+
+@app.command()
+def rebuild() -> None:
+    """Drop the read models and rebuild them from the event log, printing events/s."""
+    from casestream.bootstrap import bootstrap
+
+    platform = bootstrap(Settings(), start_runner=False)
+    try:
+        total = platform.store.max_position()
+        platform.documents.reset()
+        platform.runner.position = 0
+        started = time.perf_counter()
+        with _progress() as progress:
+            task = progress.add_task("rebuilding read models", total=total)
+            while platform.runner.step():
+                progress.update(task, completed=platform.runner.position)
+        elapsed = time.perf_counter() - started
+        rate = total / elapsed if elapsed > 0 else 0.0
+        typer.echo(f"rebuilt from {total} events in {elapsed:.2f}s: {rate:,.0f} events/s")
+    finally:
+        platform.close()
+
+
+@app.command()
+def history(
+    case: Annotated[str, typer.Argument(help="Case id (UUID) or number, e.g. CLAIM-000042.")],
+    as_of: Annotated[str | None, typer.Option(help="ISO-8601 moment with time zone.")] = None,
+    version: Annotated[int | None, typer.Option(min=1, help="Case version.")] = None,
+    tenant: Annotated[str | None, typer.Option(help="Tenant (default from settings).")] = None,
+) -> None:
+    """Print a case as it was at a version or a moment (replayed from its events)."""
+    from casestream.bootstrap import bootstrap
+    from projections import history as hist
+    from projections.ports import Query
+
+    settings = Settings()
+    at = None
+    if as_of is not None:
+        try:
+            at = datetime.fromisoformat(as_of)
+        except ValueError:
+            raise typer.BadParameter(f"{as_of!r} is not an ISO-8601 moment", param_hint="--as-of") from None
+        if at.tzinfo is None:
+            raise typer.BadParameter("needs a time zone, e.g. 2026-01-31T12:00:00Z", param_hint="--as-of")
+    platform = bootstrap(settings, start_runner=False)
+    try:
+        platform.runner.catch_up()
+        owner = tenant or settings.default_tenant
+        try:
+            case_id = UUID(case)
+        except ValueError:
+            found = platform.documents.find(Query("cases", owner, {"number": case}, limit=1))
+            if not found:
+                raise typer.BadParameter(f"no case {case!r} in tenant {owner!r}", param_hint="CASE") from None
+            case_id = UUID(found[0]["id"])
+        events = platform.store.events_of(case_id)
+        if not events or events[0].tenant != owner:
+            raise typer.BadParameter(f"no case {case!r} in tenant {owner!r}", param_hint="CASE")
+        try:
+            doc = hist.as_of(events, version=version, at=at)
+        except DomainError as exc:
+            typer.echo(f"error: {exc.detail}", err=True)
+            raise typer.Exit(1) from None
+        typer.echo(json.dumps(doc, indent=2, ensure_ascii=False))
+    finally:
+        platform.close()
+
+
+def main() -> None:
+    app()
