@@ -33,7 +33,9 @@ class LiveServer:
     def token(self, user: str = "alice", roles: tuple[str, ...] = ("caseworker",), tenant: str = "acme") -> str:
         return self.platform.issuer.issue(user, tenant, roles)
 
-    def client(self, user: str = "alice", roles: tuple[str, ...] = ("caseworker",), tenant: str = "acme") -> httpx.Client:
+    def client(
+        self, user: str = "alice", roles: tuple[str, ...] = ("caseworker",), tenant: str = "acme"
+    ) -> httpx.Client:
         headers = {"Authorization": f"Bearer {self.token(user, roles, tenant)}"}
         return httpx.Client(base_url=self.url, headers=headers, timeout=30)
 
