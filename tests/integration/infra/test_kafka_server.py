@@ -48,8 +48,7 @@ async def test_kafka_keyed_round_trip_keeps_per_key_order(kafka_server: Server) 
     try:
         # Sent without awaiting each one, so several batches are in flight at once.
         futures = [
-            await producer.send(topic, key=KEYS[i % 3].encode(), value=f"{KEYS[i % 3]}:{i}".encode())
-            for i in range(60)
+            await producer.send(topic, key=KEYS[i % 3].encode(), value=f"{KEYS[i % 3]}:{i}".encode()) for i in range(60)
         ]
         await producer.flush()
         metadata = [await f for f in futures]
