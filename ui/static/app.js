@@ -1,0 +1,139 @@
+// casestream portal: login, hash router, header and the live event feed.
+import * as api from './api.js';
+import { h, mount, option, showProblem, toast } from './dom.js';
+import * as store from './store.js';
+import { renderList, renderNew } from './list.js';
+import { renderDetail, renderHistory } from './detail.js';
+import { renderBoard } from './board.js';
+
+const main = document.getElementById('main');
+const nav = document.getElementById('nav');
+let cleanup = null;
+let stopFeed = null;
+let routeSeq = 0;
+
+const go = (hash) => { if (location.hash === hash) route(); else location.hash = hash; };
+
+function setLiveStatus(state) {
+  const el = document.getElementById('live');
+  if (!el) return;
+  el.dataset.state = state;
+  el.textContent = { live: 'Live', connecting: 'Connecting…', offline: 'Reconnecting…', off: 'Offline' }[state] || state;
+  el.title = state === 'live' ? 'Receiving live updates' : 'Live updates paused; the feed resumes where it left off';
+}
+
+function renderNav() {
+  const me = store.session.me;
+  if (!me) { nav.replaceChildren(); return; }
+  const link = (href, label) => h('a', { href, 'data-nav': href.split('/')[1] }, label);
+  mount(nav,
+    h('ul', {}, h('li', {}, link('#/cases', 'Cases')), h('li', {}, link('#/board', 'Board')), h('li', {}, link('#/new', 'New case'))),
+    h('div', { class: 'who' },
+      h('span', { id: 'live', class: 'live', role: 'status' }),
+      h('span', {}, h('strong', {}, me.user), ` @ ${me.tenant}`, me.roles?.length ? h('span', { class: 'muted' }, ` (${me.roles.join(', ')})`) : null),
+      h('button', { type: 'button', onclick: logout }, 'Sign out')));
+  setLiveStatus('connecting');
+}
+
+function highlightNav() {
+  const section = location.hash.split(/[/?]/)[1] || 'cases';
+  for (const a of nav.querySelectorAll('a[data-nav]')) {
+    if (a.dataset.nav === section) a.setAttribute('aria-current', 'page'); else a.removeAttribute('aria-current');
+  }
+}
+
+function renderLogin(message) {
+  nav.replaceChildren();
+  document.title = 'Sign in · casestream';
+  const box = h('div', { class: 'problem', hidden: true });
+  const submit = h('button', { type: 'submit', class: 'primary' }, 'Sign in');
+  const field = (id, label, attrs) => h('div', { class: 'field' }, h('label', { for: id }, label), h('input', { id, name: id, ...attrs }));
+  mount(main, h('form', {
+    class: 'card login', 'aria-labelledby': 'login-h',
+    onsubmit: async (e) => {
+      e.preventDefault();
+      const f = new FormData(e.target);
+      submit.disabled = true;
+      try {
+        await api.login(String(f.get('username')).trim(), String(f.get('password')), String(f.get('tenant')).trim());
+        await start();
+      } catch (err) { showProblem(box, err); } finally { submit.disabled = false; }
+    },
+  },
+  h('h1', { id: 'login-h' }, 'Sign in to casestream'),
+  message ? h('p', { class: 'notice', role: 'status' }, message) : null,
+  box,
+  field('username', 'Username', { required: true, autocomplete: 'username' }),
+  field('password', 'Password', { type: 'password', required: true, autocomplete: 'current-password' }),
+  field('tenant', 'Tenant', { value: sessionStorage.getItem('casestream.tenant') || 'acme', required: true, pattern: '[a-z][a-z0-9\\-]*' }),
+  h('div', { class: 'actions' }, submit)));
+  main.querySelector('#username')?.focus();
+}
+
+function logout(message) {
+  stopFeed?.(); stopFeed = null;
+  cleanup?.(); cleanup = null;
+  api.clearToken();
+  store.reset();
+  renderLogin(typeof message === 'string' ? message : null);
+}
+
+async function route() {
+  if (!store.session.me) return;
+  const seq = ++routeSeq;
+  cleanup?.(); cleanup = null;
+  highlightNav();
+  document.title = 'casestream';
+  const [path, qs] = (location.hash.replace(/^#/, '') || '/cases').split('?');
+  const params = new URLSearchParams(qs || '');
+  const parts = path.split('/').filter(Boolean).map(decodeURIComponent);
+  const view = h('div', { class: 'view', 'aria-busy': 'true' }, h('p', { class: 'muted' }, 'Loading…'));
+  mount(main, view);
+  try {
+    let result;
+    if (parts[0] === 'cases' && parts[1] && parts[2] === 'history') result = await renderHistory(view, parts[1], params, go);
+    else if (parts[0] === 'cases' && parts[1]) result = await renderDetail(view, parts[1], go);
+    else if (parts[0] === 'board') result = await renderBoard(view, parts[1] || '', go);
+    else if (parts[0] === 'new') result = await renderNew(view, params, go);
+    else result = await renderList(view, params, go);
+    if (seq !== routeSeq) { result?.(); return; }
+    cleanup = typeof result === 'function' ? result : null;
+  } catch (err) {
+    if (seq !== routeSeq) return;
+    const box = h('div', { class: 'problem' });
+    mount(view, box);
+    showProblem(box, err);
+  } finally {
+    view.removeAttribute('aria-busy');
+    const heading = view.querySelector('h1');
+    if (heading && seq === routeSeq) { heading.tabIndex = -1; heading.focus({ preventScroll: true }); }
+  }
+}
+
+async function start() {
+  try {
+    const me = await store.loadMe();
+    sessionStorage.setItem('casestream.tenant', me.tenant);
+  } catch (err) {
+    logout(err.status === 401 ? 'Please sign in again.' : `Could not load your profile: ${err.detail || err.title}`);
+    return;
+  }
+  renderNav();
+  const users = document.getElementById('users');
+  mount(users, [...new Set([store.session.me.user, ...store.DEV_USERS])].map((u) => option(u)));
+  stopFeed?.();
+  stopFeed = api.subscribe((evt) => {
+    api.notePosition(evt.position); // refreshes triggered by this event read at least up to it
+    store.dispatch(evt);
+  }, setLiveStatus);
+  await route();
+}
+
+window.addEventListener('hashchange', route);
+// The skip link must not change the hash (that is the router's).
+document.querySelector('.skip')?.addEventListener('click', (e) => { e.preventDefault(); main.focus(); });
+window.addEventListener('casestream:unauthorized', () => {
+  if (store.session.me) { toast('Your session ended; please sign in again.', 'error'); logout('Your session ended; please sign in again.'); }
+});
+
+if (api.token()) start(); else renderLogin();
