@@ -38,7 +38,7 @@ def build_event_store(settings: Settings) -> RecorderEventStore:
             pool_size=settings.postgres_pool_size, schema=settings.postgres_schema,
         )
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    return sqlite_event_store(settings.events_path)
+    return sqlite_event_store(settings.events_path, synchronous=settings.sqlite_synchronous)
 
 
 def bootstrap(settings: Settings | None = None, *, start_runner: bool = True) -> Platform:

@@ -20,6 +20,11 @@ class Settings(BaseSettings):
     public_url: str | None = Field(default=None, description="Base URL clients use (issuer). Default http://host:port.")
 
     event_store: Literal["sqlite", "postgres"] = Field(default="sqlite", description="Where events are stored.")
+    sqlite_synchronous: Literal["FULL", "NORMAL"] = Field(
+        default="NORMAL",
+        description="SQLite event store durability: NORMAL survives process crashes (may lose the last commits on a "
+        "power cut); FULL syncs every commit.",
+    )
     postgres_host: str = "127.0.0.1"
     postgres_port: int = 55432
     postgres_db: str = "casestream"

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import random
+import threading
+import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import orjson
 
-from commands.handlers import handler_for
+from commands.handlers import Handler, contention_key, handler_for
 from commands.messages import Command
 from commands.ports import EventStore
 from commands.unit_of_work import UnitOfWork
@@ -17,7 +22,7 @@ from domain.command_log import CommandEntry, command_entry_id
 from domain.errors import CommandIdReused, InvalidStateChange, VersionConflict
 from domain.events import Context
 
-MAX_ATTEMPTS = 8
+MAX_ATTEMPTS = 25
 
 
 @dataclass(frozen=True)
@@ -52,6 +57,20 @@ class CommandBus:
 
     def __init__(self, store: EventStore) -> None:
         self.store = store
+        self._locks: dict[str, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+
+    @contextlib.contextmanager
+    def _serialised(self, key: str | None) -> Iterator[None]:
+        """Commands racing for one hot aggregate (a case-number sequence) take turns in this process;
+        across processes the version check and retry still decide."""
+        if key is None:
+            yield
+            return
+        with self._locks_guard:
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:
+            yield
 
     def dispatch(
         self, command: Command, actor: Actor, *, correlation_id: str | None = None,
@@ -70,7 +89,13 @@ class CommandBus:
         print_ = fingerprint(command)
         entry_id = command_entry_id(ctx.tenant, command_id)
         handler = handler_for(command)
-        for _attempt in range(MAX_ATTEMPTS):
+        with self._serialised(contention_key(command, ctx.tenant)):
+            return self._attempts(command, ctx, handler, entry_id, print_)
+
+    def _attempts(
+        self, command: Command, ctx: Context, handler: Handler, entry_id: uuid.UUID, print_: str
+    ) -> Result:
+        for attempt in range(MAX_ATTEMPTS):
             previous = self._previous(entry_id, ctx.tenant)
             if previous is not None:
                 return self._repeat(previous, print_, type(command).__name__)
@@ -87,6 +112,7 @@ class CommandBus:
             except VersionConflict:
                 # A concurrent writer won (or the same command_id raced us): reload and decide again;
                 # an expected_version check or the command log then gives the right answer.
+                time.sleep(random.uniform(0, min(0.05, 0.001 * 2**attempt)))
                 continue
             return Result(str(outcome.aggregate_id), target.version, positions[-1], dict(outcome.extra or {}))
         raise VersionConflict(f"gave up after {MAX_ATTEMPTS} concurrent conflicts; retry the command")

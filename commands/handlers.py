@@ -218,3 +218,10 @@ def handler_for(command: m.Command) -> Handler:
     if handler is None:
         raise NotFound(f"no handler for {type(command).__name__}")
     return handler
+
+
+def contention_key(command: m.Command, tenant: str) -> str | None:
+    """A key naming the hot aggregate a command competes for, if any (case openings share a number sequence)."""
+    if isinstance(command, m.OpenCase):
+        return f"case-numbers:{tenant}:{command.definition_key}"
+    return None

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
+
+import orjson
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
 from domain.errors import FieldError, ValidationFailed
 
-_VALIDATORS: dict[int, Draft202012Validator] = {}
+
+
+@lru_cache(maxsize=256)
+def _validator(schema_json: bytes) -> Draft202012Validator:
+    """Compiled validators, keyed by the schema's canonical JSON (definitions are replayed into new dicts)."""
+    return Draft202012Validator(orjson.loads(schema_json), format_checker=Draft202012Validator.FORMAT_CHECKER)
 
 
 def _path(prefix: str, parts: Any) -> str:
@@ -33,11 +41,7 @@ def check_schema(schema: Any, field: str = "schema") -> None:
 
 def validate(schema: dict[str, Any], instance: Any, prefix: str = "data") -> None:
     """Raise ValidationFailed listing every field path of instance that breaks schema."""
-    key = id(schema)
-    validator = _VALIDATORS.get(key)
-    if validator is None or validator.schema is not schema:
-        validator = Draft202012Validator(schema)
-        _VALIDATORS[key] = validator
+    validator = _validator(orjson.dumps(schema, option=orjson.OPT_SORT_KEYS))
     errors = sorted(validator.iter_errors(instance), key=lambda e: list(map(str, e.absolute_path)))
     if errors:
         fields = [FieldError(_path(prefix, e.absolute_path), e.message) for e in errors]
