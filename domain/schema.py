@@ -6,12 +6,10 @@ from functools import lru_cache
 from typing import Any
 
 import orjson
-
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
 from domain.errors import FieldError, ValidationFailed
-
 
 
 @lru_cache(maxsize=256)
