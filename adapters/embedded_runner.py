@@ -37,6 +37,8 @@ class EmbeddedRunner:
         self.batch_size = batch_size
         self.poll_interval = poll_interval
         self.position = documents.tracking(self.name)
+        # events no read model folds (command log, number sequences) are skipped undecoded
+        self.types = frozenset(t.type_name() for p in self.projections for t in p.folds)
         self._wake = threading.Event()
         self._progress = threading.Condition()
         self._stop = threading.Event()
@@ -51,11 +53,10 @@ class EmbeddedRunner:
 
     def step(self) -> int:
         """Apply the next batch; return how many events it held."""
-        batch = self.store.read(self.position, self.batch_size)
-        if not batch:
+        batch, last = self.store.read_batch(self.position, self.batch_size, self.types)
+        if last == self.position:
             return 0
-        writes = fold_batch(self.projections, batch, self.documents.get)
-        last = batch[-1].position
+        writes = fold_batch(self.projections, batch, self.documents.get_many)
         self.documents.write(writes, (self.name, last))
         with self._progress:
             self.position = last
@@ -65,7 +66,7 @@ class EmbeddedRunner:
                 subscriber(batch)
             except Exception:  # a subscriber's failure must not stop the read models
                 log.exception("runner subscriber failed")
-        return len(batch)
+        return max(1, len(batch))
 
     def catch_up(self) -> int:
         """Apply batches until the log is exhausted; return the number of events applied."""

@@ -12,6 +12,7 @@ from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastor
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteConnection, SQLiteConnectionPool, SQLiteDatastore
 
 from adapters.codec import decode, decode_stored, encode
+from adapters.group_commit import GroupCommitter
 from domain.errors import VersionConflict
 from domain.events import Event, Positioned
 
@@ -23,12 +24,13 @@ class RecorderEventStore:
         self.recorder = recorder
         self._position_query = position_query
         self._listeners: list[Callable[[int], None]] = []
+        self.committer = GroupCommitter(recorder.insert_events)
 
     def append(self, events: Sequence[Event]) -> list[int]:
         if not events:
             return []
         try:
-            ids = self.recorder.insert_events([encode(e) for e in events])
+            ids = self.committer.insert([encode(e) for e in events])
         except IntegrityError as exc:
             raise VersionConflict("another change to the same record was stored first; retry") from exc
         positions = list(ids or [])
@@ -45,6 +47,19 @@ class RecorderEventStore:
         return [
             Positioned(n.id, decode(n.topic, n.state, n.originator_id, n.originator_version)) for n in notes
         ]
+
+    def read_batch(
+        self, after: int, limit: int, types: frozenset[str] | None = None
+    ) -> tuple[list[Positioned], int]:
+        notes = self.recorder.select_notifications(after, limit, inclusive_of_start=False)
+        if not notes:
+            return [], after
+        items = [
+            Positioned(n.id, decode(n.topic, n.state, n.originator_id, n.originator_version))
+            for n in notes
+            if types is None or n.topic in types
+        ]
+        return items, notes[-1].id
 
     def read_raw(self, after: int, limit: int) -> Sequence[Any]:
         """Undecoded notifications (for measuring the raw log rate)."""

@@ -83,6 +83,19 @@ class SqliteDocumentStore:
             return None
         return (orjson.loads(row[0]) if row[0] is not None else None), int(row[1])
 
+    def get_many(self, collection: str, keys: Sequence[str]) -> dict[str, tuple[Doc | None, int]]:
+        table = self._table(collection)
+        found: dict[str, tuple[Doc | None, int]] = {}
+        conn = self._reader()
+        for start in range(0, len(keys), 500):
+            chunk = list(keys[start : start + 500])
+            marks = ",".join("?" * len(chunk))
+            for key, doc, position in conn.execute(
+                f"SELECT key, doc, position FROM {table} WHERE key IN ({marks})", chunk
+            ):
+                found[key] = ((orjson.loads(doc) if doc is not None else None), int(position))
+        return found
+
     def write(self, writes: Sequence[Write], tracking: tuple[str, int] | None = None) -> None:
         with self._write_lock:
             cur = self._writer

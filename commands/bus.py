@@ -96,7 +96,8 @@ class CommandBus:
         self, command: Command, ctx: Context, handler: Handler, entry_id: uuid.UUID, print_: str
     ) -> Result:
         for attempt in range(MAX_ATTEMPTS):
-            previous = self._previous(entry_id, ctx.tenant)
+            # a server-made command_id is new by construction; only a client's can be a repeat
+            previous = self._previous(entry_id, ctx.tenant) if command.command_id or attempt else None
             if previous is not None:
                 return self._repeat(previous, print_, type(command).__name__)
             uow = UnitOfWork(self.store, ctx.tenant)

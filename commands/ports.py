@@ -24,6 +24,12 @@ class EventStore(Protocol):
         """Up to limit events after position `after`, in log order."""
         ...
 
+    def read_batch(
+        self, after: int, limit: int, types: frozenset[str] | None = None
+    ) -> tuple[list[Positioned], int]:
+        """Like read, decoding only events whose type name is in types; also the last position scanned."""
+        ...
+
     def max_position(self) -> int:
         """The position of the newest event (0 when empty)."""
         ...

@@ -28,13 +28,19 @@ def diff(old: dict[str, Any], new: dict[str, Any], prefix: tuple[str, ...] = ())
 
 
 def apply_changes(data: dict[str, Any], changes: list[dict[str, Any]]) -> dict[str, Any]:
-    """Return a copy of data with the changes applied (the inverse of diff)."""
-    result = copy.deepcopy(data)
+    """Return data with the changes applied (the inverse of diff), leaving the input untouched.
+
+    Only the objects along each changed path are copied; untouched branches are shared, which is safe
+    because neither folds nor aggregates ever mutate a data value in place.
+    """
+    result = dict(data)
     for change in changes:
         *parents, last = change["path"]
         target = result
         for part in parents:
-            target = target.setdefault(part, {})
+            child = target.get(part)
+            target[part] = dict(child) if isinstance(child, dict) else {}
+            target = target[part]
         if change["op"] == "remove":
             target.pop(last, None)
         else:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
 from typing import Any
 
@@ -63,7 +62,7 @@ def opened(_doc: Doc | None, e: c.CaseOpened) -> Doc:
         "status": c.OPEN,
         "assignee": None,
         "queue": None,
-        "data": copy.deepcopy(e.data),
+        "data": e.data,  # shared, never mutated: later folds replace data, they do not edit it
         "comments": [],
         "comment_count": 0,
         "opened_at": e.occurred_at.isoformat(),

@@ -41,6 +41,10 @@ class DocumentStore(Protocol):
         """The document (None if deleted) and its position, or None if never written."""
         ...
 
+    def get_many(self, collection: str, keys: Sequence[str]) -> dict[str, tuple[Doc | None, int]]:
+        """get() for many keys at once; keys never written are absent."""
+        ...
+
     def write(self, writes: Sequence[Write], tracking: tuple[str, int] | None = None) -> None:
         """Store documents and a tracking position in one transaction."""
         ...
