@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from uuid import UUID
 
 import pytest
@@ -204,3 +205,42 @@ def test_validation_errors_reach_the_caller_unchanged(store):
     bus = CommandBus(store)
     with pytest.raises(ValidationFailed):
         bus.dispatch(m.DefineQueue(key="x", name="too short key"), Actor("a", TENANT))
+
+
+@pytest.mark.usefixtures("claim")
+def test_concurrent_commands_on_one_bus_get_their_own_positions_and_versions(bus, alice, store):
+    """Threads sharing one bus and store: appends may share a transaction, each keeps its own result."""
+    shared = open_claim(bus, alice)
+    results: dict[str, tuple[str, int, int]] = {}
+    errors: list[BaseException] = []
+
+    def worker(n: int) -> None:
+        try:
+            for i in range(6):
+                cid = f"open-{n}-{i}"
+                r = bus.dispatch(_open(cid, title=f"t{n}{i}"), alice)
+                results[cid] = (r.id, r.version, r.position)
+                cid = f"comment-{n}-{i}"
+                r = bus.dispatch(m.AddComment(command_id=cid, case_id=shared.id, body=f"c{n}{i}"), alice)
+                results[cid] = (r.id, r.version, r.position)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert errors == []
+    # each reported position holds that command's own log entry
+    for command_id, (_aggregate, _version, position) in results.items():
+        (found,) = store.read(position - 1, 1)
+        assert isinstance(found.event, CommandHandled)
+        assert found.event.aggregate_id == command_entry_id(TENANT, command_id)
+    comment_versions = sorted(v for k, (_a, v, _p) in results.items() if k.startswith("comment-"))
+    assert comment_versions == list(range(2, 26))
+    assert [e.version for e in store.events_of(UUID(shared.id))] == list(range(1, 26))
+    numbers = sorted(
+        p.event.number for p in store.read(0, 10_000) if isinstance(p.event, CaseOpened)
+    )
+    assert numbers == [f"CLAIM-{n:06d}" for n in range(1, 26)]
