@@ -47,7 +47,7 @@ def _closed_case(bus: CommandBus, actor: Actor) -> Result:
 def test_open_case_refuses_data_missing_required_amount_naming_data_amount(bus, alice, store):
     with pytest.raises(ValidationFailed) as err:
         bus.dispatch(m.OpenCase(definition_key="claim", title="No amount", data={"customer": "Ann"}), alice)
-    assert [e.path for e in err.value.errors] == ["data"]
+    assert [e.path for e in err.value.errors] == ["data.amount"]
     assert "amount" in err.value.errors[0].message
     assert store.max_position() == 2  # only the definition and its command entry
 
@@ -113,7 +113,7 @@ def test_update_data_refuses_patch_that_removes_required_amount(bus, alice, stor
     before = store.max_position()
     with pytest.raises(ValidationFailed) as err:
         bus.dispatch(m.UpdateCaseData(case_id=opened.id, patch={"amount": None}), alice)
-    assert [e.path for e in err.value.errors] == ["data"]
+    assert [e.path for e in err.value.errors] == ["data.amount"]
     assert store.max_position() == before
 
 

@@ -117,7 +117,7 @@ def test_existing_cases_keep_their_definition_version_new_cases_get_the_latest(b
         bus.dispatch(m.MoveCaseToStage(case_id=old.id, stage="done"), alice)
     with pytest.raises(ValidationFailed) as verr:
         open_claim(bus, alice, amount=5)
-    assert _paths(verr) == ["data"]
+    assert _paths(verr) == ["data.customer"]
     new = open_claim(bus, alice, amount=5, customer="Ann")
     bus.dispatch(m.MoveCaseToStage(case_id=new.id, stage="done"), alice)
     pinned = [Case.replay(UUID(r.id), store.events_of(UUID(r.id))).definition_version for r in (old, new)]
@@ -191,7 +191,7 @@ def test_record_must_match_its_record_type_schema():
     record = Record(uuid4())
     with pytest.raises(ValidationFailed) as err:
         record.save(ctx, rtype, "fr", {"name": "France"})
-    assert [e.path for e in err.value.errors] == ["data"]
+    assert [e.path for e in err.value.errors] == ["data.iso"]
     record.save(ctx, rtype, "fr", {"iso": "FR"})
     with pytest.raises(InvalidStateChange):
         record.save(ctx, rtype, "fr", {"iso": "FR"})
