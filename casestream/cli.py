@@ -39,6 +39,8 @@ def serve(
     overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     settings = Settings(**overrides)  # type: ignore[arg-type]
     platform = bootstrap(settings)
+    # `casestream token` reads this so its tokens carry the issuer of the server that is running
+    (settings.data_dir / "issuer-url").write_text(settings.base_url)
     typer.echo(f"casestream serving on {settings.base_url}  (UI at {settings.base_url}/, API docs at /docs)")
     typer.echo(f"  data: {settings.data_dir.resolve()}  event store: {settings.event_store}")
     typer.echo("  token: casestream token --user alice --roles caseworker   (or log in as alice / casestream)")
@@ -66,7 +68,9 @@ def token(
                                  param_hint="--roles")
     if ttl is not None and ttl <= 0:
         raise typer.BadParameter("must be positive", param_hint="--ttl")
-    issuer = BuiltinIssuer(settings.key_path, settings.base_url, settings.audience, settings.token_ttl_seconds)
+    recorded = settings.data_dir / "issuer-url"
+    issuer_url = recorded.read_text().strip() if recorded.exists() and not settings.public_url else settings.base_url
+    issuer = BuiltinIssuer(settings.key_path, issuer_url, settings.audience, settings.token_ttl_seconds)
     typer.echo(issuer.issue(user, tenant or settings.default_tenant, chosen, ttl))
 
 

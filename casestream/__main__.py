@@ -1,0 +1,5 @@
+"""`python -m casestream` runs the CLI."""
+
+from casestream.cli import main
+
+main()
