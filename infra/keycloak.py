@@ -1,0 +1,216 @@
+"""Keycloak 26 from its Maven Central dist zip, run on loopback with one realm per test tenant."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+import stat
+import subprocess
+import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from infra.paths import cache_dir
+from infra.server import Launch, Server
+
+KC_VERSION = "26.5.6"
+HTTP_PORT = 38080
+MANAGEMENT_PORT = 38081
+ADMIN_USER = "admin"
+ADMIN_PASSWORD = "casestream-admin"
+AUDIENCE = "casestream"
+REALMS_DIR = Path(__file__).parent / "keycloak_realms"
+
+# Build-time options, baked into the dist once by `kc.sh build`; each start then runs `start --optimized`,
+# which never re-augments, so running servers never write into the shared cache. `cache=local` keeps
+# Infinispan from clustering (no JGroups port on other interfaces).
+BUILD_OPTIONS = ["--db=dev-file", "--health-enabled=true", "--cache=local"]
+BUILT_MARKER = ".casestream-built"
+
+
+def find_java_home() -> Path:
+    """The Temurin 25 JDK installed beside the default JDK (under /usr/lib/jvm or /opt)."""
+    candidates: list[Path] = []
+    for root in (Path("/usr/lib/jvm"), Path("/opt")):
+        if root.is_dir():
+            candidates += [p for p in root.iterdir() if "25" in p.name and "temurin" in p.name.lower()]
+            candidates += [p for p in root.iterdir() if p.name.startswith("jdk-25")]
+    for home in sorted(candidates):
+        if (home / "bin" / "java").exists():
+            return home
+    raise RuntimeError("Temurin 25 JDK not found under /usr/lib/jvm or /opt (Keycloak 26 runs on it)")
+
+
+def realm_names() -> list[str]:
+    """Names of the realms we import (one JSON file per test tenant)."""
+    return sorted(p.stem for p in REALMS_DIR.glob("*.json"))
+
+
+def realm_definition(realm: str) -> dict[str, Any]:
+    """The realm JSON we import, parsed (tests read client secrets and users from it)."""
+    data: dict[str, Any] = json.loads((REALMS_DIR / f"{realm}.json").read_text())
+    return data
+
+
+def _extract(zip_path: Path, target: Path) -> None:
+    """Unzip keeping the Unix mode bits (zipfile drops them, and kc.sh must stay executable)."""
+    with zipfile.ZipFile(zip_path) as archive:
+        for member in archive.infolist():
+            path = Path(archive.extract(member, target))
+            mode = (member.external_attr >> 16) & 0o777
+            if mode and not member.is_dir():
+                path.chmod(mode | stat.S_IRUSR)
+
+
+class KeycloakServer(Server):
+    """Keycloak with H2 (dev-file) data in the run folder and realms imported at every start."""
+
+    name = "keycloak"
+    version = KC_VERSION
+    # First start initialises the schema and imports the realms: minutes on a busy 2-core machine.
+    start_timeout = 600.0
+
+    @property
+    def dist(self) -> Path:
+        return self.cache / f"keycloak-{KC_VERSION}"
+
+    @property
+    def home(self) -> Path:
+        """Per-run Keycloak home: its own data/ (H2, import/), the cached dist's lib, themes, providers."""
+        return self.data_dir / "home"
+
+    @contextmanager
+    def _lock(self) -> Iterator[None]:
+        with (self.cache / "obtain.lock").open("w") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def obtain(self) -> None:
+        if (self.dist / BUILT_MARKER).exists():
+            return
+        with self._lock():
+            if (self.dist / BUILT_MARKER).exists():
+                return
+            zip_path = self._download()
+            if self.dist.exists():
+                shutil.rmtree(self.dist)  # a half-finished unzip or build from an interrupted run
+            unpack = self.cache / "unpack.tmp"
+            shutil.rmtree(unpack, ignore_errors=True)
+            _extract(zip_path, unpack)
+            (unpack / self.dist.name).rename(self.dist)
+            unpack.rmdir()
+            build = subprocess.run(
+                [str(self.dist / "bin" / "kc.sh"), "build", *BUILD_OPTIONS],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                env={**os.environ, "JAVA_HOME": str(find_java_home())},
+                timeout=1800,
+            )
+            if build.returncode != 0:
+                tail = "\n".join(build.stdout.splitlines()[-40:])
+                raise RuntimeError(f"kc.sh build failed ({build.returncode}):\n{tail}")
+            (self.dist / BUILT_MARKER).write_text(" ".join(BUILD_OPTIONS) + "\n")
+
+    def _download(self) -> Path:
+        zip_path = self.cache / "download" / f"keycloak-quarkus-dist-{KC_VERSION}.zip"
+        if zip_path.exists():
+            return zip_path
+        if shutil.which("mvn") is None:
+            subprocess.run(["apt-get", "update", "-q"], check=True)
+            subprocess.run(
+                ["apt-get", "install", "-y", "-q", "maven"],
+                check=True,
+                env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+            )
+        subprocess.run(
+            [
+                "mvn",
+                "-B",
+                "-q",
+                "dependency:copy",
+                f"-Dartifact=org.keycloak:keycloak-quarkus-dist:{KC_VERSION}:zip",
+                f"-DoutputDirectory={zip_path.parent}",
+                f"-Dmaven.repo.local={cache_dir() / 'm2'}",
+            ],
+            check=True,
+        )
+        return zip_path
+
+    def prepare(self) -> Launch:
+        import_dir = self.home / "data" / "import"
+        import_dir.mkdir(parents=True)
+        for part in ("lib", "themes", "providers"):
+            (self.home / part).symlink_to(self.dist / part)
+        for realm_file in REALMS_DIR.glob("*.json"):
+            shutil.copy(realm_file, import_dir / realm_file.name)
+        argv = [
+            str(self.dist / "bin" / "kc.sh"),
+            # Keycloak reads data/ (H2 files, import/) under its home: point it at the run folder.
+            f"-Dkc.home.dir={self.home}",
+            "start",
+            "--optimized",
+            "--import-realm",
+            "--http-enabled=true",
+            "--hostname-strict=false",
+            "--http-host=127.0.0.1",
+            f"--http-port={HTTP_PORT}",
+            f"--http-management-port={MANAGEMENT_PORT}",
+        ]
+        env = {
+            "JAVA_HOME": str(find_java_home()),
+            "KC_BOOTSTRAP_ADMIN_USERNAME": ADMIN_USER,
+            "KC_BOOTSTRAP_ADMIN_PASSWORD": ADMIN_PASSWORD,
+            # Java 24+ refuses jboss-threads' thread-local reset on worker threads without this.
+            "JAVA_OPTS_APPEND": "--add-opens=java.base/java.lang=ALL-UNNAMED",
+        }
+        return Launch(argv=argv, env=env, cwd=self.data_dir)
+
+    def healthy(self) -> bool:
+        with httpx.Client(timeout=3.0) as client:
+            ready = client.get(f"{self.management_url()}/health/ready")
+            if ready.status_code != 200 or ready.json().get("status") != "UP":
+                return False
+            for realm in realm_names():
+                discovery = client.get(f"{self.issuer(realm)}/.well-known/openid-configuration")
+                if discovery.status_code != 200 or discovery.json().get("issuer") != self.issuer(realm):
+                    return False
+        return True
+
+    def url(self) -> str:
+        return f"http://127.0.0.1:{HTTP_PORT}"
+
+    def management_url(self) -> str:
+        return f"http://127.0.0.1:{MANAGEMENT_PORT}"
+
+    def issuer(self, realm: str) -> str:
+        """The realm's issuer; tokens carry the host the client called, so always 127.0.0.1."""
+        return f"{self.url()}/realms/{realm}"
+
+    def token_endpoint(self, realm: str) -> str:
+        return f"{self.issuer(realm)}/protocol/openid-connect/token"
+
+    def jwks_uri(self, realm: str) -> str:
+        return f"{self.issuer(realm)}/protocol/openid-connect/certs"
+
+    def info(self) -> dict[str, str]:
+        result = {
+            "url": self.url(),
+            "management_url": self.management_url(),
+            "admin_user": ADMIN_USER,
+            "admin_password": ADMIN_PASSWORD,
+            "audience": AUDIENCE,
+            "realms": ",".join(realm_names()),
+        }
+        for realm in realm_names():
+            result[f"issuer_{realm}"] = self.issuer(realm)
+        return result
