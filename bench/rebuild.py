@@ -1,0 +1,139 @@
+"""Rebuild: events/s folding the SQLite event log into the embedded read models from scratch.
+
+The log (default: 100,000 cases, ~1.1 million events: case events, case-number events and command-log
+entries, as the command bus stores them) is generated with the domain classes and cached under
+~/.cache/casestream/bench/ keyed by its size, so re-runs skip generation.
+
+Measured in this run, on the same file:
+  * baseline 1: raw notification-log read, undecoded (`store.read_raw(after, 5000)` loop);
+  * baseline 2: raw read + decode into domain events (`store.read(after, 5000)` loop);
+  * the rebuild: `documents.reset(); runner.position = 0; runner.catch_up()` (step by step, time-bounded).
+
+Target printed beside the figure: >= 50,000 events/s.
+
+    python bench/rebuild.py --quick       # < 1 min (small log)
+    python bench/rebuild.py               # >= 1,000,000 events (first run generates the log: minutes)
+    python bench/rebuild.py --profile     # also cProfile the first 100,000 events of a rebuild
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import pstats
+import time
+from typing import Any
+
+import common
+from common import LogShape, banner, cached_log, table, temp_dir, verdict
+
+TARGET_EVENTS_PER_S = 50_000.0
+READ_BATCH = 5000
+
+
+def timed_read(store: Any, raw: bool, deadline_s: float) -> tuple[int, float, float]:
+    """(events, seconds, CPU seconds) for reading the whole log in READ_BATCH pages."""
+    after, n = 0, 0
+    cpu0 = time.process_time()
+    started = time.perf_counter()
+    while True:
+        if raw:
+            page = store.read_raw(after, READ_BATCH)
+            if not page:
+                break
+            after = page[-1].id
+        else:
+            page = store.read(after, READ_BATCH)
+            if not page:
+                break
+            after = page[-1].position
+        n += len(page)
+        if time.perf_counter() - started > deadline_s:
+            break
+    return n, time.perf_counter() - started, time.process_time() - cpu0
+
+
+def timed_rebuild(runner: Any, documents: Any, deadline_s: float, limit: int | None = None) -> tuple[int, float, float]:
+    """(events, seconds, CPU seconds) for reset + catch_up (stepwise, so it can be bounded in time).
+
+    Events are counted by the runner's log position (every event read, folded or skipped), not by what
+    `step()` returns (the events some projection folds).
+    """
+    documents.reset()
+    runner.position = 0
+    cpu0 = time.process_time()
+    started = time.perf_counter()
+    while runner.step():
+        if time.perf_counter() - started > deadline_s or (limit is not None and runner.position >= limit):
+            break
+    return runner.position, time.perf_counter() - started, time.process_time() - cpu0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="small log (< 1 min)")
+    parser.add_argument("--cases", type=int, default=100_000)
+    parser.add_argument("--commands-per-case", type=float, default=4.0)
+    parser.add_argument("--batch-size", type=int, default=None, help="runner batch (default: Settings)")
+    parser.add_argument("--max-seconds", type=float, default=900.0, help="bound on each timed pass")
+    parser.add_argument("--profile", action="store_true", help="cProfile the first 100k events of a rebuild")
+    args = parser.parse_args()
+    if args.quick:
+        args.cases, args.max_seconds = 2_000, 40.0
+
+    from adapters.embedded_runner import EmbeddedRunner
+    from adapters.event_store import sqlite_event_store
+    from adapters.sqlite_documents import SqliteDocumentStore
+    from casestream.settings import Settings
+    from projections.catalog import ALL
+
+    batch_size = args.batch_size or Settings().runner_batch_size
+    shape = LogShape(args.cases, args.commands_per_case)
+    banner("rebuild: SQLite event log -> embedded read models",
+           f"log: {shape} (cached); runner batch {batch_size}; read baselines page {READ_BATCH}")
+    path, _generated = cached_log(shape)
+    rows: list[list[Any]] = []
+    with temp_dir("rebuild") as tmp:
+        store = sqlite_event_store(path, synchronous="NORMAL")
+        total = store.max_position()
+        print(f"log: {path} ({path.stat().st_size / 1e6:,.0f} MB, {total:,} events)", flush=True)
+        if total < 1_000_000 and not args.quick:
+            print(f"note: the log holds {total:,} events (< 1,000,000); raise --cases", flush=True)
+        results: dict[str, float] = {}
+        for label, raw in (("baseline: read_raw, undecoded", True), ("baseline: read + decode", False)):
+            n, secs, cpu = timed_read(store, raw, args.max_seconds)
+            results[label] = n / secs
+            rows.append([label, n, secs, n / secs, cpu, n / cpu if cpu else float("nan"), ""])
+        documents = SqliteDocumentStore(tmp / "views.sqlite", ALL)
+        runner = EmbeddedRunner(store, documents, ALL, batch_size=batch_size)
+        n, secs, cpu = timed_rebuild(runner, documents, args.max_seconds)
+        rate = n / secs
+        complete = "" if n >= total else f" (stopped at {args.max_seconds:g}s)"
+        rows.append([f"rebuild: reset + catch_up{complete}", n, secs, rate, cpu, n / cpu if cpu else float("nan"),
+                     f">= {TARGET_EVENTS_PER_S:,.0f}/s: {verdict(rate, TARGET_EVENTS_PER_S, higher_is_better=True)}"])
+        sizes = {c: documents._reader().execute(f"SELECT COUNT(*) FROM {c}").fetchone()[0]
+                 for c in documents.projections}
+        views_mb = sum(p.stat().st_size for p in tmp.glob("views.sqlite*")) / 1e6
+        profile_text = ""
+        if args.profile:
+            profiler = cProfile.Profile()
+            profiler.runcall(timed_rebuild, runner, documents, args.max_seconds, 100_000)
+            out = io.StringIO()
+            pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(28)
+            profile_text = out.getvalue()
+        documents.close()
+        store.close()
+    table(["pass", "events", "seconds", "events/s", "CPU s", "events/CPU-s", "target"], rows)
+    print(f"read models after rebuild: {sizes}; views file {views_mb:,.0f} MB")
+    if profile_text:
+        print("cProfile of the first 100,000 events of a rebuild:\n" + profile_text)
+    print(common.machine_line())
+    decoded = results["baseline: read + decode"]
+    print(f"RATIO rebuild events/s / read+decode events/s = {rate:,.0f} / {decoded:,.0f} = {rate / decoded:.2f}x; "
+          f"/ raw read events/s = {rate / results['baseline: read_raw, undecoded']:.3f}x; "
+          f"target >= {TARGET_EVENTS_PER_S:,.0f}/s: {verdict(rate, TARGET_EVENTS_PER_S, higher_is_better=True)}")
+
+
+if __name__ == "__main__":
+    main()

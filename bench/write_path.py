@@ -1,0 +1,426 @@
+"""Write path: commands/s through the HTTP API (`casestream serve` in a subprocess) on SQLite and PostgreSQL.
+
+Per backend:
+  * baseline: a raw `eventsourcing` Application saving a trivial aggregate in a single-client loop (saves/s),
+    on the same backend (a separate file / database), measured in this run;
+  * closed loop: N concurrent keep-alive clients (default 32) send a mix of AssignCase / UpdateCaseData /
+    AddComment on pre-opened cases each client owns, plus ~10% OpenCase; throughput and p50/p99 latency;
+  * open loop: a fixed rate (default 1,000 commands/s for 15 s); latency counted from each command's
+    scheduled send time (so a stalled server shows up as latency, not as a lower rate); p50/p99.
+
+Targets printed beside the figures: PostgreSQL >= 2,000 commands/s with 32 clients; p99 < 50 ms at 1,000/s.
+
+    python bench/write_path.py --quick          # < 1 min
+    python bench/write_path.py                  # defaults (a few minutes)
+    python bench/write_path.py --backend postgres --profile   # also cProfile the in-process bus
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import io
+import itertools
+import os
+import pstats
+import random
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import common
+from common import banner, casestream_serve, percentile, table, temp_dir, verdict
+from eventsourcing.domain import Aggregate, event
+
+TARGET_PG_THROUGHPUT = 2_000.0
+TARGET_P99_MS = 50.0
+CASES_PER_CLIENT = 4
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# baseline: raw eventsourcing
+
+
+class Counter_(Aggregate):
+    """The trivial aggregate of the baseline: one small event per save."""
+
+    def __init__(self) -> None:
+        self.n = 0
+
+    @event("Incremented")
+    def inc(self) -> None:
+        self.n += 1
+
+
+def raw_eventsourcing_rate(backend: str, where: Path | dict[str, str], seconds: float) -> tuple[int, float, float]:
+    """(saves, saves/s, CPU seconds of this process per save) of a single-client loop on a trivial
+    eventsourcing aggregate (one new event per save)."""
+    from eventsourcing.application import Application
+
+    if backend == "sqlite":
+        assert isinstance(where, Path)
+        env = {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(where), "SQLITE_LOCK_TIMEOUT": "30"}
+    else:
+        assert isinstance(where, dict)
+        env = {
+            "PERSISTENCE_MODULE": "eventsourcing.postgres", "POSTGRES_DBNAME": where["dbname"],
+            "POSTGRES_HOST": where["host"], "POSTGRES_PORT": where["port"], "POSTGRES_USER": where["user"],
+            "POSTGRES_PASSWORD": where["password"],
+        }
+    app = Application(env=env)
+    if backend == "sqlite":
+        # the same durability as casestream's default (WAL + synchronous=NORMAL), for a like-for-like baseline
+        from adapters.event_store import _SyncModePool
+
+        datastore = app.recorder.datastore  # type: ignore[attr-defined]
+        datastore.pool.close()
+        pool = _SyncModePool(db_name=str(where), lock_timeout=30, pool_size=5)
+        pool.synchronous = "NORMAL"
+        datastore.pool = pool
+    aggregates = [Counter_() for _ in range(32)]
+    app.save(*aggregates)
+    saves = 0
+    cpu0 = time.process_time()
+    started = time.perf_counter()
+    deadline = started + seconds
+    for aggregate in itertools.cycle(aggregates):
+        aggregate.inc()
+        app.save(aggregate)
+        saves += 1
+        if saves % 50 == 0 and time.perf_counter() > deadline:
+            break
+    elapsed = time.perf_counter() - started
+    cpu = time.process_time() - cpu0
+    app.close()
+    return saves, saves / elapsed, cpu / saves
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# HTTP load
+
+
+@dataclass
+class OwnedCase:
+    id: str
+    assignee: str | None = None
+    updates: int = 0
+
+
+@dataclass
+class Tally:
+    latencies: list[float] = field(default_factory=list)
+    statuses: Counter[str] = field(default_factory=Counter)
+    ops: Counter[str] = field(default_factory=Counter)
+    shed: int = 0
+
+
+def definition_body() -> dict[str, Any]:
+    spec = common.claim_spec().to_dict()
+    spec["stages"] = [{"key": s["key"], "name": s["name"], "transitions": s["transitions"]} for s in spec["stages"]]
+    return spec
+
+
+def open_body(rng: random.Random) -> dict[str, Any]:
+    city = rng.choice(common.CITIES)
+    return {
+        "definition_key": "claim", "title": f"Claim in {city}",
+        "data": {"claimant": f"ana {rng.randint(1, 99_999)}", "city": city, "amount": rng.randint(50, 20_000)},
+    }
+
+
+def next_request(rng: random.Random, case: OwnedCase, seq: int) -> tuple[str, str, dict[str, Any]]:
+    """(operation, path, body) for one command of the mix."""
+    roll = rng.random()
+    if roll < 0.10:
+        return "OpenCase", "/api/cases", open_body(rng)
+    if roll < 0.40:
+        choices = [u for u in common.USERS if u != case.assignee]
+        case.assignee = choices[seq % len(choices)]
+        return "AssignCase", f"/api/cases/{case.id}/assign", {"assignee": case.assignee}
+    if roll < 0.70:
+        case.updates += 1
+        return "UpdateCaseData", f"/api/cases/{case.id}/data", {"patch": {"priority": case.updates % 1000 + 1,
+                                                                          "notes": f"update {seq}"}}
+    return "AddComment", f"/api/cases/{case.id}/comments", {"body": f"comment {seq}: waiting for documents"}
+
+
+async def prepare(client: Any, supervisor: str, worker: str, n_cases: int) -> list[OwnedCase]:
+    """Publish the definition and open n_cases cases (not measured)."""
+    r = await client.post("/api/definitions", json=definition_body(), headers={"Authorization": f"Bearer {supervisor}"})
+    if r.status_code >= 300:
+        raise RuntimeError(f"publishing the definition failed: {r.status_code} {r.text}")
+    rng = random.Random(1)
+    sem = asyncio.Semaphore(16)
+
+    async def one() -> OwnedCase:
+        async with sem:
+            resp = await client.post("/api/cases", json=open_body(rng), headers={"Authorization": f"Bearer {worker}"})
+            if resp.status_code != 201:
+                raise RuntimeError(f"opening a case failed: {resp.status_code} {resp.text}")
+            return OwnedCase(resp.json()["id"])
+
+    return list(await asyncio.gather(*(one() for _ in range(n_cases))))
+
+
+async def closed_loop(
+    url: str, token: str, cases: list[OwnedCase], clients: int, seconds: float, max_commands: int
+) -> tuple[Tally, float, float]:
+    """N clients, each sending its next command as soon as the previous one is answered."""
+    import httpx
+
+    tally = Tally()
+    counter = itertools.count()
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    headers = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60, headers=headers) as client:
+        cpu0 = time.process_time()
+        started = time.perf_counter()
+        deadline = started + seconds
+
+        async def worker(index: int) -> None:
+            rng = random.Random(index)
+            mine = cases[index * CASES_PER_CLIENT:(index + 1) * CASES_PER_CLIENT]
+            for turn in itertools.count():
+                seq = next(counter)
+                if seq >= max_commands or time.perf_counter() > deadline:
+                    return
+                op, path, body = next_request(rng, mine[turn % len(mine)], seq)
+                t0 = time.perf_counter()
+                try:
+                    resp = await client.post(path, json=body)
+                    status = str(resp.status_code)
+                except httpx.HTTPError as exc:
+                    status = type(exc).__name__
+                tally.latencies.append(time.perf_counter() - t0)
+                tally.statuses[status] += 1
+                tally.ops[op] += 1
+
+        await asyncio.gather(*(worker(i) for i in range(clients)))
+        elapsed = time.perf_counter() - started
+        cpu = time.process_time() - cpu0
+    return tally, elapsed, cpu
+
+
+async def open_loop(
+    url: str, token: str, cases: list[OwnedCase], rate: float, seconds: float, drain: float,
+    max_in_flight: int = 1000,
+) -> tuple[Tally, float, float]:
+    """Send at a fixed rate regardless of answers; latency from each command's scheduled time."""
+    import httpx
+
+    tally = Tally()
+    rng = random.Random(99)
+    limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
+    headers = {"Authorization": f"Bearer {token}"}
+    in_flight: set[asyncio.Task[None]] = set()
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60, headers=headers) as client:
+
+        async def send(scheduled: float, op: str, path: str, body: dict[str, Any]) -> None:
+            try:
+                resp = await client.post(path, json=body)
+                status = str(resp.status_code)
+            except httpx.HTTPError as exc:
+                status = type(exc).__name__
+            tally.latencies.append(time.perf_counter() - scheduled)
+            tally.statuses[status] += 1
+            tally.ops[op] += 1
+
+        total = int(rate * seconds)
+        cpu0 = time.process_time()
+        started = time.perf_counter()
+        for i in range(total):
+            scheduled = started + i / rate
+            delay = scheduled - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            if len(in_flight) >= max_in_flight:
+                tally.shed += 1
+                continue
+            op, path, body = next_request(rng, cases[i % len(cases)], i)
+            task = asyncio.create_task(send(scheduled, op, path, body))
+            in_flight.add(task)
+            task.add_done_callback(in_flight.discard)
+        if in_flight:
+            _done, pending = await asyncio.wait(set(in_flight), timeout=drain)
+            for task in pending:
+                task.cancel()
+                tally.statuses["unfinished"] += 1
+        elapsed = time.perf_counter() - started
+        cpu = time.process_time() - cpu0
+    return tally, elapsed, cpu
+
+
+def errors_text(tally: Tally) -> str:
+    bad = {k: v for k, v in tally.statuses.items() if k not in ("200", "201")}
+    return ", ".join(f"{k}:{v}" for k, v in sorted(bad.items())) or "none"
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# in-process profile of the bus (hotspots)
+
+
+def profile_bus(backend: str, where: Path | dict[str, str], commands: int) -> str:
+    """cProfile the in-process CommandBus on the same command mix; returns the top of the profile."""
+    from adapters.event_store import postgres_event_store, sqlite_event_store
+    from commands import messages as m
+    from commands.bus import Actor, CommandBus
+    from domain.definition import DefinitionSpec
+
+    if backend == "sqlite":
+        assert isinstance(where, Path)
+        store = sqlite_event_store(where, synchronous="NORMAL")
+    else:
+        assert isinstance(where, dict)
+        store = postgres_event_store(host=where["host"], port=int(where["port"]), dbname=where["dbname"],
+                                     user=where["user"], password=where["password"])
+    bus = CommandBus(store)
+    body = definition_body()
+    spec = DefinitionSpec.from_dict(body)
+    bus.dispatch(m.PublishCaseDefinition(
+        key=spec.key, name=spec.name, schema=spec.schema, stages=body["stages"], queues=list(spec.queues),
+        number_prefix=spec.number_prefix,
+    ), Actor("bob", common.TENANT, ("supervisor",)))
+    actor = Actor("alice", common.TENANT, ("caseworker",))
+    rng = random.Random(3)
+    cases = [OwnedCase(bus.dispatch(m.OpenCase(**open_body(rng)), actor).id) for _ in range(32)]
+    kinds = {"OpenCase": m.OpenCase, "AssignCase": m.AssignCase, "UpdateCaseData": m.UpdateCaseData,
+             "AddComment": m.AddComment}
+
+    def run() -> None:
+        for i in range(commands):
+            case = cases[i % len(cases)]
+            op, _path, payload = next_request(rng, case, i)
+            if op != "OpenCase":
+                payload = {**payload, "case_id": uuid.UUID(case.id)}
+            bus.dispatch(kinds[op](**payload), actor)
+
+    profiler = cProfile.Profile()
+    started = time.perf_counter()
+    profiler.runcall(run)
+    elapsed = time.perf_counter() - started
+    store.close()
+    out = io.StringIO()
+    stats = pstats.Stats(profiler, stream=out)
+    stats.sort_stats("cumulative").print_stats(22)
+    return f"in-process bus under cProfile: {commands} commands in {elapsed:.2f}s " \
+           f"({commands / elapsed:,.0f}/s with profiler overhead)\n" + out.getvalue()
+
+
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def run_backend(backend: str, args: argparse.Namespace, rows: list[list[Any]], notes: list[str]) -> dict[str, float]:
+    import contextlib
+
+    figures: dict[str, float] = {}
+    with temp_dir(f"write-{backend}") as tmp, contextlib.ExitStack() as stack:
+        extra_env: dict[str, str] = {}
+        if backend == "postgres":
+            app_db = stack.enter_context(common.fresh_postgres_db(f"bench_write_{os.getpid()}"))
+            raw_db = stack.enter_context(common.fresh_postgres_db(f"bench_raw_{os.getpid()}"))
+            extra_env = common.postgres_env(app_db)
+            raw_where: Path | dict[str, str] = raw_db
+        else:
+            raw_where = tmp / "raw-eventsourcing.sqlite"
+
+        saves, rate, cpu_per_save = raw_eventsourcing_rate(backend, raw_where, args.baseline_seconds)
+        figures["baseline"] = rate
+        figures["baseline_cpu_ms"] = cpu_per_save * 1000
+        rows.append([backend, f"baseline: raw eventsourcing save loop, 1 client, {args.baseline_seconds:g}s",
+                     saves, rate, "", "", "", cpu_per_save * 1000, "", ""])
+
+        served = stack.enter_context(casestream_serve(tmp / "data", extra_env))
+        notes.append(f"{backend}: `casestream serve` answered /readyz {served.ready_seconds:.2f}s after start")
+        supervisor = served.token("bob", ("supervisor",))
+        worker = served.token("alice", ("caseworker",))
+        pid = served.process.pid
+
+        async def scenario() -> None:
+            import httpx
+
+            async with httpx.AsyncClient(base_url=served.url, timeout=60) as client:
+                cases = await prepare(client, supervisor, worker, args.clients * CASES_PER_CLIENT)
+            server0 = common.process_cpu_seconds(pid)
+            tally, elapsed, cpu = await closed_loop(
+                served.url, worker, cases, args.clients, args.duration, args.max_commands
+            )
+            n = max(len(tally.latencies), 1)
+            server_ms = (common.process_cpu_seconds(pid) - server0) / n * 1000
+            thr = len(tally.latencies) / elapsed
+            figures["closed"] = thr
+            figures["closed_cpu_ms"] = server_ms
+            target = "" if backend == "sqlite" else (
+                f">= {TARGET_PG_THROUGHPUT:,.0f}/s: {verdict(thr, TARGET_PG_THROUGHPUT, higher_is_better=True)}"
+            )
+            rows.append([backend, f"closed loop, {args.clients} clients, {elapsed:.1f}s", len(tally.latencies), thr,
+                         common.ms(percentile(tally.latencies, 50)), common.ms(percentile(tally.latencies, 99)),
+                         errors_text(tally), server_ms, cpu / n * 1000, target])
+            notes.append(f"{backend} closed-loop mix: {dict(tally.ops)}")
+            server0 = common.process_cpu_seconds(pid)
+            tally, elapsed, cpu = await open_loop(
+                served.url, worker, cases, args.rate, args.rate_seconds, args.drain
+            )
+            n = max(len(tally.latencies), 1)
+            server_ms = (common.process_cpu_seconds(pid) - server0) / n * 1000
+            p99 = common.ms(percentile(tally.latencies, 99))
+            figures["open_p99"] = p99
+            errs = errors_text(tally) + (f", shed:{tally.shed}" if tally.shed else "")
+            rows.append([backend, f"open loop {args.rate:,.0f}/s for {args.rate_seconds:g}s", len(tally.latencies),
+                         len(tally.latencies) / elapsed, common.ms(percentile(tally.latencies, 50)), p99, errs,
+                         server_ms, cpu / n * 1000,
+                         f"p99 < {TARGET_P99_MS:.0f} ms: {verdict(p99, TARGET_P99_MS, higher_is_better=False)}"])
+
+        asyncio.run(scenario())
+        if args.profile:
+            where: Path | dict[str, str] = tmp / "profile.sqlite"
+            if backend == "postgres":
+                where = stack.enter_context(common.fresh_postgres_db(f"bench_prof_{os.getpid()}"))
+            notes.append(f"--- {backend} ---\n" + profile_bus(backend, where, args.profile_commands))
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="small sizes (< 1 min)")
+    parser.add_argument("--backend", choices=("sqlite", "postgres", "both"), default="both")
+    parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument("--duration", type=float, default=20.0, help="closed-loop seconds")
+    parser.add_argument("--max-commands", type=int, default=200_000, help="closed-loop command cap")
+    parser.add_argument("--rate", type=float, default=1000.0, help="open-loop commands/s")
+    parser.add_argument("--rate-seconds", type=float, default=15.0)
+    parser.add_argument("--baseline-seconds", type=float, default=5.0)
+    parser.add_argument("--drain", type=float, default=30.0, help="open loop: seconds to wait for stragglers")
+    parser.add_argument("--profile", action="store_true", help="also cProfile the in-process bus")
+    parser.add_argument("--profile-commands", type=int, default=2000)
+    args = parser.parse_args()
+    if args.quick:
+        args.duration, args.rate, args.rate_seconds, args.baseline_seconds, args.drain = 5.0, 200.0, 4.0, 2.0, 8.0
+        args.max_commands, args.profile_commands = 20_000, 300
+    banner("write path: commands/s through the HTTP API",
+           f"clients={args.clients} duration={args.duration:g}s open-loop={args.rate:g}/s x {args.rate_seconds:g}s "
+           f"(server: `casestream serve` subprocess; client: one asyncio process, httpx keep-alive)")
+    rows: list[list[Any]] = []
+    notes: list[str] = []
+    results: dict[str, dict[str, float]] = {}
+    backends = ("sqlite", "postgres") if args.backend == "both" else (args.backend,)
+    for backend in backends:
+        results[backend] = run_backend(backend, args, rows, notes)
+    table(["backend", "run", "commands", "per s", "p50 ms", "p99 ms", "errors", "server CPU ms/cmd",
+           "client CPU ms/cmd", "target"], rows)
+    for note in notes:
+        print(note)
+    print(common.machine_line())
+    for backend, fig in results.items():
+        ratio = fig["closed"] / fig["baseline"] if fig.get("baseline") else float("nan")
+        cpu_ratio = fig["closed_cpu_ms"] / fig["baseline_cpu_ms"] if fig.get("baseline_cpu_ms") else float("nan")
+        print(f"RATIO {backend}: HTTP commands/s ({args.clients} clients) / raw eventsourcing saves/s (1 client) = "
+              f"{fig['closed']:,.0f} / {fig['baseline']:,.0f} = {ratio:.2f}x; CPU per command / CPU per raw save = "
+              f"{fig['closed_cpu_ms']:.2f} / {fig['baseline_cpu_ms']:.2f} ms = {cpu_ratio:.1f}x; "
+              f"open-loop p99 {fig['open_p99']:,.1f} ms")
+
+if __name__ == "__main__":
+    main()
