@@ -5,7 +5,14 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+import orjson
+
 MISSING = {"$missing": True}
+
+
+def _canonical(value: Any) -> bytes:
+    """JSON as stored: tells 1 from 1.0 from True, also inside lists."""
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
 
 
 def diff(old: dict[str, Any], new: dict[str, Any], prefix: tuple[str, ...] = ()) -> list[dict[str, Any]]:
@@ -22,7 +29,7 @@ def diff(old: dict[str, Any], new: dict[str, Any], prefix: tuple[str, ...] = ())
             changes.append({"op": "set", "path": list(path), "old": None, "new": new[key]})
         elif isinstance(old[key], dict) and isinstance(new[key], dict):
             changes.extend(diff(old[key], new[key], path))
-        elif old[key] != new[key] or type(old[key]) is not type(new[key]):
+        elif _canonical(old[key]) != _canonical(new[key]):
             changes.append({"op": "set", "path": list(path), "old": old[key], "new": new[key]})
     return changes
 
@@ -54,8 +61,9 @@ def merge_patch(data: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
     for key, value in patch.items():
         if value is None:
             result.pop(key, None)
-        elif isinstance(value, dict) and isinstance(result.get(key), dict):
-            result[key] = merge_patch(result[key], value)
+        elif isinstance(value, dict):
+            base = result.get(key)
+            result[key] = merge_patch(base if isinstance(base, dict) else {}, value)
         else:
             result[key] = copy.deepcopy(value)
     return result

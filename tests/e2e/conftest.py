@@ -15,7 +15,7 @@ from casestream.settings import Settings
 from infra.browser import CHROMIUM_ARGS, ensure_chromium
 from tests.http_server import LiveServer, live_server
 
-if TYPE_CHECKING:  # playwright is imported at run time only, so a missing package skips (test_portal.py)
+if TYPE_CHECKING:  # playwright is imported where used
     from playwright.sync_api import Browser, Page
 
 DEMO_CASES = 30

@@ -15,9 +15,6 @@ from typing import Any, TypeVar
 
 import httpx
 import pytest
-
-pytest.importorskip("playwright.sync_api", reason="the e2e tests need the 'playwright' package (dev extras)")
-
 from playwright.sync_api import Locator, Page, expect
 
 from tests.http_server import LiveServer

@@ -583,12 +583,6 @@ def test_merge_patch_merges_objects_and_null_removes_a_field():
     assert data == {"a": 1, "d": {"x": 1, "y": 2}, "l": [1, 2]}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="BUG domain/diff.py merge_patch(): an object patch for a missing or non-object field is copied as is, "
-    "so its nulls are stored instead of dropped (RFC 7396 merges it into {})",
-)
 def test_merge_patch_drops_nulls_inside_an_object_that_replaces_a_missing_field():
     from domain.diff import merge_patch
 
@@ -596,12 +590,6 @@ def test_merge_patch_drops_nulls_inside_an_object_that_replaces_a_missing_field(
     assert merge_patch({"d": "flat"}, {"d": {"x": None}}) == {"d": {}}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=InvalidStateChange,
-    reason="BUG domain/diff.py diff(): lists are compared with ==, so [True] -> [1] or [1] -> [1.0] is no change "
-    "(scalars are compared with their type, lists are not); the bus then refuses the patch as changing nothing",
-)
 @pytest.mark.usefixtures("claim")
 def test_update_data_records_a_list_whose_items_change_json_type(bus, alice, store):
     opened = open_claim(bus, alice, details={"flags": [True]})
