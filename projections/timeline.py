@@ -5,9 +5,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import orjson
+
 from domain import case as c
 from domain.events import Event
 from projections.base import Doc, Fold, Projection
+
+
+def _value(value: Any) -> str:
+    """A data value as a person reads it (JSON, shortened)."""
+    text = value if isinstance(value, str) else orjson.dumps(value).decode()
+    return text if len(text) <= 60 else text[:57] + "…"
 
 
 def _fmt_changes(changes: list[dict[str, Any]]) -> str:
@@ -17,7 +25,8 @@ def _fmt_changes(changes: list[dict[str, Any]]) -> str:
         if change["op"] == "remove":
             parts.append(f"removed {path}")
         else:
-            parts.append(f"{path}: {change['old']!r} → {change['new']!r}")
+            old = "(empty)" if change["old"] is None else _value(change["old"])
+            parts.append(f"{path}: {old} → {_value(change['new'])}")
     more = f" (+{len(changes) - 5} more)" if len(changes) > 5 else ""
     return "; ".join(parts) + more
 

@@ -265,7 +265,7 @@ def test_timeline_lists_readable_summaries_in_version_order(bus, alice, carol, b
     assert [e["version"] for e in timeline] == list(range(1, 16))
     assert [e["summary"] for e in timeline] == [
         "opened CLAIM-000001 “Broken window” in stage new",
-        "changed data: amount: 100 → 250; customer: None → 'Ann'",
+        "changed data: amount: 100 → 250; customer: (empty) → Ann",
         "moved the case from new to review",
         "assigned the case to carol",
         "put the case in queue fraud",
