@@ -295,6 +295,6 @@ def test_timeline_summarises_long_data_changes(bus, alice, documents, runner):
     runner.catch_up()
     summaries = [e["summary"] for e in case_timeline(documents, TENANT, opened.id)]
     assert summaries[1] == (
-        "changed data: details: None → {'k0': 0, 'k1': 1, 'k2': 2, 'k3': 3, 'k4': 4, 'k5': 5, 'k6': 6}"
+        'changed data: details: (empty) → {"k0":0,"k1":1,"k2":2,"k3":3,"k4":4,"k5":5,"k6":6}'
     )
     assert summaries[2] == "changed data: removed details"
