@@ -51,6 +51,23 @@ def serve(
 
 
 @app.command()
+def up(
+    distributed: Annotated[bool, typer.Option("--distributed", help="Start every server and API replicas.")] = False,
+    replicas: Annotated[int, typer.Option(min=1, max=8, help="API replicas behind Traefik.")] = 2,
+) -> None:
+    """Run the platform: embedded (like `serve`), or distributed with all servers on this machine."""
+    if not distributed:
+        serve(None, None)
+        return
+    from casestream.stack import run_until_interrupted
+
+    try:
+        run_until_interrupted(replicas, typer.echo)
+    except RuntimeError:
+        raise typer.Exit(1) from None
+
+
+@app.command()
 def token(
     user: Annotated[str, typer.Option(help="Subject of the token.")] = "alice",
     roles: Annotated[list[str] | None, typer.Option("--roles", "-r", help="Role (repeatable).")] = None,

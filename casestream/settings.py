@@ -51,10 +51,13 @@ class Settings(BaseSettings):
     def events_path(self) -> Path:
         return self.data_dir / "events.sqlite"
 
+    key_file: Path | None = Field(default=None, description="Issuer signing key (default DATA_DIR/issuer-key.json); "
+                                  "API replicas share one.")
+
     @property
     def views_path(self) -> Path:
         return self.data_dir / "views.sqlite"
 
     @property
     def key_path(self) -> Path:
-        return self.data_dir / "issuer-key.json"
+        return self.key_file or self.data_dir / "issuer-key.json"
