@@ -58,6 +58,14 @@ def _ssha512(password: str) -> str:
     return "{SSHA512}" + base64.b64encode(digest + salt).decode()
 
 
+def _cmdline(pid: int) -> str:
+    """The command line of a live process ('' when it is gone)."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
 def _render(template: str, values: dict[str, str]) -> str:
     """Fill @@NAME@@ placeholders (both config syntaxes use $ and %, so str.format/Template won't do)."""
     text = (ASSETS / template).read_text()
@@ -156,7 +164,7 @@ class MailServer(Server):
         mailbox_map.write_text("".join(f"{a} OK\n" for a in MAILBOXES))
         (conf / "main.cf").write_text(
             _render(
-                "main.cf",
+                "postfix-main.conf",
                 {
                     "QUEUE_DIR": str(self.data_dir / "postfix-queue"),
                     "DATA_DIR": str(self.data_dir / "postfix-data"),
@@ -166,7 +174,7 @@ class MailServer(Server):
                 },
             )
         )
-        (conf / "master.cf").write_text(_render("master.cf", {"SMTP_LISTEN": f"{HOST}:{SMTP_PORT}"}))
+        (conf / "master.cf").write_text(_render("postfix-master.conf", {"SMTP_LISTEN": f"{HOST}:{SMTP_PORT}"}))
         # Postfix's own data folder must belong to its mail_owner
         (self.data_dir / "postfix-queue").mkdir()  # postfix creates the queue's subfolders itself
         pf_data = self.data_dir / "postfix-data"
@@ -277,6 +285,11 @@ class MailServer(Server):
 
     def down(self) -> None:
         """Stop Postfix, then Dovecot, each by its own PID (and process group)."""
+        # master setsid()s away from the start-fg script: stop it by the PID it recorded itself too,
+        # which matters when start-up failed before its PID was copied into our pid file
+        master = self._postfix_master_pid()
+        if master is not None and "postfix/sbin/master" in _cmdline(master):
+            stop_pid(master)
         for pid_file in (self.postfix_pid_file, self.pid_file):
             pid = read_pid(pid_file)
             if pid is not None:
