@@ -174,7 +174,8 @@ class MailServer(Server):
                 },
             )
         )
-        (conf / "master.cf").write_text(_render("postfix-master.conf", {"SMTP_LISTEN": f"{HOST}:{SMTP_PORT}"}))
+        master_cf = _render("postfix-master.conf", {"SMTP_LISTEN": f"{HOST}:{SMTP_PORT}"})
+        (conf / "master.cf").write_text(master_cf)
         # Postfix's own data folder must belong to its mail_owner
         (self.data_dir / "postfix-queue").mkdir()  # postfix creates the queue's subfolders itself
         pf_data = self.data_dir / "postfix-data"
