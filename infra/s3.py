@@ -197,6 +197,14 @@ class S3Server(Server):
             # has already stopped; the data folder is wiped at every start, so nothing is lost by cutting it
             stop_pid(pid, timeout=STOP_GRACE)
         self.pid_file.unlink(missing_ok=True)
+        # weed puts its gRPC sockets in /tmp (not configurable); a killed weed leaves them behind
+        for service, port in (
+            ("master", MASTER_PORT),
+            ("volume", VOLUME_PORT),
+            ("filer", FILER_PORT),
+            ("s3", S3_PORT),
+        ):
+            Path(f"/tmp/seaweedfs-{service}-grpc-{port + GRPC_OFFSET}.sock").unlink(missing_ok=True)
 
     def info(self) -> dict[str, str]:
         return {
