@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
 import shutil
@@ -22,15 +23,15 @@ from infra.server import Launch, Server
 KC_VERSION = "26.5.6"
 HTTP_PORT = 38080
 MANAGEMENT_PORT = 38081
+SEED_PORT = 38082  # management port of the one-off `kc.sh import` that seeds the database template
 ADMIN_USER = "admin"
 ADMIN_PASSWORD = "casestream-admin"
 AUDIENCE = "casestream"
 REALMS_DIR = Path(__file__).parent / "keycloak_realms"
 
 # Build-time options, baked into the dist once by `kc.sh build`; each start then runs `start --optimized`,
-# which never re-augments, so running servers never write into the shared cache. `cache=local` keeps
-# Infinispan from clustering (no JGroups port on other interfaces).
-BUILD_OPTIONS = ["--db=dev-file", "--health-enabled=true", "--cache=local"]
+# which never re-augments, so running servers never write into the shared cache.
+BUILD_OPTIONS = ["--db=dev-file", "--health-enabled=true"]
 BUILT_MARKER = ".casestream-built"
 
 
@@ -94,32 +95,82 @@ class KeycloakServer(Server):
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
+    @property
+    def template(self) -> Path:
+        """H2 database with the schema and our realms already in it, keyed by the realm files' content."""
+        digest = hashlib.sha256(f"{KC_VERSION} template v2\0".encode())
+        for realm_file in sorted(REALMS_DIR.glob("*.json")):
+            digest.update(realm_file.name.encode() + b"\0" + realm_file.read_bytes() + b"\0")
+        return self.cache / f"h2-template-{digest.hexdigest()[:16]}"
+
     def obtain(self) -> None:
-        if (self.dist / BUILT_MARKER).exists():
+        if (self.dist / BUILT_MARKER).exists() and self.template.exists():
             return
         with self._lock():
-            if (self.dist / BUILT_MARKER).exists():
-                return
-            zip_path = self._download()
-            if self.dist.exists():
-                shutil.rmtree(self.dist)  # a half-finished unzip or build from an interrupted run
-            unpack = self.cache / "unpack.tmp"
-            shutil.rmtree(unpack, ignore_errors=True)
-            _extract(zip_path, unpack)
-            (unpack / self.dist.name).rename(self.dist)
-            unpack.rmdir()
-            build = subprocess.run(
-                [str(self.dist / "bin" / "kc.sh"), "build", *BUILD_OPTIONS],
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                text=True,
-                env={**os.environ, "JAVA_HOME": str(find_java_home())},
-                timeout=1800,
-            )
-            if build.returncode != 0:
-                tail = "\n".join(build.stdout.splitlines()[-40:])
-                raise RuntimeError(f"kc.sh build failed ({build.returncode}):\n{tail}")
-            (self.dist / BUILT_MARKER).write_text(" ".join(BUILD_OPTIONS) + "\n")
+            if not (self.dist / BUILT_MARKER).exists():
+                self._install()
+            if not self.template.exists():
+                self._seed_template()
+
+    def _kc(self, home: Path, *args: str, what: str, env: dict[str, str] | None = None) -> None:
+        """Run one kc.sh command to completion; fail with its output tail."""
+        argv = [str(self.dist / "bin" / "kc.sh"), f"-Dkc.home.dir={home}", *args]
+        done = subprocess.run(
+            argv,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env={**os.environ, **self._env(), **(env or {})},
+            timeout=1800,
+        )
+        if done.returncode != 0:
+            tail = "\n".join(done.stdout.splitlines()[-40:])
+            raise RuntimeError(f"kc.sh {what} failed ({done.returncode}):\n{tail}")
+
+    def _install(self) -> None:
+        zip_path = self._download()
+        if self.dist.exists():
+            shutil.rmtree(self.dist)  # a half-finished unzip or build from an interrupted run
+        unpack = self.cache / "unpack.tmp"
+        shutil.rmtree(unpack, ignore_errors=True)
+        _extract(zip_path, unpack)
+        (unpack / self.dist.name).rename(self.dist)
+        unpack.rmdir()
+        self._kc(self.dist, "build", *BUILD_OPTIONS, what="build")
+        (self.dist / BUILT_MARKER).write_text(" ".join(BUILD_OPTIONS) + "\n")
+
+    def _seed_template(self) -> None:
+        # Creating the schema and importing the realms takes minutes on this machine: do it once per realm
+        # set with `kc.sh import`, and let every start copy the resulting database into its run folder.
+        work = self.cache / "template.tmp"
+        shutil.rmtree(work, ignore_errors=True)
+        home = work / "home"
+        self._lay_out_home(home)
+        # The import command still opens a management interface: keep it on loopback, off our ports.
+        seed_env = {"KC_HTTP_HOST": "127.0.0.1", "KC_HTTP_MANAGEMENT_PORT": str(SEED_PORT), "KC_CACHE": "local"}
+        import_dir = home / "data" / "import"
+        self._kc(home, "import", "--optimized", f"--dir={import_dir}", what="import", env=seed_env)
+        (home / "data" / "h2").rename(self.template)
+        shutil.rmtree(work)
+
+    def _lay_out_home(self, home: Path) -> None:
+        """A Keycloak home of our own: data/ is real, lib/themes/providers point into the cached dist."""
+        import_dir = home / "data" / "import"
+        import_dir.mkdir(parents=True)
+        for part in ("lib", "themes", "providers"):
+            (home / part).symlink_to(self.dist / part)
+        for realm_file in REALMS_DIR.glob("*.json"):
+            # `kc.sh import --dir` only reads files named <realm>-realm.json.
+            shutil.copy(realm_file, import_dir / f"{realm_file.stem}-realm.json")
+
+    def _env(self) -> dict[str, str]:
+        return {
+            "JAVA_HOME": str(find_java_home()),
+            "KC_BOOTSTRAP_ADMIN_USERNAME": ADMIN_USER,
+            "KC_BOOTSTRAP_ADMIN_PASSWORD": ADMIN_PASSWORD,
+            # Java 24+ refuses jboss-threads' thread-local reset on worker threads without this.
+            "JAVA_OPTS_APPEND": "--add-opens=java.base/java.lang=ALL-UNNAMED",
+        }
 
     def _download(self) -> Path:
         zip_path = self.cache / "download" / f"keycloak-quarkus-dist-{KC_VERSION}.zip"
@@ -147,33 +198,25 @@ class KeycloakServer(Server):
         return zip_path
 
     def prepare(self) -> Launch:
-        import_dir = self.home / "data" / "import"
-        import_dir.mkdir(parents=True)
-        for part in ("lib", "themes", "providers"):
-            (self.home / part).symlink_to(self.dist / part)
-        for realm_file in REALMS_DIR.glob("*.json"):
-            shutil.copy(realm_file, import_dir / realm_file.name)
+        self._lay_out_home(self.home)
+        shutil.copytree(self.template, self.home / "data" / "h2")
         argv = [
             str(self.dist / "bin" / "kc.sh"),
             # Keycloak reads data/ (H2 files, import/) under its home: point it at the run folder.
             f"-Dkc.home.dir={self.home}",
             "start",
             "--optimized",
+            # The realms are already in the copied database; a realm that exists is not imported again.
             "--import-realm",
             "--http-enabled=true",
             "--hostname-strict=false",
+            # Without it Infinispan clusters through JGroups, listening on every interface (port 7800).
+            "--cache=local",
             "--http-host=127.0.0.1",
             f"--http-port={HTTP_PORT}",
             f"--http-management-port={MANAGEMENT_PORT}",
         ]
-        env = {
-            "JAVA_HOME": str(find_java_home()),
-            "KC_BOOTSTRAP_ADMIN_USERNAME": ADMIN_USER,
-            "KC_BOOTSTRAP_ADMIN_PASSWORD": ADMIN_PASSWORD,
-            # Java 24+ refuses jboss-threads' thread-local reset on worker threads without this.
-            "JAVA_OPTS_APPEND": "--add-opens=java.base/java.lang=ALL-UNNAMED",
-        }
-        return Launch(argv=argv, env=env, cwd=self.data_dir)
+        return Launch(argv=argv, env=self._env(), cwd=self.data_dir)
 
     def healthy(self) -> bool:
         with httpx.Client(timeout=3.0) as client:

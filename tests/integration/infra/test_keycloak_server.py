@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -63,6 +65,40 @@ def _verify(kc: KeycloakServer, realm: str, token: str) -> dict[str, Any]:
     return dict(decoded.claims)
 
 
+def _listening_addresses(pgid: int) -> set[str]:
+    """Local addresses of TCP sockets in LISTEN state owned by processes of this process group."""
+    inodes: set[str] = set()
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if os.getpgid(int(proc.name)) != pgid:
+                continue
+            for fd in (proc / "fd").iterdir():
+                target = os.readlink(fd)
+                if target.startswith("socket:["):
+                    inodes.add(target[8:-1])
+        except OSError:
+            continue
+    addresses: set[str] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A" and fields[9] in inodes:  # 0A = LISTEN
+                addresses.add(fields[1].split(":")[0])
+    return addresses
+
+
+def test_listens_only_on_loopback(keycloak_server: Server) -> None:
+    pid = keycloak_server.pid()
+    assert pid is not None
+    addresses = _listening_addresses(os.getpgid(pid))
+    assert addresses, "no listening socket found for the Keycloak process group"
+    # 127.0.0.1 as /proc writes it, in IPv4 and in IPv4-mapped IPv6 form.
+    loopback = {"0100007F", "0000000000000000FFFF00000100007F"}
+    assert addresses <= loopback, addresses
+
+
 def test_health_and_discovery(keycloak_server: Server) -> None:
     kc = _kc(keycloak_server)
     ready = httpx.get(f"{kc.management_url()}/health/ready", timeout=10.0)
@@ -73,6 +109,20 @@ def test_health_and_discovery(keycloak_server: Server) -> None:
         assert doc["issuer"] == kc.info()[f"issuer_{realm}"] == f"http://127.0.0.1:38080/realms/{realm}"
         assert doc["token_endpoint"] == kc.token_endpoint(realm)
         assert "S256" in doc["code_challenge_methods_supported"]
+    admin_form = {
+        "grant_type": "password",
+        "client_id": "admin-cli",
+        "username": kc.info()["admin_user"],
+        "password": kc.info()["admin_password"],
+    }
+    admin_token = httpx.post(kc.token_endpoint("master"), data=admin_form, timeout=30.0)
+    assert admin_token.status_code == 200, admin_token.text
+    realms = httpx.get(
+        f"{kc.url()}/admin/realms",
+        headers={"Authorization": f"Bearer {admin_token.json()['access_token']}"},
+        timeout=30.0,
+    )
+    assert {r["realm"] for r in realms.json()} == {"master", "acme", "globex"}
 
 
 @pytest.mark.parametrize("realm", ["acme", "globex"])
@@ -108,9 +158,7 @@ def test_token_from_one_realm_does_not_verify_in_another(keycloak_server: Server
     # Even with the right keys, globex's issuer check must refuse an acme token.
     decoded = jwt.decode(acme_token, KeySet.import_key_set(acme_keys), algorithms=["RS256"])
     with pytest.raises(JoseError):
-        jwt.JWTClaimsRegistry(iss={"essential": True, "value": kc.issuer("globex")}).validate(
-            decoded.claims
-        )
+        jwt.JWTClaimsRegistry(iss={"essential": True, "value": kc.issuer("globex")}).validate(decoded.claims)
 
 
 def test_bad_credentials_are_refused(keycloak_server: Server) -> None:
