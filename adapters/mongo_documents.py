@@ -1,0 +1,278 @@
+"""Read models in MongoDB (FerretDB v1 in tests): one collection per read model, each document with its position.
+
+There are no multi-document transactions (FerretDB refuses them), so a batch is not atomic. It is still
+safe: every stored document carries the position of the last event folded into it and a write only lands
+where the stored position is lower, and the tracking position is written after the documents. A crash
+between the two replays the batch, and the replay changes nothing that was already written. See
+docs/read-models.md.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from pymongo import ASCENDING, DESCENDING, MongoClient, ReplaceOne
+from pymongo.collection import Collection
+from pymongo.database import Database
+from pymongo.errors import BulkWriteError, DuplicateKeyError
+
+from projections.base import Doc, Projection
+from projections.ports import Query, Write
+
+Record = dict[str, Any]
+
+_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
+_DUPLICATE_KEY = 11000
+_TRACKING = "tracking"
+_CHUNK = 500
+# a list inside a list is stored as {_LIST: [...]}: FerretDB v1 refuses nested arrays, and no escaped key
+# can equal this one (escaping turns every "%" into "%25")
+_LIST = "%list"
+_ESCAPES = {"%": "%25", ".": "%2E", "$": "%24", "\x00": "%00"}
+_UNESCAPE = re.compile(r"%(25|2E|24|00)")
+_UNESCAPES = {"25": "%", "2E": ".", "24": "$", "00": "\x00"}
+
+
+def _check(name: str) -> str:
+    if not _NAME.match(name):
+        raise ValueError(f"bad field name {name!r}")
+    return name
+
+
+def _escape_key(key: str) -> str:
+    if not any(ch in key for ch in _ESCAPES):
+        return key
+    return "".join(_ESCAPES.get(ch, ch) for ch in key)
+
+
+def _encode(value: Any, in_list: bool = False) -> tuple[Any, bool]:
+    """The value as FerretDB accepts it, and whether anything had to change (then decoding is needed)."""
+    if isinstance(value, dict):
+        changed = False
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            escaped = _escape_key(key)
+            encoded, inner = _encode(item)
+            out[escaped] = encoded
+            changed = changed or inner or escaped != key
+        return out, changed
+    if isinstance(value, list | tuple):
+        items = [_encode(item, in_list=True) for item in value]
+        encoded_list = [item for item, _ in items]
+        changed = any(inner for _, inner in items)
+        if in_list:
+            return {_LIST: encoded_list}, True
+        return encoded_list, changed
+    return value, False
+
+
+def _decode(value: Any) -> Any:
+    if isinstance(value, dict):
+        if len(value) == 1 and _LIST in value:
+            return [_decode(item) for item in value[_LIST]]
+        return {
+            (_UNESCAPE.sub(lambda m: _UNESCAPES[m.group(1)], key) if "%" in key else key): _decode(item)
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [_decode(item) for item in value]
+    return value
+
+
+def _copy(name: str) -> str:
+    """The top-level field holding a copy of the document's field `name` (indexed, sortable)."""
+    return f"f_{name}"
+
+
+class MongoDocumentStore:
+    """DocumentStore on MongoDB (FerretDB v1 compatible): stored as {_id: key, tenant, position, doc, f_<field>}."""
+
+    def __init__(
+        self, uri: str, database: str, projections: Iterable[Projection], *,
+        client: MongoClient[Record] | None = None,
+    ) -> None:
+        self.projections = {p.collection: p for p in projections}
+        self._owns_client = client is None
+        self.client: MongoClient[Record] = client or MongoClient(uri)
+        self.db: Database[Record] = self.client[database]
+        self._copies = {
+            name: tuple(dict.fromkeys((*map(_check, p.indexes), _check(p.order))))
+            for name, p in self.projections.items()
+        }
+        self._create()
+
+    def _create(self) -> None:
+        for name, projection in self.projections.items():
+            coll = self.db[name]
+            order = _copy(projection.order)
+            coll.create_index([("tenant", ASCENDING), (order, ASCENDING)])
+            coll.create_index([("position", ASCENDING)])
+            for f in projection.indexes:
+                coll.create_index([("tenant", ASCENDING), (_copy(f), ASCENDING), (order, ASCENDING)])
+
+    def _coll(self, collection: str) -> Collection[Record]:
+        if collection not in self.projections:
+            raise KeyError(f"unknown collection {collection!r}")
+        return self.db[collection]
+
+    def _path(self, collection: str, name: str) -> str:
+        """Where a document field is queried: its indexed top-level copy if there is one, else inside `doc`."""
+        if name == "position":
+            return "position"
+        return _copy(name) if name in self._copies[collection] else f"doc.{_check(name)}"
+
+    def _record(self, w: Write) -> Record:
+        if w.doc is None:
+            # a tombstone: tenant null, so no tenant's query ever sees it, but its position still refuses replays
+            return {"_id": w.key, "tenant": None, "position": w.position, "doc": None, "escaped": False}
+        doc, escaped = _encode(w.doc)
+        record: Record = {"_id": w.key, "tenant": w.doc.get("tenant"), "position": w.position, "doc": doc,
+                          "escaped": escaped}
+        for name in self._copies[w.collection]:
+            record[_copy(name)] = _encode(w.doc.get(name))[0]
+        return record
+
+    @staticmethod
+    def _stored(record: Record) -> tuple[Doc | None, int]:
+        doc = record.get("doc")
+        if doc is not None and record.get("escaped"):
+            doc = _decode(doc)
+        return doc, int(record["position"])
+
+    def get(self, collection: str, key: str) -> tuple[Doc | None, int] | None:
+        record = self._coll(collection).find_one({"_id": key}, {"doc": 1, "position": 1, "escaped": 1})
+        return None if record is None else self._stored(record)
+
+    def get_many(self, collection: str, keys: Sequence[str]) -> dict[str, tuple[Doc | None, int]]:
+        coll = self._coll(collection)
+        found: dict[str, tuple[Doc | None, int]] = {}
+        for start in range(0, len(keys), _CHUNK):
+            chunk = list(keys[start : start + _CHUNK])
+            for record in coll.find({"_id": {"$in": chunk}}, {"doc": 1, "position": 1, "escaped": 1}):
+                found[record["_id"]] = self._stored(record)
+        return found
+
+    def write(self, writes: Sequence[Write], tracking: tuple[str, int] | None = None) -> None:
+        """Store the documents (each only over an older position), then the tracking position.
+
+        Not one transaction (FerretDB has none); the order and the position guard make a crash at any
+        point safe to replay.
+        """
+        by_collection: dict[str, list[Write]] = {}
+        for w in writes:
+            self._coll(w.collection)
+            by_collection.setdefault(w.collection, []).append(w)
+        for collection, group in by_collection.items():
+            self._write_collection(self.db[collection], [self._record(w) for w in group])
+        if tracking is not None:
+            name, position = tracking
+            self._advance(self.db[_TRACKING], {"_id": name, "position": position})
+
+    def _write_collection(self, coll: Collection[Record], records: list[Record]) -> None:
+        stored: dict[str, int] = {}
+        keys = list(dict.fromkeys(r["_id"] for r in records))
+        for start in range(0, len(keys), _CHUNK):
+            chunk = keys[start : start + _CHUNK]
+            for found in coll.find({"_id": {"$in": chunk}}, {"position": 1}):
+                stored[found["_id"]] = int(found["position"])
+        new: list[Record] = []
+        fresh: set[str] = set()
+        newer: list[Record] = []  # over a stored older position
+        guarded: list[Record] = []  # keys not stored when we looked, met again: the position guard decides
+        for record in records:
+            key = record["_id"]
+            if key in stored:
+                if record["position"] > stored[key]:
+                    newer.append(record)
+            elif key in fresh:
+                guarded.append(record)
+            else:
+                fresh.add(key)
+                new.append(record)
+        if new:
+            try:
+                coll.insert_many(new, ordered=False)
+            except BulkWriteError as error:
+                # inserted by someone else meanwhile: retry those under the position guard, before any later write
+                failed = error.details.get("writeErrors", [])
+                if any(e.get("code") != _DUPLICATE_KEY for e in failed):
+                    raise
+                guarded[:0] = [new[e["index"]] for e in failed]
+        if newer:
+            # plain guarded replaces, no upserts: FerretDB v1 stops an unordered batch of upserts at its first
+            # duplicate key and reports it at the wrong index
+            coll.bulk_write([ReplaceOne({"_id": r["_id"], "position": {"$lt": r["position"]}}, r) for r in newer])
+        for record in guarded:
+            self._advance(coll, record)
+
+    @staticmethod
+    def _advance(coll: Collection[Record], record: Record) -> None:
+        """Store the record unless one at the same or a later position is there (safe under concurrent writers)."""
+        guard = {"_id": record["_id"], "position": {"$lt": record["position"]}}
+        try:
+            coll.replace_one(guard, record, upsert=True)
+        except DuplicateKeyError:
+            # the key exists: at a later position (nothing to do), or it appeared since the guard looked
+            coll.replace_one(guard, record)
+
+    def tracking(self, name: str) -> int:
+        found = self.db[_TRACKING].find_one({"_id": name}, {"position": 1})
+        return int(found["position"]) if found else 0
+
+    def _match(self, collection: str, tenant: str, filters: Mapping[str, Any], text: str | None) -> Record:
+        match: Record = {"tenant": tenant}
+        for name, value in filters.items():
+            # equality with None matches null and missing fields alike, as json_extract(...) IS NULL does
+            match[self._path(collection, name)] = _encode(value)[0]
+        if text:
+            match["doc.search"] = {"$regex": re.escape(text.lower())}
+        return match
+
+    def find(self, query: Query) -> list[Doc]:
+        return [doc for _, doc in self.find_positioned(query)]
+
+    def find_positioned(self, query: Query) -> list[tuple[int, Doc]]:
+        coll = self._coll(query.collection)
+        match = self._match(query.collection, query.tenant, query.filters, query.text)
+        order = self._path(query.collection, query.sort)
+        clauses: list[Record] = [match]
+        if query.min_position is not None:
+            clauses.append({"position": {"$gt": query.min_position}})
+        if query.after is not None:
+            value, key = query.after
+            op = "$lt" if query.descending else "$gt"
+            encoded = _encode(value)[0]
+            clauses.append({"$or": [{order: {op: encoded}}, {order: encoded, "_id": {op: key}}]})
+        direction = DESCENDING if query.descending else ASCENDING
+        cursor = (
+            coll.find(clauses[0] if len(clauses) == 1 else {"$and": clauses},
+                      {"doc": 1, "position": 1, "escaped": 1})
+            .sort([(order, direction), ("_id", direction)])
+            .limit(query.limit)
+        )
+        out: list[tuple[int, Doc]] = []
+        for record in cursor:
+            doc, position = self._stored(record)
+            if doc is not None:
+                out.append((position, doc))
+        return out
+
+    def count_by(self, collection: str, tenant: str, field: str, filters: Mapping[str, Any]) -> dict[str, int]:
+        match = self._match(collection, tenant, filters, None)
+        pipeline = [{"$match": match}, {"$group": {"_id": f"${self._path(collection, field)}", "n": {"$sum": 1}}}]
+        return {
+            ("" if row["_id"] is None else str(row["_id"])): int(row["n"])
+            for row in self._coll(collection).aggregate(pipeline)
+        }
+
+    def reset(self) -> None:
+        for name in self.projections:
+            self.db.drop_collection(name)
+        self.db.drop_collection(_TRACKING)
+        self._create()
+
+    def close(self) -> None:
+        if self._owns_client:
+            self.client.close()
