@@ -1,0 +1,104 @@
+"""Distributed-mode commands: `casestream relay` (event log -> Kafka) and `casestream contract export`.
+
+Kafka settings are read from the environment here until they join `Settings`:
+CASESTREAM_KAFKA_BOOTSTRAP (127.0.0.1:39092), CASESTREAM_KAFKA_TOPIC_PREFIX (casestream),
+CASESTREAM_KAFKA_PARTITIONS (6), CASESTREAM_KAFKA_REPLICATION_FACTOR (0: min(3, brokers)),
+CASESTREAM_RELAY_NAME (kafka), CASESTREAM_RELAY_BATCH_SIZE (500), CASESTREAM_RELAY_POLL_INTERVAL (0.2 s).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from casestream.settings import Settings
+
+if TYPE_CHECKING:  # aiokafka is an extra of the distributed mode: imported only when a command needs it
+    from adapters.kafka_relay import RelayConfig
+
+DEFAULT_CONTRACT_DIR = Path("docs/contract")
+
+
+def relay_config_from_env() -> RelayConfig:
+    from adapters.kafka_relay import RelayConfig
+
+    env = os.environ
+    return RelayConfig(
+        bootstrap=env.get("CASESTREAM_KAFKA_BOOTSTRAP", "127.0.0.1:39092"),
+        prefix=env.get("CASESTREAM_KAFKA_TOPIC_PREFIX", "casestream"),
+        partitions=int(env.get("CASESTREAM_KAFKA_PARTITIONS", "6")),
+        replication_factor=int(env.get("CASESTREAM_KAFKA_REPLICATION_FACTOR", "0")),
+        name=env.get("CASESTREAM_RELAY_NAME", "kafka"),
+        batch_size=int(env.get("CASESTREAM_RELAY_BATCH_SIZE", "500")),
+        poll_interval=float(env.get("CASESTREAM_RELAY_POLL_INTERVAL", "0.2")),
+    )
+
+
+async def _relay_until_signalled(settings: Settings) -> None:
+    from adapters.kafka_relay import KafkaRelay
+    from casestream.bootstrap import build_event_store
+
+    config = relay_config_from_env()
+    store = build_event_store(settings)
+    relay = KafkaRelay(store, config)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    typer.echo(f"relay {config.name}: {settings.event_store} event store -> Kafka {config.bootstrap} "
+               f"(topics {', '.join(relay.topic_names())}); Ctrl-C stops")
+    try:
+        await relay.run(stop)
+    finally:
+        await asyncio.to_thread(store.close)
+        typer.echo(f"relay {config.name}: stopped after position {relay.position}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add `relay` and `contract export` to the casestream command."""
+
+    @app.command()
+    def relay() -> None:
+        """Publish the event log to Kafka (CloudEvents, key = aggregate id) until Ctrl-C; resumes where it stopped."""
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(_relay_until_signalled(Settings()))
+
+    contract_app = typer.Typer(help="The published event contract (JSON Schemas, AsyncAPI).", no_args_is_help=True)
+
+    @contract_app.command("export")
+    def export(
+        out: Annotated[Path, typer.Option(help="Folder to write to.")] = DEFAULT_CONTRACT_DIR,
+        allow_breaking: Annotated[
+            bool, typer.Option("--allow-breaking", help="Write even if a schema breaks the committed one.")
+        ] = False,
+    ) -> None:
+        """Write JSON Schemas per event type and the AsyncAPI 3.0 document (refuses breaking changes)."""
+        from adapters.contract import export as write_contract
+
+        try:
+            written = write_contract(out, allow_breaking=allow_breaking)
+        except ValueError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(1) from None
+        typer.echo(f"contract: {len(written)} files in {out}")
+
+    app.add_typer(contract_app, name="contract")
+
+
+def main() -> None:
+    """`python -m casestream.cli_distributed ...` (the same commands without the rest of the CLI)."""
+    app = typer.Typer(no_args_is_help=True)
+    register(app)
+    app()
+
+
+if __name__ == "__main__":
+    main()
