@@ -243,8 +243,16 @@ class MongoDocumentStore:
         if query.after is not None:
             value, key = query.after
             op = "$lt" if query.descending else "$gt"
-            encoded = _encode(value)[0]
-            clauses.append({"$or": [{order: {op: encoded}}, {order: encoded, "_id": {op: key}}]})
+            if value is None:
+                # null (or missing) sorts first; $gt/$lt never match null, so say what comes after it
+                ties: Record = {order: None, "_id": {op: key}}
+                clauses.append(ties if query.descending else {"$or": [{order: {"$ne": None}}, ties]})
+            else:
+                encoded = _encode(value)[0]
+                later: list[Record] = [{order: {op: encoded}}, {order: encoded, "_id": {op: key}}]
+                if query.descending:
+                    later.append({order: None})  # nulls come last, and $lt never matches them
+                clauses.append({"$or": later})
         direction = DESCENDING if query.descending else ASCENDING
         cursor = (
             coll.find(clauses[0] if len(clauses) == 1 else {"$and": clauses},

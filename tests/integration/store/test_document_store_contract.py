@@ -387,6 +387,22 @@ class DocumentStoreContract:
         values = [p if sort == "position" else d[sort] for p, d in everything]
         assert values == sorted(values, reverse=descending)
 
+    @pytest.mark.parametrize("descending", [False, True])
+    def test_keyset_paging_through_null_sort_values(self, documents: DocumentStore, descending: bool) -> None:
+        for position, (key, owner) in enumerate([("a", None), ("b", "ann"), ("c", None), ("d", "bob"), ("e", None)]):
+            doc = item(key, owner=owner)
+            if key == "e":
+                del doc["owner"]  # missing sorts like null
+            put(documents, position + 1, doc)
+        everything = keys(documents.find(Query("items", "acme", sort="owner", descending=descending)))
+        paged: list[str] = []
+        after = None
+        while page := documents.find(Query("items", "acme", sort="owner", descending=descending, limit=2, after=after)):
+            paged += keys(page)
+            after = (page[-1].get("owner"), page[-1]["id"])
+        assert paged == everything
+        assert everything == (["d", "b", "e", "c", "a"] if descending else ["a", "c", "e", "b", "d"])
+
     def test_min_position_keeps_only_later_documents(self, documents: DocumentStore) -> None:
         for i in range(1, 6):
             put(documents, i, item(f"k{i}", updated_at=str(i)))
@@ -458,6 +474,12 @@ class DocumentStoreContract:
 
 
 class TestSqliteDocumentStore(DocumentStoreContract):
+    @pytest.mark.xfail(strict=True, reason="SQLite compares the cursor with `< NULL`/`> NULL`, which is never true, "
+                       "so a page after a null sort value comes back empty")
+    @pytest.mark.parametrize("descending", [False, True])
+    def test_keyset_paging_through_null_sort_values(self, documents: DocumentStore, descending: bool) -> None:
+        super().test_keyset_paging_through_null_sort_values(documents, descending)
+
     @pytest.fixture()
     def make_store(self, tmp_path: Path) -> Iterator[MakeStore]:
         made: list[SqliteDocumentStore] = []
