@@ -324,8 +324,11 @@ def errors_text(tally: Tally) -> str:
 # in-process profile of the bus (hotspots)
 
 
-def profile_bus(backend: str, where: Path | dict[str, str], commands: int) -> str:
-    """cProfile the in-process CommandBus on the same command mix; returns the top of the profile."""
+def bus_run(
+    backend: str, where: Path | dict[str, str], commands: int, seconds: float, profile: bool
+) -> tuple[int, float, float, str]:
+    """The in-process CommandBus, one thread, on the same command mix (no HTTP): (commands, seconds,
+    CPU seconds, top of the cProfile when profile)."""
     from adapters.event_store import postgres_event_store, sqlite_event_store
     from commands import messages as m
     from commands.bus import Actor, CommandBus
@@ -351,24 +354,32 @@ def profile_bus(backend: str, where: Path | dict[str, str], commands: int) -> st
     kinds = {"OpenCase": m.OpenCase, "AssignCase": m.AssignCase, "UpdateCaseData": m.UpdateCaseData,
              "AddComment": m.AddComment}
 
-    def run() -> None:
+    deadline = time.perf_counter() + seconds
+
+    def run() -> int:
         for i in range(commands):
             case = cases[i % len(cases)]
             op, _path, payload = next_request(rng, case, i)
             if op != "OpenCase":
                 payload = {**payload, "case_id": uuid.UUID(case.id)}
             bus.dispatch(kinds[op](**payload), actor)
+            if time.perf_counter() > deadline:
+                return i + 1
+        return commands
 
-    profiler = cProfile.Profile()
+    profiler = cProfile.Profile() if profile else None
+    cpu0 = time.process_time()
     started = time.perf_counter()
-    profiler.runcall(run)
+    done = profiler.runcall(run) if profiler else run()
     elapsed = time.perf_counter() - started
+    cpu = time.process_time() - cpu0
     store.close()
+    if profiler is None:
+        return done, elapsed, cpu, ""
     out = io.StringIO()
-    stats = pstats.Stats(profiler, stream=out)
-    stats.sort_stats("cumulative").print_stats(22)
-    return f"in-process bus under cProfile: {commands} commands in {elapsed:.2f}s " \
-           f"({commands / elapsed:,.0f}/s with profiler overhead)\n" + out.getvalue()
+    pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(22)
+    return done, elapsed, cpu, (f"in-process bus under cProfile: {done} commands in {elapsed:.2f}s "
+                                f"({done / elapsed:,.0f}/s with profiler overhead)\n" + out.getvalue())
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -391,6 +402,14 @@ def run_backend(backend: str, args: argparse.Namespace, rows: list[list[Any]], n
         figures["baseline_cpu_ms"] = cpu_per_save * 1000
         rows.append([backend, f"baseline: raw eventsourcing save loop, 1 client, {args.baseline_seconds:g}s",
                      saves, rate, "", "", "", cpu_per_save * 1000, "", ""])
+
+        bus_where: Path | dict[str, str] = tmp / "bus.sqlite"
+        if backend == "postgres":
+            bus_where = stack.enter_context(common.fresh_postgres_db(f"bench_bus_{os.getpid()}"))
+        n, secs, cpu, _ = bus_run(backend, bus_where, args.max_commands, args.baseline_seconds, False)
+        figures["bus_cpu_ms"] = cpu / n * 1000
+        rows.append([backend, f"in-process CommandBus, 1 thread, same mix, {secs:.1f}s", n, n / secs, "", "", "",
+                     cpu / n * 1000, "", ""])
 
         served = stack.enter_context(casestream_serve(tmp / "data", extra_env))
         notes.append(f"{backend}: `casestream serve` answered /readyz {served.ready_seconds:.2f}s after start")
@@ -438,7 +457,8 @@ def run_backend(backend: str, args: argparse.Namespace, rows: list[list[Any]], n
             where: Path | dict[str, str] = tmp / "profile.sqlite"
             if backend == "postgres":
                 where = stack.enter_context(common.fresh_postgres_db(f"bench_prof_{os.getpid()}"))
-            notes.append(f"--- {backend} ---\n" + profile_bus(backend, where, args.profile_commands))
+            n, secs, cpu, text = bus_run(backend, where, args.profile_commands, 600.0, True)
+            notes.append(f"--- {backend} ---\n" + text)
     return figures
 
 
@@ -478,7 +498,8 @@ def main() -> None:
         cpu_ratio = fig["closed_cpu_ms"] / fig["baseline_cpu_ms"] if fig.get("baseline_cpu_ms") else float("nan")
         print(f"RATIO {backend}: HTTP commands/s ({args.clients} clients) / raw eventsourcing saves/s (1 client) = "
               f"{fig['closed']:,.0f} / {fig['baseline']:,.0f} = {ratio:.2f}x; CPU per command / CPU per raw save = "
-              f"{fig['closed_cpu_ms']:.2f} / {fig['baseline_cpu_ms']:.2f} ms = {cpu_ratio:.1f}x; "
+              f"{fig['closed_cpu_ms']:.2f} / {fig['baseline_cpu_ms']:.2f} ms = {cpu_ratio:.1f}x "
+              f"(in-process bus alone: {fig['bus_cpu_ms']:.2f} ms); "
               f"open-loop p99 {fig['open_p99']:,.1f} ms")
 
 if __name__ == "__main__":
