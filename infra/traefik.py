@@ -65,7 +65,7 @@ def _locked(lock_file: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _go_build(module_src: Path, work: Path, package: str, output: Path) -> None:
+def _go_build(module_src: Path, work: Path, package: str, output: Path, ldflags: str = "") -> None:
     """Build package from a copy of module_src (so the clone's go.mod/go.sum are never rewritten)."""
     build_dir = work / "module"
     if build_dir.exists():
@@ -75,7 +75,7 @@ def _go_build(module_src: Path, work: Path, package: str, output: Path) -> None:
     partial = output.with_name(output.name + ".tmp")
     with log_file.open("wb") as log:
         result = subprocess.run(
-            [_go_binary(), "build", "-trimpath", "-o", str(partial), package],
+            [_go_binary(), "build", "-trimpath", f"-ldflags={ldflags}", "-o", str(partial), package],
             cwd=build_dir,
             env={**os.environ, **_go_env()},
             stdout=log,
@@ -142,7 +142,9 @@ class TraefikServer(Server):
         with _locked(self.cache / "build.lock"):
             # another process may have finished the build while we waited for the lock
             if not self.binary.exists():
-                _go_build(WRAPPER_DIR, self.cache, TRAEFIK_CMD, self.binary)
+                # -s -w drop debug tables; -X stamps the version `traefik version` reports
+                ldflags = f"-s -w -X github.com/traefik/traefik/v3/pkg/version.Version={TRAEFIK_VERSION}"
+                _go_build(WRAPPER_DIR, self.cache, TRAEFIK_CMD, self.binary, ldflags)
 
     def _static_config(self, dynamic_file: Path) -> dict[str, object]:
         return {
@@ -159,7 +161,7 @@ class TraefikServer(Server):
             # read-only API on the 'traefik' entrypoint, used by healthy() to see the routes are loaded
             "api": {"insecure": True, "dashboard": False},
             "providers": {"file": {"filename": str(dynamic_file), "watch": False}},
-            "log": {"level": "INFO"},
+            "log": {"level": "INFO", "noColor": True},
         }
 
     def _dynamic_config(self) -> dict[str, object]:

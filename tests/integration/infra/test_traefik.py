@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import socket
 import threading
 import time
@@ -89,6 +90,8 @@ def edge() -> Iterator[tuple[TraefikServer, dict[str, Backend]]]:
     finally:
         if started:
             server.down()
+            # the per-port run folder would otherwise pile up, one per test run
+            shutil.rmtree(server.state, ignore_errors=True)
         for backend in backends.values():
             backend.stop()
 
