@@ -22,7 +22,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from adapters import cloudevents
 from adapters.contract import topics
 from adapters.event_store import RecorderEventStore, postgres_event_store, sqlite_event_store
-from adapters.kafka_relay import KafkaRelay, PositionStore, RelayConfig, positions_for
+from adapters.kafka_relay import KafkaRelay, PositionStore, RelayConfig, key_partitioner, positions_for
 from commands.bus import CommandBus
 from infra.postgres import PostgresServer
 from infra.server import Server
@@ -265,3 +265,16 @@ async def test_sigkilled_relay_process_restarts_with_no_gap(tmp_path: Path, boot
     positions = {cloudevents.loads(r.value)["position"] for r in records}
     assert positions == {p.position for p in expected}
     assert_per_key_order(records)
+
+
+def test_key_partitioner_places_keys_like_kafkas_default() -> None:
+    """Faust and Java consumers co-partition by the default murmur2 placement; the cached one must agree."""
+    from aiokafka.partitioner import DefaultPartitioner
+
+    default = DefaultPartitioner()
+    for _ in range(300):
+        key = str(uuid.uuid4()).encode()
+        for count in (1, 6, 7, 12):
+            partitions = list(range(count))
+            assert key_partitioner(key, partitions, partitions) == default(key, partitions, partitions)
+    assert key_partitioner(None, [0, 1, 2], [1]) == 1
