@@ -12,9 +12,10 @@ import sys
 import time
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 from aiokafka import ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient
@@ -38,27 +39,42 @@ def bootstrap(kafka_server: Server) -> str:
 
 
 @pytest.fixture
-def prefix() -> str:
-    """Fresh topics per test (the relay creates them)."""
-    return f"t{uuid.uuid4().hex[:10]}"
+async def prefix(bootstrap: str) -> AsyncIterator[str]:
+    """Fresh topics per test (the relay creates them; deleted afterwards)."""
+    name = f"t{uuid.uuid4().hex[:10]}"
+    yield name
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        present = set(await admin.list_topics()) & set(_topic_names(name))
+        if present:
+            await admin.delete_topics(sorted(present))
+    finally:
+        await admin.close()
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RecorderEventStore]:
     if request.param == "sqlite":
         event_store = sqlite_event_store(tmp_path / "events.sqlite", synchronous="NORMAL")
-    else:
-        server = request.getfixturevalue("postgres_server")
-        assert isinstance(server, PostgresServer)
-        dbname = f"relay_{uuid.uuid4().hex[:8]}"
-        server.create_database(dbname)
-        info = server.info()
-        event_store = postgres_event_store(
-            host=info["host"], port=int(info["port"]), dbname=dbname, user=info["user"], password=info["password"],
-            pool_size=4,
-        )
-    yield event_store
-    event_store.close()
+        yield event_store
+        event_store.close()
+        return
+    server = request.getfixturevalue("postgres_server")
+    assert isinstance(server, PostgresServer)
+    dbname = f"relay_{uuid.uuid4().hex[:8]}"
+    server.create_database(dbname)
+    info = server.info()
+    event_store = postgres_event_store(
+        host=info["host"], port=int(info["port"]), dbname=dbname, user=info["user"], password=info["password"],
+        pool_size=4,
+    )
+    try:
+        yield event_store
+    finally:
+        event_store.close()
+        with psycopg.connect(server.dsn("postgres"), autocommit=True) as conn:
+            conn.execute(f'drop database if exists "{dbname}" with (force)')
 
 
 def _topic_names(prefix: str) -> list[str]:
