@@ -411,11 +411,14 @@ class _Checker:
                     self.feel(owner, value, f"zeebe:{_local(el)} {attr}")
 
 
-def _spiff_problem(e: Exception) -> Problem:
+def _spiff_problem(e: Exception, root: Any) -> Problem:
     if isinstance(e, ValidationException):
         line = e.line_number if isinstance(e.line_number, int) else None
         message = str(e.args[0]) if e.args else str(e)
-        return Problem(e.id or None, f"SpiffWorkflow: {message}", line)
+        element_id = e.id or None
+        if element_id is None and line is not None:  # XSD errors carry only a line: name the element on it
+            element_id = next((el.get("id") for el in root.iter() if el.sourceline == line and el.get("id")), None)
+        return Problem(element_id, f"SpiffWorkflow: {message}", line)
     return Problem(None, f"SpiffWorkflow could not parse the process: {type(e).__name__}: {e}")
 
 
@@ -439,7 +442,7 @@ def check_bpmn(xml: bytes, known_task_types: Set[str], *, filename: str | None =
         spec = spiff.get_spec(process_id)
         subprocess_specs = spiff.get_subprocess_specs(process_id)
     except Exception as e:  # SpiffWorkflow raises ValidationException and, on odd input, anything else
-        raise BpmnRejected([_spiff_problem(e)]) from e
+        raise BpmnRejected([_spiff_problem(e, tree.getroot())]) from e
     return DeployedProcess(
         process_id=process_id,
         name=process.get("name"),

@@ -1095,7 +1095,8 @@ class _Parser:
         if len(args) < b.min_args or (b.max_args is not None and len(args) > b.max_args):
             expected = (f"{b.min_args}" if b.min_args == b.max_args else
                         f"{b.min_args} or more" if b.max_args is None else f"{b.min_args} to {b.max_args}")
-            raise self.error(f"function '{name}' takes {expected} arguments, got {len(args)}", start)
+            noun = "argument" if expected == "1" else "arguments"
+            raise self.error(f"function '{name}' takes {expected} {noun}, got {len(args)}", start)
         return Call(name, args, start.pos)
 
     def list_or_range(self) -> Node:
@@ -1146,6 +1147,7 @@ class _Parser:
             self.advance()
             return ContextLit(entries, t.pos)
         while True:
+            key_tok = self.tok
             if self.tok.kind == "str":
                 key = self.advance().value
             elif self.tok.kind == "name":
@@ -1156,7 +1158,7 @@ class _Parser:
             else:
                 raise self.error(f"expected a context key, found {self.describe(self.tok)}")
             if any(k == key for k, _ in entries):
-                raise self.error(f"duplicate context key {key!r}")
+                raise self.error(f"duplicate context key {key!r}", key_tok)
             self.expect_op(":", f"after context key {key!r}")
             entries.append((key, self.expression()))
             if self.is_op(","):
@@ -1177,7 +1179,7 @@ class Expression:
 
     @property
     def variables(self) -> frozenset[str]:
-        """Root variable names the expression reads (not counting `item` and context-entry names)."""
+        """Names the expression reads as variables (including names inside filters and context entries)."""
         return frozenset(n.name for n in self.ast.walk() if isinstance(n, Name))
 
     def evaluate(self, variables: Mapping[str, Any] | None = None) -> Any:
