@@ -22,7 +22,7 @@ from typing import Any, Final
 
 __all__ = ["Expression", "FeelError", "Range", "compile_feel", "evaluate", "is_true"]
 
-_DEC: Final = Context(prec=34, rounding=ROUND_HALF_EVEN)
+_DEC: Final = Context(prec=34, rounding=ROUND_HALF_EVEN, Emax=6144, Emin=-6143)  # decimal128, as FEEL
 
 
 class FeelError(ValueError):
@@ -848,6 +848,7 @@ class _Parser:
         self.tokens = tokens
         self.i = 0
         self.original = original
+        self.in_range_end = False  # '[' after a range's end closes the range (`[1..5[`), it is not a filter
 
     # helpers
     @property
@@ -897,6 +898,14 @@ class _Parser:
 
     def expression(self) -> Node:
         return self.disjunction()
+
+    def nested_expression(self) -> Node:
+        """An expression inside brackets, parentheses or braces: filters are allowed again there."""
+        outer, self.in_range_end = self.in_range_end, False
+        try:
+            return self.expression()
+        finally:
+            self.in_range_end = outer
 
     def disjunction(self) -> Node:
         left = self.conjunction()
@@ -994,9 +1003,9 @@ class _Parser:
                 if self.tok.kind != "name" or self.tok.value in KEYWORDS:
                     raise self.error(f"expected a name after '.', found {self.describe(self.tok)}")
                 node = Path(node, self.advance().value, t.pos)
-            elif self.is_op("["):
+            elif self.is_op("[") and not self.in_range_end:
                 t = self.advance()
-                cond = self.expression()
+                cond = self.nested_expression()
                 self.expect_op("]", "to close the filter")
                 node = Filter(node, cond, t.pos)
             elif self.is_op("("):
@@ -1085,7 +1094,7 @@ class _Parser:
             while True:
                 if self.tok.kind == "name" and self.peek().kind == "op" and self.peek().value == ":":
                     raise self.error(f"named arguments ('{self.tok.value}: ...') are not supported")
-                args.append(self.expression())
+                args.append(self.nested_expression())
                 if self.is_op(","):
                     self.advance()
                     continue
@@ -1104,19 +1113,19 @@ class _Parser:
         if self.is_op("]"):
             self.advance()
             return ListLit([], t.pos)
-        first = self.expression()
+        first = self.nested_expression()
         if self.is_op(".."):
             return self.range_rest(first, True, t)
         items = [first]
         while self.is_op(","):
             self.advance()
-            items.append(self.expression())
+            items.append(self.nested_expression())
         self.expect_op("]", "to close the list")
         return ListLit(items, t.pos)
 
     def paren_or_range(self) -> Node:
         t = self.advance()  # '('
-        inner = self.expression()
+        inner = self.nested_expression()
         if self.is_op(".."):
             return self.range_rest(inner, False, t)
         self.expect_op(")", "to close the parenthesis")
@@ -1124,14 +1133,18 @@ class _Parser:
 
     def range_open_start(self) -> Node:
         t = self.advance()  # ']'
-        start = self.expression()
+        start = self.nested_expression()
         if not self.is_op(".."):
             raise self.error("expected '..' in range")
         return self.range_rest(start, False, t)
 
     def range_rest(self, start: Node, start_included: bool, t: Token) -> Node:
         self.expect_op("..", "in range")
-        end = self.expression()
+        outer, self.in_range_end = self.in_range_end, True
+        try:
+            end = self.expression()
+        finally:
+            self.in_range_end = outer
         if self.is_op("]"):
             self.advance()
             return RangeLit(start, end, start_included, True, t.pos)
@@ -1160,7 +1173,7 @@ class _Parser:
             if any(k == key for k, _ in entries):
                 raise self.error(f"duplicate context key {key!r}", key_tok)
             self.expect_op(":", f"after context key {key!r}")
-            entries.append((key, self.expression()))
+            entries.append((key, self.nested_expression()))
             if self.is_op(","):
                 self.advance()
                 continue
@@ -1201,7 +1214,10 @@ def compile_feel(text: str) -> Expression:
     if not body.strip():
         raise FeelError("empty expression", len(text), text)
     tokens = _tokenize(body, offset, text)
-    return Expression(text, _Parser(tokens, text).parse())
+    try:
+        return Expression(text, _Parser(tokens, text).parse())
+    except RecursionError:
+        raise FeelError("expression nested too deeply", 0, text) from None
 
 
 def evaluate(text: str, variables: Mapping[str, Any] | None = None) -> Any:

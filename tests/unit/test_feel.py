@@ -20,6 +20,7 @@ VARS: dict[str, Any] = {
     "nothing": None,
     "rate": 0.1,
     "n": 2,
+    "tags_count": [3],
 }
 
 CASES: list[tuple[str, Any]] = [
@@ -53,6 +54,9 @@ CASES: list[tuple[str, Any]] = [
     ("5 in [1..5)", False),
     ("1 in (1..5]", False),
     ("1 in ]1..5]", False),
+    ("0.5 in ]0..1[", True),
+    ("5 in [1..5[", False),
+    ("2 in [1..(tags_count[1])]", True),
     ("n in [1..3]", True),
     ('priority in ["low", "high"]', True),
     ("amount in > 1000", True),
@@ -153,6 +157,7 @@ NULL_CASES: list[tuple[str, Any]] = [
     ('1 < "2"', None),
     ('1 + "a"', None),
     ("1 / 0", None),
+    ("10 ** 7000", None),  # beyond decimal128's exponent range
     ("nothing in [1, 2]", False),
     ("string length(nothing)", None),
     ("nothing.field", None),
@@ -211,10 +216,11 @@ ERRORS: list[tuple[str, str, int]] = [
     ("[1, 2", "expected ']' to close the list", 5),
     ("{a 1}", "expected ':'", 3),
     ("{a: 1, a: 2}", "duplicate context key 'a'", 7),
+    ("(" * 5000 + "1" + ")" * 5000, "nested too deeply", 0),
 ]
 
 
-@pytest.mark.parametrize(("text", "fragment", "position"), ERRORS, ids=[e[0] or "<empty>" for e in ERRORS])
+@pytest.mark.parametrize(("text", "fragment", "position"), ERRORS, ids=[e[0][:40] or "<empty>" for e in ERRORS])
 def test_unsupported_constructs_are_named_with_position(text: str, fragment: str, position: int) -> None:
     with pytest.raises(FeelError) as info:
         compile_feel(text)
