@@ -12,6 +12,7 @@ service task's job type, headers and io mappings.
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Mapping, Set
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -174,6 +175,8 @@ class ZeebeBpmnParser(BpmnParser):  # type: ignore[misc]
 
 
 _validator: BpmnValidator | None = None
+# lxml schema objects keep an error log per instance: one deploy at a time uses the shared validator.
+_spiff_lock: Final = threading.Lock()
 
 
 def _bpmn_validator() -> Any:
@@ -436,11 +439,12 @@ def check_bpmn(xml: bytes, known_task_types: Set[str], *, filename: str | None =
     if checker.problems or process is None:
         raise BpmnRejected(checker.problems)
     process_id = process.get("id")
-    spiff = ZeebeBpmnParser(validator=_bpmn_validator())
     try:
-        spiff.add_bpmn_xml(tree, filename=filename)
-        spec = spiff.get_spec(process_id)
-        subprocess_specs = spiff.get_subprocess_specs(process_id)
+        with _spiff_lock:
+            spiff = ZeebeBpmnParser(validator=_bpmn_validator())
+            spiff.add_bpmn_xml(tree, filename=filename)
+            spec = spiff.get_spec(process_id)
+            subprocess_specs = spiff.get_subprocess_specs(process_id)
     except Exception as e:  # SpiffWorkflow raises ValidationException and, on odd input, anything else
         raise BpmnRejected([_spiff_problem(e, tree.getroot())]) from e
     return DeployedProcess(
