@@ -8,7 +8,6 @@ from typing import Any
 from uuid import UUID
 
 from eventsourcing.persistence import ApplicationRecorder, IntegrityError
-from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteConnection, SQLiteConnectionPool, SQLiteDatastore
 
 from adapters.codec import decode, decode_stored, encode
@@ -41,6 +40,10 @@ class RecorderEventStore:
 
     def events_of(self, aggregate_id: UUID) -> list[Event]:
         return [decode_stored(s) for s in self.recorder.select_events(aggregate_id)]
+
+    def last_event_of(self, aggregate_id: UUID) -> Event | None:
+        stored = self.recorder.select_events(aggregate_id, desc=True, limit=1)
+        return decode_stored(stored[0]) if stored else None
 
     def read(self, after: int, limit: int) -> list[Positioned]:
         notes = self.recorder.select_notifications(after, limit, inclusive_of_start=False)
@@ -125,6 +128,9 @@ def postgres_event_store(
     *, host: str, port: int, dbname: str, user: str, password: str, pool_size: int = 10, schema: str = ""
 ) -> RecorderEventStore:
     """Event store in PostgreSQL (the distributed mode)."""
+    # imported here: psycopg and the library's PostgreSQL module cost a second of start-up in embedded mode
+    from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+
     datastore = PostgresDatastore(
         dbname=dbname, host=host, port=port, user=user, password=password,
         pool_size=pool_size, max_overflow=pool_size, max_waiting=1000, schema=schema,

@@ -47,6 +47,7 @@ class BuiltinIssuer:
         self.audience = audience
         self.ttl = ttl_seconds
         self._keys = KeySet([self.key])
+        self._verified: dict[str, tuple[Actor, int]] = {}
         self._claims = jwt.JWTClaimsRegistry(
             iss={"essential": True, "value": issuer},
             aud={"essential": True, "value": audience},
@@ -64,7 +65,21 @@ class BuiltinIssuer:
         return jwt.encode({"alg": "RS256", "kid": self.key.kid, "typ": "JWT"}, claims, self.key)
 
     def verify(self, token: str) -> Actor:
-        """The actor a valid token names; TokenInvalid saying why otherwise."""
+        """The actor a valid token names; TokenInvalid saying why otherwise.
+
+        A verified token is remembered until it expires: the signature check costs more than the rest of a
+        typical request, and a token cannot change.
+        """
+        cached = self._verified.get(token)
+        if cached is not None and cached[1] > time.time():
+            return cached[0]
+        actor, expires = self._verify(token)
+        if len(self._verified) >= 10_000:
+            self._verified.clear()
+        self._verified[token] = (actor, expires)
+        return actor
+
+    def _verify(self, token: str) -> tuple[Actor, int]:
         try:
             decoded = jwt.decode(token, self._keys, algorithms=["RS256"])
             self._claims.validate(decoded.claims)
@@ -78,7 +93,7 @@ class BuiltinIssuer:
             raise TokenInvalid("token has no tenant claim")
         if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
             raise TokenInvalid("token roles claim must be a list of strings")
-        return Actor(user=str(claims["sub"]), tenant=tenant, roles=tuple(roles))
+        return Actor(user=str(claims["sub"]), tenant=tenant, roles=tuple(roles)), int(claims["exp"])
 
     def jwks(self) -> dict[str, Any]:
         return dict(self._keys.as_dict(private=False))

@@ -101,13 +101,17 @@ class SqliteDocumentStore:
             cur = self._writer
             cur.execute("BEGIN IMMEDIATE")
             try:
+                by_table: dict[str, list[tuple[str, str | None, int, str | None]]] = {}
                 for w in writes:
                     tenant = w.doc.get("tenant") if w.doc else None
-                    cur.execute(
-                        f"INSERT INTO {self._table(w.collection)} (key, tenant, position, doc) VALUES (?, ?, ?, ?) "
+                    body = orjson.dumps(w.doc).decode() if w.doc is not None else None
+                    by_table.setdefault(self._table(w.collection), []).append((w.key, tenant, w.position, body))
+                for table, rows in by_table.items():
+                    cur.executemany(
+                        f"INSERT INTO {table} (key, tenant, position, doc) VALUES (?, ?, ?, ?) "
                         "ON CONFLICT(key) DO UPDATE SET tenant = excluded.tenant, position = excluded.position, "
                         "doc = excluded.doc WHERE excluded.position > position",
-                        (w.key, tenant, w.position, orjson.dumps(w.doc).decode() if w.doc is not None else None),
+                        rows,
                     )
                 if tracking is not None:
                     cur.execute(

@@ -5,12 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
-from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import problems, routes_auth, routes_commands, routes_live, routes_queries
 from api.live import Broadcaster
@@ -19,28 +18,60 @@ from casestream.bootstrap import Platform
 UI_DIR = Path(__file__).resolve().parent.parent / "ui" / "static"
 
 
-class BodyLimit(BaseHTTPMiddleware):
-    """Refuse bodies above the configured size before reading them whole."""
+class BodyLimit:
+    """Refuse request bodies above max_bytes (pure ASGI, so it adds no task or thread per request)."""
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        super().__init__(app)
+        self.app = app
         self.max_bytes = max_bytes
 
-    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
-        length = request.headers.get("content-length")
-        too_big = problems.problem(413, "body-too-large", f"request bodies are limited to {self.max_bytes} bytes")
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        length = headers.get(b"content-length")
         if length is not None:
             if not length.isdigit():
-                return problems.problem(400, "bad-request", "Content-Length is not a number")
-            if int(length) > self.max_bytes:
-                return too_big
-        elif request.method in ("POST", "PUT", "PATCH"):
-            body = b""
-            async for chunk in request.stream():
-                body += chunk
-                if len(body) > self.max_bytes:
-                    return too_big
-        return await call_next(request)
+                await self._refuse(scope, receive, send, 400, "bad-request", "Content-Length is not a number")
+            elif int(length) > self.max_bytes:
+                await self._too_big(scope, receive, send)
+            else:
+                await self.app(scope, receive, send)
+            return
+        # no length (chunked): read up to the limit, then hand the body on
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            if size > self.max_bytes:
+                await self._too_big(scope, receive, send)
+                return
+            if not message.get("more_body"):
+                break
+        body = b"".join(chunks)
+        sent = False
+
+        async def replay() -> Message:
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _too_big(self, scope: Scope, receive: Receive, send: Send) -> None:
+        detail = f"request bodies are limited to {self.max_bytes} bytes"
+        await self._refuse(scope, receive, send, 413, "body-too-large", detail)
+
+    @staticmethod
+    async def _refuse(scope: Scope, receive: Receive, send: Send, status: int, code: str, detail: str) -> None:
+        await problems.problem(status, code, detail)(scope, receive, send)
 
 
 def create_app(platform: Platform) -> FastAPI:

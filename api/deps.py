@@ -16,7 +16,7 @@ from commands.bus import Actor
 _bearer = HTTPBearer(auto_error=False, description="A token from /auth/token or `casestream token`.")
 
 
-def get_platform(request: Request) -> Platform:
+async def get_platform(request: Request) -> Platform:
     platform: Platform = request.app.state.platform
     return platform
 
@@ -24,7 +24,7 @@ def get_platform(request: Request) -> Platform:
 PlatformDep = Annotated[Platform, Depends(get_platform)]
 
 
-def get_actor(
+async def get_actor(
     platform: PlatformDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Actor:

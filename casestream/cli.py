@@ -11,12 +11,14 @@ from uuid import UUID
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from casestream.cli_distributed import register as register_distributed
 from casestream.settings import Settings
 from domain.errors import DomainError
 from infra.cli import app as infra_app
 
 app = typer.Typer(help="casestream: event-sourced case management.", no_args_is_help=True)
 app.add_typer(infra_app, name="infra")
+register_distributed(app)
 
 
 def _progress() -> Progress:

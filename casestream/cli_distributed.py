@@ -1,17 +1,10 @@
-"""Distributed-mode commands: `casestream relay` (event log -> Kafka) and `casestream contract export`.
-
-Kafka settings are read from the environment here until they join `Settings`:
-CASESTREAM_KAFKA_BOOTSTRAP (127.0.0.1:39092), CASESTREAM_KAFKA_TOPIC_PREFIX (casestream),
-CASESTREAM_KAFKA_PARTITIONS (6), CASESTREAM_KAFKA_REPLICATION_FACTOR (0: min(3, brokers)),
-CASESTREAM_RELAY_NAME (kafka), CASESTREAM_RELAY_BATCH_SIZE (500), CASESTREAM_RELAY_POLL_INTERVAL (0.2 s).
-"""
+"""Distributed-mode commands: `casestream relay` (event log -> Kafka) and `casestream contract export`."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-import os
 import signal
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -26,18 +19,18 @@ if TYPE_CHECKING:  # aiokafka is an extra of the distributed mode: imported only
 DEFAULT_CONTRACT_DIR = Path("docs/contract")
 
 
-def relay_config_from_env() -> RelayConfig:
+def relay_config(settings: Settings) -> RelayConfig:
+    """The relay's configuration, from the one Settings object (CASESTREAM_KAFKA_* / CASESTREAM_RELAY_*)."""
     from adapters.kafka_relay import RelayConfig
 
-    env = os.environ
     return RelayConfig(
-        bootstrap=env.get("CASESTREAM_KAFKA_BOOTSTRAP", "127.0.0.1:39092"),
-        prefix=env.get("CASESTREAM_KAFKA_TOPIC_PREFIX", "casestream"),
-        partitions=int(env.get("CASESTREAM_KAFKA_PARTITIONS", "6")),
-        replication_factor=int(env.get("CASESTREAM_KAFKA_REPLICATION_FACTOR", "0")),
-        name=env.get("CASESTREAM_RELAY_NAME", "kafka"),
-        batch_size=int(env.get("CASESTREAM_RELAY_BATCH_SIZE", "500")),
-        poll_interval=float(env.get("CASESTREAM_RELAY_POLL_INTERVAL", "0.2")),
+        bootstrap=settings.kafka_bootstrap,
+        prefix=settings.kafka_topic_prefix,
+        partitions=settings.kafka_partitions,
+        replication_factor=settings.kafka_replication_factor,
+        name=settings.relay_name,
+        batch_size=settings.relay_batch_size,
+        poll_interval=settings.relay_poll_interval,
     )
 
 
@@ -45,7 +38,7 @@ async def _relay_until_signalled(settings: Settings) -> None:
     from adapters.kafka_relay import KafkaRelay
     from casestream.bootstrap import build_event_store
 
-    config = relay_config_from_env()
+    config = relay_config(settings)
     store = build_event_store(settings)
     relay = KafkaRelay(store, config)
     stop = asyncio.Event()

@@ -43,6 +43,14 @@ class Settings(BaseSettings):
     max_wait_seconds: float = Field(default=30.0, description="Longest `wait_timeout` a query may ask for.")
     runner_batch_size: int = Field(default=2000, description="Events folded per read-model transaction.")
 
+    kafka_bootstrap: str = Field(default="127.0.0.1:39092", description="Kafka bootstrap servers (relay).")
+    kafka_topic_prefix: str = Field(default="casestream", description="Prefix of the event topics.")
+    kafka_partitions: int = Field(default=6, ge=1, description="Partitions of topics the relay creates.")
+    kafka_replication_factor: int = Field(default=0, ge=0, description="0: min(3, brokers).")
+    relay_name: str = Field(default="kafka", description="The relay's row in relay_position.")
+    relay_batch_size: int = Field(default=500, ge=1, description="Events per relay batch.")
+    relay_poll_interval: float = Field(default=0.2, gt=0, description="Seconds between polls of an idle log.")
+
     @property
     def base_url(self) -> str:
         return self.public_url or f"http://{self.host}:{self.port}"

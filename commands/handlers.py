@@ -80,7 +80,8 @@ def open_case(cmd: m.OpenCase, ctx: Context, uow: UnitOfWork) -> Outcome:
         CaseDefinition, definition_id(ctx.tenant, cmd.definition_key), f"case definition {cmd.definition_key!r}"
     )
     seq_id = sequence_id(ctx.tenant, cmd.definition_key)
-    sequence = uow.find(CaseNumberSequence, seq_id) or uow.add(CaseNumberSequence(seq_id))
+    # one event per case ever opened: load only the newest, which carries the whole state
+    sequence = uow.find_latest(CaseNumberSequence, seq_id) or uow.add(CaseNumberSequence(seq_id))
     case = Case.open(
         ctx, definition.latest, definition.latest_version, sequence.last + 1, cmd.title, cmd.data
     )

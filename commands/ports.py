@@ -20,6 +20,10 @@ class EventStore(Protocol):
         """Every event of one aggregate, in version order."""
         ...
 
+    def last_event_of(self, aggregate_id: UUID) -> Event | None:
+        """The newest event of one aggregate (None if it has none)."""
+        ...
+
     def read(self, after: int, limit: int) -> list[Positioned]:
         """Up to limit events after position `after`, in log order."""
         ...

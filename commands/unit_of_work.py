@@ -35,6 +35,21 @@ class UnitOfWork:
         self._seen[aggregate_id] = aggregate
         return aggregate
 
+    def find_latest(self, cls: type[A], aggregate_id: UUID) -> A | None:
+        """An aggregate whose whole state is carried by its newest event, loaded from that event alone."""
+        if aggregate_id in self._seen:
+            found = self._seen[aggregate_id]
+            return found if isinstance(found, cls) else None
+        last = self.store.last_event_of(aggregate_id)
+        if last is None:
+            return None
+        aggregate = cls(aggregate_id)
+        aggregate.apply_as_latest(last)
+        if aggregate.tenant != self.tenant:
+            return None
+        self._seen[aggregate_id] = aggregate
+        return aggregate
+
     def get(self, cls: type[A], aggregate_id: UUID, what: str, expected_version: int | None = None) -> A:
         """The aggregate, or NotFound naming `what`; VersionConflict if not at expected_version."""
         aggregate = self.find(cls, aggregate_id)
