@@ -91,12 +91,17 @@ class MongoDocumentStore:
 
     def __init__(
         self, uri: str, database: str, projections: Iterable[Projection], *,
-        client: MongoClient[Record] | None = None,
+        client: MongoClient[Record] | None = None, statements_per_update: int = 1,
     ) -> None:
         self.projections = {p.collection: p for p in projections}
         self._owns_client = client is None
         self.client: MongoClient[Record] = client or MongoClient(uri)
         self.db: Database[Record] = self.client[database]
+        # FerretDB 1.24 on PostgreSQL holds one backend connection per statement of an update command until the
+        # command ends, from a pool of 50 shared by every client: one update of ~50 statements wedges the whole
+        # server for good. One statement per command costs little there (each is its own transaction anyway);
+        # raise it only against a real MongoDB.
+        self.statements_per_update = statements_per_update
         self._copies = {
             name: tuple(dict.fromkeys((*map(_check, p.indexes), _check(p.order))))
             for name, p in self.projections.items()
@@ -203,7 +208,12 @@ class MongoDocumentStore:
         if newer:
             # plain guarded replaces, no upserts: FerretDB v1 stops an unordered batch of upserts at its first
             # duplicate key and reports it at the wrong index
-            coll.bulk_write([ReplaceOne({"_id": r["_id"], "position": {"$lt": r["position"]}}, r) for r in newer])
+            step = self.statements_per_update
+            for start in range(0, len(newer), step):
+                coll.bulk_write(
+                    [ReplaceOne({"_id": r["_id"], "position": {"$lt": r["position"]}}, r)
+                     for r in newer[start : start + step]]
+                )
         for record in guarded:
             self._advance(coll, record)
 

@@ -196,6 +196,14 @@ class DocumentStoreContract:
         assert len(found) == 1200
         assert found["k1199"] == (item("k1199"), 1200)
 
+    def test_large_write_over_existing_documents(self, documents: DocumentStore) -> None:
+        # more statements than FerretDB's backend pool holds connections (see MongoDocumentStore)
+        documents.write([Write("items", f"k{i:03}", item(f"k{i:03}", v=1), i + 1) for i in range(120)])
+        documents.write([Write("items", f"k{i:03}", item(f"k{i:03}", v=2), 1000 + i) for i in range(120)])
+        assert documents.get_many("items", ["k000", "k119"]) == {
+            "k000": (item("k000", v=2), 1000), "k119": (item("k119", v=2), 1119),
+        }
+
     def test_keys_with_dots_dollars_and_percents_round_trip(self, documents: DocumentStore) -> None:
         data = {
             "a.b": 1, "$x": {"y.z": [1, {"$ref": "#/q"}]}, "100%": "p", "%2E": "literal", "%list": "not a list",
@@ -500,7 +508,7 @@ class TestMongoDocumentStore(DocumentStoreContract):
         made: list[MongoDocumentStore] = []
 
         def make(projections: Sequence[Projection]) -> DocumentStore:
-            made.append(MongoDocumentStore(ferretdb_server.info()["uri"], f"contract_{uuid.uuid4().hex[:12]}",
+            made.append(MongoDocumentStore(mongo_uri(ferretdb_server), f"contract_{uuid.uuid4().hex[:12]}",
                                            projections))
             return made[-1]
 
@@ -510,12 +518,17 @@ class TestMongoDocumentStore(DocumentStoreContract):
             store.close()
 
 
+def mongo_uri(server: Server) -> str:
+    """The server's URI with timeouts, so that a stuck server fails the test instead of hanging it."""
+    return f"{server.info()['uri']}?serverSelectionTimeoutMS=10000&socketTimeoutMS=60000"
+
+
 @pytest.mark.integration
 def test_sqlite_and_mongo_hold_the_same_read_models(
     event_log: list[Positioned], tmp_path: Path, ferretdb_server: Server,
 ) -> None:
     sqlite = SqliteDocumentStore(tmp_path / "views.db", ALL)
-    mongo = MongoDocumentStore(ferretdb_server.info()["uri"], f"contract_{uuid.uuid4().hex[:12]}", ALL)
+    mongo = MongoDocumentStore(mongo_uri(ferretdb_server), f"contract_{uuid.uuid4().hex[:12]}", ALL)
     try:
         fold_into(sqlite, event_log, batch_size=11)
         fold_into(mongo, event_log, batch_size=3)
