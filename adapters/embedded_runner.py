@@ -29,13 +29,14 @@ class EmbeddedRunner:
 
     def __init__(
         self, store: EventStore, documents: DocumentStore, projections: Sequence[Projection],
-        *, batch_size: int = 2000, poll_interval: float = 0.5,
+        *, batch_size: int = 2000, poll_interval: float = 0.5, coalesce: float = 0.005,
     ) -> None:
         self.store = store
         self.documents = documents
         self.projections = tuple(projections)
         self.batch_size = batch_size
         self.poll_interval = poll_interval
+        self.coalesce = coalesce
         self.position = documents.tracking(self.name)
         # events no read model folds (command log, number sequences) are skipped undecoded
         self.types = frozenset(t.type_name() for p in self.projections for t in p.folds)
@@ -77,7 +78,9 @@ class EmbeddedRunner:
 
     def _loop(self) -> None:
         while not self._stop.is_set():
-            self._wake.wait(self.poll_interval)
+            if self._wake.wait(self.poll_interval) and self.coalesce > 0:
+                # under a stream of commands, fold them in batches rather than one transaction per command
+                time.sleep(self.coalesce)
             self._wake.clear()
             try:
                 self.catch_up()
