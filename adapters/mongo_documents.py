@@ -91,17 +91,18 @@ class MongoDocumentStore:
 
     def __init__(
         self, uri: str, database: str, projections: Iterable[Projection], *,
-        client: MongoClient[Record] | None = None, statements_per_update: int = 1,
+        client: MongoClient[Record] | None = None,
     ) -> None:
         self.projections = {p.collection: p for p in projections}
         self._owns_client = client is None
         self.client: MongoClient[Record] = client or MongoClient(uri)
         self.db: Database[Record] = self.client[database]
-        # FerretDB 1.24 on PostgreSQL holds one backend connection per statement of an update command until the
-        # command ends, from a pool of 50 shared by every client: one update of ~50 statements wedges the whole
-        # server for good. One statement per command costs little there (each is its own transaction anyway);
-        # raise it only against a real MongoDB.
-        self.statements_per_update = statements_per_update
+        # FerretDB 1.24 on PostgreSQL (docs/read-models.md): an update command holds one backend connection per
+        # statement until it ends, from a pool of 50 shared by every client, so ~50 statements in one command
+        # wedge the whole server for good; and only top-level equality reaches PostgreSQL, so `_id: {$in: ...}`
+        # scans the collection while a lookup by `_id` does not. A real MongoDB gets bulk commands and $in.
+        self.ferretdb = "ferretdbVersion" in self.client.admin.command("buildInfo")
+        self.statements_per_update = 1 if self.ferretdb else 1000
         self._copies = {
             name: tuple(dict.fromkeys((*map(_check, p.indexes), _check(p.order))))
             for name, p in self.projections.items()
@@ -152,10 +153,16 @@ class MongoDocumentStore:
 
     def get_many(self, collection: str, keys: Sequence[str]) -> dict[str, tuple[Doc | None, int]]:
         coll = self._coll(collection)
+        fields = {"doc": 1, "position": 1, "escaped": 1}
         found: dict[str, tuple[Doc | None, int]] = {}
+        if self.ferretdb:
+            for key in dict.fromkeys(keys):
+                record = coll.find_one({"_id": key}, fields)
+                if record is not None:
+                    found[key] = self._stored(record)
+            return found
         for start in range(0, len(keys), _CHUNK):
-            chunk = list(keys[start : start + _CHUNK])
-            for record in coll.find({"_id": {"$in": chunk}}, {"doc": 1, "position": 1, "escaped": 1}):
+            for record in coll.find({"_id": {"$in": list(keys[start : start + _CHUNK])}}, fields):
                 found[record["_id"]] = self._stored(record)
         return found
 
@@ -176,46 +183,23 @@ class MongoDocumentStore:
             self._advance(self.db[_TRACKING], {"_id": name, "position": position})
 
     def _write_collection(self, coll: Collection[Record], records: list[Record]) -> None:
-        stored: dict[str, int] = {}
-        keys = list(dict.fromkeys(r["_id"] for r in records))
-        for start in range(0, len(keys), _CHUNK):
-            chunk = keys[start : start + _CHUNK]
-            for found in coll.find({"_id": {"$in": chunk}}, {"position": 1}):
-                stored[found["_id"]] = int(found["position"])
-        new: list[Record] = []
-        fresh: set[str] = set()
-        newer: list[Record] = []  # over a stored older position
-        guarded: list[Record] = []  # keys not stored when we looked, met again: the position guard decides
-        for record in records:
-            key = record["_id"]
-            if key in stored:
-                if record["position"] > stored[key]:
-                    newer.append(record)
-            elif key in fresh:
-                guarded.append(record)
-            else:
-                fresh.add(key)
-                new.append(record)
-        if new:
-            try:
-                coll.insert_many(new, ordered=False)
-            except BulkWriteError as error:
-                # inserted by someone else meanwhile: retry those under the position guard, before any later write
-                failed = error.details.get("writeErrors", [])
-                if any(e.get("code") != _DUPLICATE_KEY for e in failed):
-                    raise
-                guarded[:0] = [new[e["index"]] for e in failed]
-        if newer:
-            # plain guarded replaces, no upserts: FerretDB v1 stops an unordered batch of upserts at its first
-            # duplicate key and reports it at the wrong index
-            step = self.statements_per_update
-            for start in range(0, len(newer), step):
-                coll.bulk_write(
-                    [ReplaceOne({"_id": r["_id"], "position": {"$lt": r["position"]}}, r)
-                     for r in newer[start : start + step]]
-                )
-        for record in guarded:
-            self._advance(coll, record)
+        """Insert every record; where the key exists, replace it only over an older position, in batch order."""
+        existing: list[Record] = []
+        try:
+            coll.insert_many(records, ordered=False)
+        except BulkWriteError as error:
+            failed = error.details.get("writeErrors", [])
+            if any(e.get("code") != _DUPLICATE_KEY for e in failed):
+                raise
+            existing = [records[e["index"]] for e in sorted(failed, key=lambda e: int(e["index"]))]
+        # plain guarded replaces, no upserts: the key is there, and FerretDB v1 stops an unordered batch of
+        # upserts at its first duplicate key (reporting it at the wrong index)
+        step = self.statements_per_update
+        for start in range(0, len(existing), step):
+            coll.bulk_write(
+                [ReplaceOne({"_id": r["_id"], "position": {"$lt": r["position"]}}, r)
+                 for r in existing[start : start + step]]
+            )
 
     @staticmethod
     def _advance(coll: Collection[Record], record: Record) -> None:
