@@ -28,6 +28,17 @@ def _field(name: str) -> str:
     return f"json_extract(doc, '$.{name}')"
 
 
+def _after(order: str, descending: bool, value: Any, key: str) -> tuple[str, list[Any]]:
+    """Keyset condition for rows after (value, key); SQLite sorts NULL first ascending, last descending."""
+    op = "<" if descending else ">"
+    if value is None:
+        if descending:  # only more NULLs follow
+            return f"({order} IS NULL AND key < ?)", [key]
+        return f"(({order} IS NULL AND key > ?) OR {order} IS NOT NULL)", [key]
+    tail = f" OR {order} IS NULL" if descending else ""
+    return f"({order} {op} ? OR ({order} = ? AND key {op} ?){tail})", [value, value, key]
+
+
 class SqliteDocumentStore:
     """DocumentStore on a SQLite file (WAL: one writer, many concurrent readers)."""
 
@@ -155,10 +166,9 @@ class SqliteDocumentStore:
             where += " AND position > ?"
             params.append(query.min_position)
         if query.after is not None:
-            value, key = query.after
-            op = "<" if query.descending else ">"
-            where += f" AND ({order} {op} ? OR ({order} = ? AND key {op} ?))"
-            params.extend([value, value, key])
+            clause, values = _after(order, query.descending, *query.after)
+            where += f" AND {clause}"
+            params.extend(values)
         sql = (
             f"SELECT position, doc FROM {table} WHERE {where} ORDER BY {order} {direction}, key {direction} LIMIT ?"
         )

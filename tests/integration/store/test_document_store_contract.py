@@ -482,12 +482,6 @@ class DocumentStoreContract:
 
 
 class TestSqliteDocumentStore(DocumentStoreContract):
-    @pytest.mark.xfail(strict=True, reason="SQLite compares the cursor with `< NULL`/`> NULL`, which is never true, "
-                       "so a page after a null sort value comes back empty")
-    @pytest.mark.parametrize("descending", [False, True])
-    def test_keyset_paging_through_null_sort_values(self, documents: DocumentStore, descending: bool) -> None:
-        super().test_keyset_paging_through_null_sort_values(documents, descending)
-
     @pytest.fixture()
     def make_store(self, tmp_path: Path) -> Iterator[MakeStore]:
         made: list[SqliteDocumentStore] = []
