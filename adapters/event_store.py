@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,10 @@ class RecorderEventStore:
         self._position_query = position_query
         self._listeners: list[Callable[[int], None]] = []
         self.committer = GroupCommitter(recorder.insert_events)
+        # decoded history per aggregate (events are immutable): a load then decodes only what is new
+        self._histories: OrderedDict[UUID, list[Event]] = OrderedDict()
+        self._histories_lock = threading.Lock()
+        self.history_cache_size = 20_000
 
     def append(self, events: Sequence[Event]) -> list[int]:
         if not events:
@@ -39,7 +45,20 @@ class RecorderEventStore:
         return positions
 
     def events_of(self, aggregate_id: UUID) -> list[Event]:
-        return [decode_stored(s) for s in self.recorder.select_events(aggregate_id)]
+        with self._histories_lock:
+            known = self._histories.get(aggregate_id)
+        after = known[-1].version if known else None
+        fresh = [decode_stored(s) for s in self.recorder.select_events(aggregate_id, gt=after)]
+        events = [*known, *fresh] if known else fresh
+        if events:
+            with self._histories_lock:
+                current = self._histories.get(aggregate_id)
+                if current is None or current[-1].version <= events[-1].version:
+                    self._histories[aggregate_id] = events
+                    self._histories.move_to_end(aggregate_id)
+                while len(self._histories) > self.history_cache_size:
+                    self._histories.popitem(last=False)
+        return list(events)
 
     def last_event_of(self, aggregate_id: UUID) -> Event | None:
         stored = self.recorder.select_events(aggregate_id, desc=True, limit=1)

@@ -87,3 +87,25 @@ def test_version_conflict_surfaces_from_store_append(tmp_path: Path) -> None:
     store.append(events)
     with pytest.raises(VersionConflict):
         store.append(events)
+
+
+def test_cached_histories_pick_up_events_another_process_appended(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from domain.case import Case
+    from domain.definition import DefinitionSpec, Stage
+    from domain.events import Context
+
+    path = tmp_path / "e.sqlite"
+    mine, theirs = sqlite_event_store(path), sqlite_event_store(path)
+    ctx = Context("a", "t", "c", "c", "c", datetime.now(UTC))
+    spec = DefinitionSpec("claim", "Claim", {"type": "object"}, (Stage("new", "New"),))
+    case = Case.open(ctx, spec, 1, 1, "t", {})
+    mine.append(case.collect())
+    assert [e.version for e in mine.events_of(case.id)] == [1]  # now cached in `mine`
+    elsewhere = Case.replay(case.id, theirs.events_of(case.id))
+    elsewhere.assign(ctx, "bob")
+    theirs.append(elsewhere.collect())
+    history = mine.events_of(case.id)
+    assert [e.version for e in history] == [1, 2]
+    assert Case.replay(case.id, history).assignee == "bob"
