@@ -76,6 +76,19 @@ class EmbeddedRunner:
             total += n
         return total
 
+    def rebuild(self, progress: Callable[[int], None] | None = None) -> int:
+        """Drop the read models and fold the whole log again (indexes built once at the end); return events read."""
+        self.documents.reset(defer_indexes=True)
+        with self._progress:
+            self.position = 0
+        total = 0
+        while n := self.step():
+            total += n
+            if progress is not None:
+                progress(self.position)
+        self.documents.ensure_indexes()
+        return total
+
     def _loop(self) -> None:
         while not self._stop.is_set():
             if self._wake.wait(self.poll_interval) and self.coalesce > 0:

@@ -73,15 +73,20 @@ class RecorderEventStore:
     def read_batch(
         self, after: int, limit: int, types: frozenset[str] | None = None
     ) -> tuple[list[Positioned], int]:
-        notes = self.recorder.select_notifications(after, limit, inclusive_of_start=False)
-        if not notes:
-            return [], after
-        items = [
-            Positioned(n.id, decode(n.topic, n.state, n.originator_id, n.originator_version))
-            for n in notes
-            if types is None or n.topic in types
-        ]
-        return items, notes[-1].id
+        if types is None:
+            notes = self.recorder.select_notifications(after, limit, inclusive_of_start=False)
+            last = notes[-1].id if notes else after
+        else:
+            # filter in SQL over a window of positions, so skipped events are never fetched or decoded
+            head = self.max_position()
+            if head <= after:
+                return [], after
+            last = min(after + limit, head)
+            notes = self.recorder.select_notifications(
+                after, limit, stop=last, topics=sorted(types), inclusive_of_start=False
+            )
+        items = [Positioned(n.id, decode(n.topic, n.state, n.originator_id, n.originator_version)) for n in notes]
+        return items, last
 
     def read_raw(self, after: int, limit: int) -> Sequence[Any]:
         """Undecoded notifications (for measuring the raw log rate)."""

@@ -107,9 +107,10 @@ class MongoDocumentStore:
             name: tuple(dict.fromkeys((*map(_check, p.indexes), _check(p.order))))
             for name, p in self.projections.items()
         }
-        self._create()
+        self.ensure_indexes()
 
-    def _create(self) -> None:
+    def ensure_indexes(self) -> None:
+        """Create the query indexes (idempotent)."""
         for name, projection in self.projections.items():
             coll = self.db[name]
             order = _copy(projection.order)
@@ -269,11 +270,12 @@ class MongoDocumentStore:
             for row in self._coll(collection).aggregate(pipeline)
         }
 
-    def reset(self) -> None:
+    def reset(self, *, defer_indexes: bool = False) -> None:
         for name in self.projections:
             self.db.drop_collection(name)
         self.db.drop_collection(_TRACKING)
-        self._create()
+        if not defer_indexes:
+            self.ensure_indexes()
 
     def close(self) -> None:
         if self._owns_client:

@@ -64,15 +64,23 @@ class SqliteDocumentStore:
             self._local.conn = conn
         return conn
 
-    def _create(self) -> None:
+    def _create(self, *, indexes: bool = True) -> None:
         with self._write_lock:
             cur = self._writer
             cur.execute("CREATE TABLE IF NOT EXISTS tracking (name TEXT PRIMARY KEY, position INTEGER NOT NULL)")
-            for name, projection in self.projections.items():
+            for name in self.projections:
                 cur.execute(
                     f"CREATE TABLE IF NOT EXISTS {name} (key TEXT PRIMARY KEY, tenant TEXT, "
                     "position INTEGER NOT NULL, doc TEXT)"
                 )
+        if indexes:
+            self.ensure_indexes()
+
+    def ensure_indexes(self) -> None:
+        """Create the query indexes (idempotent; a rebuild creates them once at the end, not row by row)."""
+        with self._write_lock:
+            cur = self._writer
+            for name, projection in self.projections.items():
                 order = _field(projection.order)
                 cur.execute(f"CREATE INDEX IF NOT EXISTS ix_{name}_order ON {name} (tenant, {order})")
                 cur.execute(f"CREATE INDEX IF NOT EXISTS ix_{name}_position ON {name} (position)")
@@ -180,12 +188,12 @@ class SqliteDocumentStore:
         sql = f"SELECT {_field(field)}, COUNT(*) FROM {self._table(collection)} WHERE {where} GROUP BY 1"
         return {("" if v is None else str(v)): int(n) for v, n in self._reader().execute(sql, params)}
 
-    def reset(self) -> None:
+    def reset(self, *, defer_indexes: bool = False) -> None:
         with self._write_lock:
             for name in self.projections:
                 self._writer.execute(f"DROP TABLE IF EXISTS {name}")
             self._writer.execute("DROP TABLE IF EXISTS tracking")
-        self._create()
+        self._create(indexes=not defer_indexes)
 
     def close(self) -> None:
         self._writer.close()

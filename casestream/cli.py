@@ -130,13 +130,10 @@ def rebuild() -> None:
     platform = bootstrap(Settings(), start_runner=False)
     try:
         total = platform.store.max_position()
-        platform.documents.reset()
-        platform.runner.position = 0
         started = time.perf_counter()
         with _progress() as progress:
             task = progress.add_task("rebuilding read models", total=total)
-            while platform.runner.step():
-                progress.update(task, completed=platform.runner.position)
+            platform.runner.rebuild(lambda position: progress.update(task, completed=position))
         elapsed = time.perf_counter() - started
         rate = total / elapsed if elapsed > 0 else 0.0
         typer.echo(f"rebuilt from {total} events in {elapsed:.2f}s: {rate:,.0f} events/s")

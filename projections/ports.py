@@ -61,6 +61,11 @@ class DocumentStore(Protocol):
 
     def count_by(self, collection: str, tenant: str, field: str, filters: Mapping[str, Any]) -> dict[str, int]: ...
 
-    def reset(self) -> None:
-        """Drop every read model and tracking position (for a rebuild)."""
+    def reset(self, *, defer_indexes: bool = False) -> None:
+        """Drop every read model and tracking position (for a rebuild); defer_indexes leaves the query indexes
+        to ensure_indexes(), so a rebuild does not maintain them row by row."""
+        ...
+
+    def ensure_indexes(self) -> None:
+        """Create the query indexes if missing."""
         ...
