@@ -6,19 +6,15 @@ all state sits in the run folder. Static credentials come from an S3 identities 
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
-import shutil
 import subprocess
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from minio import Minio
 
-from infra.paths import cache_dir
+from infra.gobuild import GoBuildError, file_lock, go_binary, go_env
 from infra.process import stop_pid
 from infra.server import Launch, Server
 
@@ -44,42 +40,11 @@ BUILD_TIMEOUT = 3600.0
 STOP_GRACE = 5.0
 
 
-class GoBuildError(RuntimeError):
-    """The SeaweedFS build failed; the message carries the tail of the build log."""
-
-
-@contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
-    """Exclusive fcntl lock so two test sessions never build into the cache at once."""
-    with path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def _go_env() -> dict[str, str]:
-    """Go's module and build caches under the casestream cache, shared with other Go builds."""
-    root = cache_dir() / "go"
-    env = dict(os.environ)
-    env.update(
-        {
-            "GOPATH": str(root / "path"),
-            "GOMODCACHE": str(root / "mod"),
-            "GOCACHE": str(root / "build"),
-            # a toolchain download would reach beyond the module proxy
-            "GOTOOLCHAIN": "local",
-        }
-    )
+    """The shared Go environment (caches under the casestream cache), keeping cgo as the machine has it."""
+    env = go_env()
+    env["CGO_ENABLED"] = os.environ.get("CGO_ENABLED", "1")
     return env
-
-
-def _go() -> str:
-    found = shutil.which("go") or ("/usr/local/go/bin/go" if Path("/usr/local/go/bin/go").exists() else None)
-    if found is None:
-        raise GoBuildError("the Go toolchain ('go') is not installed")
-    return found
 
 
 def build_weed(dest: Path) -> None:
@@ -87,7 +52,7 @@ def build_weed(dest: Path) -> None:
     if dest.exists():
         return
     dest.parent.mkdir(parents=True, exist_ok=True)
-    with _file_lock(dest.parent / "build.lock"):
+    with file_lock(dest.parent / "build.lock"):
         if dest.exists():  # another process built it while we waited
             return
         wrapper = dest.parent / "wrapper"
@@ -102,7 +67,7 @@ def build_weed(dest: Path) -> None:
         started = time.monotonic()
         with log.open("ab") as out:
             proc = subprocess.run(
-                [_go(), "build", "-mod=mod", "-p", "2", "-o", str(tmp), f"{WEED_MODULE}/weed"],
+                [go_binary(), "build", "-mod=mod", "-p", "2", "-o", str(tmp), f"{WEED_MODULE}/weed"],
                 cwd=wrapper,
                 env=_go_env(),
                 stdout=out,

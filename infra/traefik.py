@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import json
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import httpx
 
-from infra.paths import cache_dir
+from infra.gobuild import file_lock, go_binary, go_env
 from infra.server import Launch, Server
 
 TRAEFIK_VERSION = "v3.6.12"
@@ -30,41 +28,6 @@ API_SERVICE = "casestream-api"
 UI_SERVICE = "casestream-ui"
 
 
-def _go_binary() -> str:
-    """The Go toolchain to build with (Traefik v3.6 needs Go 1.25 or newer)."""
-    found = shutil.which("go") or ("/usr/local/go/bin/go" if Path("/usr/local/go/bin/go").exists() else None)
-    if found is None:
-        raise RuntimeError("Go toolchain not found (need go >= 1.25 on PATH or in /usr/local/go)")
-    return found
-
-
-def _go_env() -> dict[str, str]:
-    """Go settings that keep module downloads and build objects in the casestream cache."""
-    root = cache_dir() / "go"
-    return {
-        "GOPATH": str(root),
-        "GOMODCACHE": str(root / "mod"),
-        "GOCACHE": str(root / "build"),
-        # the local toolchain only: fetching another toolchain is a download outside the registries
-        "GOTOOLCHAIN": "local",
-        "GOFLAGS": "-mod=mod",
-        # a static binary, no C compiler needed
-        "CGO_ENABLED": "0",
-    }
-
-
-@contextlib.contextmanager
-def _locked(lock_file: Path) -> Iterator[None]:
-    """Hold an exclusive fcntl lock so two processes never build into the same folder at once."""
-    lock_file.parent.mkdir(parents=True, exist_ok=True)
-    with lock_file.open("w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def _go_build(module_src: Path, work: Path, package: str, output: Path, ldflags: str = "") -> None:
     """Build package from a copy of module_src (so the clone's go.mod/go.sum are never rewritten)."""
     build_dir = work / "module"
@@ -75,9 +38,9 @@ def _go_build(module_src: Path, work: Path, package: str, output: Path, ldflags:
     partial = output.with_name(output.name + ".tmp")
     with log_file.open("wb") as log:
         result = subprocess.run(
-            [_go_binary(), "build", "-trimpath", f"-ldflags={ldflags}", "-o", str(partial), package],
+            [go_binary(), "build", "-trimpath", f"-ldflags={ldflags}", "-o", str(partial), package],
             cwd=build_dir,
-            env={**os.environ, **_go_env()},
+            env=go_env(),
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -139,7 +102,7 @@ class TraefikServer(Server):
     def obtain(self) -> None:
         if self.binary.exists():
             return
-        with _locked(self.cache / "build.lock"):
+        with file_lock(self.cache / "build.lock"):
             # another process may have finished the build while we waited for the lock
             if not self.binary.exists():
                 # -s -w drop debug tables; -X stamps the version `traefik version` reports
