@@ -68,11 +68,16 @@ class SqliteDocumentStore:
         with self._write_lock:
             cur = self._writer
             cur.execute("CREATE TABLE IF NOT EXISTS tracking (name TEXT PRIMARY KEY, position INTEGER NOT NULL)")
-            for name in self.projections:
+            for name, projection in self.projections.items():
                 cur.execute(
                     f"CREATE TABLE IF NOT EXISTS {name} (key TEXT PRIMARY KEY, tenant TEXT, "
                     "position INTEGER NOT NULL, doc TEXT)"
                 )
+                if projection.text_search:
+                    # trigram full-text index: substring LIKE queries of 3+ characters use it instead of a scan
+                    cur.execute(
+                        f"CREATE VIRTUAL TABLE IF NOT EXISTS {name}_search USING fts5(search, tokenize='trigram')"
+                    )
         if indexes:
             self.ensure_indexes()
 
@@ -132,6 +137,8 @@ class SqliteDocumentStore:
                         "doc = excluded.doc WHERE excluded.position > position",
                         rows,
                     )
+                    if self.projections[table].text_search:
+                        self._index_text(cur, table, [(row[0],) for row in rows])
                 if tracking is not None:
                     cur.execute(
                         "INSERT INTO tracking (name, position) VALUES (?, ?) ON CONFLICT(name) DO UPDATE "
@@ -143,11 +150,24 @@ class SqliteDocumentStore:
                 cur.execute("ROLLBACK")
                 raise
 
+    @staticmethod
+    def _index_text(cur: sqlite3.Connection, table: str, keys: list[tuple[str]]) -> None:
+        """Refresh the full-text rows of these documents from what is stored now (a stale write left it as is)."""
+        rowid = f"(SELECT rowid FROM {table} WHERE key = ?)"
+        cur.executemany(f"DELETE FROM {table}_search WHERE rowid = {rowid}", keys)
+        cur.executemany(
+            f"INSERT INTO {table}_search (rowid, search) SELECT rowid, json_extract(doc, '$.search') FROM {table} "
+            "WHERE key = ? AND json_extract(doc, '$.search') IS NOT NULL",
+            keys,
+        )
+
     def tracking(self, name: str) -> int:
         row = self._reader().execute("SELECT position FROM tracking WHERE name = ?", (name,)).fetchone()
         return int(row[0]) if row else 0
 
-    def _where(self, tenant: str, filters: Mapping[str, Any], text: str | None) -> tuple[str, list[Any]]:
+    def _where(
+        self, tenant: str, filters: Mapping[str, Any], text: str | None, table: str | None = None
+    ) -> tuple[str, list[Any]]:
         clauses = ["tenant = ?", "doc IS NOT NULL"]
         params: list[Any] = [tenant]
         for name, value in filters.items():
@@ -156,7 +176,11 @@ class SqliteDocumentStore:
             else:
                 clauses.append(f"{_field(name)} = ?")
                 params.append(value)
-        if text:
+        plain = text is not None and len(text) >= 3 and not any(c in text for c in "%_\\")
+        if text and plain and table is not None and self.projections[table].text_search:
+            clauses.append(f"rowid IN (SELECT rowid FROM {table}_search WHERE search LIKE ?)")
+            params.append(f"%{text.lower()}%")
+        elif text:
             clauses.append(f"{_field('search')} LIKE ? ESCAPE '\\'")
             escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             params.append(f"%{escaped}%")
@@ -167,7 +191,7 @@ class SqliteDocumentStore:
 
     def find_positioned(self, query: Query) -> list[tuple[int, Doc]]:
         table = self._table(query.collection)
-        where, params = self._where(query.tenant, query.filters, query.text)
+        where, params = self._where(query.tenant, query.filters, query.text, table)
         order = "position" if query.sort == "position" else _field(query.sort)
         direction = "DESC" if query.descending else "ASC"
         if query.min_position is not None:
@@ -192,6 +216,7 @@ class SqliteDocumentStore:
         with self._write_lock:
             for name in self.projections:
                 self._writer.execute(f"DROP TABLE IF EXISTS {name}")
+                self._writer.execute(f"DROP TABLE IF EXISTS {name}_search")
             self._writer.execute("DROP TABLE IF EXISTS tracking")
         self._create(indexes=not defer_indexes)
 

@@ -26,6 +26,7 @@ class Projection:
     key: Callable[[Event], str] = field(default=lambda e: str(e.aggregate_id))
     indexes: tuple[str, ...] = ()
     order: str = "updated_at"
+    text_search: bool = False  # documents carry a lower-case `search` text that list queries match substrings in
 
     def handles(self, event: Event) -> bool:
         return type(event) in self.folds

@@ -167,4 +167,5 @@ CASES = Projection(
     collection="cases",
     folds=FOLDS,
     indexes=("definition_key", "status", "stage", "queue", "assignee", "number"),
+    text_search=True,
 )
