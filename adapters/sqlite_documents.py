@@ -75,9 +75,16 @@ class SqliteDocumentStore:
                 )
                 if projection.text_search:
                     # trigram full-text index: substring LIKE queries of 3+ characters use it instead of a scan
-                    cur.execute(
-                        f"CREATE VIRTUAL TABLE IF NOT EXISTS {name}_search USING fts5(search, tokenize='trigram')"
-                    )
+                    existed = cur.execute(
+                        "SELECT 1 FROM sqlite_master WHERE name = ?", (f"{name}_search",)
+                    ).fetchone()
+                    fts = f"CREATE VIRTUAL TABLE IF NOT EXISTS {name}_search USING fts5(search, tokenize='trigram')"
+                    cur.execute(fts)
+                    if not existed:  # read models from before the index: fill it from what is stored
+                        cur.execute(
+                            f"INSERT INTO {name}_search (rowid, search) SELECT rowid, json_extract(doc, '$.search') "
+                            f"FROM {name} WHERE json_extract(doc, '$.search') IS NOT NULL"
+                        )
         if indexes:
             self.ensure_indexes()
 

@@ -49,3 +49,13 @@ def test_reset_and_rebuild_keep_search_working(tmp_path: Path) -> None:
     store.write([Write("cases", "c02", _doc("c02", "after reset"), 2)])
     store.ensure_indexes()
     assert _keys(store, "after") == ["c02"]
+
+
+def test_read_models_from_before_the_index_are_indexed_on_open(tmp_path: Path) -> None:
+    path = tmp_path / "v.sqlite"
+    store = SqliteDocumentStore(path, ALL)
+    store.write([Write("cases", "c01", _doc("c01", "older document text"), 1)])
+    store._writer.execute("DROP TABLE cases_search")  # as a file written before the index existed
+    store.close()
+    reopened = SqliteDocumentStore(path, ALL)
+    assert _keys(reopened, "older") == ["c01"]
