@@ -38,6 +38,12 @@ class EmbeddedRunner:
         self.poll_interval = poll_interval
         self.coalesce = coalesce
         self.position = documents.tracking(self.name)
+        head = store.max_position()
+        if self.position > head:
+            # read models ahead of the log belong to another event store (a wiped or swapped database): rebuild
+            log.warning("read models are at %s but the event log ends at %s; rebuilding them", self.position, head)
+            documents.reset()
+            self.position = 0
         # events no read model folds (command log, number sequences) are skipped undecoded
         self.types = frozenset(t.type_name() for p in self.projections for t in p.folds)
         self._wake = threading.Event()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -75,7 +76,9 @@ def start(replicas: int, say: Callable[[str], None]) -> Stack:
         postgres = registry.get("postgres").info()
         edge_url = "http://127.0.0.1:38000"
         shared = run_dir() / "api"
-        shared.mkdir(parents=True, exist_ok=True)
+        if shared.exists():
+            shutil.rmtree(shared)  # replicas' read models are derived state: never reuse another run's
+        shared.mkdir(parents=True)
         urls = []
         for i in range(replicas):
             port = API_BASE_PORT + i

@@ -12,6 +12,7 @@ from eventsourcing.persistence import IntegrityError, StoredEvent
 
 from adapters.event_store import sqlite_event_store
 from adapters.group_commit import GroupCommitter
+from projections.ports import Query
 
 
 def _event(originator: uuid.UUID, version: int) -> StoredEvent:
@@ -109,3 +110,31 @@ def test_cached_histories_pick_up_events_another_process_appended(tmp_path: Path
     history = mine.events_of(case.id)
     assert [e.version for e in history] == [1, 2]
     assert Case.replay(case.id, history).assignee == "bob"
+
+
+def test_runner_rebuilds_read_models_that_are_ahead_of_the_log(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from adapters.embedded_runner import EmbeddedRunner
+    from adapters.sqlite_documents import SqliteDocumentStore
+    from domain.case import Case
+    from domain.definition import DefinitionSpec, Stage
+    from domain.events import Context
+    from projections.catalog import ALL
+
+    ctx = Context("a", "t", "c", "c", "c", datetime.now(UTC))
+    spec = DefinitionSpec("claim", "Claim", {"type": "object"}, (Stage("new", "New"),))
+    documents = SqliteDocumentStore(tmp_path / "views.sqlite", ALL)
+    old_log = sqlite_event_store(tmp_path / "old.sqlite")
+    for _ in range(3):
+        old_log.append(Case.open(ctx, spec, 1, 1, "old", {}).collect())
+    EmbeddedRunner(old_log, documents, ALL).catch_up()
+    new_log = sqlite_event_store(tmp_path / "new.sqlite")  # the event store was replaced by a fresh one
+    fresh = Case.open(ctx, spec, 1, 1, "new", {})
+    new_log.append(fresh.collect())
+    runner = EmbeddedRunner(new_log, documents, ALL)
+    runner.catch_up()
+    found = documents.get("cases", str(fresh.id))
+    assert found is not None and found[0] is not None
+    assert found[0]["title"] == "new"
+    assert documents.find(Query("cases", "t", limit=10)) == [found[0]]
