@@ -20,3 +20,18 @@ def run_server(name: str) -> Iterator[Server]:
     finally:
         if started:
             server.down()
+
+
+def listeners(port: int) -> list[str]:
+    """Hex local addresses of TCP sockets listening on port, IPv4 and IPv6 (state 0A is LISTEN).
+
+    0100007F is 127.0.0.1 in /proc/net/tcp's little-endian hex; a wildcard or IPv6 bind shows up too.
+    """
+    found = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as rows:
+            for row in rows.readlines()[1:]:
+                local, state = row.split()[1], row.split()[3]
+                if state == "0A" and int(local.rsplit(":", 1)[1], 16) == port:
+                    found.append(local.rsplit(":", 1)[0])
+    return found

@@ -13,6 +13,7 @@ from pymongo.errors import DuplicateKeyError
 from infra.ferretdb import FerretDBServer
 from infra.process import port_open
 from infra.server import Server
+from tests.servers import listeners
 
 Doc = dict[str, object]
 
@@ -90,20 +91,8 @@ def test_ferretdb_stores_in_private_postgres(ferretdb_server: Server, cases: Col
     assert row == (1,)
 
 
-def _listeners(port: int) -> list[str]:
-    """Hex local addresses of TCP sockets listening on port, IPv4 and IPv6 (state 0A is LISTEN)."""
-    found = []
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        with open(table) as rows:
-            for row in rows.readlines()[1:]:
-                local, state = row.split()[1], row.split()[3]
-                if state == "0A" and int(local.rsplit(":", 1)[1], 16) == port:
-                    found.append(local.rsplit(":", 1)[0])
-    return found
-
-
 def test_ferretdb_listens_only_on_loopback(ferretdb_server: Server) -> None:
     port = int(ferretdb_server.info()["port"])
     assert port_open(port, "127.0.0.1")
     # 0100007F is 127.0.0.1 in /proc/net/tcp's little-endian hex; a wildcard or IPv6 bind would show too
-    assert _listeners(port) == ["0100007F"]
+    assert listeners(port) == ["0100007F"]

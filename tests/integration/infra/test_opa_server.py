@@ -7,6 +7,7 @@ import httpx
 from infra.opa import DEFAULT_POLICY_DIR, OpaServer, opa_test
 from infra.process import port_open
 from infra.server import Server
+from tests.servers import listeners
 
 
 def _decide(server: Server, input_doc: dict[str, object]) -> dict[str, object]:
@@ -46,23 +47,11 @@ def test_opa_query_helper_and_health(opa_server: Server) -> None:
     assert opa_server.query("casestream/authz/no_such_rule", {}) is None
 
 
-def _listeners(port: int) -> list[str]:
-    """Hex local addresses of TCP sockets listening on port, IPv4 and IPv6 (state 0A is LISTEN)."""
-    found = []
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        with open(table) as rows:
-            for row in rows.readlines()[1:]:
-                local, state = row.split()[1], row.split()[3]
-                if state == "0A" and int(local.rsplit(":", 1)[1], 16) == port:
-                    found.append(local.rsplit(":", 1)[0])
-    return found
-
-
 def test_opa_listens_only_on_loopback(opa_server: Server) -> None:
     port = int(opa_server.info()["port"])
     assert port_open(port, "127.0.0.1")
     # 0100007F is 127.0.0.1 in /proc/net/tcp's little-endian hex; a wildcard or IPv6 bind would show too
-    assert _listeners(port) == ["0100007F"]
+    assert listeners(port) == ["0100007F"]
 
 
 def test_opa_test_passes_on_policy_folder() -> None:
