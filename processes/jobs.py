@@ -1,0 +1,148 @@
+"""Jobs: the one interface between a BPMN engine (embedded or Zeebe) and the workers that issue commands.
+
+An engine turns a ready service task into a `Job` and calls `run_job`. The worker function registered for
+the job's type (`zeebe:taskDefinition type`) reads the job's variables and headers, issues commands through
+the `CommandSender` it is given, and returns variables to merge into the process. Outcomes:
+
+- the function returns: the job is completed with those variables;
+- a `DomainError` (the domain refused the command) or an explicit `BpmnError`: a BPMN error the model can
+  catch with an error boundary event (code = the domain error's code, e.g. `stage-transition-not-allowed`);
+- any other exception is technical: the engine fails the job and retries it with back-off until its retries
+  run out, then raises an incident.
+
+Commands issued by a job carry `command_id = job:<job key>:<n>` (n counts the commands the job issued), so a
+job that is retried after its command was stored does not store it twice: the bus returns the first result.
+Worker functions are the same for both engines; they never read a read model for a decision they must make
+atomically (the aggregate decides when the command runs).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from commands.bus import Actor, CommandBus, Result
+from commands.messages import Command
+from domain.errors import DomainError
+
+
+@dataclass(frozen=True)
+class Job:
+    """A service task ready to run: what the engine knows, and the tenant/case it runs for."""
+
+    key: str
+    type: str
+    process_instance_key: str
+    element_id: str
+    tenant: str
+    variables: Mapping[str, Any] = field(default_factory=dict)
+    headers: Mapping[str, str] = field(default_factory=dict)
+    retries: int = 3
+    process_id: str = ""
+
+    @property
+    def case_id(self) -> str | None:
+        """The case the process runs for (the `caseId` variable every casestream process carries)."""
+        value = self.variables.get("caseId")
+        return str(value) if value is not None else None
+
+
+class BpmnError(Exception):
+    """A business error thrown into the process (caught by an error boundary or error event sub-process)."""
+
+    def __init__(self, code: str, message: str = "", variables: Mapping[str, Any] | None = None) -> None:
+        super().__init__(message or code)
+        self.code = code
+        self.message = message or code
+        self.variables = dict(variables or {})
+
+
+class CommandSender(Protocol):
+    """Issues one command on the job's behalf (idempotent per job; see module docstring)."""
+
+    def __call__(self, command: Command) -> Result: ...
+
+
+Worker = Callable[[Job, CommandSender], Mapping[str, Any] | None]
+TASK_TYPES: dict[str, Worker] = {}
+
+
+def task_type(name: str) -> Callable[[Worker], Worker]:
+    """Register a worker function for a job type; a second registration of the same type is refused."""
+
+    def register(func: Worker) -> Worker:
+        if name in TASK_TYPES and TASK_TYPES[name] is not func:
+            raise ValueError(f"task type {name!r} is already registered")
+        TASK_TYPES[name] = func
+        return func
+
+    return register
+
+
+def known_task_types() -> frozenset[str]:
+    """Every registered job type (what deploy-time checking accepts)."""
+    import processes.workers  # noqa: F401  (registers the built-in task types)
+
+    return frozenset(TASK_TYPES)
+
+
+@dataclass(frozen=True)
+class Completed:
+    """The job ran: merge these variables into the process."""
+
+    variables: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Thrown:
+    """The job raised a BPMN error."""
+
+    code: str
+    message: str
+    variables: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Failed:
+    """A technical failure: retry (with back-off) while retries remain."""
+
+    message: str
+    retries: int
+
+
+JobOutcome = Completed | Thrown | Failed
+
+
+def process_actor(job: Job) -> Actor:
+    """Who the events a job causes are attributed to: the process, in the job's tenant."""
+    return Actor(user=f"process:{job.process_id or 'unknown'}", tenant=job.tenant, roles=("process",))
+
+
+def run_job(job: Job, bus: CommandBus, correlation_id: str | None = None) -> JobOutcome:
+    """Run the worker registered for job.type against the command bus and classify what happened."""
+    known_task_types()
+    worker = TASK_TYPES.get(job.type)
+    if worker is None:
+        return Failed(f"no worker for task type {job.type!r}", 0)
+    actor = process_actor(job)
+    issued = 0
+
+    def send(command: Command) -> Result:
+        nonlocal issued
+        issued += 1
+        if command.command_id is None:
+            command = command.model_copy(update={"command_id": f"job:{job.key}:{issued}"})
+        return bus.dispatch(
+            command, actor, correlation_id=correlation_id or job.process_instance_key, causation_id=f"job:{job.key}"
+        )
+
+    try:
+        variables = worker(job, send)
+    except BpmnError as exc:
+        return Thrown(exc.code, exc.message, exc.variables)
+    except DomainError as exc:
+        return Thrown(exc.code, exc.detail, {})
+    except Exception as exc:  # noqa: BLE001 - anything else is technical: the engine retries the job
+        return Failed(f"{type(exc).__name__}: {exc}", max(job.retries - 1, 0))
+    return Completed(dict(variables or {}))
