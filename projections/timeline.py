@@ -57,7 +57,8 @@ def entry(_doc: Doc | None, event: Event) -> Doc:
     return {
         "id": str(event.event_id),
         "tenant": event.tenant,
-        "case_id": str(event.aggregate_id),
+        # events of other aggregates about a case (tasks, process instances) name it in a `case_id` field
+        "case_id": str(getattr(event, "case_id", None) or event.aggregate_id),
         "version": event.version,
         "type": event.type_name(),
         "actor": event.actor,
