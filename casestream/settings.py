@@ -51,6 +51,16 @@ class Settings(BaseSettings):
     relay_batch_size: int = Field(default=500, ge=1, description="Events per relay batch.")
     relay_poll_interval: float = Field(default=0.2, gt=0, description="Seconds between polls of an idle log.")
 
+    mongo_url: str = Field(default="mongodb://127.0.0.1:37017/", description="MongoDB holding the distributed read "
+                           "models (workers write, `serve --distributed` reads).")
+    mongo_database: str = Field(default="casestream", description="MongoDB database of the read models.")
+    worker_group: str = Field(default="casestream-worker", description="Kafka consumer group (Faust app id) of "
+                              "`casestream worker`; workers in one group share the partitions.")
+    worker_batch_size: int = Field(default=2000, ge=1, description="Events a worker folds per MongoDB write.")
+    worker_batch_within: float = Field(default=0.05, gt=0, description="Seconds a worker waits to fill a batch.")
+    worker_rebalance_timeout: float = Field(default=5.0, gt=0, description="Faust broker_rebalance_timeout "
+                                            "(seconds); low makes the first group join fast.")
+
     @property
     def base_url(self) -> str:
         return self.public_url or f"http://{self.host}:{self.port}"
