@@ -11,6 +11,10 @@ Guarantee: everything stored reaches Kafka, in log order per aggregate, at least
   batch's last notification id (internal events are skipped but still advance the position).
 - A failed send stops the batch before its position is stored; the relay recreates the producer and
   resends from the stored position after a back-off.
+- With its position the relay stores, per topic partition, the last position it has published there
+  (`relay_partition_head`, same transaction). A reader that sees position R knows every event at or below
+  R is in Kafka and where each partition's last one is: enough to tell whether a consumer that tracks
+  positions per partition has applied everything up to a position, without reading the event log.
 """
 
 from __future__ import annotations
@@ -20,9 +24,9 @@ import contextlib
 import functools
 import logging
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -59,6 +63,22 @@ class PositionStore(Protocol):
     def save(self, name: str, position: int) -> None: ...
 
 
+Heads = dict[tuple[str, int], int]  # (topic, partition) -> last position published there
+
+
+@runtime_checkable
+class HeadStore(Protocol):
+    """A position store that also keeps the last published position per topic partition."""
+
+    def save_heads(self, name: str, position: int, heads: Mapping[tuple[str, int], int]) -> None:
+        """Store position and raise each partition's head (never lowers one), in one transaction."""
+        ...
+
+    def load_heads(self, name: str) -> tuple[int, Heads]:
+        """The stored position and the partition heads, read as one consistent snapshot."""
+        ...
+
+
 class SqlitePositions:
     """relay_position in the SQLite event store file (a plain sqlite3 connection, synchronous=FULL)."""
 
@@ -69,6 +89,10 @@ class SqlitePositions:
             with conn:
                 conn.execute(
                     "CREATE TABLE IF NOT EXISTS relay_position (name TEXT PRIMARY KEY, position INTEGER NOT NULL)"
+                )
+                conn.execute(
+                    "CREATE TABLE IF NOT EXISTS relay_partition_head (name TEXT NOT NULL, topic TEXT NOT NULL, "
+                    "partition INTEGER NOT NULL, position INTEGER NOT NULL, PRIMARY KEY (name, topic, partition))"
                 )
         finally:
             conn.close()
@@ -98,6 +122,35 @@ class SqlitePositions:
         finally:
             conn.close()
 
+    def save_heads(self, name: str, position: int, heads: Mapping[tuple[str, int], int]) -> None:
+        conn = self._connect()
+        try:
+            with conn:
+                conn.executemany(
+                    "INSERT INTO relay_partition_head (name, topic, partition, position) VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT(name, topic, partition) DO UPDATE SET position=max(position, excluded.position)",
+                    [(name, topic, partition, head) for (topic, partition), head in heads.items()],
+                )
+                conn.execute(
+                    "INSERT INTO relay_position (name, position) VALUES (?, ?) "
+                    "ON CONFLICT(name) DO UPDATE SET position=excluded.position",
+                    (name, position),
+                )
+        finally:
+            conn.close()
+
+    def load_heads(self, name: str) -> tuple[int, Heads]:
+        conn = self._connect()
+        try:
+            with conn:  # one read transaction: the position and the heads it covers
+                row = conn.execute("SELECT position FROM relay_position WHERE name=?", (name,)).fetchone()
+                rows = conn.execute(
+                    "SELECT topic, partition, position FROM relay_partition_head WHERE name=?", (name,)
+                ).fetchall()
+        finally:
+            conn.close()
+        return (int(row[0]) if row else 0), {(str(t), int(p)): int(h) for t, p, h in rows}
+
 
 class PostgresPositions:
     """relay_position in the PostgreSQL event store's database (through the recorder's datastore pool)."""
@@ -106,9 +159,14 @@ class PostgresPositions:
         self.datastore = datastore
         schema = getattr(datastore, "schema", "")
         self.table = f"{schema}.relay_position" if schema else "relay_position"
+        self.heads_table = f"{schema}.relay_partition_head" if schema else "relay_partition_head"
         with datastore.transaction(commit=True) as curs:
             curs.execute(
                 f"CREATE TABLE IF NOT EXISTS {self.table} (name text PRIMARY KEY, position bigint NOT NULL)"
+            )
+            curs.execute(
+                f"CREATE TABLE IF NOT EXISTS {self.heads_table} (name text NOT NULL, topic text NOT NULL, "
+                "partition integer NOT NULL, position bigint NOT NULL, PRIMARY KEY (name, topic, partition))"
             )
 
     def load(self, name: str) -> int:
@@ -124,6 +182,39 @@ class PostgresPositions:
                 "ON CONFLICT (name) DO UPDATE SET position=EXCLUDED.position",
                 (name, position),
             )
+
+    def save_heads(self, name: str, position: int, heads: Mapping[tuple[str, int], int]) -> None:
+        with self.datastore.transaction(commit=True) as curs:
+            if heads:
+                curs.executemany(
+                    f"INSERT INTO {self.heads_table} AS h (name, topic, partition, position) "
+                    "VALUES (%s, %s, %s, %s) ON CONFLICT (name, topic, partition) "
+                    "DO UPDATE SET position=GREATEST(h.position, EXCLUDED.position)",
+                    [(name, topic, partition, head) for (topic, partition), head in sorted(heads.items())],
+                )
+            curs.execute(
+                f"INSERT INTO {self.table} (name, position) VALUES (%s, %s) "
+                "ON CONFLICT (name) DO UPDATE SET position=EXCLUDED.position",
+                (name, position),
+            )
+
+    def load_heads(self, name: str) -> tuple[int, Heads]:
+        with self.datastore.transaction(commit=False) as curs:
+            # one statement, so one snapshot: the position and the heads written with it
+            curs.execute(
+                f"SELECT '' AS topic, -1 AS partition, position FROM {self.table} WHERE name=%s "
+                f"UNION ALL SELECT topic, partition, position FROM {self.heads_table} WHERE name=%s",
+                (name, name),
+            )
+            rows = curs.fetchall()
+        position = 0
+        heads: Heads = {}
+        for row in rows:
+            if row["partition"] == -1:
+                position = int(row["position"])
+            else:
+                heads[(str(row["topic"]), int(row["partition"]))] = int(row["position"])
+        return position, heads
 
 
 def positions_for(store: RecorderEventStore) -> PositionStore:
@@ -229,15 +320,19 @@ class KafkaRelay:
         batch, last = await asyncio.to_thread(self.store.read_batch, after, self.config.batch_size, self.types)
         if last == after:
             return 0
-        await self.publish(batch)
-        await asyncio.to_thread(self.positions.save, self.config.name, last)
+        heads = await self.publish(batch)
+        if isinstance(self.positions, HeadStore):
+            await asyncio.to_thread(self.positions.save_heads, self.config.name, last, heads)
+        else:
+            await asyncio.to_thread(self.positions.save, self.config.name, last)
         self.position = last
         return last - after
 
-    async def publish(self, batch: Sequence[Positioned]) -> None:
-        """Send every event of a batch and wait until the broker acknowledged all of them."""
+    async def publish(self, batch: Sequence[Positioned]) -> Heads:
+        """Send every event of a batch, wait until the broker acknowledged all of them; return the last position
+        each topic partition received."""
         if not batch:
-            return
+            return {}
         if self._producer is None:
             self._producer = await self._start_producer()
         producer = self._producer
@@ -249,8 +344,13 @@ class KafkaRelay:
                 self.topic_of[event.type_name()], value=value, key=str(event.aggregate_id).encode(),
                 headers=[CONTENT_TYPE_HEADER],
             ))
-        await asyncio.gather(*futures)
+        acks = await asyncio.gather(*futures)
         self.published += len(batch)
+        heads: Heads = {}
+        for item, ack in zip(batch, acks, strict=True):
+            slot = (str(ack.topic), int(ack.partition))
+            heads[slot] = max(heads.get(slot, 0), item.position)
+        return heads
 
     async def start(self) -> None:
         await self.ensure_topics()
