@@ -214,6 +214,13 @@ def remove_record(cmd: m.RemoveRecord, ctx: Context, uow: UnitOfWork) -> Outcome
     return Outcome(record.id)
 
 
+@handles(m.RequestNotification)
+def request_notification(cmd: m.RequestNotification, ctx: Context, uow: UnitOfWork) -> Outcome:
+    case = uow.get(Case, cmd.case_id, f"case {cmd.case_id}", cmd.expected_version)
+    notification_id = case.request_notification(ctx, cmd.workflow, cmd.recipients, cmd.payload)
+    return Outcome(case.id, {"notification_id": notification_id})
+
+
 def handler_for(command: m.Command) -> Handler:
     handler = HANDLERS.get(type(command))
     if handler is None:

@@ -148,3 +148,11 @@ class RemoveRecord(Command):
     type_key: str = Field(max_length=40)
     key: str = Field(max_length=40)
     reason: str = Field(default="", max_length=2000)
+
+
+class RequestNotification(CaseCommand):
+    """Ask for a notification about the case: a workflow (template) name, its recipients and a payload."""
+
+    workflow: str = Field(max_length=100)
+    recipients: list[str] = Field(min_length=1, max_length=50)
+    payload: dict[str, Any] = Field(default_factory=dict)

@@ -29,6 +29,7 @@ OPEN, CLOSED, ARCHIVED = "open", "closed", "archived"
 MODERATOR_ROLES = frozenset({"supervisor", "admin"})
 MAX_TITLE = 200
 MAX_TEXT = 20_000
+MAX_RECIPIENTS = 50
 
 
 class CaseOpened(Event):
@@ -133,6 +134,18 @@ class CaseArchived(Event):
     """A closed case was archived with a reason; it accepts no further change."""
 
     reason: str
+
+
+class CaseNotificationRequested(Event):
+    """A notification about the case was requested: a workflow (template) for recipients, with a payload.
+
+    The case records the request; a notification publisher (e.g. Novu) delivers it from the event log.
+    """
+
+    notification_id: str
+    workflow: str
+    recipients: list[str]
+    payload: dict[str, Any]
 
 
 @dataclass
@@ -297,6 +310,24 @@ class Case(Aggregate):
             raise InvalidStateChange(f"only a closed case can be archived (this one is {self.status})")
         self.record(ctx, CaseArchived, reason=_text(reason, "reason", 2000))
 
+    def request_notification(
+        self, ctx: Context, workflow: str, recipients: list[str], payload: dict[str, Any]
+    ) -> str:
+        self._require_not_archived()
+        workflow = _text(workflow, "workflow", 100)
+        if not recipients or len(recipients) > MAX_RECIPIENTS:
+            raise ValidationFailed(
+                "recipients must name 1 to 50 recipients",
+                [FieldError("recipients", f"between 1 and {MAX_RECIPIENTS} recipients")],
+            )
+        names = [_text(r, f"recipients[{i}]", 200) for i, r in enumerate(recipients)]
+        notification_id = str(uuid.uuid5(NAMESPACE, f"notification:{self.id}:{self.version + 1}"))
+        self.record(
+            ctx, CaseNotificationRequested, notification_id=notification_id, workflow=workflow,
+            recipients=names, payload=dict(payload),
+        )
+        return notification_id
+
     # -- rules ----------------------------------------------------------------------------------
 
     def _require_open(self) -> None:
@@ -386,4 +417,8 @@ class Case(Aggregate):
     @applies(CaseArchived)
     def _archived(self, e: CaseArchived) -> None:
         self.status = ARCHIVED
+        self._touch(e)
+
+    @applies(CaseNotificationRequested)
+    def _notification_requested(self, e: CaseNotificationRequested) -> None:
         self._touch(e)

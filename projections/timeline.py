@@ -45,6 +45,7 @@ SUMMARIES: dict[type[Event], Callable[[Any], str]] = {
     c.CaseClosed: lambda e: "closed the case" + (f" as {e.resolution}" if e.resolution else "") + f": {e.reason}",
     c.CaseReopened: lambda e: f"reopened the case: {e.reason}",
     c.CaseArchived: lambda e: f"archived the case: {e.reason}",
+    c.CaseNotificationRequested: lambda e: f"requested notification {e.workflow} to {', '.join(e.recipients)}",
 }
 
 

@@ -41,6 +41,9 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "CaseClosed": {"reason": "paid", "resolution": "approved"},
     "CaseReopened": {"reason": "appeal"},
     "CaseArchived": {"reason": "retention"},
+    "CaseNotificationRequested": {
+        "notification_id": "n1", "workflow": "claim-received", "recipients": ["carol"], "payload": {"n": 1},
+    },
     "DefinitionPublished": {"definition_version": 1, "spec": claim_spec().to_dict()},
     "CaseNumberIssued": {"number": 7, "case_id": str(uuid.uuid4())},
     "CommandHandled": {"name": "OpenCase", "fingerprint": "ab" * 32, "result": {"id": "x", "version": 1, "extra": {}}},
