@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, ClassVar
 from uuid import UUID
 
@@ -156,3 +157,63 @@ class RequestNotification(CaseCommand):
     workflow: str = Field(max_length=100)
     recipients: list[str] = Field(min_length=1, max_length=50)
     payload: dict[str, Any] = Field(default_factory=dict)
+
+
+class CreateTask(Command):
+    """Create a task on an open case: ad hoc by a person, or for a BPMN user task by its process."""
+
+    target_fields: ClassVar[tuple[str, ...]] = ("case_id",)
+    case_id: UUID
+    task_id: UUID | None = Field(
+        default=None, description="Given by processes (deterministic); a new id when omitted."
+    )
+    title: str = Field(max_length=200)
+    description: str = Field(default="", max_length=20_000)
+    form_schema: dict[str, Any] | None = Field(
+        default=None, description="JSON Schema the completion data must satisfy."
+    )
+    assignee: str | None = Field(default=None, max_length=200)
+    candidate_groups: list[str] = Field(default_factory=list, max_length=20)
+    due_at: datetime | None = None
+    priority: int = Field(default=50, ge=0, le=100)
+    process_instance_key: str | None = Field(default=None, max_length=200)
+    element_id: str | None = Field(default=None, max_length=200)
+
+
+class TaskCommand(Command):
+    """A command addressed to one existing task."""
+
+    target_fields: ClassVar[tuple[str, ...]] = ("task_id",)
+    task_id: UUID
+
+
+class ClaimTask(TaskCommand):
+    """Take a task to work on it."""
+
+
+class UnclaimTask(TaskCommand):
+    """Hand a claimed task back."""
+
+
+class CompleteTask(TaskCommand):
+    """Complete a task with form data valid against its form schema."""
+
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+class CancelTask(TaskCommand):
+    """Cancel a task that is not finished."""
+
+    reason: str = Field(default="", max_length=2000)
+
+
+class ChangeTaskPriority(TaskCommand):
+    """Set a task's priority (0-100)."""
+
+    priority: int = Field(ge=0, le=100)
+
+
+class AssignTask(TaskCommand):
+    """Assign a task to a user (null removes its assignee)."""
+
+    assignee: str | None = Field(max_length=200)
