@@ -81,7 +81,7 @@ def case_id(job: Job) -> UUID:
         raise _invalid("caseId", f"must be a uuid, not {value!r}") from exc
 
 
-def build(command_type: type[C], job: Job, inputs: Mapping[str, str], **fields: Any) -> C:
+def build(command_type: type[C], inputs: Mapping[str, str], **fields: Any) -> C:
     """Build a command; a field the command refuses is reported as the job input it came from."""
     try:
         return command_type(**fields)
@@ -95,7 +95,7 @@ def build(command_type: type[C], job: Job, inputs: Mapping[str, str], **fields: 
 def move_stage(job: Job, send: CommandSender) -> dict[str, Any]:
     """Move the case to the stage named by `stage`."""
     stage = text_input(job, "stage")
-    send(build(m.MoveCaseToStage, job, {"case_id": "caseId", "stage": "stage"}, case_id=case_id(job), stage=stage))
+    send(build(m.MoveCaseToStage, {"case_id": "caseId", "stage": "stage"}, case_id=case_id(job), stage=stage))
     return {"stage": stage}
 
 
@@ -103,7 +103,7 @@ def move_stage(job: Job, send: CommandSender) -> dict[str, Any]:
 def assign(job: Job, send: CommandSender) -> dict[str, Any]:
     """Assign the case to `assignee` (a user id)."""
     assignee = text_input(job, "assignee")
-    command = build(m.AssignCase, job, {"assignee": "assignee"}, case_id=case_id(job), assignee=assignee)
+    command = build(m.AssignCase, {"assignee": "assignee"}, case_id=case_id(job), assignee=assignee)
     send(command)
     return {"assignee": assignee}
 
@@ -113,7 +113,7 @@ def set_queue(job: Job, send: CommandSender) -> dict[str, Any]:
     """Put the case in the queue `queue`; a `queue` variable set to null takes it out of any queue."""
     raw = job_input(job, "queue")
     queue = None if raw is None else text_input(job, "queue")
-    send(build(m.QueueCase, job, {"queue": "queue"}, case_id=case_id(job), queue=queue))
+    send(build(m.QueueCase, {"queue": "queue"}, case_id=case_id(job), queue=queue))
     return {"queue": queue}
 
 
@@ -121,7 +121,7 @@ def set_queue(job: Job, send: CommandSender) -> dict[str, Any]:
 def update_data(job: Job, send: CommandSender) -> dict[str, Any]:
     """Merge-patch the case data with the object `data` (RFC 7396: null removes a field)."""
     patch = object_input(job, "data")
-    send(build(m.UpdateCaseData, job, {"patch": "data"}, case_id=case_id(job), patch=patch))
+    send(build(m.UpdateCaseData, {"patch": "data"}, case_id=case_id(job), patch=patch))
     return {}
 
 
@@ -132,11 +132,26 @@ def close(job: Job, send: CommandSender) -> dict[str, Any]:
     raw = job_input(job, "resolution", None)
     resolution = None if raw is None else text_input(job, "resolution")
     command = build(
-        m.CloseCase, job, {"reason": "reason", "resolution": "resolution"},
+        m.CloseCase, {"reason": "reason", "resolution": "resolution"},
         case_id=case_id(job), reason=reason, resolution=resolution,
     )
     send(command)
     return {"resolution": resolution}
+
+
+@task_type("case.notify")
+def notify(job: Job, send: CommandSender) -> dict[str, Any]:
+    """Request the notification `workflow` (alias `template`) for `recipients` with the object `payload`."""
+    given = [name for name in ("workflow", "template") if name in job.headers or name in job.variables]
+    workflow = text_input(job, given[0] if given else "workflow")
+    recipients = list_input(job, "recipients")
+    payload = object_input(job, "payload", {})
+    command = build(
+        m.RequestNotification, {"workflow": "workflow", "recipients": "recipients", "payload": "payload"},
+        case_id=case_id(job), workflow=workflow, recipients=recipients, payload=payload,
+    )
+    result = send(command)
+    return {"notificationId": result.extra.get("notification_id")}
 
 
 @task_type("record.save")
@@ -146,7 +161,7 @@ def save_record(job: Job, send: CommandSender) -> dict[str, Any]:
     key = text_input(job, "recordKey")
     data = object_input(job, "data")
     command = build(
-        m.SaveRecord, job, {"type_key": "recordType", "key": "recordKey", "data": "data"},
+        m.SaveRecord, {"type_key": "recordType", "key": "recordKey", "data": "data"},
         type_key=type_key, key=key, data=data,
     )
     result = send(command)
