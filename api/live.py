@@ -1,15 +1,19 @@
 """The live feed: case events pushed to portal clients as Server-Sent Events, per tenant, resumable.
 
-The runner hands each committed batch to a Broadcaster; each connection gets its own bounded queue.
-A client reconnecting with Last-Event-ID first gets what it missed from the timeline read model, then
-the live events, with no gap and no repeat.
+The runner (embedded) or the Kafka feed (distributed, adapters/kafka_live.py) hands each batch to a
+Broadcaster, always in log order; each connection gets its own bounded queue. A client reconnecting with
+Last-Event-ID first gets what it missed from the timeline read model, then the live events, with no gap and
+no repeat: the replay covers positions up to what the Broadcaster had published when the client subscribed
+(`released`), and everything after that comes from the live queue. When the read model is built elsewhere
+(Faust workers), `Broadcaster.catch_up` waits until it holds that position before the replay reads it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 import orjson
@@ -20,6 +24,11 @@ from projections.ports import DocumentStore, Query
 from projections.timeline import TIMELINE, entry
 
 QUEUE_SIZE = 10_000
+REPLAY_PAGE = 500
+CATCH_UP_TIMEOUT = 10.0
+log = logging.getLogger(__name__)
+# (position, timeout seconds) -> True once the timeline read model includes position
+CatchUp = Callable[[int, float], bool]
 
 
 class Subscription:
@@ -40,28 +49,37 @@ class Subscription:
 
 
 class Broadcaster:
-    """Fans runner batches out to the subscriptions of the matching tenant."""
+    """Fans batches (in log order) out to the subscriptions of the matching tenant."""
 
-    def __init__(self) -> None:
+    def __init__(self, catch_up: CatchUp | None = None) -> None:
         self._subs: set[Subscription] = set()
         self._lock = threading.Lock()
+        self.released = 0  # the highest position published so far
+        self.catch_up = catch_up
 
     def subscribe(self, tenant: str) -> Subscription:
+        sub, _released = self.subscribe_at(tenant)
+        return sub
+
+    def subscribe_at(self, tenant: str) -> tuple[Subscription, int]:
+        """Subscribe and return the position published before it: every later event reaches the subscription."""
         sub = Subscription(asyncio.get_running_loop(), tenant)
         with self._lock:
             self._subs.add(sub)
-        return sub
+            return sub, self.released
 
     def unsubscribe(self, sub: Subscription) -> None:
         with self._lock:
             self._subs.discard(sub)
 
     def publish(self, batch: Sequence[Positioned]) -> None:
-        """Called on the runner thread after a batch is visible in the read models."""
-        items = [(p.position, entry(None, p.event)) for p in batch if TIMELINE.handles(p.event)]
-        if not items:
+        """Called (on any thread) with each batch, in log order, once it is visible in the read models."""
+        if not batch:
             return
+        items = [(p.position, entry(None, p.event)) for p in batch if TIMELINE.handles(p.event)]
         with self._lock:
+            # under the lock, so a subscription sees either all of a batch live or none of it
+            self.released = max(self.released, max(p.position for p in batch))
             subs = list(self._subs)
         for sub in subs:
             mine = [item for item in items if item[1]["tenant"] == sub.tenant]
@@ -78,20 +96,32 @@ async def stream(
     broadcaster: Broadcaster, documents: DocumentStore, tenant: str, last_id: int | None, case_id: str | None,
 ) -> AsyncIterator[dict[str, Any]]:
     """SSE messages: the missed ones (from the read model) then live ones, filtered by tenant and case."""
-    sub = broadcaster.subscribe(tenant)
+    sub, upto = broadcaster.subscribe_at(tenant)
     try:
         sent = last_id if last_id is not None else None
-        if last_id is not None:
+        if last_id is not None and last_id < upto:
+            if broadcaster.catch_up is not None and not await asyncio.to_thread(
+                broadcaster.catch_up, upto, CATCH_UP_TIMEOUT
+            ):
+                # replaying from a read model that is still behind would skip events for good; end the stream
+                # instead, so the client reconnects with the same Last-Event-ID once the read model caught up
+                log.warning("timeline read model has not reached position %d; closing the replaying stream", upto)
+                return
+            filters = {"case_id": case_id} if case_id else {}
+            after = last_id
             while True:
-                filters = {"case_id": case_id} if case_id else {}
-                query = Query("timeline", tenant, filters, sort="position", descending=False, limit=500,
-                              min_position=sent)
+                query = Query("timeline", tenant, filters, sort="position", descending=False, limit=REPLAY_PAGE,
+                              min_position=after)
                 missed = await asyncio.to_thread(documents.find_positioned, query)
                 for position, doc in missed:
+                    if position > upto:  # newer ones come through the live queue
+                        break
                     yield _message(position, doc)
                     sent = position
-                if len(missed) < 500:
+                if len(missed) < REPLAY_PAGE or missed[-1][0] >= upto:
                     break
+                after = missed[-1][0]
+            sent = upto
         while not sub.overflowed:
             position, doc = await sub.queue.get()
             if sent is not None and position <= sent:
