@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -12,10 +13,11 @@ from commands.unit_of_work import UnitOfWork
 from domain.aggregate import Aggregate
 from domain.case import Case
 from domain.definition import CaseDefinition, DefinitionSpec, Stage, definition_id
-from domain.errors import NotFound, VersionConflict
+from domain.errors import AlreadyExists, NotFound, VersionConflict
 from domain.events import Context
 from domain.numbering import CaseNumberSequence, sequence_id
 from domain.reference import Queue, Record, RecordType, queue_id, record_id, record_type_id
+from domain.task import Task
 
 
 @dataclass(frozen=True)
@@ -219,6 +221,70 @@ def request_notification(cmd: m.RequestNotification, ctx: Context, uow: UnitOfWo
     case = uow.get(Case, cmd.case_id, f"case {cmd.case_id}", cmd.expected_version)
     notification_id = case.request_notification(ctx, cmd.workflow, cmd.recipients, cmd.payload)
     return Outcome(case.id, {"notification_id": notification_id})
+
+
+def _task(cmd: m.TaskCommand, uow: UnitOfWork) -> Task:
+    try:
+        return uow.get(Task, cmd.task_id, f"task {cmd.task_id}", cmd.expected_version)
+    except TypeError:  # the id names another kind of aggregate
+        raise NotFound(f"task {cmd.task_id} not found") from None
+
+
+@handles(m.CreateTask)
+def create_task(cmd: m.CreateTask, ctx: Context, uow: UnitOfWork) -> Outcome:
+    case = uow.get(Case, cmd.case_id, f"case {cmd.case_id}")
+    task_id = cmd.task_id or uuid.uuid4()
+    if uow.store.last_event_of(task_id) is not None:
+        raise AlreadyExists(f"task {task_id} already exists")
+    task = Task.create(
+        ctx, task_id, case, title=cmd.title, description=cmd.description, form_schema=cmd.form_schema,
+        assignee=cmd.assignee, candidate_groups=cmd.candidate_groups, due_at=cmd.due_at, priority=cmd.priority,
+        process_instance_key=cmd.process_instance_key, element_id=cmd.element_id,
+    )
+    uow.add(task)
+    return Outcome(task.id, {"case_id": str(case.id)})
+
+
+@handles(m.ClaimTask)
+def claim_task(cmd: m.ClaimTask, ctx: Context, uow: UnitOfWork) -> Outcome:
+    task = _task(cmd, uow)
+    task.claim(ctx)
+    return Outcome(task.id)
+
+
+@handles(m.UnclaimTask)
+def unclaim_task(cmd: m.UnclaimTask, ctx: Context, uow: UnitOfWork) -> Outcome:
+    task = _task(cmd, uow)
+    task.unclaim(ctx)
+    return Outcome(task.id)
+
+
+@handles(m.CompleteTask)
+def complete_task(cmd: m.CompleteTask, ctx: Context, uow: UnitOfWork) -> Outcome:
+    task = _task(cmd, uow)
+    task.complete(ctx, cmd.data)
+    return Outcome(task.id)
+
+
+@handles(m.CancelTask)
+def cancel_task(cmd: m.CancelTask, ctx: Context, uow: UnitOfWork) -> Outcome:
+    task = _task(cmd, uow)
+    task.cancel(ctx, cmd.reason)
+    return Outcome(task.id)
+
+
+@handles(m.ChangeTaskPriority)
+def change_task_priority(cmd: m.ChangeTaskPriority, ctx: Context, uow: UnitOfWork) -> Outcome:
+    task = _task(cmd, uow)
+    task.change_priority(ctx, cmd.priority)
+    return Outcome(task.id)
+
+
+@handles(m.AssignTask)
+def assign_task(cmd: m.AssignTask, ctx: Context, uow: UnitOfWork) -> Outcome:
+    task = _task(cmd, uow)
+    task.assign(ctx, cmd.assignee)
+    return Outcome(task.id)
 
 
 def handler_for(command: m.Command) -> Handler:
