@@ -1,0 +1,217 @@
+"""The built-in task types, run through `run_job` against a real CommandBus on a SQLite event store."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping, Sequence
+from typing import Any
+from uuid import UUID
+
+import pytest
+
+from adapters.event_store import RecorderEventStore
+from commands import messages as m
+from commands.bus import Actor, CommandBus
+from domain.case import Case, CaseNotificationRequested
+from domain.events import Event
+from domain.reference import Record, record_id
+from processes.jobs import Completed, Failed, Job, Thrown, known_task_types, run_job
+from projections.queries import case_timeline
+from tests.unit.conftest import TENANT, open_claim
+
+_keys = itertools.count(1)
+
+
+def job(type_: str, variables: Mapping[str, Any] | None = None, headers: Mapping[str, str] | None = None,
+        retries: int = 3, key: str | None = None) -> Job:
+    return Job(
+        key=key or f"job-{next(_keys)}", type=type_, process_instance_key="pi-1", element_id="task",
+        tenant=TENANT, variables=dict(variables or {}), headers=dict(headers or {}), retries=retries,
+        process_id="claim-lifecycle",
+    )
+
+
+def case_of(store: RecorderEventStore, case_id: str) -> Case:
+    return Case.replay(UUID(case_id), store.events_of(UUID(case_id)))
+
+
+@pytest.fixture
+def case_id(bus: CommandBus, alice: Actor, claim: object) -> str:
+    return open_claim(bus, alice).id
+
+
+def test_every_documented_task_type_is_registered():
+    assert {
+        "case.move-stage", "case.assign", "case.set-queue", "case.update-data", "case.close", "case.notify",
+        "record.save",
+    } <= known_task_types()
+
+
+def test_move_stage_moves_the_case_as_the_process(bus, store, case_id):
+    outcome = run_job(job("case.move-stage", {"caseId": case_id, "stage": "review"}), bus)
+    assert outcome == Completed({"stage": "review"})
+    assert case_of(store, case_id).stage == "review"
+    last = store.events_of(UUID(case_id))[-1]
+    assert (last.meta.actor, last.meta.tenant, last.meta.correlation_id) == ("process:claim-lifecycle", TENANT, "pi-1")
+
+
+def test_a_task_header_names_the_value_before_a_variable(bus, store, case_id):
+    outcome = run_job(job("case.move-stage", {"caseId": case_id, "stage": "done"}, {"stage": "review"}), bus)
+    assert outcome == Completed({"stage": "review"})
+    assert case_of(store, case_id).stage == "review"
+
+
+def test_a_refused_stage_move_is_a_bpmn_error_with_the_domain_code(bus, store, case_id):
+    before = store.max_position()
+    outcome = run_job(job("case.move-stage", {"caseId": case_id, "stage": "done"}), bus)
+    assert isinstance(outcome, Thrown)
+    assert outcome.code == "stage-transition-not-allowed"
+    assert store.max_position() == before
+
+
+@pytest.mark.parametrize(
+    ("variables", "named"),
+    [({"stage": "review"}, "caseId"), ({"caseId": "not-a-uuid", "stage": "review"}, "caseId"),
+     ({"caseId": "CASE"}, "stage"), ({"caseId": "CASE", "stage": "  "}, "stage"),
+     ({"caseId": "CASE", "stage": "x" * 41}, "stage")],
+)
+def test_missing_or_bad_inputs_are_bpmn_errors_naming_the_input(bus, store, case_id, variables, named):
+    variables = {k: (case_id if v == "CASE" else v) for k, v in variables.items()}
+    before = store.max_position()
+    outcome = run_job(job("case.move-stage", variables), bus)
+    assert isinstance(outcome, Thrown)
+    assert (outcome.code, outcome.variables) == ("invalid-job-input", {"invalidInput": named})
+    assert repr(named) in outcome.message
+    assert store.max_position() == before
+
+
+def test_an_unknown_case_is_a_not_found_bpmn_error(bus):
+    outcome = run_job(job("case.assign", {"caseId": "00000000-0000-4000-8000-000000000001", "assignee": "carol"}), bus)
+    assert isinstance(outcome, Thrown) and outcome.code == "not-found"
+
+
+def test_assign_assigns_the_case(bus, store, case_id):
+    assert run_job(job("case.assign", {"caseId": case_id}, {"assignee": "carol"}), bus) == Completed(
+        {"assignee": "carol"}
+    )
+    assert case_of(store, case_id).assignee == "carol"
+
+
+def test_set_queue_puts_the_case_in_a_queue_and_null_takes_it_out(bus, store, case_id):
+    assert run_job(job("case.set-queue", {"caseId": case_id, "queue": "fraud"}), bus) == Completed({"queue": "fraud"})
+    assert case_of(store, case_id).queue == "fraud"
+    assert run_job(job("case.set-queue", {"caseId": case_id, "queue": None}), bus) == Completed({"queue": None})
+    assert case_of(store, case_id).queue is None
+
+
+def test_set_queue_to_a_queue_the_definition_lacks_is_refused(bus, case_id):
+    outcome = run_job(job("case.set-queue", {"caseId": case_id}, {"queue": "nowhere"}), bus)
+    assert isinstance(outcome, Thrown) and outcome.code == "unknown-queue"
+
+
+def test_update_data_merges_a_variable_object_or_a_json_header(bus, store, case_id):
+    assert run_job(job("case.update-data", {"caseId": case_id, "data": {"customer": "Smit"}}), bus) == Completed({})
+    run_job(job("case.update-data", {"caseId": case_id}, {"data": '{"amount": 250}'}), bus)
+    assert case_of(store, case_id).data == {"amount": 250, "customer": "Smit"}
+
+
+def test_update_data_refuses_non_objects_and_data_the_schema_refuses(bus, store, case_id):
+    for variables, headers in (({"data": [1]}, {}), ({}, {"data": "{not json"}), ({}, {})):
+        outcome = run_job(job("case.update-data", {"caseId": case_id, **variables}, headers), bus)
+        assert isinstance(outcome, Thrown) and outcome.variables == {"invalidInput": "data"}
+    refused = run_job(job("case.update-data", {"caseId": case_id, "data": {"amount": -5}}), bus)
+    assert isinstance(refused, Thrown) and refused.code == "validation-failed"
+    assert case_of(store, case_id).data == {"amount": 100}
+
+
+def test_close_closes_with_reason_and_resolution(bus, store, case_id):
+    outcome = run_job(job("case.close", {"caseId": case_id, "reason": "paid out", "resolution": "approved"}), bus)
+    assert outcome == Completed({"resolution": "approved"})
+    assert case_of(store, case_id).status == "closed"
+    again = run_job(job("case.close", {"caseId": case_id, "reason": "twice"}), bus)
+    assert isinstance(again, Thrown) and again.code == "case-not-open"
+
+
+def test_close_with_a_resolution_the_definition_lacks_is_refused(bus, store, case_id):
+    outcome = run_job(job("case.close", {"caseId": case_id, "reason": "x", "resolution": "maybe"}), bus)
+    assert isinstance(outcome, Thrown) and outcome.code == "validation-failed"
+    assert case_of(store, case_id).status == "open"
+
+
+def test_notify_records_a_notification_request_on_the_case(bus, store, runner, documents, case_id):
+    outcome = run_job(
+        job("case.notify", {"caseId": case_id, "payload": {"number": "CLAIM-000001"}},
+            {"template": "claim-received", "recipients": "carol, bob"}),
+        bus,
+    )
+    assert isinstance(outcome, Completed)
+    event = store.events_of(UUID(case_id))[-1]
+    assert isinstance(event, CaseNotificationRequested)
+    assert (event.workflow, event.recipients, event.payload) == (
+        "claim-received", ["carol", "bob"], {"number": "CLAIM-000001"}
+    )
+    assert outcome.variables == {"notificationId": event.notification_id}
+    runner.catch_up()
+    assert case_timeline(documents, TENANT, case_id)[-1]["summary"] == (
+        "requested notification claim-received to carol, bob"
+    )
+
+
+@pytest.mark.parametrize(
+    ("inputs", "named"),
+    [({"recipients": ["carol"]}, "workflow"), ({"workflow": "w"}, "recipients"),
+     ({"workflow": "w", "recipients": []}, "recipients"), ({"workflow": "w", "recipients": [1]}, "recipients"),
+     ({"workflow": "w", "recipients": ["c"], "payload": "text"}, "payload")],
+)
+def test_notify_refuses_bad_inputs_naming_them(bus, case_id, inputs, named):
+    outcome = run_job(job("case.notify", {"caseId": case_id, **inputs}), bus)
+    assert isinstance(outcome, Thrown)
+    assert (outcome.code, outcome.variables) == ("invalid-job-input", {"invalidInput": named})
+
+
+def test_record_save_saves_a_reference_record(bus, store, alice):
+    bus.dispatch(m.DefineRecordType(key="country", name="Country", schema={"type": "object"}), alice)
+    outcome = run_job(
+        job("record.save", {"data": {"iso": "FR"}}, {"recordType": "country", "recordKey": "fr"}), bus
+    )
+    rid = record_id(TENANT, "country", "fr")
+    assert outcome == Completed({"recordId": str(rid)})
+    record = Record.replay(rid, store.events_of(rid))
+    assert (record.key, record.data) == ("fr", {"iso": "FR"})
+
+
+def test_record_save_of_an_unknown_record_type_is_refused(bus):
+    outcome = run_job(job("record.save", {"recordType": "planet", "recordKey": "x", "data": {}}), bus)
+    assert isinstance(outcome, Thrown) and outcome.code == "not-found"
+
+
+class FlakyStore:
+    """The real store, except that the next `failures` appends raise a connection error."""
+
+    def __init__(self, store: RecorderEventStore, failures: int) -> None:
+        self._store = store
+        self.failures = failures
+
+    def append(self, events: Sequence[Event]) -> list[int]:
+        if self.failures:
+            self.failures -= 1
+            raise ConnectionError("database went away")
+        return self._store.append(events)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+
+def test_a_technical_failure_fails_the_job_and_the_retry_stores_the_command_once(store, case_id):
+    flaky = CommandBus(FlakyStore(store, failures=1))  # type: ignore[arg-type]
+    the_job = job("case.assign", {"caseId": case_id, "assignee": "carol"}, retries=3, key="job-flaky")
+    outcome = run_job(the_job, flaky)
+    assert isinstance(outcome, Failed)
+    assert outcome.retries == 2 and "database went away" in outcome.message
+    assert case_of(store, case_id).assignee is None
+    assert run_job(the_job, flaky) == Completed({"assignee": "carol"})
+    after = store.max_position()
+    # the engine may run a job again after its command was stored (a lost completion): nothing new is stored
+    assert run_job(the_job, flaky) == Completed({"assignee": "carol"})
+    assert store.max_position() == after
+    assert case_of(store, case_id).version == 2
