@@ -203,7 +203,7 @@ class FlakyStore:
 
 
 def test_a_technical_failure_fails_the_job_and_the_retry_stores_the_command_once(store, case_id):
-    flaky = CommandBus(FlakyStore(store, failures=1))  # type: ignore[arg-type]
+    flaky = CommandBus(FlakyStore(store, failures=1))
     the_job = job("case.assign", {"caseId": case_id, "assignee": "carol"}, retries=3, key="job-flaky")
     outcome = run_job(the_job, flaky)
     assert isinstance(outcome, Failed)
