@@ -118,7 +118,7 @@ class TaskPriorityChanged(Event):
 
 
 class TaskAssigned(Event):
-    """The task was assigned to someone (None: its assignee removed); a claim by someone else is released."""
+    """The task was assigned to someone (None: its assignee removed); `released_claim` held it until then."""
 
     case_id: str
     assignee: str | None
@@ -286,7 +286,8 @@ class Task(Aggregate):
         assignee = _person(assignee, "assignee")
         if assignee == self.assignee:
             raise InvalidStateChange(f"the task is already assigned to {assignee}" if assignee else "no assignee")
-        released = self.claimed_by if self.claimed_by not in (None, assignee) else None
+        # a new assignee takes over from whoever held the task; removing the assignee leaves the holder be
+        released = self.claimed_by if assignee is not None and self.claimed_by not in (None, assignee) else None
         self.record(
             ctx, TaskAssigned, assignee=assignee, previous=self.assignee, released_claim=released, **self._refs()
         )
