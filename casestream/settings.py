@@ -61,6 +61,13 @@ class Settings(BaseSettings):
     worker_rebalance_timeout: float = Field(default=5.0, gt=0, description="Faust broker_rebalance_timeout "
                                             "(seconds); low makes the first group join fast.")
 
+    lag_refresh_seconds: float = Field(default=1.0, gt=0, description="Seconds between projection-lag "
+                                       "measurements (/metrics, /readyz and backpressure read the last one).")
+    backpressure_lag_events: int = Field(default=0, ge=0, description="Commands get 429 while more events than "
+                                         "this are not yet in the read models (0: no limit).")
+    backpressure_lag_seconds: float = Field(default=0.0, ge=0, description="Commands get 429 while the oldest "
+                                            "event not yet in the read models is older than this (0: no limit).")
+
     @property
     def base_url(self) -> str:
         return self.public_url or f"http://{self.host}:{self.port}"
