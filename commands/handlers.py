@@ -12,10 +12,11 @@ from commands import messages as m
 from commands.unit_of_work import UnitOfWork
 from domain.aggregate import Aggregate
 from domain.case import Case
-from domain.definition import CaseDefinition, DefinitionSpec, Stage, definition_id
+from domain.definition import DEPLOYED_PROCESSES, AutomationRule, CaseDefinition, DefinitionSpec, Stage, definition_id
 from domain.errors import AlreadyExists, NotFound, VersionConflict
 from domain.events import Context
 from domain.numbering import CaseNumberSequence, sequence_id
+from domain.process import ProcessInstance
 from domain.reference import Queue, Record, RecordType, queue_id, record_id, record_type_id
 from domain.task import Task
 
@@ -54,7 +55,9 @@ def _spec(cmd: m.PublishCaseDefinition) -> DefinitionSpec:
         key=cmd.key, name=cmd.name, schema=cmd.schema_, ui_schema=cmd.ui_schema,
         stages=tuple(Stage(s.key, s.name or s.key, tuple(s.transitions)) for s in cmd.stages),
         statuses=tuple(cmd.statuses), queues=tuple(cmd.queues), card_fields=tuple(cmd.card_fields),
-        number_prefix=cmd.number_prefix,
+        number_prefix=cmd.number_prefix, lifecycle_process=cmd.lifecycle_process,
+        stage_processes={stage: tuple(ids) for stage, ids in cmd.stage_processes.items()},
+        automation=tuple(AutomationRule(r.on, r.action, r.value, r.when) for r in cmd.automation),
     )
 
 
@@ -69,10 +72,10 @@ def publish_definition(cmd: m.PublishCaseDefinition, ctx: Context, uow: UnitOfWo
     existing = uow.find(CaseDefinition, definition_id(ctx.tenant, cmd.key))
     if existing is None:
         _check_version(CaseDefinition(definition_id(ctx.tenant, cmd.key)), cmd.expected_version, "definition")
-        created = uow.add(CaseDefinition.create(ctx, spec))
+        created = uow.add(CaseDefinition.create(ctx, spec, DEPLOYED_PROCESSES.known()))
         return Outcome(created.id, {"definition_version": 1})
     _check_version(existing, cmd.expected_version, f"definition {cmd.key!r}")
-    existing.publish(ctx, spec)
+    existing.publish(ctx, spec, DEPLOYED_PROCESSES.known())
     return Outcome(existing.id, {"definition_version": existing.latest_version})
 
 
@@ -285,6 +288,14 @@ def assign_task(cmd: m.AssignTask, ctx: Context, uow: UnitOfWork) -> Outcome:
     task = _task(cmd, uow)
     task.assign(ctx, cmd.assignee)
     return Outcome(task.id)
+
+
+@handles(m.RecordProcessStep)
+def record_process_step(cmd: m.RecordProcessStep, ctx: Context, uow: UnitOfWork) -> Outcome:
+    instance = uow.find(ProcessInstance, cmd.instance_id) or uow.add(ProcessInstance(cmd.instance_id))
+    _check_version(instance, cmd.expected_version, f"process instance {cmd.instance_id}")
+    instance.record_step(ctx, [(e.type, e.payload) for e in cmd.events])
+    return Outcome(instance.id)
 
 
 def handler_for(command: m.Command) -> Handler:

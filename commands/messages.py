@@ -34,6 +34,17 @@ class StageIn(BaseModel):
     transitions: list[str] = Field(default_factory=list)
 
 
+class AutomationRuleIn(BaseModel):
+    """An automation rule, as submitted: on an event type, when a FEEL condition holds, do an action."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    on: str = Field(max_length=100, description="Event type name, e.g. CommentAdded.")
+    action: str = Field(max_length=40, description="correlate-message | set-queue | move-stage | assign | "
+                                                   "start-process")
+    value: str = Field(max_length=200, description="Message name, queue, stage, user or process id.")
+    when: str = Field(default="", max_length=2000, description="FEEL condition over the event (leading '=').")
+
+
 class PublishCaseDefinition(Command):
     """Create a case definition, or publish a new version of it."""
 
@@ -46,6 +57,11 @@ class PublishCaseDefinition(Command):
     queues: list[str] = Field(default_factory=list, max_length=100)
     card_fields: list[str] = Field(default_factory=list, max_length=20)
     number_prefix: str = ""
+    lifecycle_process: str | None = Field(default=None, max_length=100,
+                                          description="Process started when a case is opened.")
+    stage_processes: dict[str, list[str]] = Field(default_factory=dict,
+                                                  description="Processes started when a case enters each stage.")
+    automation: list[AutomationRuleIn] = Field(default_factory=list, max_length=50)
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
@@ -217,3 +233,18 @@ class AssignTask(TaskCommand):
     """Assign a task to a user (null removes its assignee)."""
 
     assignee: str | None = Field(max_length=200)
+
+
+class StepEventIn(BaseModel):
+    """One event of a process-instance step: its type name and payload."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    type: str = Field(max_length=60)
+    payload: dict[str, Any]
+
+
+class RecordProcessStep(Command):
+    """Record one embedded-engine step of a process instance (issued by the engine, not by people)."""
+
+    instance_id: UUID
+    events: list[StepEventIn] = Field(min_length=1, max_length=20)

@@ -5,16 +5,23 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 from uuid import UUID
 
 from domain.aggregate import Aggregate, applies
 from domain.errors import AlreadyExists, FieldError, NotFound, ValidationFailed
-from domain.events import Context, Event
+from domain.events import EVENT_TYPES, Context, Event, Upcaster
 from domain.schema import check_schema
+from processes.feel import FeelError, compile_feel
 
 NAMESPACE = uuid.UUID("6c1f3b1e-8d7e-4f55-9a57-3d1c2b7c0a10")
 KEY_PATTERN = re.compile(r"^[a-z][a-z0-9-]{1,39}$")
+# a BPMN process id (Zeebe's rule: an XML NCName), the message name of a correlation
+PROCESS_ID_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,99}$")
+MESSAGE_PATTERN = re.compile(r"^[A-Za-z0-9_.:-]{1,100}$")
+# what an automation rule may do when its event arrives (the process manager turns each into a command)
+AUTOMATION_ACTIONS = ("correlate-message", "set-queue", "move-stage", "assign", "start-process")
+MAX_AUTOMATION_RULES = 50
 
 
 def key_problem(key: str, field_name: str) -> FieldError | None:
@@ -39,6 +46,47 @@ class Stage:
 
 
 @dataclass(frozen=True)
+class AutomationRule:
+    """On an event of type `on` (and when the FEEL condition `when` holds), do `action` with `value`.
+
+    Actions: `correlate-message` (value: message name; correlation key = the case id), `set-queue` (a queue of
+    the definition), `move-stage` (a stage), `assign` (a user id), `start-process` (a process id).
+    """
+
+    on: str
+    action: str
+    value: str
+    when: str = ""
+
+    def to_dict(self) -> dict[str, str]:
+        return {"on": self.on, "action": self.action, "value": self.value, "when": self.when}
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> AutomationRule:
+        return cls(raw["on"], raw["action"], raw["value"], raw.get("when") or "")
+
+
+class ProcessCatalog:
+    """Process ids the running engine has deployed; publishing refuses others once any is known.
+
+    Filled by the process engine at deploy time. While it is empty (processes switched off, or a tool that
+    does not run an engine) process ids are only checked for shape, because the engine may deploy later.
+    """
+
+    def __init__(self) -> None:
+        self._ids: set[str] = set()
+
+    def add(self, process_id: str) -> None:
+        self._ids.add(process_id)
+
+    def known(self) -> frozenset[str]:
+        return frozenset(self._ids)
+
+
+DEPLOYED_PROCESSES = ProcessCatalog()
+
+
+@dataclass(frozen=True)
 class DefinitionSpec:
     """One version of a case definition's content."""
 
@@ -51,6 +99,9 @@ class DefinitionSpec:
     queues: tuple[str, ...] = ()
     card_fields: tuple[str, ...] = ()
     number_prefix: str = ""
+    lifecycle_process: str | None = None
+    stage_processes: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    automation: tuple[AutomationRule, ...] = ()
 
     @property
     def initial_stage(self) -> str:
@@ -74,6 +125,9 @@ class DefinitionSpec:
             "queues": list(self.queues),
             "card_fields": list(self.card_fields),
             "number_prefix": self.number_prefix,
+            "lifecycle_process": self.lifecycle_process,
+            "stage_processes": {stage: list(ids) for stage, ids in self.stage_processes.items()},
+            "automation": [rule.to_dict() for rule in self.automation],
         }
 
     @classmethod
@@ -91,10 +145,16 @@ class DefinitionSpec:
             queues=tuple(raw.get("queues") or ()),
             card_fields=tuple(raw.get("card_fields") or ()),
             number_prefix=raw.get("number_prefix") or "",
+            lifecycle_process=raw.get("lifecycle_process") or None,
+            stage_processes={k: tuple(v) for k, v in (raw.get("stage_processes") or {}).items()},
+            automation=tuple(AutomationRule.from_dict(r) for r in raw.get("automation") or ()),
         )
 
-    def check(self) -> None:
-        """Refuse a spec whose parts do not fit together, naming each bad field."""
+    def check(self, known_processes: frozenset[str] = frozenset()) -> None:
+        """Refuse a spec whose parts do not fit together, naming each bad field.
+
+        known_processes, when not empty, is every deployed process id: a process the spec names must be one.
+        """
         errors: list[FieldError] = []
         if problem := key_problem(self.key, "key"):
             errors.append(problem)
@@ -116,13 +176,76 @@ class DefinitionSpec:
         for i, queue in enumerate(self.queues):
             if problem := key_problem(queue, f"queues[{i}]"):
                 errors.append(problem)
+        errors.extend(self._process_problems(keys, known_processes))
         if errors:
             raise ValidationFailed("case definition is not valid", errors)
         check_schema(self.schema, "schema")
 
+    def _process_problems(self, stages: list[str], known: frozenset[str]) -> list[FieldError]:
+        """Lifecycle and per-stage process ids, and automation rules (event, action target, FEEL condition)."""
+        errors: list[FieldError] = []
+
+        def process(process_id: object, path: str) -> None:
+            if not isinstance(process_id, str) or not PROCESS_ID_PATTERN.match(process_id):
+                errors.append(FieldError(path, "must be a BPMN process id (a letter or '_', then letters, digits, "
+                                               "'_', '-', '.')"))
+            elif known and process_id not in known:
+                errors.append(FieldError(path, f"no deployed process {process_id!r}"))
+
+        if self.lifecycle_process is not None:
+            process(self.lifecycle_process, "lifecycle_process")
+        for stage, ids in self.stage_processes.items():
+            if stage not in stages:
+                errors.append(FieldError(f"stage_processes.{stage}", f"unknown stage {stage!r}"))
+            for j, process_id in enumerate(ids):
+                process(process_id, f"stage_processes.{stage}[{j}]")
+        if len(self.automation) > MAX_AUTOMATION_RULES:
+            errors.append(FieldError("automation", f"at most {MAX_AUTOMATION_RULES} rules"))
+        for i, rule in enumerate(self.automation):
+            errors.extend(self._rule_problems(rule, f"automation[{i}]", stages))
+            if rule.action == "start-process":
+                process(rule.value, f"automation[{i}].value")
+        return errors
+
+    def _rule_problems(self, rule: AutomationRule, path: str, stages: list[str]) -> list[FieldError]:
+        errors: list[FieldError] = []
+        if rule.on not in EVENT_TYPES:
+            errors.append(FieldError(f"{path}.on", f"unknown event type {rule.on!r}"))
+        if rule.action not in AUTOMATION_ACTIONS:
+            errors.append(FieldError(f"{path}.action", f"must be one of {', '.join(AUTOMATION_ACTIONS)}"))
+        elif rule.action == "set-queue" and rule.value not in self.queues:
+            errors.append(FieldError(f"{path}.value", f"unknown queue {rule.value!r} (not in this definition)"))
+        elif rule.action == "move-stage" and rule.value not in stages:
+            errors.append(FieldError(f"{path}.value", f"unknown stage {rule.value!r}"))
+        elif rule.action == "correlate-message" and not MESSAGE_PATTERN.match(rule.value):
+            errors.append(FieldError(f"{path}.value", "must be a message name (1-100 of A-Z a-z 0-9 _ . : -)"))
+        elif rule.action == "assign" and not rule.value.strip():
+            errors.append(FieldError(f"{path}.value", "must name a user"))
+        if rule.when:
+            if not rule.when.lstrip().startswith("="):
+                errors.append(FieldError(f"{path}.when", "must be a FEEL expression starting with '='"))
+            else:
+                try:
+                    compile_feel(rule.when)
+                except FeelError as exc:
+                    errors.append(FieldError(f"{path}.when", f"not valid FEEL: {exc}"))
+        return errors
+
+
+def _spec_with_processes(state: dict[str, Any]) -> dict[str, Any]:
+    """Version 1 specs predate processes: add the empty lifecycle, stage-process and automation fields."""
+    spec = {"lifecycle_process": None, "stage_processes": {}, "automation": [], **state["spec"]}
+    return {**state, "spec": spec}
+
 
 class DefinitionPublished(Event):
-    """A new version of a case definition was published (the first one creates the definition)."""
+    """A new version of a case definition was published (the first one creates the definition).
+
+    Version 2: the spec carries `lifecycle_process`, `stage_processes` and `automation`.
+    """
+
+    class_version = 2
+    upcasters: ClassVar[dict[int, Upcaster]] = {1: _spec_with_processes}
 
     definition_version: int
     spec: dict[str, Any]
@@ -150,15 +273,17 @@ class CaseDefinition(Aggregate):
         return self.specs[version - 1]
 
     @classmethod
-    def create(cls, ctx: Context, spec: DefinitionSpec) -> CaseDefinition:
-        spec.check()
+    def create(
+        cls, ctx: Context, spec: DefinitionSpec, known_processes: frozenset[str] = frozenset()
+    ) -> CaseDefinition:
+        spec.check(known_processes)
         definition = cls(definition_id(ctx.tenant, spec.key))
         definition.record(ctx, DefinitionPublished, definition_version=1, spec=spec.to_dict())
         return definition
 
-    def publish(self, ctx: Context, spec: DefinitionSpec) -> None:
+    def publish(self, ctx: Context, spec: DefinitionSpec, known_processes: frozenset[str] = frozenset()) -> None:
         """Publish a revised version; the key cannot change."""
-        spec.check()
+        spec.check(known_processes)
         if spec.key != self.key:
             raise ValidationFailed("key cannot change", [FieldError("key", f"must stay {self.key!r}")])
         if spec == self.latest:
