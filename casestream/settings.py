@@ -68,6 +68,15 @@ class Settings(BaseSettings):
     backpressure_lag_seconds: float = Field(default=0.0, ge=0, description="Commands get 429 while the oldest "
                                             "event not yet in the read models is older than this (0: no limit).")
 
+    novu_url: str = Field(default="https://api.novu.co", description="Novu API base URL (`casestream notify`).")
+    novu_api_key: str = Field(default="", description="Novu secret key, sent as `Authorization: ApiKey <key>`.")
+    novu_max_attempts: int = Field(default=5, ge=1, description="Tries per trigger on 5xx, 429 or network errors "
+                                   "before it goes to the dead-letter topic.")
+    novu_backoff_seconds: float = Field(default=0.5, gt=0, description="First retry delay; doubles per try.")
+    novu_backoff_max_seconds: float = Field(default=30.0, gt=0, description="Longest delay between two tries.")
+    novu_timeout_seconds: float = Field(default=10.0, gt=0, description="Timeout of one trigger request.")
+    notify_group: str = Field(default="casestream-notify", description="Kafka consumer group of `casestream notify`.")
+
     @property
     def base_url(self) -> str:
         return self.public_url or f"http://{self.host}:{self.port}"
