@@ -1,0 +1,319 @@
+"""The process manager: turns case events into process starts, user-task completions, messages and commands.
+
+It follows the event log behind the read models (the embedded runner wakes it after each batch it folded, and
+it never reads past the runner's position, so whatever a process does next already sees those events in the
+read models). For each event, in log order:
+
+- `CaseOpened`: start the definition version's lifecycle process (instance key uuid5(case id, process id), so
+  a replay starts nothing new);
+- `CaseMovedToStage`: start the auto-start processes of the stage entered (keyed by that event, so a case that
+  comes back to the stage gets a fresh instance);
+- `TaskCompleted` of a process task: complete the user task in the engine with the form data;
+- any event an automation rule names: when its FEEL condition holds, issue the rule's command (or correlate
+  its message by case id, or start its process).
+
+Its position is stored with the read models (`tracking` row `process-manager`) after the events it acted on,
+so a restart resumes where it stopped. Work runs on its own thread: the runner only sets a flag.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+import uuid
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
+from uuid import UUID
+
+from commands import messages as m
+from commands.bus import Actor, CommandBus
+from commands.ports import EventStore
+from domain.case import CaseMovedToStage, CaseOpened
+from domain.definition import AutomationRule, CaseDefinition, DefinitionSpec, definition_id
+from domain.errors import DomainError
+from domain.events import Event, Positioned
+from domain.task import TaskCompleted
+from processes.feel import Expression, compile_feel
+from projections.ports import DocumentStore
+
+log = logging.getLogger(__name__)
+NAME = "process-manager"
+NAMESPACE = uuid.UUID("9b0f4b8e-3f0c-4c55-8d1a-5e6f7a8b9c0d")
+AUTOMATION_ACTOR = "automation"
+
+
+class Engine(Protocol):
+    """What the manager needs of a BPMN engine (the embedded one, or the Zeebe adapter)."""
+
+    def start(
+        self, process_id: str, *, tenant: str, variables: Mapping[str, Any], case_id: str | None = None,
+        instance_key: str | None = None,
+    ) -> str: ...
+
+    def correlate_message(
+        self, tenant: str, name: str, correlation_key: str, variables: Mapping[str, Any]
+    ) -> bool: ...
+
+    def complete_user_task(self, tenant: str, task_id: str, variables: Mapping[str, Any]) -> None: ...
+
+
+def lifecycle_key(case_id: str, process_id: str) -> str:
+    """The instance key of a case's lifecycle process: one per (case, process), ever."""
+    return str(uuid.uuid5(UUID(case_id), process_id))
+
+
+def stage_key(case_id: str, process_id: str, event_id: UUID) -> str:
+    """The instance key of a stage process started by one entry into the stage."""
+    return str(uuid.uuid5(UUID(case_id), f"{process_id}:{event_id}"))
+
+
+def rule_context(event: Event) -> dict[str, Any]:
+    """What an automation rule's condition sees: the event's own fields, its type, actor and case id."""
+    fields = {
+        f.name: getattr(event, f.name) for f in dataclasses.fields(event)
+        if f.name not in ("event_id", "aggregate_id", "version", "occurred_at", "meta")
+    }
+    fields = {k: str(v) if isinstance(v, UUID) else v for k, v in fields.items()}
+    case_id = _case_of(event)
+    return {**fields, "event": event.type_name(), "actor": event.actor, "tenant": event.tenant, "caseId": case_id}
+
+
+def _case_of(event: Event) -> str | None:
+    """The case an event belongs to: its `case_id` field, else the aggregate for case events."""
+    named = getattr(event, "case_id", None)
+    if named is not None:
+        return str(named)
+    if type(event).__module__ == "domain.case":
+        return str(event.aggregate_id)
+    return None
+
+
+class ProcessManager:
+    """Follows the event log (behind the read models) and drives processes from case events."""
+
+    def __init__(
+        self, engine: Engine, bus: CommandBus, store: EventStore, documents: DocumentStore,
+        read_limit: Callable[[], int], *, batch_size: int = 500, poll_interval: float = 0.5,
+    ) -> None:
+        self.engine = engine
+        self.bus = bus
+        self.store = store
+        self.documents = documents
+        self.read_limit = read_limit
+        self.batch_size = batch_size
+        self.poll_interval = poll_interval
+        self.position = documents.tracking(NAME)
+        self.last_error: str | None = None
+        self._specs: dict[tuple[str, str, int], DefinitionSpec] = {}
+        self._cases: dict[str, tuple[str, int]] = {}  # case id -> (definition key, version)
+        self._conditions: dict[str, Expression] = {}
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._progress = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    # -- feeding -------------------------------------------------------------------------------------
+
+    def notify(self, _batch: object = None) -> None:
+        """Runner subscriber: new events are in the read models (cheap; the work happens on our thread)."""
+        self._wake.set()
+
+    def skip_to(self, position: int) -> None:
+        """Record position as handled without acting on the events before it (e.g. demo history)."""
+        with self._progress:
+            self.position = max(self.position, position)
+            self.documents.write([], (NAME, self.position))
+            self._progress.notify_all()
+
+    def step(self) -> int:
+        """Handle the next batch of events the read models already hold; return how many were read.
+
+        The position is stored after each event that caused an action, so a failure (retried by the loop)
+        repeats no action already taken; actions are idempotent anyway (instance keys, command ids).
+        """
+        limit = self.read_limit()
+        if limit <= self.position:
+            return 0
+        batch, last = self.store.read_batch(self.position, self.batch_size, None)
+        batch = [p for p in batch if p.position <= limit]
+        last = min(last, limit)
+        for positioned in batch:
+            if self._handle(positioned):
+                self._advance(positioned.position)
+        self._advance(last)
+        return max(1, len(batch))
+
+    def _advance(self, position: int) -> None:
+        with self._progress:
+            if position > self.position:
+                self.documents.write([], (NAME, position))
+                self.position = position
+                self._progress.notify_all()
+
+    def catch_up(self) -> int:
+        """Handle events until the manager reaches the read models' position."""
+        total = 0
+        while n := self.step():
+            total += n
+        return total
+
+    def wait(self, position: int, timeout: float) -> bool:
+        """Block until the manager has handled position; False on timeout."""
+        with self._progress:
+            return self._progress.wait_for(lambda: self.position >= position, timeout)
+
+    # -- acting ---------------------------------------------------------------------------------------
+
+    def _handle(self, positioned: Positioned) -> bool:
+        """Act on one event; a business refusal is logged and skipped, a technical failure propagates (retry)."""
+        event = positioned.event
+        acted = False
+        try:
+            if isinstance(event, CaseOpened):
+                self._cases[str(event.aggregate_id)] = (event.definition_key, event.definition_version)
+                acted = self._on_opened(event)
+            elif isinstance(event, CaseMovedToStage):
+                acted = self._on_moved(event)
+            elif isinstance(event, TaskCompleted) and event.process_instance_key:
+                self.engine.complete_user_task(event.tenant, str(event.aggregate_id), dict(event.data))
+                acted = True
+            acted = self._automate(event) or acted
+        except (DomainError, KeyError, ValueError) as exc:
+            # the engine refused (unknown process, finished task): retrying cannot help, so note it and go on
+            self.last_error = f"event at {positioned.position}: {exc!r}"
+            log.warning("process manager skipped the event at position %s: %r", positioned.position, exc)
+            return True
+        return acted
+
+    def _variables(self, event: Event, case_id: str) -> dict[str, Any]:
+        return {"caseId": case_id, "triggeredBy": event.type_name()}
+
+    def _on_opened(self, event: CaseOpened) -> bool:
+        spec = self._spec(event.tenant, event.definition_key, event.definition_version)
+        if spec is None or spec.lifecycle_process is None:
+            return False
+        case_id = str(event.aggregate_id)
+        variables = {**self._variables(event, case_id), **event.data, "stage": event.stage}
+        self.engine.start(spec.lifecycle_process, tenant=event.tenant, variables=variables, case_id=case_id,
+                          instance_key=lifecycle_key(case_id, spec.lifecycle_process))
+        return True
+
+    def _on_moved(self, event: CaseMovedToStage) -> bool:
+        spec = self._case_spec(event.tenant, str(event.aggregate_id))
+        if spec is None:
+            return False
+        case_id = str(event.aggregate_id)
+        started = False
+        for process_id in spec.stage_processes.get(event.to_stage, ()):
+            variables = {**self._variables(event, case_id), "stage": event.to_stage, "fromStage": event.from_stage}
+            self.engine.start(process_id, tenant=event.tenant, variables=variables, case_id=case_id,
+                              instance_key=stage_key(case_id, process_id, event.event_id))
+            started = True
+        return started
+
+    def _automate(self, event: Event) -> bool:
+        case_id = _case_of(event)
+        if case_id is None:
+            return False
+        spec = self._case_spec(event.tenant, case_id)
+        if spec is None or not spec.automation:
+            return False
+        acted = False
+        context: dict[str, Any] | None = None
+        for index, rule in enumerate(spec.automation):
+            if rule.on != event.type_name():
+                continue
+            context = context if context is not None else rule_context(event)
+            if rule.when and not self._condition(rule.when).test(context):
+                continue
+            try:
+                self._run_rule(rule, index, event, case_id, context)
+            except DomainError as exc:  # the case refused: the rule does nothing this time
+                log.info("automation rule %s on %s refused: %s", index, event.type_name(), exc.detail)
+            acted = True
+        return acted
+
+    def _run_rule(self, rule: AutomationRule, index: int, event: Event, case_id: str, context: dict[str, Any]) -> None:
+        if rule.action == "correlate-message":
+            variables = {"lastEvent": {"type": event.type_name(), "actor": event.actor}}
+            self.engine.correlate_message(event.tenant, rule.value, case_id, variables)
+            return
+        if rule.action == "start-process":
+            self.engine.start(rule.value, tenant=event.tenant, variables=self._variables(event, case_id),
+                              case_id=case_id, instance_key=stage_key(case_id, rule.value, event.event_id))
+            return
+        command_id = f"automation:{event.event_id}:{index}"
+        command: m.Command
+        if rule.action == "set-queue":
+            command = m.QueueCase(command_id=command_id, case_id=UUID(case_id), queue=rule.value)
+        elif rule.action == "move-stage":
+            command = m.MoveCaseToStage(command_id=command_id, case_id=UUID(case_id), stage=rule.value)
+        elif rule.action == "assign":
+            command = m.AssignCase(command_id=command_id, case_id=UUID(case_id), assignee=rule.value)
+        else:
+            raise ValueError(f"unknown automation action {rule.action!r}")
+        actor = Actor(AUTOMATION_ACTOR, event.tenant, ("process",))
+        self.bus.dispatch(command, actor, correlation_id=event.meta.correlation_id, causation_id=str(event.event_id))
+
+    # -- definitions ----------------------------------------------------------------------------------
+
+    def _condition(self, text: str) -> Expression:
+        if text not in self._conditions:
+            self._conditions[text] = compile_feel(text)
+        return self._conditions[text]
+
+    def _spec(self, tenant: str, key: str, version: int) -> DefinitionSpec | None:
+        cached = self._specs.get((tenant, key, version))
+        if cached is not None:
+            return cached
+        did = definition_id(tenant, key)
+        events = self.store.events_of(did)
+        if not events:
+            return None
+        definition = CaseDefinition.replay(did, events)
+        for v, spec in enumerate(definition.specs, start=1):
+            self._specs[(tenant, key, v)] = spec
+        return self._specs.get((tenant, key, version))
+
+    def _case_spec(self, tenant: str, case_id: str) -> DefinitionSpec | None:
+        pinned = self._cases.get(case_id)
+        if pinned is None:
+            events = self.store.events_of(UUID(case_id))
+            opened = events[0] if events else None
+            if not isinstance(opened, CaseOpened) or opened.tenant != tenant:
+                return None
+            pinned = self._cases[case_id] = (opened.definition_key, opened.definition_version)
+        return self._spec(tenant, *pinned)
+
+    # -- thread ---------------------------------------------------------------------------------------
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self.poll_interval)
+            self._wake.clear()
+            try:
+                self.catch_up()
+                self.last_error = None
+            except Exception as exc:
+                self.last_error = repr(exc)
+                log.exception("process manager failed; retrying")
+                self._stop.wait(self.poll_interval)
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._loop, name="casestream-process-manager", daemon=True)
+            self._thread.start()
+            self._wake.set()
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
