@@ -1,7 +1,8 @@
 """Task: a unit of work on one case, created by a process (a BPMN user task) or by a person (ad hoc).
 
-Every task event names its case (`case_id`) so the case timeline shows it, and, for process tasks, the
-process instance and BPMN element it came from so the process manager can resume the process.
+Every task event names its case (`case_id`) and carries the task's title, so the case timeline shows it in
+words, and, for process tasks, the process instance and BPMN element it came from so the process manager can
+resume the process.
 """
 
 from __future__ import annotations
@@ -76,6 +77,7 @@ class TaskClaimed(Event):
     """The actor took the task to work on it."""
 
     case_id: str
+    title: str
     process_instance_key: str | None
     element_id: str | None
 
@@ -84,6 +86,7 @@ class TaskUnclaimed(Event):
     """The task was handed back (by its holder or a supervisor); `previous` held it."""
 
     case_id: str
+    title: str
     previous: str
     process_instance_key: str | None
     element_id: str | None
@@ -93,6 +96,7 @@ class TaskCompleted(Event):
     """The task was completed with form data valid against its form schema."""
 
     case_id: str
+    title: str
     data: dict[str, Any]
     process_instance_key: str | None
     element_id: str | None
@@ -102,6 +106,7 @@ class TaskCancelled(Event):
     """The task was cancelled (by a person, or by its process: a boundary event or a cancelled instance)."""
 
     case_id: str
+    title: str
     reason: str
     process_instance_key: str | None
     element_id: str | None
@@ -111,6 +116,7 @@ class TaskPriorityChanged(Event):
     """The task's priority (0-100) changed, e.g. by an SLA escalation."""
 
     case_id: str
+    title: str
     priority: int
     previous: int
     process_instance_key: str | None
@@ -121,6 +127,7 @@ class TaskAssigned(Event):
     """The task was assigned to someone (None: its assignee removed); `released_claim` held it until then."""
 
     case_id: str
+    title: str
     assignee: str | None
     previous: str | None
     released_claim: str | None
@@ -324,7 +331,8 @@ class Task(Aggregate):
 
     def _refs(self) -> dict[str, Any]:
         return {
-            "case_id": self.case_id, "process_instance_key": self.process_instance_key, "element_id": self.element_id,
+            "case_id": self.case_id, "title": self.title, "process_instance_key": self.process_instance_key,
+            "element_id": self.element_id,
         }
 
     # -- appliers -------------------------------------------------------------------------------

@@ -81,10 +81,12 @@ def get_case(documents: DocumentStore, tenant: str, case_id: str) -> Doc:
 
 def case_timeline(documents: DocumentStore, tenant: str, case_id: str) -> list[Doc]:
     get_case(documents, tenant, case_id)
-    entries = documents.find(
+    entries = documents.find_positioned(
         Query("timeline", tenant, {"case_id": case_id}, sort="at", descending=False, limit=10_000)
     )
-    return sorted(entries, key=lambda e: e["version"])
+    # log order: the case's own events and those of its tasks and processes (whose versions count their own
+    # aggregate, not the case) interleave as they happened
+    return [entry for _position, entry in sorted(entries, key=lambda pe: pe[0])]
 
 
 def get_definition(documents: DocumentStore, tenant: str, key: str) -> Doc:

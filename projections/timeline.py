@@ -8,6 +8,7 @@ from typing import Any
 import orjson
 
 from domain import case as c
+from domain import task as t
 from domain.events import Event
 from projections.base import Doc, Fold, Projection
 
@@ -31,6 +32,12 @@ def _fmt_changes(changes: list[dict[str, Any]]) -> str:
     return "; ".join(parts) + more
 
 
+def _task_for(assignee: str | None, groups: list[str]) -> str:
+    """Whom a new task is for, as a phrase ("" when it names nobody)."""
+    parts = ([assignee] if assignee else []) + [f"group {g}" for g in groups]
+    return f" for {' or '.join(parts)}" if parts else ""
+
+
 SUMMARIES: dict[type[Event], Callable[[Any], str]] = {
     c.CaseOpened: lambda e: f"opened {e.number} “{e.title}” in stage {e.stage}",
     c.CaseDataChanged: lambda e: f"changed data: {_fmt_changes(e.changes)}",
@@ -46,6 +53,15 @@ SUMMARIES: dict[type[Event], Callable[[Any], str]] = {
     c.CaseReopened: lambda e: f"reopened the case: {e.reason}",
     c.CaseArchived: lambda e: f"archived the case: {e.reason}",
     c.CaseNotificationRequested: lambda e: f"requested notification {e.workflow} to {', '.join(e.recipients)}",
+    t.TaskCreated: lambda e: f"created task “{e.title}”" + _task_for(e.assignee, e.candidate_groups)
+    + (f", due {e.due_at[:16].replace('T', ' ')} UTC" if e.due_at else ""),
+    t.TaskClaimed: lambda e: f"claimed task “{e.title}”",
+    t.TaskUnclaimed: lambda e: f"handed back task “{e.title}” (held by {e.previous})",
+    t.TaskCompleted: lambda e: f"completed task “{e.title}”",
+    t.TaskCancelled: lambda e: f"cancelled task “{e.title}”" + (f": {e.reason}" if e.reason else ""),
+    t.TaskPriorityChanged: lambda e: f"changed the priority of task “{e.title}” from {e.previous} to {e.priority}",
+    t.TaskAssigned: lambda e: (f"assigned task “{e.title}” to {e.assignee}" if e.assignee
+                               else f"removed the assignee of task “{e.title}”"),
 }
 
 
