@@ -1,0 +1,292 @@
+"""The SSE publisher fed from Kafka: an API whose Broadcaster is fed by its own consumer of the event topics
+(adapters/kafka_live.py, started in the app's lifespan) pushes each command's event to that tenant's clients
+only, never twice (duplicates on the wire included), and a client resuming with Last-Event-ID gets the missed
+events from the MongoDB timeline read model, then live ones, with no gap and no repeat.
+
+The read models are folded into MongoDB (FerretDB) by the embedded runner, standing in for the Faust workers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, cast
+
+import httpx
+import pytest
+import uvicorn
+from aiokafka.admin import AIOKafkaAdminClient
+from fastapi import FastAPI
+
+from adapters.embedded_runner import EmbeddedRunner
+from adapters.event_store import sqlite_event_store
+from adapters.issuer import BuiltinIssuer
+from adapters.kafka_live import KafkaFeed, KafkaFeedConfig, feed_types, kafka_feed_lifespan
+from adapters.kafka_relay import KafkaRelay, RelayConfig
+from adapters.mongo_documents import MongoDocumentStore
+from adapters.sqlite_documents import SqliteDocumentStore
+from api.app import create_app
+from api.live import Broadcaster
+from casestream.bootstrap import Platform
+from casestream.settings import Settings
+from commands.bus import CommandBus
+from domain import case as c
+from domain.events import Metadata, Positioned
+from infra.server import Server
+from projections.catalog import ALL
+from tests.http_server import free_port
+from tests.integration.api.conftest import CLAIM
+from tests.integration.kafka.support import published
+from tests.integration.store.test_document_store_contract import mongo_uri
+
+pytestmark = pytest.mark.integration
+
+
+# --- ordering and dedupe of the feed itself (no broker: records handed in directly) --------------------------
+
+def _opened(position: int, tenant: str = "acme") -> Positioned:
+    meta = Metadata("alice", tenant, "cmd", "corr", "cause")
+    event = c.CaseOpened(
+        event_id=uuid.uuid4(), aggregate_id=uuid.uuid4(), version=1, occurred_at=datetime.now(UTC), meta=meta,
+        definition_key="claim", definition_version=1, number=f"CLM-{position}", title="t", data={}, stage="intake",
+    )
+    return Positioned(position, event)
+
+
+def _record(item: Positioned) -> bytes:
+    from adapters.cloudevents import dumps, to_cloudevent
+
+    return dumps(to_cloudevent(item.position, item.event))
+
+
+class Recorder(Broadcaster):
+    def __init__(self) -> None:
+        super().__init__()
+        self.batches: list[list[int]] = []
+
+    def publish(self, batch: Any) -> None:
+        self.batches.append([p.position for p in batch])
+        super().publish(batch)
+
+
+def _feed(expected_positions: list[int]) -> tuple[KafkaFeed, Recorder]:
+    broadcaster = Recorder()
+
+    def expected(after: int, upto: int, _types: frozenset[str]) -> list[int]:
+        return [p for p in expected_positions if after < p <= upto]
+
+    return KafkaFeed(broadcaster, KafkaFeedConfig(), expected, lambda: 0), broadcaster
+
+
+async def test_feed_holds_a_later_position_until_the_earlier_one_arrives() -> None:
+    feed, broadcaster = _feed([3, 5, 8])
+    feed.accept([_record(_opened(8)), _record(_opened(3))])  # 5 is still on another partition
+    await feed.release()
+    assert broadcaster.batches == [[3]]
+    assert broadcaster.released == 3
+    feed.accept([_record(_opened(5))])
+    await feed.release()
+    assert broadcaster.batches == [[3], [5, 8]]
+    assert broadcaster.released == 8
+
+
+async def test_feed_drops_duplicates_and_positions_already_released() -> None:
+    feed, broadcaster = _feed([3, 5])
+    three, five = _opened(3), _opened(5)
+    feed.accept([_record(three), _record(three)])
+    await feed.release()
+    feed.accept([_record(three), _record(five), _record(five)])
+    await feed.release()
+    assert broadcaster.batches == [[3], [5]]
+    assert feed.dropped == 3
+
+
+# --- against Kafka, MongoDB and a real HTTP server ------------------------------------------------------------
+
+@dataclass
+class Stack:
+    url: str
+    platform: Platform
+    broadcaster: Broadcaster
+    feed: KafkaFeed
+
+    def client(self, user: str, roles: tuple[str, ...], tenant: str) -> httpx.Client:
+        token = self.platform.issuer.issue(user, tenant, roles)
+        return httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {token}"}, timeout=30)
+
+
+@pytest.fixture
+def bootstrap(kafka_server: Server) -> str:
+    return str(kafka_server.info()["bootstrap"])
+
+
+@pytest.fixture
+async def prefix(bootstrap: str) -> AsyncIterator[str]:
+    name = f"live{uuid.uuid4().hex[:8]}"
+    yield name
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        present = [t for t in await admin.list_topics() if t.startswith(f"{name}.")]
+        if present:
+            await admin.delete_topics(present)
+    finally:
+        await admin.close()
+
+
+@pytest.fixture
+async def relay(tmp_path: Path, bootstrap: str, prefix: str) -> AsyncIterator[KafkaRelay]:
+    store = sqlite_event_store(tmp_path / "events.sqlite", synchronous="NORMAL")
+    relay = KafkaRelay(store, RelayConfig(bootstrap=bootstrap, prefix=prefix, poll_interval=0.05))
+    await relay.ensure_topics()
+    stop = asyncio.Event()
+    task = asyncio.create_task(relay.run(stop))
+    yield relay
+    stop.set()
+    await task
+    store.close()
+
+
+@pytest.fixture
+def stack(tmp_path: Path, relay: KafkaRelay, bootstrap: str, prefix: str, ferretdb_server: Server) -> Iterator[Stack]:
+    port = free_port()
+    settings = Settings(data_dir=tmp_path, host="127.0.0.1", port=port, kafka_bootstrap=bootstrap,
+                        kafka_topic_prefix=prefix)
+    store = relay.store
+    mongo = MongoDocumentStore(mongo_uri(ferretdb_server), f"live_{uuid.uuid4().hex[:10]}", ALL)
+    runner = EmbeddedRunner(store, mongo, ALL, poll_interval=0.05)
+    issuer = BuiltinIssuer(settings.key_path, settings.base_url, settings.audience, settings.token_ttl_seconds)
+    platform = Platform(settings, store, CommandBus(store), cast(SqliteDocumentStore, mongo), runner, issuer)
+    runner.start()
+    app = create_app(platform)
+    # distributed mode: the replica's Broadcaster is fed from Kafka (not by the runner) and waits for the
+    # timeline read model before a Last-Event-ID replay
+    broadcaster = Broadcaster(catch_up=runner.wait)
+    app.state.broadcaster = broadcaster
+    feeds: list[KafkaFeed] = []
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        async with kafka_feed_lifespan(broadcaster, settings, store) as feed:
+            feeds.append(feed)
+            yield
+
+    app.router.lifespan_context = lifespan
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert time.monotonic() < deadline and thread.is_alive(), "uvicorn (with the Kafka feed) did not start"
+        time.sleep(0.02)
+    try:
+        yield Stack(f"http://127.0.0.1:{port}", platform, broadcaster, feeds[0])
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+        runner.stop()
+        mongo.client.drop_database(mongo.db.name)
+        mongo.close()
+
+
+class SseReader(threading.Thread):
+    """Reads /api/events in a thread until `want` messages arrived (or the timeout)."""
+
+    def __init__(self, stack: Stack, headers: dict[str, str], want: int, params: dict[str, str] | None = None,
+                 timeout: float = 30) -> None:
+        super().__init__(daemon=True)
+        self.stack, self.headers, self.want, self.params, self.timeout = stack, headers, want, params, timeout
+        self.messages: list[dict[str, Any]] = []
+        self.connected = threading.Event()
+
+    def run(self) -> None:
+        url = f"{self.stack.url}/api/events"
+        with contextlib.suppress(httpx.ReadTimeout), httpx.stream(
+            "GET", url, headers=self.headers, params=self.params, timeout=self.timeout
+        ) as reply:
+            self.connected.set()
+            current: dict[str, Any] = {}
+            for line in reply.iter_lines():
+                if line.startswith("id:"):
+                    current["id"] = int(line[3:].strip())
+                elif line.startswith("event:"):
+                    current["event"] = line[6:].strip()
+                elif line.startswith("data:"):
+                    current["data"] = json.loads(line[5:].strip())
+                elif line == "" and "data" in current:
+                    self.messages.append(current)
+                    current = {}
+                    if len(self.messages) >= self.want:
+                        return
+
+    def start_connected(self) -> SseReader:
+        self.start()
+        assert self.connected.wait(10), "SSE stream did not open"
+        time.sleep(0.3)  # the subscription is made as the response starts streaming
+        return self
+
+
+def _auth(client: httpx.Client, **extra: str) -> dict[str, str]:
+    return {"Authorization": client.headers["Authorization"], **extra}
+
+
+def _open(client: httpx.Client, title: str) -> dict[str, Any]:
+    reply = client.post("/api/cases", json={"definition_key": "claim", "title": title, "data": {"amount": 5}})
+    assert reply.status_code == 201, reply.text
+    body: dict[str, Any] = reply.json()
+    return body
+
+
+async def test_sse_fed_from_kafka_per_tenant_once_and_resumable(stack: Stack, relay: KafkaRelay) -> None:
+    acme_admin = stack.client("admin", ("admin",), "acme")
+    globex_admin = stack.client("admin", ("admin",), "globex")
+    alice = stack.client("alice", ("caseworker",), "acme")
+    gus = stack.client("gus", ("caseworker",), "globex")
+    for admin in (acme_admin, globex_admin):
+        assert admin.post("/api/definitions", json=CLAIM).status_code == 200
+
+    acme_reader = SseReader(stack, _auth(alice), want=2).start_connected()
+    globex_reader = SseReader(stack, _auth(gus), want=1).start_connected()
+
+    opened = await asyncio.to_thread(_open, alice, "Live from Kafka")
+    other = await asyncio.to_thread(_open, gus, "Other tenant")
+    assigned = await asyncio.to_thread(alice.post, f"/api/cases/{opened['id']}/assign", json={"assignee": "bob"})
+    assert assigned.status_code == 200, assigned.text
+    await asyncio.to_thread(acme_reader.join, 30)
+    await asyncio.to_thread(globex_reader.join, 30)
+
+    assert [m["event"] for m in acme_reader.messages] == ["CaseOpened", "CaseAssigned"]
+    assert {m["data"]["case_id"] for m in acme_reader.messages} == {opened["id"]}
+    assert [m["id"] for m in acme_reader.messages] == [opened["position"], assigned.json()["position"]]
+    assert [(m["event"], m["data"]["case_id"]) for m in globex_reader.messages] == [("CaseOpened", other["id"])]
+
+    # the relay sends everything again (at-least-once on the wire): the feed drops each duplicate
+    dropped_before = stack.feed.dropped
+    everything = await asyncio.to_thread(published, relay.store)
+    types, _topics = feed_types(relay.config.prefix)
+    resent = [p for p in everything if p.event.type_name() in types]
+    await relay.publish(resent)
+
+    # a client that saw only the opening resumes: the assignment comes from the read model, then the live
+    # comment; nothing before, nothing twice
+    resumed = SseReader(stack, _auth(alice, **{"Last-Event-ID": str(opened["position"])}), want=3,
+                        params={"case_id": opened["id"]}, timeout=8).start_connected()
+    commented = await asyncio.to_thread(alice.post, f"/api/cases/{opened['id']}/comments", json={"body": "after"})
+    assert commented.status_code == 200, commented.text
+    await asyncio.to_thread(resumed.join, 30)
+    assert [(m["event"], m["id"]) for m in resumed.messages] == [
+        ("CaseAssigned", assigned.json()["position"]),
+        ("CommentAdded", commented.json()["position"]),
+    ]  # want=3 timed out with two: no third (repeated) message arrived
+    deadline = time.monotonic() + 10
+    while stack.feed.dropped - dropped_before < len(resent) and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+    assert stack.feed.dropped - dropped_before == len(resent)
