@@ -1,0 +1,584 @@
+"""The embedded BPMN engine: SpiffWorkflow running Camunda 8 (Zeebe) BPMN, durable in the event store.
+
+Every change of an instance is one command (`RecordProcessStep`) through the command bus, so process events
+get the same metadata, idempotency and optimistic concurrency as every other change; each event carries only
+the delta of its step (processes/state.py). Service tasks become `Job`s run by `run_job` on worker threads
+the moment a step makes them ready (no polling); user tasks become `CreateTask` commands; timers wait on a
+timer thread that sleeps until the next due time; `recover()` folds stored events back into workflows.
+
+Concurrency: one lock guards all instances (SpiffWorkflow is not thread-safe); jobs run outside it, and
+commands to other aggregates (tasks) are sent after it is released.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import queue
+import threading
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from SpiffWorkflow.bpmn.specs.control import BoundaryEventSplit
+from SpiffWorkflow.bpmn.specs.defaults import UserTask
+from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import ErrorEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.bpmn.specs.mixins.events.event_types import CatchingEvent
+from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import BoundaryEvent
+from SpiffWorkflow.bpmn.util import BpmnEvent
+from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
+from SpiffWorkflow.task import Task
+from SpiffWorkflow.util.task import TaskState
+
+from commands.bus import Actor, CommandBus
+from commands.messages import CancelTask, Command, RecordProcessStep, StepEventIn
+from commands.ports import EventStore
+from domain.definition import NAMESPACE
+from domain.errors import DomainError
+from domain.process import (
+    CANCELLED,
+    COMPLETED,
+    ProcessCancelled,
+    ProcessCompleted,
+    ProcessStarted,
+    fold_instance,
+    process_instance_id,
+)
+from processes.bpmn import DeployedProcess, ZeebeServiceTask
+from processes.instance import Instance
+from processes.jobs import Failed, Job, JobOutcome, known_task_types, run_job
+from processes.model import ProcessModel, content_hash, prepare_model
+from processes.outcomes import apply_outcome, deliver_message, fire_timer, offer_compensation, plan_compensation
+from processes.recovery import unfinished_instances
+from processes.runtime import FeelScriptEngine, evaluate, timer_due
+from processes.state import restore_workflow
+from processes.user_tasks import user_task_command
+
+log = logging.getLogger("casestream.engine")
+
+__all__ = ["EmbeddedEngine", "ProcessNotDeployed"]
+
+
+class ProcessNotDeployed(DomainError):
+    """No process with that id has been deployed to this engine."""
+
+    code = "process-not-deployed"
+    status = 404
+
+
+@dataclass(order=True)
+class _Timer:
+    due: datetime
+    seq: int
+    instance_id: UUID
+    ref: str  # spiff task id of a waiting timer, or "retry:<job ref>"
+
+
+Step = list[tuple[str, dict[str, Any]]]
+
+
+class EmbeddedEngine:
+    """Runs deployed Zeebe-dialect BPMN on SpiffWorkflow; state lives in the event store as process events."""
+
+    def __init__(
+        self,
+        bus: CommandBus,
+        store: EventStore,
+        *,
+        workers: int = 2,
+        clock: Callable[[], datetime] | None = None,
+        backoff_seconds: float = 1.0,
+        backoff_max_seconds: float = 300.0,
+        task_types: frozenset[str] | None = None,
+        on_job_ready: Callable[[Job], None] | None = None,
+    ) -> None:
+        self.bus = bus
+        self.store = store
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self.backoff_seconds = backoff_seconds
+        self.backoff_max_seconds = backoff_max_seconds
+        self._task_types = task_types
+        self._on_job_ready = on_job_ready
+        self._workers = workers
+        self._lock = threading.RLock()
+        self._wake = threading.Condition(self._lock)
+        self._models: dict[str, ProcessModel] = {}  # process id -> latest deployment
+        self._by_hash: dict[str, ProcessModel] = {}
+        self._instances: dict[UUID, Instance] = {}
+        self._user_tasks: dict[UUID, tuple[UUID, UUID]] = {}  # task id -> (instance id, spiff task id)
+        self._timers: list[_Timer] = []
+        self._timer_seq = 0
+        self._scheduled: set[tuple[UUID, str, datetime]] = set()
+        self._jobs: queue.SimpleQueue[tuple[UUID, str, Job] | None] = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
+        self._running = False
+        self._step_now: datetime | None = None
+
+    # ------------------------------------------------------------------------------------------ lifecycle
+
+    def start_background(self) -> None:
+        """Start the job workers and the timer thread."""
+        if self._running:
+            return
+        self._running = True
+        for n in range(self._workers):
+            thread = threading.Thread(target=self._work, name=f"bpmn-worker-{n}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        timer = threading.Thread(target=self._tick, name="bpmn-timers", daemon=True)
+        timer.start()
+        self._threads.append(timer)
+
+    def stop(self) -> None:
+        """Stop the background threads (jobs already taken finish first)."""
+        if not self._running:
+            return
+        self._running = False
+        for _ in range(self._workers):
+            self._jobs.put(None)
+        with self._wake:
+            self._wake.notify_all()
+        for thread in self._threads:
+            thread.join(timeout=10)
+        self._threads.clear()
+
+    # ----------------------------------------------------------------------------------------------- deploy
+
+    def deploy(self, xml: bytes, filename: str) -> DeployedProcess:
+        """Check and deploy a BPMN file (idempotent by content); the newest deployment of an id starts new instances."""
+        with self._lock:
+            known = self._by_hash.get(content_hash(xml))
+            if known is not None:
+                self._models[known.process_id] = known
+                return known.deployed
+        types = self._task_types if self._task_types is not None else known_task_types()
+        model = prepare_model(xml, types, filename)
+        with self._lock:
+            self._by_hash[model.content_hash] = model
+            self._models[model.process_id] = model
+        return model.deployed
+
+    def deployed(self, process_id: str) -> ProcessModel | None:
+        """The newest deployment of a process id."""
+        return self._models.get(process_id)
+
+    # ------------------------------------------------------------------------------------------------ start
+
+    def start(
+        self,
+        process_id: str,
+        *,
+        tenant: str,
+        variables: Mapping[str, Any] | None = None,
+        case_id: str | UUID | None = None,
+        instance_key: str | None = None,
+    ) -> str:
+        """Start an instance and run it until it waits; a repeated instance_key starts nothing new."""
+        key = instance_key or str(uuid.uuid4())
+        iid = process_instance_id(tenant, key)
+        effects: list[Callable[[], None]] = []
+        with self._lock:
+            if iid in self._instances or self.store.events_of(iid):
+                return key
+            model = self._models.get(process_id)
+            if model is None:
+                raise ProcessNotDeployed(f"process {process_id!r} is not deployed")
+            values = dict(variables or {})
+            case = str(case_id) if case_id is not None else values.get("caseId")
+            if case is not None:
+                values["caseId"] = str(case)
+            instance = self._new_instance(iid, key, tenant, None if case is None else str(case), model, values)
+            instance.workflow = BpmnWorkflow(model.deployed.spec, model.deployed.subprocess_specs,
+                                             script_engine=instance.script)
+            instance.saved_variables = dict(values)
+            self._instances[iid] = instance
+            try:
+                self._advance(instance)
+                self._commit(instance, [(ProcessStarted.__name__, {
+                    "process_id": model.process_id, "process_name": model.deployed.name or model.process_id,
+                    "instance_key": key, "definition_hash": model.content_hash, "variables": values,
+                })], effects)
+            except Exception:
+                self._instances.pop(iid, None)
+                raise
+        self._run_effects(effects)
+        return key
+
+    def _new_instance(self, iid: UUID, key: str, tenant: str, case_id: str | None, model: ProcessModel,
+                      variables: dict[str, Any]) -> Instance:
+        return Instance(id=iid, key=key, tenant=tenant, case_id=case_id, model=model, variables=variables,
+                        script=FeelScriptEngine(variables, self._now))
+
+    def _now(self) -> datetime:
+        return self._step_now or self.clock()
+
+    # --------------------------------------------------------------------------------------- step machinery
+
+    def _advance(self, instance: Instance) -> None:
+        """Run the engine, then prepare what the new state needs before it is saved (subscription keys)."""
+        while True:
+            instance.run_engine()
+            planned = plan_compensation(instance)
+            instance.pending.extend(planned)
+            if not planned:
+                break
+        for task in instance.all_tasks(TaskState.WAITING):
+            definition = getattr(task.task_spec, "event_definition", None)
+            if isinstance(definition, MessageEventDefinition) and "correlation_key" not in task.internal_data:
+                name = definition.name
+                key_expr = instance.model.correlation_keys.get(name)
+                resolved = str(evaluate(name, instance.variables)) if name.startswith("=") else name
+                key = evaluate(key_expr, instance.variables) if key_expr else None
+                task.internal_data["message_name"] = resolved
+                task.internal_data["correlation_key"] = None if key is None else str(key)
+
+    def _commit(self, instance: Instance, step: Step, effects: list[Callable[[], None]]) -> None:
+        """Save one step (its events, the first carrying the delta) and collect what must happen next."""
+        step = [*step, *instance.pending]
+        instance.pending.clear()
+        if instance.completed and not any(t == ProcessCompleted.__name__ for t, _ in step):
+            step.append((ProcessCompleted.__name__, {"process_id": instance.model.process_id}))
+        events = [StepEventIn(type=t, payload=dict(p)) for t, p in step]
+        first = events[0]
+        events[0] = StepEventIn(type=first.type, payload={**first.payload, "delta": instance.take_delta()})
+        command = RecordProcessStep(instance_id=instance.id, events=events, expected_version=instance.version)
+        try:
+            result = self.bus.dispatch(command, self._actor(instance), correlation_id=instance.key,
+                                       causation_id=f"process:{instance.key}")
+        except Exception:
+            # memory is ahead of the store now: forget the instance; recover() rebuilds it from its events
+            self._forget(instance)
+            raise
+        instance.version = result.version
+        if any(t in (ProcessCompleted.__name__, ProcessCancelled.__name__) for t, _ in step):
+            self._close_user_tasks(instance, effects, finished=True)
+            self._forget(instance)
+            return
+        self._collect_effects(instance, effects)
+
+    def _actor(self, instance: Instance) -> Actor:
+        return Actor(user=f"process:{instance.model.process_id}", tenant=instance.tenant, roles=("process",))
+
+    def _forget(self, instance: Instance) -> None:
+        self._instances.pop(instance.id, None)
+        for task_id in [t for t, (iid, _) in self._user_tasks.items() if iid == instance.id]:
+            self._user_tasks.pop(task_id, None)
+
+    def _send(self, instance: Instance, command: Command) -> Callable[[], None]:
+        actor, key = self._actor(instance), instance.key
+
+        def send() -> None:
+            try:
+                self.bus.dispatch(command, actor, correlation_id=key, causation_id=f"process:{key}")
+            except DomainError as exc:
+                log.warning("process %s: %s refused: %s", key, type(command).__name__, exc.detail)
+
+        return send
+
+    def _collect_effects(self, instance: Instance, effects: list[Callable[[], None]]) -> None:
+        """After a saved step: hand ready jobs to the workers, announce user tasks, schedule timers."""
+        for task in instance.all_tasks(TaskState.STARTED | TaskState.READY | TaskState.WAITING):
+            spec = task.task_spec
+            if isinstance(spec, ZeebeServiceTask) and task.state == TaskState.STARTED:
+                self._offer_job(instance, str(task.id), self._service_job(instance, task))
+            elif isinstance(spec, UserTask) and task.state == TaskState.READY:
+                task_id = self.user_task_id(instance.key, spec.name, task.id)
+                if task_id not in self._user_tasks:
+                    self._user_tasks[task_id] = (instance.id, task.id)
+                    command = user_task_command(instance, task, task_id)
+                    if command is not None:
+                        effects.append(self._send(instance, command))
+            elif task.state == TaskState.WAITING and isinstance(spec, CatchingEvent):
+                if isinstance(spec.event_definition, TimerEventDefinition):
+                    due = timer_due(task)
+                    if due is not None:
+                        self._schedule(instance.id, str(task.id), due)
+            elif task.state == TaskState.STARTED and spec.name in instance.model.compensation_throws:
+                offer_compensation(self, instance, task)
+        self._close_user_tasks(instance, effects, finished=False)
+
+    def _close_user_tasks(self, instance: Instance, effects: list[Callable[[], None]], *, finished: bool) -> None:
+        for task_id, (iid, spiff_id) in list(self._user_tasks.items()):
+            if iid != instance.id:
+                continue
+            task = instance.task(spiff_id)
+            if task is not None and task.state == TaskState.READY and not finished:
+                continue
+            self._user_tasks.pop(task_id, None)
+            if task is None or task.state != TaskState.COMPLETED:
+                reason = "the process instance ended" if finished else "the process moved on (boundary event)"
+                if instance.case_id is not None:
+                    effects.append(self._send(instance, CancelTask(task_id=task_id, reason=reason,
+                                                                   command_id=f"cancel-task:{task_id}")))
+
+    def _run_effects(self, effects: list[Callable[[], None]]) -> None:
+        for effect in effects:
+            effect()
+
+    @staticmethod
+    def user_task_id(instance_key: str, element_id: str, spiff_task_id: UUID) -> UUID:
+        """The deterministic id of the task a user task creates (instance, element, and this iteration)."""
+        return uuid.uuid5(NAMESPACE, f"user-task:{instance_key}:{element_id}:{spiff_task_id}")
+
+    # ------------------------------------------------------------------------------------------------- jobs
+
+    def _service_job(self, instance: Instance, task: Task) -> Job:
+        spec: ZeebeServiceTask = task.task_spec
+        retries = str(spec.retries or "3")
+        initial = int(evaluate(retries, instance.variables)) if retries.startswith("=") else int(retries)
+        return self._job(instance, str(task.id), spec.name, spec.task_type, spec.headers, initial)
+
+    def _job(self, instance: Instance, ref: str, element_id: str, job_type: str, headers: Mapping[str, str],
+             initial_retries: int) -> Job:
+        state = instance.jobs.get(ref, {})
+        variables = {**instance.variables, **instance.inputs(element_id)}
+        resolved = {k: str(evaluate(v, instance.variables)) if v and v.startswith("=") else v
+                    for k, v in headers.items()}
+        return Job(key=f"{instance.key}:{ref}", type=job_type, process_instance_key=instance.key,
+                   element_id=element_id, tenant=instance.tenant, variables=variables, headers=resolved,
+                   retries=int(state.get("retries", initial_retries)), process_id=instance.model.process_id)
+
+    def _offer_job(self, instance: Instance, ref: str, job: Job) -> None:
+        state = instance.jobs.get(ref, {})
+        if ref in instance.in_flight or state.get("incident"):
+            return
+        retry_at = state.get("retry_at")
+        if retry_at and datetime.fromisoformat(retry_at) > self._now():
+            self._schedule(instance.id, f"retry:{ref}", datetime.fromisoformat(retry_at))
+            return
+        instance.in_flight.add(ref)
+        if self._on_job_ready is not None:
+            self._on_job_ready(job)
+        self._jobs.put((instance.id, ref, job))
+
+    def _work(self) -> None:
+        while True:
+            item = self._jobs.get()
+            if item is None:
+                return
+            instance_id, ref, job = item
+            try:
+                outcome: JobOutcome = run_job(job, self.bus)
+            except Exception as exc:
+                outcome = Failed(f"{type(exc).__name__}: {exc}", max(job.retries - 1, 0))
+            try:
+                self.job_done(instance_id, ref, job, outcome)
+            except Exception:
+                log.exception("process %s: applying the outcome of job %s failed", job.process_instance_key, job.key)
+
+    def job_done(self, instance_id: UUID, ref: str, job: Job, outcome: JobOutcome) -> None:
+        """Apply a job's outcome: complete and advance, throw its BPMN error, or retry / raise an incident."""
+        effects: list[Callable[[], None]] = []
+        with self._lock:
+            instance = self._instances.get(instance_id)
+            if instance is None:
+                return
+            instance.in_flight.discard(ref)
+            step = apply_outcome(self, instance, ref, job, outcome)
+            if step:
+                self._commit(instance, step, effects)
+        self._run_effects(effects)
+
+    def retry_delay(self, retries_left: int, initial: int) -> timedelta:
+        """Exponential back-off: 1, 2, 4, ... times the base, capped."""
+        attempt = max(initial - retries_left - 1, 0)
+        return timedelta(seconds=min(self.backoff_seconds * 2**attempt, self.backoff_max_seconds))
+
+    # ----------------------------------------------------------------------------------------------- timers
+
+    def _schedule(self, instance_id: UUID, ref: str, due: datetime) -> None:
+        if (instance_id, ref, due) in self._scheduled:
+            return
+        self._scheduled.add((instance_id, ref, due))
+        self._timer_seq += 1
+        heapq.heappush(self._timers, _Timer(due, self._timer_seq, instance_id, ref))
+        self._wake.notify_all()
+
+    def next_timer(self) -> datetime | None:
+        """When the next timer or job retry is due."""
+        with self._lock:
+            return self._timers[0].due if self._timers else None
+
+    def _tick(self) -> None:
+        while self._running:
+            with self._wake:
+                due = self._timers[0].due if self._timers else None
+                wait = 60.0 if due is None else max((due - self.clock()).total_seconds(), 0.0)
+                if wait > 0:
+                    self._wake.wait(min(wait, 60.0))
+            if self._running:
+                try:
+                    self.fire_due_timers(self.clock())
+                except Exception:
+                    log.exception("firing timers failed")
+
+    def fire_due_timers(self, now: datetime | None = None) -> int:
+        """Fire every timer (and job retry) due at `now`; returns how many fired."""
+        now = now or self.clock()
+        fired = 0
+        while True:
+            effects: list[Callable[[], None]] = []
+            with self._lock:
+                if not self._timers or self._timers[0].due > now:
+                    return fired
+                entry = heapq.heappop(self._timers)
+                self._scheduled.discard((entry.instance_id, entry.ref, entry.due))
+                instance = self._instances.get(entry.instance_id)
+                if instance is None:
+                    continue
+                self._step_now = now
+                try:
+                    if fire_timer(self, instance, entry.ref, now, effects):
+                        fired += 1
+                except Exception:
+                    log.exception("process %s: timer %s failed", instance.key, entry.ref)
+                finally:
+                    self._step_now = None
+            self._run_effects(effects)
+
+    # --------------------------------------------------------------------------------- messages, user tasks
+
+    def correlate_message(self, tenant: str, name: str, correlation_key: str,
+                          variables: Mapping[str, Any] | None = None) -> bool:
+        """Deliver a message to the first instance waiting for it with this correlation key."""
+        effects: list[Callable[[], None]] = []
+        with self._lock:
+            for instance in list(self._instances.values()):
+                if instance.tenant != tenant:
+                    continue
+                for task in instance.all_tasks(TaskState.WAITING):
+                    data = task.internal_data
+                    if data.get("message_name") == name and data.get("correlation_key") == str(correlation_key):
+                        deliver_message(self, instance, task, dict(variables or {}), effects)
+                        break
+                else:
+                    continue
+                break
+            else:
+                return False
+        self._run_effects(effects)
+        return True
+
+    def complete_user_task(self, tenant: str, task_id: str | UUID, variables: Mapping[str, Any] | None = None) -> bool:
+        """Complete the user task behind a task with its variables; False if no open user task has that id."""
+        effects: list[Callable[[], None]] = []
+        with self._lock:
+            found = self._user_tasks.get(UUID(str(task_id)))
+            if found is None:
+                return False
+            instance = self._instances.get(found[0])
+            if instance is None or instance.tenant != tenant:
+                return False
+            task = instance.task(found[1])
+            if task is None or task.state != TaskState.READY:
+                return False
+            instance.merge_result(task.task_spec.name, dict(variables or {}))
+            task.run()
+            self._advance(instance)
+            self._commit(instance, [("ProcessAdvanced", {"cause": "user-task-completed",
+                                                         "element_id": task.task_spec.name})], effects)
+        self._run_effects(effects)
+        return True
+
+    def cancel(self, instance_key: str, reason: str, *, tenant: str | None = None) -> bool:
+        """Cancel a running instance (its open user tasks are cancelled too); False if none runs with that key."""
+        effects: list[Callable[[], None]] = []
+        with self._lock:
+            instance = next((i for i in self._instances.values()
+                             if i.key == instance_key and (tenant is None or i.tenant == tenant)), None)
+            if instance is None:
+                return False
+            instance.workflow.cancel()
+            self._commit(instance, [(ProcessCancelled.__name__, {"reason": reason})], effects)
+        self._run_effects(effects)
+        return True
+
+    # ------------------------------------------------------------------------------------------ inspection
+
+    def instance(self, instance_key: str, tenant: str) -> Instance | None:
+        """The live (unfinished) instance with this key, if loaded."""
+        return self._instances.get(process_instance_id(tenant, instance_key))
+
+    def open_user_tasks(self, instance_key: str, tenant: str) -> dict[str, UUID]:
+        """Element id -> task id of the instance's open user tasks."""
+        iid = process_instance_id(tenant, instance_key)
+        with self._lock:
+            instance = self._instances.get(iid)
+            if instance is None:
+                return {}
+            return {instance.task(spiff).task_spec.name: task_id  # type: ignore[union-attr]
+                    for task_id, (i, spiff) in self._user_tasks.items() if i == iid and instance.task(spiff)}
+
+    # --------------------------------------------------------------------------------------------- recover
+
+    def recover(self) -> list[str]:
+        """Load every unfinished instance from the event store (after a restart); returns their keys.
+
+        Deploy the processes first: an instance whose deployment is unknown is skipped with a warning.
+        """
+        effects: list[Callable[[], None]] = []
+        recovered: list[str] = []
+        with self._lock:
+            for iid in unfinished_instances(self.store):
+                if iid in self._instances:
+                    continue
+                state = fold_instance(self.store.events_of(iid))
+                if state.status in (COMPLETED, CANCELLED, ""):
+                    continue
+                model = self._by_hash.get(state.definition_hash)
+                if model is None:
+                    log.warning("process instance %s: its deployment %s of %r is not deployed; not recovered",
+                                state.instance_key, state.definition_hash[:12], state.process_id)
+                    continue
+                instance = self._new_instance(iid, state.instance_key, state.tenant, state.case_id, model,
+                                              dict(state.variables))
+                instance.workflow = restore_workflow(model.deployed.spec, model.deployed.subprocess_specs, state,
+                                                     instance.script)
+                instance.version = state.version
+                instance.saved_variables = dict(state.variables)
+                instance.jobs = dict(state.jobs)
+                instance.extra = dict(state.extra)
+                instance.tracker.delta(instance.workflow)  # the restored tasks are the saved baseline
+                self._instances[iid] = instance
+                self._collect_effects(instance, effects)
+                recovered.append(state.instance_key)
+        self._run_effects(effects)
+        return recovered
+
+    # ----------------------------------------------------------------------------------------- helpers
+
+    def find_error_catchers(self, task: Task, code: str) -> list[Task]:
+        """Waiting error boundary events attached to `task` that catch `code`."""
+        parent = task.parent
+        if parent is None or not isinstance(parent.task_spec, BoundaryEventSplit):
+            return []
+        probe = ErrorEventDefinition(code, code)
+        return [t for t in parent.children
+                if isinstance(t.task_spec, BoundaryEvent) and t.state == TaskState.WAITING
+                and isinstance(t.task_spec.event_definition, ErrorEventDefinition)
+                and t.task_spec.event_definition == probe]
+
+    def throw_error(self, instance: Instance, task: Task, code: str) -> str | None:
+        """Throw a BPMN error at a task; the element id that caught it, or None (uncaught)."""
+        event = BpmnEvent(ErrorEventDefinition(code, code), payload={})
+        catchers = self.find_error_catchers(task, code)
+        if catchers:
+            catcher = catchers[0]
+            catcher.task_spec.catch(catcher, event)
+            catcher.task_spec._update(catcher)
+            return str(catcher.task_spec.name)
+        waiting = {t.id: t for t in instance.all_tasks(TaskState.WAITING)
+                   if isinstance(getattr(t.task_spec, "event_definition", None), ErrorEventDefinition)}
+        event.target = task.workflow
+        instance.workflow.top_workflow.catch(event)
+        instance.workflow.get_events()  # an uncaught error is reported here; we raise an incident instead
+        for _task_id, candidate in waiting.items():
+            if candidate.state != TaskState.WAITING:
+                return str(candidate.task_spec.name)
+        return None
+

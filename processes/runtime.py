@@ -1,0 +1,167 @@
+"""SpiffWorkflow glue for Zeebe BPMN: FEEL as the script language, timers on the engine's clock, variables.
+
+Process variables live in one dict per instance (Zeebe's model: the process scope), not in SpiffWorkflow's
+per-task data, so each task carries no data copy and a step's delta stays small. `FeelScriptEngine`
+evaluates `=`-expressions with processes.feel over those variables; any other text is a literal (a Zeebe
+timer `PT48H`, a header value). Timer event definitions are swapped for subclasses that read "now" from the
+instance's script engine, so `fire_due_timers(now)` decides what is due, not the wall clock alone.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
+from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
+    CycleTimerEventDefinition,
+    DurationTimerEventDefinition,
+    TimeDateEventDefinition,
+    TimerEventDefinition,
+)
+
+from processes.feel import Expression, compile_feel
+
+Clock = Callable[[], datetime]
+
+
+@functools.lru_cache(maxsize=4096)
+def feel(text: str) -> Expression:
+    """A compiled FEEL expression (cached: the same texts recur on every instance)."""
+    return compile_feel(text)
+
+
+def evaluate(text: str, variables: Mapping[str, Any]) -> Any:
+    """A Zeebe value: FEEL when it starts with '=', otherwise the text itself."""
+    stripped = text.strip()
+    if stripped.startswith("="):
+        return feel(stripped).evaluate(variables)
+    return text
+
+
+def set_path(target: dict[str, Any], path: str, value: Any) -> None:
+    """Set `a.b.c` in a nested dict, creating (or replacing non-dict) intermediate contexts."""
+    *parents, last = path.split(".")
+    node = target
+    for name in parents:
+        child = node.get(name)
+        if not isinstance(child, dict):
+            child = {}
+            node[name] = child
+        node = child
+    node[last] = value
+
+
+class FeelScriptEngine(PythonScriptEngine):  # type: ignore[misc]
+    """One per instance: evaluates FEEL over the instance's variables; Python scripts are refused."""
+
+    def __init__(self, variables: dict[str, Any], clock: Clock) -> None:
+        super().__init__()
+        self.variables = variables
+        self.clock = clock
+
+    def evaluate(self, task: Any, expression: str, external_context: Any = None) -> Any:
+        try:
+            return evaluate(expression, self.variables)
+        except Exception as exc:
+            raise WorkflowTaskException(f"cannot evaluate {expression!r}: {exc}", task=task, exception=exc) from exc
+
+    def execute(self, task: Any, script: str, external_context: Any = None) -> Any:
+        raise WorkflowTaskException("script tasks are not supported by the embedded engine; use a service task",
+                                    task=task)
+
+
+def _now(my_task: Any) -> datetime:
+    engine = my_task.workflow.top_workflow.script_engine
+    return engine.clock() if isinstance(engine, FeelScriptEngine) else datetime.now(UTC)
+
+
+class ClockDateTimer(TimeDateEventDefinition):  # type: ignore[misc]
+    """timeDate on the instance's clock."""
+
+    def has_fired(self, my_task: Any) -> bool:
+        event_value = my_task._get_internal_data("event_value")
+        if event_value is None:
+            event_value = str(my_task.workflow.script_engine.evaluate(my_task, self.expression))
+            event_value = TimerEventDefinition.parse_time_or_duration(event_value).isoformat()
+            my_task._set_internal_data(event_value=event_value)
+        if TimerEventDefinition.get_datetime(event_value) <= _now(my_task):
+            my_task._set_internal_data(event_fired=True)
+        return bool(my_task._get_internal_data("event_fired", False))
+
+
+class ClockDurationTimer(DurationTimerEventDefinition):  # type: ignore[misc]
+    """timeDuration on the instance's clock: due = when the timer was entered + the duration."""
+
+    def has_fired(self, my_task: Any) -> bool:
+        event_value = my_task._get_internal_data("event_value")
+        if event_value is None:
+            text = str(my_task.workflow.script_engine.evaluate(my_task, self.expression))
+            start = _now(my_task)
+            due = start + TimerEventDefinition.get_timedelta_from_start(
+                TimerEventDefinition.parse_iso_duration(text), start)
+            event_value = due.isoformat()
+            my_task._set_internal_data(event_value=event_value)
+        if TimerEventDefinition.get_datetime(event_value) <= _now(my_task):
+            my_task._set_internal_data(event_fired=True)
+        return bool(my_task._get_internal_data("event_fired", False))
+
+
+class ClockCycleTimer(CycleTimerEventDefinition):  # type: ignore[misc]
+    """timeCycle on the instance's clock (`R3/PT1H`, `R/P1D`, with an optional start)."""
+
+    def cycle_complete(self, my_task: Any) -> bool:
+        now = _now(my_task)
+        event_value = my_task._get_internal_data("event_value")
+        if event_value is None:
+            text = str(my_task.workflow.script_engine.evaluate(my_task, self.expression))
+            cycles, start, duration = TimerEventDefinition.parse_iso_recurring_interval(text)
+            if text.count("/") == 1:
+                start = now + duration  # "R3/PT1H": the first occurrence is one interval after entering
+            event_value = {"cycles": cycles, "next": start.isoformat(), "duration": duration.total_seconds()}
+        ready = False
+        if event_value["cycles"] != 0:
+            due = datetime.fromisoformat(event_value["next"])
+            if due <= now:
+                event_value = {**event_value, "next": (due + timedelta(seconds=event_value["duration"])).isoformat(),
+                               "cycles": event_value["cycles"] - 1}
+                ready = True
+        else:
+            my_task.internal_data.pop("event_value", None)
+            my_task.internal_data["event_fired"] = True
+            return False
+        my_task._set_internal_data(event_value=event_value)
+        return ready
+
+
+_TIMERS: dict[type[Any], type[Any]] = {
+    TimeDateEventDefinition: ClockDateTimer,
+    DurationTimerEventDefinition: ClockDurationTimer,
+    CycleTimerEventDefinition: ClockCycleTimer,
+}
+
+
+def use_engine_clock(specs: list[Any]) -> None:
+    """Make every timer of these process specs read the instance's clock (done once per deployment)."""
+    for spec in specs:
+        for task_spec in spec.task_specs.values():
+            definition = getattr(task_spec, "event_definition", None)
+            replacement = _TIMERS.get(type(definition))
+            if replacement is not None:
+                definition.__class__ = replacement
+            for inner in getattr(definition, "event_definitions", None) or ():
+                if type(inner) in _TIMERS:
+                    inner.__class__ = _TIMERS[type(inner)]
+
+
+def timer_due(task: Any) -> datetime | None:
+    """When a waiting timer task is next due (None if it has no schedule yet)."""
+    value = task.internal_data.get("event_value")
+    if isinstance(value, dict):
+        return datetime.fromisoformat(value["next"]) if value.get("cycles", 0) != 0 else None
+    if isinstance(value, str):
+        return TimerEventDefinition.get_datetime(value)  # type: ignore[no-any-return]
+    return None

@@ -1,0 +1,168 @@
+"""Incremental persistence of SpiffWorkflow state: per step, only the tasks that changed.
+
+`WorkflowTracker.snapshot()` takes a cheap fingerprint of every task (state, children, internal data); after
+a step `delta()` returns just the tasks whose fingerprint changed, the tasks removed, and subprocesses
+created or dropped. `restore_workflow` rebuilds a BpmnWorkflow from the folded deltas
+(domain.process.fold_instance) with the deployed spec, so specs are never stored per instance.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+import orjson
+from SpiffWorkflow.bpmn.serializer.workflow import BpmnWorkflowSerializer
+from SpiffWorkflow.bpmn.specs.mixins.events.event_types import CatchingEvent
+from SpiffWorkflow.bpmn.util.subworkflow import BpmnSubWorkflow
+from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
+from SpiffWorkflow.task import Task
+from SpiffWorkflow.util.task import TaskState
+
+from domain.process import TOP, InstanceState
+
+_REGISTRY = BpmnWorkflowSerializer.configure()
+Fingerprint = tuple[int, float, int, bool, bytes]
+
+
+def _key(workflow: Any) -> str:
+    return TOP if workflow.parent_task_id is None else str(workflow.parent_task_id)
+
+
+def _workflows(workflow: BpmnWorkflow) -> dict[str, Any]:
+    found: dict[str, Any] = {TOP: workflow}
+    for task_id, sub in workflow.subprocesses.items():
+        found[str(task_id)] = sub
+    return found
+
+
+def _blob(task: Task) -> bytes:
+    if not task.internal_data and not task.data:
+        return b""
+    return orjson.dumps([_REGISTRY.convert(task.internal_data), _REGISTRY.convert(task.data)],
+                        default=str, option=orjson.OPT_SORT_KEYS)
+
+
+def _fingerprint(task: Task) -> Fingerprint:
+    return task._state, task.last_state_change, len(task._children), task.triggered, _blob(task)
+
+
+def task_to_dict(task: Task) -> dict[str, Any]:
+    """A task as JSON-ready data (the spec by name; data and internal data through Spiff's registry)."""
+    return {
+        "id": str(task.id),
+        "parent": str(task._parent) if task._parent is not None else None,
+        "children": [str(c) for c in task._children],
+        "state": task._state,
+        "spec": task.task_spec.name,
+        "triggered": task.triggered,
+        "lsc": task.last_state_change,
+        "internal": _REGISTRY.convert(task.internal_data),
+        "data": _REGISTRY.convert(task.data),
+    }
+
+
+def _workflow_attrs(workflow: Any) -> dict[str, Any]:
+    return {
+        "completed": workflow.completed,
+        "success": workflow.success,
+        "last_task": str(workflow.last_task.id) if workflow.last_task is not None else None,
+        "root": str(workflow.task_tree.id),
+        "correlations": workflow.correlations,
+    }
+
+
+class WorkflowTracker:
+    """Remembers task fingerprints between steps so each step stores only what changed."""
+
+    def __init__(self) -> None:
+        self.prints: dict[str, dict[UUID, Fingerprint]] = {}
+        self.attrs: dict[str, dict[str, Any]] = {}
+
+    def delta(self, workflow: BpmnWorkflow) -> dict[str, Any]:
+        """What changed since the last call (everything, the first time); remembers the new fingerprints."""
+        changes: dict[str, Any] = {}
+        current = _workflows(workflow)
+        dropped = [key for key in self.prints if key not in current]
+        for key in dropped:
+            self.prints.pop(key, None)
+            self.attrs.pop(key, None)
+        for key, wf in current.items():
+            before = self.prints.get(key, {})
+            after: dict[UUID, Fingerprint] = {}
+            tasks: dict[str, Any] = {}
+            for task_id, task in wf.tasks.items():
+                fp = _fingerprint(task)
+                after[task_id] = fp
+                if before.get(task_id) != fp:
+                    tasks[str(task_id)] = task_to_dict(task)
+            removed = [str(t) for t in before if t not in after]
+            attrs = _workflow_attrs(wf)
+            changed_attrs = {k: v for k, v in attrs.items() if self.attrs.get(key, {}).get(k) != v}
+            self.prints[key], self.attrs[key] = after, attrs
+            change: dict[str, Any] = {}
+            if tasks:
+                change["tasks"] = tasks
+            if removed:
+                change["removed"] = removed
+            if changed_attrs:
+                change["attrs"] = changed_attrs
+            if change:
+                changes[key] = change
+        delta: dict[str, Any] = {}
+        if changes:
+            delta["w"] = changes
+        if dropped:
+            delta["dropped"] = dropped
+        return delta
+
+
+def _restore_tasks(workflow: Any, tasks: dict[str, dict[str, Any]]) -> None:
+    event_manager = workflow.top_workflow.event_manager
+    for dct in tasks.values():  # creation order: parents come before their children
+        spec = workflow.spec.task_specs.get(dct["spec"])
+        if spec is None:
+            raise ValueError(f"stored task {dct['id']} names element {dct['spec']!r}, which the process lacks")
+        task = Task(workflow, spec, state=dct["state"], id=UUID(dct["id"]))
+        task._parent = UUID(dct["parent"]) if dct["parent"] is not None else None
+        task._children = [UUID(c) for c in dct["children"]]
+        task.last_state_change = dct["lsc"]
+        task.triggered = dct["triggered"]
+        task.internal_data = _REGISTRY.restore(dct["internal"])
+        task.data = _REGISTRY.restore(dct["data"])
+        if isinstance(spec, CatchingEvent) and task.has_state(TaskState.WAITING):
+            event_manager.add_task(task)
+
+
+def _apply_attrs(workflow: Any, attrs: dict[str, Any]) -> None:
+    workflow.task_tree = workflow.tasks[UUID(attrs["root"])]
+    workflow.completed = attrs.get("completed", False)
+    workflow.success = attrs.get("success", True)
+    workflow.correlations = dict(attrs.get("correlations") or {})
+    last = attrs.get("last_task")
+    workflow.last_task = workflow.tasks.get(UUID(last)) if last else None
+
+
+def restore_workflow(spec: Any, subprocess_specs: Any, state: InstanceState, script_engine: Any) -> BpmnWorkflow:
+    """Rebuild the workflow of an instance from its folded state."""
+    workflow = BpmnWorkflow(spec, subprocess_specs, script_engine=script_engine, deserializing=True)
+    top = state.workflows[TOP]
+    _restore_tasks(workflow, top.tasks)
+    _apply_attrs(workflow, top.attrs)
+    pending = {k: v for k, v in state.workflows.items() if k != TOP}
+    while pending:  # a subprocess is restored after the workflow holding its parent task
+        progressed = False
+        for key in list(pending):
+            parent = workflow.get_task_from_id(UUID(key))
+            if parent is None:
+                continue
+            wf_state = pending.pop(key)
+            sub = BpmnSubWorkflow(subprocess_specs[parent.task_spec.spec], parent.id, workflow, deserializing=True)
+            _restore_tasks(sub, wf_state.tasks)
+            _apply_attrs(sub, wf_state.attrs)
+            workflow.subprocesses[parent.id] = sub
+            sub.completed_event.connect(parent.task_spec._on_subworkflow_completed, parent)
+            progressed = True
+        if not progressed:
+            raise ValueError(f"stored subprocesses {sorted(pending)} have no parent task")
+    return workflow

@@ -1,0 +1,92 @@
+"""Reading a Zeebe user task into the `CreateTask` command the engine sends when it becomes ready."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+from SpiffWorkflow.task import Task
+
+from commands.messages import CreateTask
+from processes.instance import Instance
+from processes.runtime import evaluate
+
+log = logging.getLogger("casestream.engine")
+FORMS = Path(__file__).resolve().parent / "definitions" / "forms"
+DEFAULT_PRIORITY = 50
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None or value == "" else str(value)
+
+
+def _groups(value: Any) -> list[str]:
+    if isinstance(value, list):
+        return [str(v) for v in value if v not in (None, "")]
+    if isinstance(value, str):
+        return [g.strip() for g in value.split(",") if g.strip()]
+    return []
+
+
+def _form(ext: dict[str, Any], headers: dict[str, Any], element_id: str) -> dict[str, Any] | None:
+    schema = headers.get("formSchema")
+    if schema:
+        try:
+            parsed = json.loads(schema)
+        except ValueError as exc:
+            raise ValueError(f"{element_id}: task header formSchema is not JSON: {exc}") from None
+        return parsed if isinstance(parsed, dict) else None
+    key = ext.get("formDefinition", {}).get("formKey") or ext.get("formDefinition", {}).get("formId")
+    if not key:
+        return None
+    path = FORMS / f"{str(key).removeprefix('camunda-forms:bpmn:')}.json"
+    if not path.is_file():
+        log.warning("%s: form %r has no file %s; the task is created without a form schema", element_id, key, path)
+        return None
+    loaded = json.loads(path.read_text(encoding="utf-8"))
+    return loaded if isinstance(loaded, dict) else None
+
+
+def _due(value: Any) -> datetime | None:
+    if value in (None, ""):
+        return None
+    try:
+        return datetime.fromisoformat(str(value))
+    except ValueError:
+        log.warning("user task dueDate %r is not an ISO-8601 date-time; ignored", value)
+        return None
+
+
+def user_task_command(instance: Instance, task: Task, task_id: UUID) -> CreateTask | None:
+    """The CreateTask for a ready user task (None when the instance runs for no case: tasks belong to cases)."""
+    if instance.case_id is None:
+        log.warning("process %s: user task %s has no case to live on (no caseId)", instance.key, task.task_spec.name)
+        return None
+    spec = task.task_spec
+    element = spec.name
+    ext: dict[str, Any] = getattr(spec, "extensions", None) or instance.model.extensions.get(element, {})
+    headers = {k: evaluate(v, instance.variables) if isinstance(v, str) else v
+               for k, v in ext.get("taskHeaders", {}).items()}
+    variables = {**instance.variables, **instance.inputs(element)}
+    assignment = ext.get("assignmentDefinition", {})
+    assignee = _text(evaluate(assignment["assignee"], variables)) if assignment.get("assignee") else None
+    groups = _groups(evaluate(assignment["candidateGroups"], variables)) if assignment.get("candidateGroups") else []
+    schedule = ext.get("taskSchedule", {})
+    due = _due(evaluate(schedule["dueDate"], variables)) if schedule.get("dueDate") else None
+    priority_text = ext.get("priorityDefinition", {}).get("priority")
+    priority = DEFAULT_PRIORITY
+    if priority_text:
+        value = evaluate(priority_text, variables)
+        priority = min(max(int(value), 0), 100) if isinstance(value, (int, float, str)) and str(value).lstrip(
+            "-").replace(".", "", 1).isdigit() else DEFAULT_PRIORITY
+    description = getattr(spec, "documentation", None) or headers.get("description") or ""
+    return CreateTask(
+        case_id=UUID(instance.case_id), task_id=task_id, title=(getattr(spec, "bpmn_name", None) or element)[:200],
+        description=str(description)[:20_000], form_schema=_form(ext, headers, element), assignee=assignee,
+        candidate_groups=groups[:20], due_at=due, priority=priority, process_instance_key=instance.key,
+        element_id=element, command_id=f"create-task:{task_id}",
+    )
