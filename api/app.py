@@ -11,7 +11,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api import problems, routes_auth, routes_commands, routes_live, routes_queries
+from api import problems, routes_auth, routes_commands, routes_live, routes_queries, routes_tasks
 from api.live import Broadcaster
 from casestream.bootstrap import Platform
 
@@ -91,6 +91,7 @@ def create_app(platform: Platform) -> FastAPI:
     app.include_router(routes_commands.router)
     app.include_router(routes_queries.router)
     app.include_router(routes_live.router)
+    app.include_router(routes_tasks.router)
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:
