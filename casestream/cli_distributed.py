@@ -85,6 +85,10 @@ def register(app: typer.Typer) -> None:
 
     app.add_typer(contract_app, name="contract")
 
+    from casestream.cli_worker import register as register_worker
+
+    register_worker(app)  # `casestream worker`, `worker retry-dead-letters`, `worker rebuild`
+
 
 def main() -> None:
     """`python -m casestream.cli_distributed ...` (the same commands without the rest of the CLI)."""

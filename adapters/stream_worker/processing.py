@@ -1,0 +1,264 @@
+"""One batch of Kafka records -> MongoDB read models: decode, park, `fold_batch`, one write, per-partition tracking.
+
+Synchronous (pymongo); the Faust agent and the Kafka rebuild run it in a thread. Every step is idempotent, so a
+batch that is delivered again (a crash before the offsets were committed, a rebalance) changes nothing:
+documents carry the position of the last event folded into them and `fold_batch` skips anything at or below it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from pymongo.collection import Collection
+from pymongo.errors import DuplicateKeyError
+
+from adapters import cloudevents
+from adapters.mongo_documents import MongoDocumentStore
+from adapters.stream_worker.parking import Delivery, MongoParking, Parked
+from domain.events import Positioned
+from projections.base import Projection
+from projections.folding import Stored, fold_batch
+from projections.ports import Write
+
+log = logging.getLogger(__name__)
+
+TRACKING = "tracking"  # the collection MongoDocumentStore keeps tracking positions in
+TRACKING_PREFIX = "worker:"
+
+
+def tracking_name(topic: str, partition: int) -> str:
+    """The tracking document of one partition: `worker:<topic>:<partition>`."""
+    return f"{TRACKING_PREFIX}{topic}:{partition}"
+
+
+@dataclass
+class PartitionMark:
+    """How far a batch got in one partition: the highest log position handled and the event behind it."""
+
+    topic: str
+    partition: int
+    offset: int
+    position: int
+    event_time: datetime | None
+
+    def record(self, worker: str) -> dict[str, Any]:
+        return {
+            "_id": tracking_name(self.topic, self.partition), "position": self.position, "topic": self.topic,
+            "partition": self.partition, "offset": self.offset,
+            "event_time": self.event_time.isoformat() if self.event_time else None,
+            "event_ts": self.event_time.timestamp() if self.event_time else None,
+            "updated_at": datetime.now(UTC).isoformat(), "worker": worker,
+        }
+
+
+@dataclass
+class BatchOutcome:
+    """What one batch did."""
+
+    received: int = 0
+    applied: int = 0  # events folded (including those that changed nothing: redeliveries)
+    writes: int = 0  # documents written
+    parked: list[Parked] = field(default_factory=list)  # newly parked records: the dead-letter topic gets each
+    marks: dict[tuple[str, int], PartitionMark] = field(default_factory=dict)
+
+
+def error_text(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+def decode(delivery: Delivery) -> Positioned:
+    """A record's value (CloudEvents JSON) -> the domain event with its log position (upcast)."""
+    return cloudevents.from_cloudevent(cloudevents.loads(delivery.value))
+
+
+class BatchProcessor:
+    """Folds batches of records into a MongoDocumentStore, parking poison events and the events behind them."""
+
+    def __init__(
+        self, documents: MongoDocumentStore, projections: Sequence[Projection], parking: MongoParking,
+        *, worker: str = "worker",
+    ) -> None:
+        self.documents = documents
+        self.projections = tuple(projections)
+        self.parking = parking
+        self.worker = worker
+        self.tracking: Collection[dict[str, Any]] = documents.db[TRACKING]
+
+    # --- the batch -------------------------------------------------------------------------------------
+
+    def process(self, deliveries: Sequence[Delivery]) -> BatchOutcome:
+        """Apply a batch (records in Kafka order per partition); safe to call again with the same records."""
+        outcome = BatchOutcome(received=len(deliveries))
+        parked_keys = self.parking.parked_keys()
+        blocked: set[str] = set()  # keys parked from this batch on
+        waiting: list[Parked] = []  # records of keys parked before this batch
+        fresh: list[Parked] = []  # poison records and the records behind them, of keys parked in this batch
+        ready: list[tuple[Delivery, Positioned]] = []
+        decoded: list[tuple[Delivery, Positioned | BaseException]] = []
+        for delivery in deliveries:
+            try:
+                decoded.append((delivery, decode(delivery)))
+            except Exception as exc:
+                decoded.append((delivery, exc))
+        if parked_keys:
+            waiting = [Parked(d, key, _position(item), None) for d, item in decoded
+                       if (key := d.key_text) is not None and key in parked_keys]
+            # keys whose marker went away since we looked (a retry finished): their records are applied now
+            released = self.parking.add_waiting(waiting) if waiting else set()
+            waiting = [p for p in waiting if p.key not in released]
+            parked_keys -= released
+        for delivery, item in decoded:
+            key = delivery.key_text
+            if key is not None and key in parked_keys:
+                continue
+            if key is not None and key in blocked:
+                fresh.append(Parked(delivery, key, _position(item), None))
+            elif isinstance(item, BaseException):
+                log.error("poison record %s (key %s): %s", delivery.record_id, key, error_text(item))
+                if key is None:  # nothing to hold back: an unkeyed record names no case
+                    fresh.append(Parked(delivery, "", None, error_text(item)))
+                    continue
+                blocked.add(key)
+                fresh.append(Parked(delivery, key, None, error_text(item)))
+            else:
+                ready.append((delivery, item))
+        writes, applied, poisoned = self._fold(ready)
+        for delivery, item, failure in poisoned:
+            log.error("poison event at position %d (%s): %s", item.position, delivery.record_id, error_text(failure))
+        fresh = _merge_poisoned(fresh, poisoned, ready)
+        if fresh:
+            self.parking.park_new([p for p in fresh if p.key])
+        self.documents.write(writes)
+        outcome.applied = len(applied)
+        outcome.writes = len(writes)
+        outcome.parked = [*waiting, *fresh]
+        outcome.marks = self._marks(applied, [*waiting, *fresh])
+        self._advance(outcome.marks.values())
+        return outcome
+
+    def _fold(
+        self, ready: Sequence[tuple[Delivery, Positioned]],
+    ) -> tuple[list[Write], list[tuple[Delivery, Positioned]], list[tuple[Delivery, Positioned, BaseException]]]:
+        """fold_batch over the whole batch; if it raises, event by event to find the poison ones."""
+        if not ready:
+            return [], [], []
+        try:
+            return fold_batch(self.projections, [item for _d, item in ready], self.documents.get_many), list(ready), []
+        except Exception:
+            log.warning("a batch of %d events failed to fold; folding one by one to find the poison", len(ready))
+        overlay: dict[tuple[str, str], Stored] = {}
+        pending: dict[tuple[str, str], Write] = {}
+
+        def load(collection: str, keys: Sequence[str]) -> Mapping[str, Stored]:
+            missing = [k for k in keys if (collection, k) not in overlay]
+            found: dict[str, Stored] = dict(self.documents.get_many(collection, missing)) if missing else {}
+            found.update({k: overlay[(collection, k)] for k in keys if (collection, k) in overlay})
+            return found
+
+        applied: list[tuple[Delivery, Positioned]] = []
+        poisoned: list[tuple[Delivery, Positioned, BaseException]] = []
+        blocked: set[str | None] = set()
+        for delivery, item in ready:
+            key = delivery.key_text
+            if key is not None and key in blocked:
+                continue  # waits behind this batch's poison event (parked by the caller)
+            try:
+                writes = fold_batch(self.projections, [item], load)
+            except Exception as exc:
+                poisoned.append((delivery, item, exc))
+                if key is not None:
+                    blocked.add(key)
+                continue
+            applied.append((delivery, item))
+            for w in writes:
+                overlay[(w.collection, w.key)] = (w.doc, w.position)
+                pending[(w.collection, w.key)] = w
+        return [pending[slot] for slot in sorted(pending)], applied, poisoned
+
+    def _marks(self, applied: Sequence[tuple[Delivery, Positioned]], parked: Sequence[Parked]) -> dict[
+            tuple[str, int], PartitionMark]:
+        marks: dict[tuple[str, int], PartitionMark] = {}
+
+        def note(d: Delivery, position: int, when: datetime | None) -> None:
+            mark = marks.get((d.topic, d.partition))
+            if mark is None:
+                marks[(d.topic, d.partition)] = PartitionMark(d.topic, d.partition, d.offset, position, when)
+                return
+            mark.offset = max(mark.offset, d.offset)
+            if position > mark.position:
+                mark.position, mark.event_time = position, when
+
+        for delivery, item in applied:
+            note(delivery, item.position, item.event.occurred_at)
+        for p in parked:  # parked records move the offset only: the position says what is visible
+            note(p.delivery, 0, None)
+        return marks
+
+    def _advance(self, marks: Iterable[PartitionMark]) -> None:
+        """Move each partition's tracking document forward (never back: a late, older batch leaves it)."""
+        for mark in marks:
+            record = mark.record(self.worker)
+            guard = {"_id": record["_id"], "position": {"$lt": record["position"]}}
+            try:
+                self.tracking.replace_one(guard, record, upsert=True)
+            except DuplicateKeyError:
+                self.tracking.replace_one(guard, record)
+
+    # --- retrying parked events ------------------------------------------------------------------------
+
+    def retry(self, key: str) -> tuple[int, str | None]:
+        """Apply a parked key's records in order with the current code; unpark it if all apply.
+
+        Returns (records applied, error of the record it stopped at or None). Safe while workers run: records
+        parked meanwhile are picked up by the next round, or applied by the worker once the marker is gone.
+        """
+        applied = 0
+        while True:
+            marker = self.parking.marker(key)
+            records = self.parking.parked_events(key)
+            for record in records:
+                delivery = Delivery(record["topic"], int(record["partition"]), int(record["offset"]),
+                                    key.encode(), str(record["value"]).encode())
+                try:
+                    writes = fold_batch(self.projections, [decode(delivery)], self.documents.get_many)
+                except Exception as exc:
+                    self.parking.set_error(key, delivery.record_id, error_text(exc))
+                    return applied, error_text(exc)
+                self.documents.write(writes)
+                self.parking.remove_events([delivery.record_id])
+                applied += 1
+            if marker is None:
+                return applied, None  # records left without a marker (a worker released them): applied now
+            if self.parking.release(key, int(marker.get("parked", 0))):
+                return applied, None
+
+
+def _position(item: Positioned | BaseException) -> int | None:
+    return item.position if isinstance(item, Positioned) else None
+
+
+def _merge_poisoned(
+    fresh: list[Parked], poisoned: Sequence[tuple[Delivery, Positioned, BaseException]],
+    ready: Sequence[tuple[Delivery, Positioned]],
+) -> list[Parked]:
+    """Add the fold's poison events, and the ready events of their keys that came after them, to `fresh`;
+    the result is in Kafka order (by partition and offset) so each key's first record is its poison one."""
+    if not poisoned:
+        return fresh
+    out = list(fresh)
+    first: dict[str, int] = {}
+    for delivery, item, exc in poisoned:
+        key = delivery.key_text or ""
+        first.setdefault(key, delivery.offset)
+        out.append(Parked(delivery, key, item.position, error_text(exc)))
+    for delivery, item in ready:
+        key = delivery.key_text or ""
+        if key in first and delivery.offset > first[key] and not any(
+                p.delivery.record_id == delivery.record_id for p in out):
+            out.append(Parked(delivery, key, item.position, None))
+    return sorted(out, key=lambda p: (p.delivery.topic, p.delivery.partition, p.delivery.offset))
+
