@@ -3,14 +3,43 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
 
 from adapters.embedded_runner import EmbeddedRunner
 from adapters.event_store import RecorderEventStore, postgres_event_store, sqlite_event_store
 from adapters.issuer import BuiltinIssuer
+from adapters.lag import EmbeddedLag, LagMonitor, read_model_topics
 from adapters.sqlite_documents import SqliteDocumentStore
 from casestream.settings import Settings
 from commands.bus import CommandBus
 from projections.catalog import ALL
+from projections.ports import DocumentStore
+
+if TYPE_CHECKING:  # the distributed mode's adapters (aiokafka, pymongo) are imported only when it is built
+    from adapters.mongo_documents import MongoDocumentStore
+    from adapters.read_progress import KafkaReadProgress
+
+
+class ReadModelHost(Protocol):
+    """What the API needs from whatever keeps the read models current (embedded runner, Kafka workers' progress)."""
+
+    last_error: str | None
+
+    @property
+    def position(self) -> int: ...
+
+    @property
+    def running(self) -> bool: ...
+
+    def wait(self, position: int, timeout: float) -> bool: ...
+
+    def stop(self) -> None: ...
+
+
+class ReadModels(DocumentStore, Protocol):
+    """A document store the platform owns (and closes)."""
+
+    def close(self) -> None: ...
 
 
 @dataclass
@@ -20,14 +49,31 @@ class Platform:
     settings: Settings
     store: RecorderEventStore
     bus: CommandBus
-    documents: SqliteDocumentStore
-    runner: EmbeddedRunner
+    documents: ReadModels
+    runner: ReadModelHost
     issuer: BuiltinIssuer
+    lag: LagMonitor | None = None  # projection lag, measured in the background while the API runs
 
     def close(self) -> None:
         self.runner.stop()
         self.documents.close()
         self.store.close()
+
+
+@dataclass
+class EmbeddedPlatform(Platform):
+    """The embedded platform: read models in SQLite, kept by the in-process runner."""
+
+    documents: SqliteDocumentStore
+    runner: EmbeddedRunner
+
+
+@dataclass
+class DistributedPlatform(Platform):
+    """The distributed API: read models in MongoDB, kept by `casestream worker` processes."""
+
+    documents: MongoDocumentStore
+    runner: KafkaReadProgress
 
 
 def build_event_store(settings: Settings) -> RecorderEventStore:
@@ -41,7 +87,9 @@ def build_event_store(settings: Settings) -> RecorderEventStore:
     return sqlite_event_store(settings.events_path, synchronous=settings.sqlite_synchronous)
 
 
-def bootstrap(settings: Settings | None = None, *, start_runner: bool = True) -> Platform:
+def bootstrap(
+    settings: Settings | None = None, *, start_runner: bool = True
+) -> EmbeddedPlatform:
     """Build the platform for settings (read from the environment when None)."""
     settings = settings or Settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -49,7 +97,43 @@ def bootstrap(settings: Settings | None = None, *, start_runner: bool = True) ->
     documents = SqliteDocumentStore(settings.views_path, ALL)
     runner = EmbeddedRunner(store, documents, ALL, batch_size=settings.runner_batch_size)
     issuer = BuiltinIssuer(settings.key_path, settings.base_url, settings.audience, settings.token_ttl_seconds)
-    platform = Platform(settings, store, CommandBus(store), documents, runner, issuer)
+    lag = EmbeddedLag(store, runner, ALL)
+    monitor = LagMonitor(lag.measure, lag.read_models, "embedded", settings.lag_refresh_seconds)
+    platform = EmbeddedPlatform(settings, store, CommandBus(store), documents, runner, issuer, monitor)
     if start_runner:
         runner.start()
     return platform
+
+
+def bootstrap_distributed(settings: Settings | None = None) -> DistributedPlatform:
+    """The API side of the distributed mode: commands on PostgreSQL, queries on the MongoDB read models that
+    `casestream worker` processes keep; no runner in this process (see docs/api.md, read-your-writes)."""
+    from adapters.kafka_relay import HeadStore, positions_for
+    from adapters.lag import KafkaLag
+    from adapters.mongo_documents import MongoDocumentStore
+    from adapters.read_progress import KafkaReadProgress, mongo_tracking
+
+    settings = settings or Settings()
+    if settings.event_store != "postgres":
+        raise ValueError("the distributed mode needs CASESTREAM_EVENT_STORE=postgres (event_store)")
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    store = build_event_store(settings)
+    try:
+        positions = positions_for(store)
+        if not isinstance(positions, HeadStore):
+            raise TypeError(f"{type(positions).__name__} keeps no partition heads")
+        documents = MongoDocumentStore(settings.mongo_url, settings.mongo_database, ALL)
+    except Exception:
+        store.close()
+        raise
+    name = settings.relay_name
+    progress = KafkaReadProgress(lambda: positions.load_heads(name), mongo_tracking(documents.db))
+    read_models = read_model_topics(ALL, settings.kafka_topic_prefix)
+    lag = KafkaLag(
+        bootstrap=settings.kafka_bootstrap, group=settings.worker_group,
+        topics=sorted({t for sources in read_models.values() for t in sources}), read_models=read_models,
+        store=store, progress=progress,
+    )
+    monitor = LagMonitor(lag.measure, read_models, "distributed", settings.lag_refresh_seconds, close=lag.close)
+    issuer = BuiltinIssuer(settings.key_path, settings.base_url, settings.audience, settings.token_ttl_seconds)
+    return DistributedPlatform(settings, store, CommandBus(store), documents, progress, issuer, monitor)
