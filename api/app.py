@@ -11,7 +11,8 @@ from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api import problems, routes_auth, routes_commands, routes_live, routes_queries, routes_tasks
+from adapters.embedded_runner import EmbeddedRunner
+from api import backpressure, problems, routes_auth, routes_commands, routes_live, routes_queries, routes_tasks
 from api.live import Broadcaster
 from casestream.bootstrap import Platform
 
@@ -84,9 +85,11 @@ def create_app(platform: Platform) -> FastAPI:
     app.state.platform = platform
     broadcaster = Broadcaster()
     app.state.broadcaster = broadcaster
-    platform.runner.subscribe(broadcaster.publish)
+    if isinstance(platform.runner, EmbeddedRunner):  # distributed: the feed comes from Kafka, not a runner
+        platform.runner.subscribe(broadcaster.publish)
     app.add_middleware(BodyLimit, max_bytes=platform.settings.max_body_bytes)
     problems.install(app)
+    backpressure.install(app, platform)  # lag measured in the lifespan, /metrics, 429 on commands above the limits
     app.include_router(routes_auth.router)
     app.include_router(routes_commands.router)
     app.include_router(routes_queries.router)
@@ -111,6 +114,8 @@ def create_app(platform: Platform) -> FastAPI:
             return JSONResponse({"status": "unavailable", "error": repr(exc)}, status_code=503)
         runner_ok = platform.runner.running and platform.runner.last_error is None
         report["runner"] = {"running": platform.runner.running, "error": platform.runner.last_error}
+        if platform.lag is not None:
+            report["lag"] = platform.lag.report.as_json()
         report["status"] = "ready" if runner_ok else "unavailable"
         return JSONResponse(report, status_code=200 if runner_ok else 503)
 
