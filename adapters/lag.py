@@ -4,10 +4,11 @@ Measured in the background every ~1 s (`LagMonitor`), never per request, and rea
 by `/metrics`, `/readyz` and the command backpressure.
 
 - Embedded: the runner's position against the log head; seconds = age of the first unapplied event.
-- Distributed, per topic partition: Kafka's end offset minus the worker group's committed offset, set to 0
-  when the relay heads and worker tracking positions say the partition holds nothing unapplied (Faust
-  commits offsets every few seconds, so the committed offset alone trails what is applied). Seconds = age
-  (`time` of the CloudEvent) of the record at the committed offset, read only for partitions that lag.
+- Distributed, per topic partition: Kafka's end offset minus the next offset the workers will handle (the
+  later of the group's committed offset and the offset after the one in the partition's tracking document:
+  Faust commits offsets every few seconds, the tracking document is written with each batch), set to 0 when
+  the relay heads and tracking positions say the partition holds nothing unapplied. Seconds = age (`time` of
+  the CloudEvent) of the record at that next offset, read only for partitions that lag.
   The relay's own lag is the log head minus its stored position, with the age of the first unrelayed event.
 Every read model folded from a topic shares that topic's partition lag (one worker write covers them all).
 """
@@ -186,7 +187,8 @@ class KafkaLag:
 
     def __init__(
         self, *, bootstrap: str, group: str, topics: Sequence[str], read_models: Mapping[str, tuple[str, ...]],
-        store: EventStore, progress: KafkaReadProgress, fetch_timeout: float = 1.0,
+        store: EventStore, progress: KafkaReadProgress,
+        handled_offsets: Callable[[], Mapping[tuple[str, int], int]] | None = None, fetch_timeout: float = 1.0,
     ) -> None:
         self.bootstrap = bootstrap
         self.group = group
@@ -194,6 +196,7 @@ class KafkaLag:
         self.read_models = read_models
         self.store = store
         self.progress = progress
+        self.handled_offsets = handled_offsets
         self.fetch_timeout = fetch_timeout
         self._admin: AIOKafkaAdminClient | None = None
         self._consumer: AIOKafkaConsumer | None = None
@@ -252,6 +255,11 @@ class KafkaLag:
         if unstarted:
             committed.update(await consumer.beginning_offsets(unstarted))
         snapshot = await asyncio.to_thread(self.progress.snapshot, 0.5)
+        if self.handled_offsets is not None:
+            for (topic, partition), offset in (await asyncio.to_thread(self.handled_offsets)).items():
+                tp = TopicPartition(topic, partition)
+                if tp in committed:
+                    committed[tp] = max(committed[tp], offset + 1)
         behind = snapshot.behind()
         lagging: dict[TopicPartition, int] = {}
         for tp in partitions:

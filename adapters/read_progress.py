@@ -75,6 +75,21 @@ def mongo_tracking(database: Any) -> TrackingLoader:
     return load
 
 
+def mongo_tracking_offsets(database: Any) -> TrackingLoader:
+    """The highest Kafka offset the workers handled per partition (applied or parked), from their tracking."""
+    collection = database["tracking"]
+
+    def load() -> dict[tuple[str, int], int]:
+        handled: dict[tuple[str, int], int] = {}
+        for record in collection.find({"_id": {"$regex": f"^{TRACKING_PREFIX}"}}, {"offset": 1}):
+            match = _TRACKING_ID.match(str(record["_id"]))
+            if match and record.get("offset") is not None:
+                handled[(match["topic"], int(match["partition"]))] = int(record["offset"])
+        return handled
+
+    return load
+
+
 class KafkaReadProgress:
     """Read-your-writes over relay heads and worker tracking; what the API waits on in distributed mode.
 
