@@ -18,6 +18,7 @@ from projections.ports import DocumentStore
 if TYPE_CHECKING:  # the distributed mode's adapters (aiokafka, pymongo) are imported only when it is built
     from adapters.mongo_documents import MongoDocumentStore
     from adapters.read_progress import KafkaReadProgress
+    from processes.platform import Processes
 
 
 class ReadModelHost(Protocol):
@@ -53,8 +54,11 @@ class Platform:
     runner: ReadModelHost
     issuer: BuiltinIssuer
     lag: LagMonitor | None = None  # projection lag, measured in the background while the API runs
+    processes: Processes | None = None  # BPMN engine + process manager (embedded, CASESTREAM_PROCESSES=on)
 
     def close(self) -> None:
+        if self.processes is not None:
+            self.processes.stop()
         self.runner.stop()
         self.documents.close()
         self.store.close()
@@ -100,8 +104,14 @@ def bootstrap(
     lag = EmbeddedLag(store, runner, ALL)
     monitor = LagMonitor(lag.measure, lag.read_models, "embedded", settings.lag_refresh_seconds)
     platform = EmbeddedPlatform(settings, store, CommandBus(store), documents, runner, issuer, monitor)
+    if settings.processes == "on":
+        from processes.platform import build_processes  # SpiffWorkflow is imported only when processes run
+
+        platform.processes = build_processes(platform.bus, store, documents, runner)
     if start_runner:
         runner.start()
+        if platform.processes is not None:
+            platform.processes.start()
     return platform
 
 
@@ -111,7 +121,7 @@ def bootstrap_distributed(settings: Settings | None = None) -> DistributedPlatfo
     from adapters.kafka_relay import HeadStore, positions_for
     from adapters.lag import KafkaLag
     from adapters.mongo_documents import MongoDocumentStore
-    from adapters.read_progress import KafkaReadProgress, mongo_tracking
+    from adapters.read_progress import KafkaReadProgress, mongo_tracking, mongo_tracking_offsets
 
     settings = settings or Settings()
     if settings.event_store != "postgres":
@@ -132,7 +142,7 @@ def bootstrap_distributed(settings: Settings | None = None) -> DistributedPlatfo
     lag = KafkaLag(
         bootstrap=settings.kafka_bootstrap, group=settings.worker_group,
         topics=sorted({t for sources in read_models.values() for t in sources}), read_models=read_models,
-        store=store, progress=progress,
+        store=store, progress=progress, handled_offsets=mongo_tracking_offsets(documents.db),
     )
     monitor = LagMonitor(lag.measure, read_models, "distributed", settings.lag_refresh_seconds, close=lag.close)
     issuer = BuiltinIssuer(settings.key_path, settings.base_url, settings.audience, settings.token_ttl_seconds)
