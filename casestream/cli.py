@@ -31,23 +31,37 @@ def _progress() -> Progress:
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to bind (default 127.0.0.1).")] = None,
     port: Annotated[int | None, typer.Option(help="Port to bind (default 8000).")] = None,
+    distributed: Annotated[bool, typer.Option(
+        "--distributed", help="PostgreSQL for commands, MongoDB read models (kept by `casestream worker`) for "
+        "queries, the live feed from Kafka; no runner in this process.")] = False,
 ) -> None:
     """Run the API, the read-model runner, the live feed and the UI in one process."""
     import uvicorn
 
     from api.app import create_app
-    from casestream.bootstrap import bootstrap
+    from casestream.bootstrap import Platform, bootstrap
 
-    overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
+    overrides: dict[str, object] = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
+    if distributed:
+        overrides["event_store"] = "postgres"
     settings = Settings(**overrides)  # type: ignore[arg-type]
-    platform = bootstrap(settings)
+    platform: Platform
+    if distributed:
+        from api.distributed import create_distributed_app
+        from casestream.bootstrap import bootstrap_distributed
+
+        platform = bootstrap_distributed(settings)
+        application = create_distributed_app(platform)
+    else:
+        platform = bootstrap(settings)
+        application = create_app(platform)
     # `casestream token` reads this so its tokens carry the issuer of the server that is running
     (settings.data_dir / "issuer-url").write_text(settings.base_url)
     typer.echo(f"casestream serving on {settings.base_url}  (UI at {settings.base_url}/, API docs at /docs)")
     typer.echo(f"  data: {settings.data_dir.resolve()}  event store: {settings.event_store}")
     typer.echo("  token: casestream token --user alice --roles caseworker   (or log in as alice / casestream)")
     try:
-        uvicorn.run(create_app(platform), host=settings.host, port=settings.port, log_level="warning")
+        uvicorn.run(application, host=settings.host, port=settings.port, log_level="warning")
     finally:
         platform.close()
 
