@@ -88,6 +88,11 @@ class Settings(BaseSettings):
     key_file: Path | None = Field(default=None, description="Issuer signing key (default DATA_DIR/issuer-key.json); "
                                   "API replicas share one.")
 
+    processes: Literal["on", "off"] = Field(
+        default="on", description="Run BPMN processes in `serve` (embedded engine with the shipped BPMN deployed, and "
+        "the process manager); off: cases move only by hand.",
+    )
+
     @property
     def views_path(self) -> Path:
         return self.data_dir / "views.sqlite"

@@ -29,7 +29,7 @@ from uuid import UUID
 from commands import messages as m
 from commands.bus import Actor, CommandBus
 from commands.ports import EventStore
-from domain.case import CaseMovedToStage, CaseOpened
+from domain.case import Case, CaseMovedToStage, CaseOpened
 from domain.definition import AutomationRule, CaseDefinition, DefinitionSpec, definition_id
 from domain.errors import DomainError
 from domain.events import Event, Positioned
@@ -55,7 +55,7 @@ class Engine(Protocol):
         self, tenant: str, name: str, correlation_key: str, variables: Mapping[str, Any]
     ) -> bool: ...
 
-    def complete_user_task(self, tenant: str, task_id: str, variables: Mapping[str, Any]) -> None: ...
+    def complete_user_task(self, tenant: str, task_id: str, variables: Mapping[str, Any]) -> bool: ...
 
 
 def lifecycle_key(case_id: str, process_id: str) -> str:
@@ -176,7 +176,9 @@ class ProcessManager:
             elif isinstance(event, CaseMovedToStage):
                 acted = self._on_moved(event)
             elif isinstance(event, TaskCompleted) and event.process_instance_key:
-                self.engine.complete_user_task(event.tenant, str(event.aggregate_id), dict(event.data))
+                if not self.engine.complete_user_task(event.tenant, str(event.aggregate_id), dict(event.data)):
+                    log.warning("task %s completed, but no open user task of %s has that id",
+                                event.aggregate_id, event.process_instance_key)
                 acted = True
             acted = self._automate(event) or acted
         except (DomainError, KeyError, ValueError) as exc:
@@ -205,8 +207,11 @@ class ProcessManager:
             return False
         case_id = str(event.aggregate_id)
         started = False
-        for process_id in spec.stage_processes.get(event.to_stage, ()):
-            variables = {**self._variables(event, case_id), "stage": event.to_stage, "fromStage": event.from_stage}
+        ids = spec.stage_processes.get(event.to_stage, ())
+        data = Case.replay(event.aggregate_id, self.store.events_of(event.aggregate_id)).data if ids else {}
+        for process_id in ids:
+            variables = {**data, **self._variables(event, case_id), "stage": event.to_stage,
+                         "fromStage": event.from_stage}
             self.engine.start(process_id, tenant=event.tenant, variables=variables, case_id=case_id,
                               instance_key=stage_key(case_id, process_id, event.event_id))
             started = True

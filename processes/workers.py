@@ -166,3 +166,7 @@ def save_record(job: Job, send: CommandSender) -> dict[str, Any]:
     )
     result = send(command)
     return {"recordId": result.id}
+
+
+# task types of the shipped processes (onboarding saga, SLA escalation): registered on import
+import processes.saga_workers  # noqa: E402, F401
