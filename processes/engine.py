@@ -361,15 +361,29 @@ class EmbeddedEngine:
             item = self._jobs.get()
             if item is None:
                 return
-            instance_id, ref, job = item
+            self._run_job(*item)
+
+    def _run_job(self, instance_id: UUID, ref: str, job: Job) -> None:
+        try:
+            outcome: JobOutcome = run_job(job, self.bus)
+        except Exception as exc:  # run_job classifies worker errors; this is the bus or store itself failing
+            outcome = Failed(f"{type(exc).__name__}: {exc}", max(job.retries - 1, 0))
+        try:
+            self.job_done(instance_id, ref, job, outcome)
+        except Exception:
+            log.exception("process %s: applying the outcome of job %s failed", job.process_instance_key, job.key)
+
+    def run_jobs(self) -> int:
+        """Run queued jobs in the calling thread until none is left (tests, tools); returns how many ran."""
+        ran = 0
+        while True:
             try:
-                outcome: JobOutcome = run_job(job, self.bus)
-            except Exception as exc:
-                outcome = Failed(f"{type(exc).__name__}: {exc}", max(job.retries - 1, 0))
-            try:
-                self.job_done(instance_id, ref, job, outcome)
-            except Exception:
-                log.exception("process %s: applying the outcome of job %s failed", job.process_instance_key, job.key)
+                item = self._jobs.get_nowait()
+            except queue.Empty:
+                return ran
+            if item is not None:
+                self._run_job(*item)
+                ran += 1
 
     def job_done(self, instance_id: UUID, ref: str, job: Job, outcome: JobOutcome) -> None:
         """Apply a job's outcome: complete and advance, throw its BPMN error, or retry / raise an incident."""
@@ -431,9 +445,10 @@ class EmbeddedEngine:
                 instance = self._instances.get(entry.instance_id)
                 if instance is None:
                     continue
-                self._step_now = now
+                # each timer fires in its own step at its due time, so a later timer does not ride along
+                self._step_now = entry.due
                 try:
-                    if fire_timer(self, instance, entry.ref, now, effects):
+                    if fire_timer(self, instance, entry.ref, entry.due, effects):
                         fired += 1
                 except Exception:
                     log.exception("process %s: timer %s failed", instance.key, entry.ref)
