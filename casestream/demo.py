@@ -570,3 +570,57 @@ def load_demo(
         records=records, cases=cases, commands=loader.commands, repeated=loader.repeated,
         seconds=round(time.perf_counter() - started, 3), by_definition=by_definition,
     )
+
+
+# -- live cases: run by the shipped processes -------------------------------------------------------------
+
+def _live_data(kind: str, rng: random.Random) -> tuple[str, dict[str, Any]]:
+    """A title and case data for a fresh case of kind (claim, complaint or onboarding)."""
+    first, last = _person(rng)
+    if kind == "claim":
+        category = rng.choice(d.CLAIM_CATEGORIES)
+        lo, hi = d.CLAIM_AMOUNTS[category]
+        data: dict[str, Any] = {
+            "policy_number": f"POL-{rng.randint(1_000_000, 9_999_999)}", "claimant_name": f"{first} {last}",
+            "incident_date": _day(rng, DEMO_TODAY, 1, 20).isoformat(), "amount": round(rng.uniform(lo, hi) / 5) * 5.0,
+            "currency": "EUR", "category": category, "claimant_email": _email(first, last, "example.com"),
+        }
+        return f"{rng.choice(d.CLAIM_TITLES[category])} — {last}", data
+    if kind == "complaint":
+        product = rng.choice(d.COMPLAINT_PRODUCTS)
+        received = _day(rng, DEMO_TODAY, 0, 5)
+        data = {"customer_name": f"{first} {last}", "channel": rng.choice(d.COMPLAINT_CHANNELS),
+                "severity": rng.choice(d.COMPLAINT_SEVERITIES), "product": product,
+                "received_date": received.isoformat(), "response_due": (received + timedelta(weeks=8)).isoformat(),
+                "customer_email": _email(first, last, "example.net")}
+        return f"{rng.choice(d.COMPLAINT_TITLES[product])} — {first} {last}", data
+    country = rng.choice(d.ONBOARDING_COUNTRIES)
+    industry = rng.choice(list(d.COMPANY_KINDS))
+    company = f"{rng.choice(d.COMPANY_STEMS)} {d.COMPANY_KINDS[industry]} {d.COMPANY_SUFFIX[country]}"
+    registration = f"{d.COUNTRIES[country]['iso2']}{rng.randint(10**7, 10**8 - 1)}"
+    data = {"company_name": company, "registration_number": registration,
+            "country": country, "industry": industry, "risk_level": rng.choice(["low", "medium", "high"]),
+            "contact_name": f"{first} {last}",
+            "contact_email": _email(first, last, f"{company.split(' ')[0].lower()}.example")}
+    return f"{rng.choice(d.ONBOARDING_TITLES)} — {company}", data
+
+
+def load_live_cases(bus: CommandBus, *, tenant: str = "acme", cases: int = 9, seed: int = 7) -> int:
+    """Publish the process-enabled definition versions and open `cases` cases under them; return how many.
+
+    Run after `load_demo`: the history's cases stay on the versions without processes (people moved them),
+    these move on their own once the platform runs processes (`casestream serve`). Idempotent per seed.
+    """
+    loader = _Loader(bus, tenant, seed)
+    for record_type in d.PROCESS_RECORD_TYPES:
+        loader.send(f"record-type-{record_type['key']}", "admin", m.DefineRecordType, "live", **record_type)
+    for spec in d.LIVE_DEFINITIONS:
+        loader.send(f"definition-{spec['key']}-live", "admin", m.PublishCaseDefinition, "live", **spec)
+    kinds = ["claim", "complaint", "onboarding"]
+    for index in range(cases):
+        rng = random.Random(f"casestream-demo-live:{seed}:{index}")
+        kind = kinds[index % len(kinds)]
+        title, data = _live_data(kind, rng)
+        loader.send(f"live-{index:03d}-open", rng.choice(WORKERS), m.OpenCase, f"live-{index:03d}",
+                    definition_key=kind, title=title, data=data)
+    return cases

@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 NAME = "process-manager"
 NAMESPACE = uuid.UUID("9b0f4b8e-3f0c-4c55-8d1a-5e6f7a8b9c0d")
 AUTOMATION_ACTOR = "automation"
+MAX_ATTEMPTS = 3  # tries per event before a technical failure is logged and the event passed over
 
 
 class Engine(Protocol):
@@ -108,6 +109,7 @@ class ProcessManager:
         self._specs: dict[tuple[str, str, int], DefinitionSpec] = {}
         self._cases: dict[str, tuple[str, int]] = {}  # case id -> (definition key, version)
         self._conditions: dict[str, Expression] = {}
+        self._failures: dict[int, int] = {}  # position -> technical failures so far
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._progress = threading.Condition()
@@ -185,6 +187,15 @@ class ProcessManager:
             # the engine refused (unknown process, finished task): retrying cannot help, so note it and go on
             self.last_error = f"event at {positioned.position}: {exc!r}"
             log.warning("process manager skipped the event at position %s: %r", positioned.position, exc)
+            return True
+        except Exception as exc:
+            # technical: retried by the loop, but an event that keeps failing must not block every later one
+            failures = self._failures[positioned.position] = self._failures.get(positioned.position, 0) + 1
+            if failures < MAX_ATTEMPTS:
+                raise
+            self.last_error = f"event at {positioned.position} failed {failures} times: {exc!r}"
+            log.error("process manager gave up on the event at position %s: %r", positioned.position, exc)
+            self._failures.pop(positioned.position, None)
             return True
         return acted
 

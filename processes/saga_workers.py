@@ -6,7 +6,7 @@ demo defines), so every step and every compensation is a command, visible in his
 - `account.reserve-number`: reserve the case's account number (a record keyed by a number derived from the case
   id, so a retried job reserves the same one); returns `accountNumber`.
 - `account.release-number`: compensation: remove that record.
-- `access.provision`: grant the contact portal access to the account (an `access-grant` record); returns
+- `access.provision`: open the company's portal access on the account (an `access-grant` record); returns
   `accessGrant`.
 - `access.revoke`: compensation: remove the grant.
 - `task.escalate`: SLA escalation: raise the priority of an open user task of this process instance.
@@ -75,13 +75,12 @@ def release_account_number(job: Job, send: CommandSender) -> dict[str, Any]:
 
 @task_type("access.provision")
 def provision_access(job: Job, send: CommandSender) -> dict[str, Any]:
-    """Grant the contact (`contact_email`) portal access to the reserved account."""
+    """Open the company's portal access on the reserved account (an `access-grant` record, role `role`)."""
     number = text_input(job, "accountNumber")
-    email = text_input(job, "contact_email")
+    company = text_input(job, "company_name")
     role = text_input(job, "role", "owner")
-    data = {"account_number": number, "email": email, "role": role, "case_id": str(case_id(job))}
-    send(build(m.SaveRecord, {"data": "contact_email"}, type_key=ACCESS_TYPE, key=f"{number}-{role}",
-               data=data))
+    data = {"account_number": number, "company": company, "role": role, "case_id": str(case_id(job))}
+    send(build(m.SaveRecord, {"data": "company_name"}, type_key=ACCESS_TYPE, key=f"{number}-{role}", data=data))
     return {"accessGrant": f"{number}-{role}"}
 
 

@@ -385,3 +385,40 @@ REPLIES = [
 ]
 EDIT_SUFFIXES = [" (corrected: see updated attachment)", " — update: confirmed by phone.", " [edited for typo]"]
 DELETE_REASONS = ["Posted on the wrong case.", "Duplicate comment.", "Contained personal data; removed.", ""]
+
+# ---------------------------------------------------------------------------------------------------------
+# Processes. The demo's history above is told by people (commands in casestream.demo), under definition versions
+# without processes. After it, the demo publishes these versions, which name the shipped BPMN lifecycles
+# (processes/definitions/), and opens LIVE_CASES under them: those move through their stages on their own and
+# put their review steps in the task inbox.
+
+CUSTOMER_REPLIED = {"on": "CommentAdded", "action": "correlate-message", "value": "customer-replied",
+                    "when": '=starts with(actor, "customer:")'}
+
+CLAIM_LIVE: dict[str, Any] = {
+    **CLAIM,
+    "lifecycle_process": "claim-case",
+    "automation": [
+        # a claim assigned to a handler leaves intake for the claims team's queue
+        {"on": "CaseAssigned", "action": "set-queue", "value": "claims-team", "when": '=assignee != "bob"'},
+        CUSTOMER_REPLIED,
+    ],
+}
+COMPLAINT_LIVE: dict[str, Any] = {**COMPLAINT_V2, "lifecycle_process": "complaint-case",
+                                  "automation": [CUSTOMER_REPLIED]}
+ONBOARDING_LIVE: dict[str, Any] = {**ONBOARDING, "lifecycle_process": "onboarding-case",
+                                   "stage_processes": {"activation": ["onboarding-saga"]}}
+LIVE_DEFINITIONS: list[dict[str, Any]] = [CLAIM_LIVE, COMPLAINT_LIVE, ONBOARDING_LIVE]
+
+# the onboarding saga keeps its steps' effects in these reference records (and removes them to compensate)
+PROCESS_RECORD_TYPES: list[dict[str, Any]] = [
+    {"key": "account-number", "name": "Account number", "schema": {
+        "type": "object", "required": ["case_id", "status"], "additionalProperties": False,
+        "properties": {"case_id": {"type": "string", "format": "uuid"},
+                       "status": {"type": "string", "enum": ["reserved", "active"]}}}},
+    {"key": "access-grant", "name": "Portal access grant", "schema": {
+        "type": "object", "required": ["account_number", "company", "role", "case_id"], "additionalProperties": False,
+        "properties": {"account_number": {"type": "string"}, "company": {"type": "string", "minLength": 2},
+                       "role": {"type": "string", "enum": ["owner", "viewer"]},
+                       "case_id": {"type": "string", "format": "uuid"}}}},
+]
