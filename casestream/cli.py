@@ -131,6 +131,11 @@ def demo(
                 progress=lambda done, total: progress.update(task, completed=done, total=total),
             )
         typer.echo(f"demo: {summary} in {time.perf_counter() - started:.1f}s")
+        if platform.processes is not None:  # cases that move on their own once `serve` runs the processes
+            from casestream.demo import load_live_cases
+
+            live = load_live_cases(platform.bus, tenant=tenant or settings.default_tenant)
+            typer.echo(f"demo: {live} live cases opened under the process-enabled definitions")
         platform.runner.catch_up()
     finally:
         platform.close()
