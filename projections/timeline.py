@@ -8,6 +8,7 @@ from typing import Any
 import orjson
 
 from domain import case as c
+from domain import process as p
 from domain import task as t
 from domain.events import Event
 from projections.base import Doc, Fold, Projection
@@ -62,6 +63,16 @@ SUMMARIES: dict[type[Event], Callable[[Any], str]] = {
     t.TaskPriorityChanged: lambda e: f"changed the priority of task “{e.title}” from {e.previous} to {e.priority}",
     t.TaskAssigned: lambda e: (f"assigned task “{e.title}” to {e.assignee}" if e.assignee
                                else f"removed the assignee of task “{e.title}”"),
+    p.ProcessStarted: lambda e: f"started process “{e.process_name}”",
+    p.ProcessCompleted: lambda e: f"process {e.process_id} completed" if e.process_id else "the process completed",
+    p.ProcessCancelled: lambda e: f"cancelled the process: {e.reason}",
+    p.BpmnErrorThrown: lambda e: f"BPMN error {e.code} at {e.element_id}"
+    + (f", caught by {e.caught_by}" if e.caught_by else ", not caught") + (f": {e.message[:140]}" if e.message else ""),
+    p.CompensationStarted: lambda e: f"started compensation at {e.element_id}: "
+    + (f"undoing {', '.join(e.activities)}" if e.activities else "nothing to undo"),
+    p.IncidentRaised: lambda e: f"process incident at {e.element_id}: {e.message[:200]}",
+    p.TimerFired: lambda e: f"timer “{e.element_name or e.element_id}” fired",
+    p.MessageCorrelated: lambda e: f"process received message {e.name} at {e.element_id}",
 }
 
 
