@@ -5,6 +5,7 @@ import * as store from './store.js';
 import { renderList, renderNew } from './list.js';
 import { renderDetail, renderHistory } from './detail.js';
 import { renderBoard } from './board.js';
+import { renderInbox, renderTask } from './inbox.js';
 
 const main = document.getElementById('main');
 const nav = document.getElementById('nav');
@@ -27,7 +28,7 @@ function renderNav() {
   if (!me) { nav.replaceChildren(); return; }
   const link = (href, label) => h('a', { href, 'data-nav': href.split('/')[1] }, label);
   mount(nav,
-    h('ul', {}, h('li', {}, link('#/cases', 'Cases')), h('li', {}, link('#/board', 'Board')), h('li', {}, link('#/new', 'New case'))),
+    h('ul', {}, h('li', {}, link('#/cases', 'Cases')), h('li', {}, link('#/board', 'Board')), h('li', {}, link('#/tasks', 'Tasks')), h('li', {}, link('#/new', 'New case'))),
     h('div', { class: 'who' },
       h('span', { id: 'live', class: 'live', role: 'status' }),
       h('span', {}, h('strong', {}, me.user), ` @ ${me.tenant}`, me.roles?.length ? h('span', { class: 'muted' }, ` (${me.roles.join(', ')})`) : null),
@@ -93,6 +94,8 @@ async function route() {
     let result;
     if (parts[0] === 'cases' && parts[1] && parts[2] === 'history') result = await renderHistory(view, parts[1], params, go);
     else if (parts[0] === 'cases' && parts[1]) result = await renderDetail(view, parts[1], go);
+    else if (parts[0] === 'tasks' && parts[1]) result = await renderTask(view, parts[1], go);
+    else if (parts[0] === 'tasks') result = await renderInbox(view, params, go);
     else if (parts[0] === 'board') result = await renderBoard(view, parts[1] || '', go);
     else if (parts[0] === 'new') result = await renderNew(view, params, go);
     else result = await renderList(view, params, go);
