@@ -64,7 +64,7 @@ def _due(value: Any) -> datetime | None:
 def user_task_command(instance: Instance, task: Task, task_id: UUID) -> CreateTask | None:
     """The CreateTask for a ready user task (None when the instance runs for no case: tasks belong to cases)."""
     if instance.case_id is None:
-        log.warning("process %s: user task %s has no case to live on (no caseId)", instance.key, task.task_spec.name)
+        log.info("process %s: user task %s has no case to live on (no caseId)", instance.key, task.task_spec.name)
         return None
     spec = task.task_spec
     element = spec.name
