@@ -47,6 +47,8 @@ class SqliteDocumentStore:
         self.projections = {p.collection: p for p in projections}
         self._local = threading.local()
         self._write_lock = threading.Lock()
+        # collections whose text index exists and is kept up to date; during a rebuild it is built at the end
+        self._text_indexed: set[str] = set()
         self._writer = self._connect()
         self._create()
 
@@ -68,28 +70,16 @@ class SqliteDocumentStore:
         with self._write_lock:
             cur = self._writer
             cur.execute("CREATE TABLE IF NOT EXISTS tracking (name TEXT PRIMARY KEY, position INTEGER NOT NULL)")
-            for name, projection in self.projections.items():
+            for name in self.projections:
                 cur.execute(
                     f"CREATE TABLE IF NOT EXISTS {name} (key TEXT PRIMARY KEY, tenant TEXT, "
                     "position INTEGER NOT NULL, doc TEXT)"
                 )
-                if projection.text_search:
-                    # trigram full-text index: substring LIKE queries of 3+ characters use it instead of a scan
-                    existed = cur.execute(
-                        "SELECT 1 FROM sqlite_master WHERE name = ?", (f"{name}_search",)
-                    ).fetchone()
-                    fts = f"CREATE VIRTUAL TABLE IF NOT EXISTS {name}_search USING fts5(search, tokenize='trigram')"
-                    cur.execute(fts)
-                    if not existed:  # read models from before the index: fill it from what is stored
-                        cur.execute(
-                            f"INSERT INTO {name}_search (rowid, search) SELECT rowid, json_extract(doc, '$.search') "
-                            f"FROM {name} WHERE json_extract(doc, '$.search') IS NOT NULL"
-                        )
         if indexes:
             self.ensure_indexes()
 
     def ensure_indexes(self) -> None:
-        """Create the query indexes (idempotent; a rebuild creates them once at the end, not row by row)."""
+        """Create the query and text indexes (idempotent; a rebuild creates them once at the end, not row by row)."""
         with self._write_lock:
             cur = self._writer
             for name, projection in self.projections.items():
@@ -100,6 +90,21 @@ class SqliteDocumentStore:
                     cur.execute(
                         f"CREATE INDEX IF NOT EXISTS ix_{name}_{f} ON {name} (tenant, {_field(f)}, {order})"
                     )
+                if projection.text_search:
+                    self._create_text_index(cur, name)
+
+    def _create_text_index(self, cur: sqlite3.Connection, name: str) -> None:
+        """The trigram full-text index of a collection: substring LIKE queries of 3+ characters use it instead
+        of a scan. A new index (a deferred one after a rebuild, or a file from before it existed) is filled
+        from the stored documents in one statement."""
+        existed = cur.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (f"{name}_search",)).fetchone()
+        if not existed:
+            cur.execute(f"CREATE VIRTUAL TABLE {name}_search USING fts5(search, tokenize='trigram')")
+            cur.execute(
+                f"INSERT INTO {name}_search (rowid, search) SELECT rowid, json_extract(doc, '$.search') "
+                f"FROM {name} WHERE json_extract(doc, '$.search') IS NOT NULL"
+            )
+        self._text_indexed.add(name)
 
     def _table(self, collection: str) -> str:
         if collection not in self.projections:
@@ -144,7 +149,7 @@ class SqliteDocumentStore:
                         "doc = excluded.doc WHERE excluded.position > position",
                         rows,
                     )
-                    if self.projections[table].text_search:
+                    if table in self._text_indexed:
                         self._index_text(cur, table, [(row[0],) for row in rows])
                 if tracking is not None:
                     cur.execute(
@@ -184,7 +189,7 @@ class SqliteDocumentStore:
                 clauses.append(f"{_field(name)} = ?")
                 params.append(value)
         plain = text is not None and len(text) >= 3 and not any(c in text for c in "%_\\")
-        if text and plain and table is not None and self.projections[table].text_search:
+        if text and plain and table is not None and table in self._text_indexed:
             clauses.append(f"rowid IN (SELECT rowid FROM {table}_search WHERE search LIKE ?)")
             params.append(f"%{text.lower()}%")
         elif text:
@@ -225,6 +230,7 @@ class SqliteDocumentStore:
                 self._writer.execute(f"DROP TABLE IF EXISTS {name}")
                 self._writer.execute(f"DROP TABLE IF EXISTS {name}_search")
             self._writer.execute("DROP TABLE IF EXISTS tracking")
+            self._text_indexed.clear()
         self._create(indexes=not defer_indexes)
 
     def close(self) -> None:
