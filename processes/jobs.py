@@ -143,6 +143,6 @@ def run_job(job: Job, bus: CommandBus, correlation_id: str | None = None) -> Job
         return Thrown(exc.code, exc.message, exc.variables)
     except DomainError as exc:
         return Thrown(exc.code, exc.detail, {})
-    except Exception as exc:  # noqa: BLE001 - anything else is technical: the engine retries the job
+    except Exception as exc:  # anything else is technical: the engine retries the job
         return Failed(f"{type(exc).__name__}: {exc}", max(job.retries - 1, 0))
     return Completed(dict(variables or {}))
