@@ -73,3 +73,27 @@ def test_inbox_claim_and_complete_a_task_with_its_form(signed_in: Page, api: htt
         time.sleep(0.1)
     assert (done["status"], done["completed_by"], done["data"]) == ("completed", "alice",
                                                                     {"decision": "approve", "amount": 120})
+
+
+def test_case_page_lists_its_tasks_and_adds_an_ad_hoc_task(signed_in: Page, api: httpx.Client) -> None:
+    page = signed_in
+    case = api.get("/api/cases", params={"status": "open", "limit": 1, "sort": "number"}).json()["items"][0]
+    page.goto(f"/#/cases/{case['id']}")
+    expect(page.get_by_role("heading", level=1)).to_contain_text(case["number"])
+    tasks = page.get_by_role("region", name="Tasks")
+    title = f"E2E call back {uuid.uuid4().hex[:8]}"
+    form = tasks.get_by_role("form", name="Add a task")
+    form.get_by_label("Title").fill(title)
+    form.get_by_label("Candidate groups").fill("team a")  # whitespace: refused, naming the field
+    form.get_by_role("button", name="Add task").click()
+    expect(tasks.get_by_role("alert")).to_contain_text("candidate_groups[0]")
+    form.get_by_label("Candidate groups").fill("")
+    form.get_by_label("Assignee").fill("carol")
+    form.get_by_role("button", name="Add task").click()
+    expect(tasks.get_by_role("link", name=title)).to_be_visible()
+    tasks.get_by_role("link", name=title).click()
+    expect(page.get_by_role("heading", name=title, level=1)).to_be_visible()
+    expect(page.get_by_role("link", name=re.compile(case["number"]))).to_be_visible()
+    items = api.get("/api/tasks", params={"view": "all", "case_id": case["id"]}).json()["items"]
+    mine = [t for t in items if t["title"] == title]
+    assert [(t["assignee"], t["created_by"], t["kind"]) for t in mine] == [("carol", "alice", "ad-hoc")]

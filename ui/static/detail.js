@@ -3,6 +3,7 @@ import * as api from './api.js';
 import { h, mount, option, timeEl, fmtValue, debounce, showProblem, toast, ask } from './dom.js';
 import { schemaForm, formProblem, diffData } from './schemaform.js';
 import * as store from './store.js';
+import { caseTasks } from './inbox.js';
 
 const caseUrl = (id, rest = '') => `/api/cases/${encodeURIComponent(id)}${rest}`;
 
@@ -18,10 +19,11 @@ export async function renderDetail(root, id, go) {
   const dataSection = h('section', { class: 'card', 'aria-labelledby': 'data-h' });
   const commentsSection = h('section', { class: 'card', 'aria-labelledby': 'com-h' });
   const timelineSection = h('section', { class: 'card', 'aria-labelledby': 'tl-h' });
+  const tasks = caseTasks(id);
   mount(root, banner, head, problemBox,
     h('div', { class: 'detail-grid' },
       h('div', { class: 'main-col' }, dataSection, commentsSection),
-      h('div', { class: 'side-col' }, actions, timelineSection)));
+      h('div', { class: 'side-col' }, actions, tasks.element, timelineSection)));
 
   // Run a command, then re-read the case (wait_for = the command's position).
   async function run(path, body, done, box = problemBox) {
@@ -178,6 +180,7 @@ export async function renderDetail(root, id, go) {
       renderData();
       renderComments();
       renderTimeline();
+      tasks.refresh(doc.status === 'open');
     } catch (err) { showProblem(problemBox, err); }
   }
 

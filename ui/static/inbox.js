@@ -146,3 +146,58 @@ export async function renderTask(root, id, go) {
   const refresh = debounce(() => draw().catch((err) => showProblem(problemBox, err)), 400);
   return store.listen((evt) => { if (isTaskEvent(evt)) refresh(); });
 }
+
+// The tasks of one case, with a form for an ad-hoc task; `refresh(open)` re-reads them (the case page calls it).
+export function caseTasks(caseId) {
+  const list = h('ul', { class: 'task-list' });
+  const box = h('div', { class: 'problem', hidden: true });
+  const adder = h('div');
+  let shownOpen = null;
+  const section = h('section', { class: 'card', 'aria-labelledby': 'tasks-h' }, h('h2', { id: 'tasks-h' }, 'Tasks'), box, list, adder);
+
+  const addForm = () => {
+    const field = (id, label, attrs) => h('div', { class: 'field' }, h('label', { for: id }, label), h('input', { id, name: id, ...attrs }));
+    return h('form', {
+      class: 'group', novalidate: true, 'aria-label': 'Add a task',
+      onsubmit: async (e) => {
+        e.preventDefault();
+        const f = new FormData(e.target);
+        const due = String(f.get('task-due') || '');
+        const body = {
+          title: String(f.get('task-title') || '').trim(),
+          assignee: String(f.get('task-assignee') || '').trim() || undefined,
+          candidate_groups: String(f.get('task-groups') || '').split(',').map((g) => g.trim()).filter(Boolean),
+          due_at: due ? new Date(due).toISOString() : undefined,
+          priority: Number(f.get('task-priority') || 50),
+        };
+        try {
+          await api.command(`/api/cases/${encodeURIComponent(caseId)}/tasks`, body);
+          toast('Task added', 'success');
+          e.target.reset();
+          await load(true);
+        } catch (err) { showProblem(box, err); }
+      },
+    },
+    h('h3', {}, 'Add a task'),
+    field('task-title', 'Title *', { required: true, maxlength: 200 }),
+    field('task-assignee', 'Assignee', { list: 'users', autocomplete: 'off' }),
+    field('task-groups', 'Candidate groups (comma-separated)', { placeholder: 'caseworker' }),
+    field('task-due', 'Due', { type: 'datetime-local' }),
+    field('task-priority', 'Priority (0-100)', { type: 'number', min: 0, max: 100, value: 50 }),
+    h('div', { class: 'actions' }, h('button', { type: 'submit' }, 'Add task')));
+  };
+
+  async function load(open) {
+    try {
+      const page = await api.get('/api/tasks', { view: 'all', case_id: caseId, sort: 'created_at', limit: 200 });
+      mount(list, page.items.length ? page.items.map((t) => h('li', {},
+        taskLink(t, t.title), ' ', h('span', { class: `badge status-${t.status}` }, t.status),
+        h('span', { class: 'muted' }, ` ${t.claimed_by || t.assignee || (t.candidate_groups || []).join(', ') || 'anyone'}`)))
+        : h('li', { class: 'muted' }, 'No tasks.'));
+      // re-created only when the case opens or closes, so a case update does not wipe what is being typed
+      if (open !== undefined && open !== shownOpen) { shownOpen = open; mount(adder, open ? addForm() : null); }
+      showProblem(box, null);
+    } catch (err) { showProblem(box, err); }
+  }
+  return { element: section, refresh: (open) => load(open) };
+}
