@@ -39,7 +39,7 @@ from commands.bus import Actor, CommandBus
 from commands.messages import CancelTask, Command, RecordProcessStep, StepEventIn
 from commands.ports import EventStore
 from domain.definition import NAMESPACE
-from domain.errors import DomainError
+from domain.errors import AlreadyExists, DomainError
 from domain.process import (
     CANCELLED,
     COMPLETED,
@@ -183,7 +183,7 @@ class EmbeddedEngine:
         iid = process_instance_id(tenant, key)
         effects: list[Callable[[], None]] = []
         with self._lock:
-            if iid in self._instances or self.store.events_of(iid):
+            if iid in self._instances:
                 return key
             model = self._models.get(process_id)
             if model is None:
@@ -203,6 +203,8 @@ class EmbeddedEngine:
                     "process_id": model.process_id, "process_name": model.deployed.name or model.process_id,
                     "instance_key": key, "definition_hash": model.content_hash, "variables": values,
                 })], effects)
+            except AlreadyExists:
+                return key  # started before (maybe finished): the aggregate refused a second start
             except Exception:
                 self._instances.pop(iid, None)
                 raise
