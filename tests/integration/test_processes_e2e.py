@@ -300,3 +300,41 @@ def test_restart_mid_process_keeps_the_open_task_and_the_pending_sla_timer(data_
         assert moved_by(second, case_id) == [("triage", "process:claim-case")]  # nothing repeated after restart
     finally:
         second.close()
+
+
+# -- automation rules and the demo ------------------------------------------------------------------------------
+
+def test_automation_rule_sets_the_queue_when_a_claim_is_assigned(platform: EmbeddedPlatform) -> None:
+    case_id = open_case(platform, "claim", CLAIM_DATA)
+    inbox_task(platform, case_id, "Task_triage")
+    platform.bus.dispatch(m.AssignCase(case_id=UUID(case_id), assignee="bob"), BOB)  # the rule's condition: not bob
+    settle(platform)
+    assert case(platform, case_id)["queue"] is None
+    platform.bus.dispatch(m.AssignCase(case_id=UUID(case_id), assignee="carol"), BOB)
+    wait_for("the claim in the claims team's queue", lambda: case(platform, case_id)["queue"] == "claims-team")
+    queued = [e for e in platform.store.events_of(UUID(case_id)) if type(e).__name__ == "CaseQueued"]
+    assert [(e.queue, e.actor) for e in queued] == [("claims-team", "automation")]  # type: ignore[attr-defined]
+
+
+def test_demo_live_cases_move_on_their_own_and_the_history_is_left_alone(data_dir: Path) -> None:
+    from casestream.demo import load_demo, load_live_cases
+
+    platform = start(data_dir)
+    try:
+        summary = load_demo(platform.bus, cases=12)
+        assert load_live_cases(platform.bus, cases=3) == 3
+        settle(platform)
+        def three_tasks() -> list[dict[str, Any]] | None:
+            found = platform.documents.find(Query("tasks", TENANT, {"active": True}, limit=100))
+            return found if len(found) == 3 else None
+
+        live = wait_for("a task for each live case", three_tasks)
+        assert sorted(t["element_id"] for t in live) == ["Task_documents", "Task_investigate", "Task_triage"]
+        stages = {case(platform, t["case_id"])["stage"] for t in live}
+        assert stages == {"triage", "investigating", "document-check"}
+        # the history's cases (definition versions without processes) were moved by people only
+        moved = [p.event for p in platform.store.read(0, 100_000) if isinstance(p.event, CaseMovedToStage)]
+        by_process = [e for e in moved if e.actor.startswith("process:")]
+        assert len(by_process) == 3 and len(moved) > 3 and summary.cases == 12
+    finally:
+        platform.close()
