@@ -12,8 +12,9 @@ read models). For each event, in log order:
 - any event an automation rule names: when its FEEL condition holds, issue the rule's command (or correlate
   its message by case id, or start its process).
 
-Its position is stored with the read models (`tracking` row `process-manager`) after the events it acted on,
-so a restart resumes where it stopped. Work runs on its own thread: the runner only sets a flag.
+Its position is stored with the read models (`tracking` row `process-manager`) after each batch and right
+after each message correlation, so a restart resumes where it stopped. Work runs on its own thread: the
+runner only sets a flag.
 """
 
 from __future__ import annotations
@@ -110,6 +111,7 @@ class ProcessManager:
         self._cases: dict[str, tuple[str, int]] = {}  # case id -> (definition key, version)
         self._conditions: dict[str, Expression] = {}
         self._failures: dict[int, int] = {}  # position -> technical failures so far
+        self._correlated = False  # the event being handled correlated a message (not idempotent)
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._progress = threading.Condition()
@@ -131,8 +133,9 @@ class ProcessManager:
     def step(self) -> int:
         """Handle the next batch of events the read models already hold; return how many were read.
 
-        The position is stored after each event that caused an action, so a failure (retried by the loop)
-        repeats no action already taken; actions are idempotent anyway (instance keys, command ids).
+        Starts, task completions and commands are idempotent (instance keys, command ids), so the position is
+        stored once per batch; a message correlation is not, so the position is stored right after one, and a
+        failure (retried by the loop) never correlates a message twice.
         """
         limit = self.read_limit()
         if limit <= self.position:
@@ -141,7 +144,8 @@ class ProcessManager:
         batch = [p for p in batch if p.position <= limit]
         last = min(last, limit)
         for positioned in batch:
-            if self._handle(positioned):
+            self._correlated = False
+            if self._handle(positioned) and self._correlated:
                 self._advance(positioned.position)
         self._advance(last)
         return max(1, len(batch))
@@ -253,6 +257,7 @@ class ProcessManager:
     def _run_rule(self, rule: AutomationRule, index: int, event: Event, case_id: str, context: dict[str, Any]) -> None:
         if rule.action == "correlate-message":
             variables = {"lastEvent": {"type": event.type_name(), "actor": event.actor}}
+            self._correlated = True
             self.engine.correlate_message(event.tenant, rule.value, case_id, variables)
             return
         if rule.action == "start-process":
