@@ -89,6 +89,10 @@ def register(app: typer.Typer) -> None:
 
     register_worker(app)  # `casestream worker`, `worker retry-dead-letters`, `worker rebuild`
 
+    from casestream.cli_notify import register as register_notify
+
+    register_notify(app)  # `casestream notify` (Novu publisher)
+
 
 def main() -> None:
     """`python -m casestream.cli_distributed ...` (the same commands without the rest of the CLI)."""
