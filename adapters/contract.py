@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import json
 import types
 import typing
@@ -52,11 +53,25 @@ TOPIC_FAMILIES: dict[str, tuple[tuple[str, ...], str]] = {
         ("domain.reference",),
         "Reference data: queues, record types and records. Key: the queue, record type or record id.",
     ),
+    "task": (
+        ("domain.task",),
+        "User tasks (ad hoc or from a process): created, claimed, completed, cancelled, reprioritised. Key: task id;"
+        " each event names its case in `case_id`.",
+    ),
+    "process": (
+        ("domain.process",),
+        "Process instances: started, advanced, jobs failed, incidents, BPMN errors, timers, messages, compensation,"
+        " completed. Key: process instance id; `case_id` names the case. `delta` is the engine's opaque state change.",
+    ),
 }
 TOPIC_MAJOR = 1
 # Bookkeeping that stays inside the event store: the command log (idempotency entries with fingerprints
 # and results) and the case-number sequences (CaseOpened already carries the number).
 INTERNAL_MODULES = ("domain.command_log", "domain.numbering")
+# Event types register themselves when their module is imported: import every family's module here, so the
+# contract, the relay and every consumer decoding CloudEvents know all of them whatever else was imported.
+for _module in (*(m for modules, _ in TOPIC_FAMILIES.values() for m in modules), *INTERNAL_MODULES):
+    importlib.import_module(_module)
 
 
 def topic_name(family: str, prefix: str = DEFAULT_PREFIX) -> str:

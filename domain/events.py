@@ -66,7 +66,8 @@ class Event:
         if cls.__name__ in EVENT_TYPES and EVENT_TYPES[cls.__name__] is not cls:
             raise TypeError(f"duplicate event type name {cls.__name__}")
         dataclass(frozen=True, kw_only=True)(cls)
-        EVENT_TYPES[cls.__name__] = cls
+        if not cls.__dict__.get("abstract", False):  # a shared base of other events is never stored itself
+            EVENT_TYPES[cls.__name__] = cls
 
     @classmethod
     def type_name(cls) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 from uuid import UUID
 
 from domain.aggregate import Aggregate, applies
@@ -29,6 +29,8 @@ def process_instance_id(tenant: str, instance_key: str) -> UUID:
 
 class ProcessEvent(Event):
     """Base of process-instance events: the case it runs for (if any) and what the step changed."""
+
+    abstract: ClassVar[bool] = True
 
     case_id: str | None = None
     delta: dict[str, Any] = field(default_factory=dict)

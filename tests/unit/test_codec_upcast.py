@@ -51,6 +51,38 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "RecordTypeDefined": {"key": "country", "name": "Country", "schema": {"type": "object"}},
     "RecordSaved": {"type_key": "country", "key": "fr", "data": {"iso": "FR"}},
     "RecordRemoved": {"reason": "obsolete"},
+    **{name: {"case_id": "c-1", "title": "Review", "process_instance_key": "pi-1", "element_id": "review", **extra}
+       for name, extra in {
+           "TaskCreated": {
+               "case_number": "CLAIM-000001", "case_title": "Water damage", "description": "check",
+               "form_schema": {"type": "object", "required": ["ok"]}, "assignee": None,
+               "candidate_groups": ["reviewers"], "due_at": "2026-03-02T12:00:00+00:00", "priority": 60,
+           },
+           "TaskClaimed": {},
+           "TaskUnclaimed": {"previous": "carol"},
+           "TaskCompleted": {"data": {"ok": True, "note": "fine"}},
+           "TaskCancelled": {"reason": "timer"},
+           "TaskPriorityChanged": {"priority": 90, "previous": 50},
+           "TaskAssigned": {"assignee": "bob", "previous": "carol", "released_claim": "carol"},
+       }.items()},
+    **{name: {"case_id": "c-1", "delta": {"tasks": {"t1": {"state": 64}}, "data": {"x": 1}}, **extra}
+       for name, extra in {
+           "ProcessStarted": {
+               "process_id": "claim_lifecycle", "process_name": "Claim", "instance_key": "k1",
+               "definition_hash": "ab" * 16, "variables": {"caseId": "c-1"},
+           },
+           "ProcessAdvanced": {"cause": "job-completed", "element_id": "assess"},
+           "JobFailed": {"element_id": "assess", "job_type": "case.assign", "message": "boom", "retries_left": 2,
+                         "retry_at": "2026-03-01T12:31:00+00:00"},
+           "IncidentRaised": {"element_id": "assess", "message": "no retries left"},
+           "BpmnErrorThrown": {"element_id": "move", "code": "stage-transition-not-allowed", "message": "no",
+                               "caught_by": "onError"},
+           "TimerFired": {"element_id": "sla", "element_name": "SLA"},
+           "MessageCorrelated": {"element_id": "wait", "name": "customer-replied", "correlation_key": "c-1"},
+           "CompensationStarted": {"element_id": "fail", "activities": ["reserve", "provision"]},
+           "ProcessCompleted": {"process_id": "claim_lifecycle"},
+           "ProcessCancelled": {"reason": "case closed"},
+       }.items()},
 }
 
 
