@@ -126,6 +126,11 @@ def prepare_model(xml: bytes, known_task_types: Set[str], filename: str) -> Proc
     except etree.XMLSyntaxError as e:
         raise BpmnRejected([Problem(None, f"invalid XML: {e}", e.lineno)]) from None
     handlers, throws, problems = _compensation(root, known_task_types)
+    problems += [
+        Problem(el.get("id"), f"element id {el.get('id')!r} is reserved by the embedded engine (SpiffWorkflow names "
+                "its own internal steps so); rename the element", el.sourceline)
+        for el in _xp(root, "//*[@id='Start' or @id='End']")
+    ]
     if problems:
         raise BpmnRejected(problems)
     parse_xml = etree.tostring(root, xml_declaration=True, encoding="UTF-8") if handlers else xml

@@ -25,6 +25,7 @@ from domain.process import (
     process_instance_id,
 )
 from domain.task import Task, TaskCancelled, TaskCreated
+from processes.bpmn import BpmnRejected
 from processes.engine import EmbeddedEngine, ProcessNotDeployed
 from processes.jobs import known_task_types
 from tests.unit import engine_models as models
@@ -281,3 +282,11 @@ def test_a_finished_instance_refuses_further_steps(engine: EmbeddedEngine, bus: 
     with pytest.raises(InvalidStateChange, match="not running"):
         bus.dispatch(step, Actor("process:simple", TENANT, ("process",)))
     assert isinstance(events(store, key)[0], ProcessStarted)
+
+
+@pytest.mark.parametrize("reserved", ["Start", "End"])
+def test_an_element_id_the_engine_reserves_is_refused_by_name(engine: EmbeddedEngine, reserved: str) -> None:
+    xml = models.SIMPLE.decode().replace('"Begin"', f'"{reserved}"')
+    assert f'<bpmn:startEvent id="{reserved}">' in xml
+    with pytest.raises(BpmnRejected, match=f"{reserved}.*reserved"):
+        engine.deploy(xml.encode(), "reserved.bpmn")
