@@ -2,14 +2,21 @@
 
 The topic is the event type's name; the payload carries `_v`, the class_version it was written with,
 so an older payload is upcast on the way in.
+
+Decoding is the hot loop of every rebuild and runner batch, so each event type gets a decoder built once:
+it fills the frozen dataclass's `__dict__` directly (what its generated `__init__` does field by field)
+when the payload has exactly the type's fields, and falls back to the constructor otherwise (defaults,
+unknown keys and their errors stay the constructor's). UUIDs are parsed without `UUID.__init__`'s
+string juggling, and aggregate ids, repeated across a case's events, are cached.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
-from uuid import UUID
+from uuid import UUID, SafeUUID
 
 import orjson
 from eventsourcing.persistence import StoredEvent
@@ -20,6 +27,18 @@ from domain.events import EVENT_TYPES, Event, Metadata
 
 _BASE_FIELDS = {"event_id", "aggregate_id", "version", "occurred_at", "meta"}
 _PAYLOAD_FIELDS: dict[type[Event], tuple[str, ...]] = {}
+_META_FIELDS = tuple(f.name for f in dataclasses.fields(Metadata))
+_META_KEYS = frozenset(_META_FIELDS)
+
+Decoder = Callable[[bytes | str, UUID | str, int], Event]
+_DECODERS: dict[str, Decoder] = {}
+_AGGREGATE_IDS: dict[str, UUID] = {}
+_AGGREGATE_ID_CACHE = 100_000
+
+_new = object.__new__
+_set = object.__setattr__
+_SAFE_UNKNOWN = SafeUUID.unknown
+_fromisoformat = datetime.fromisoformat
 
 
 def payload_fields(event_type: type[Event]) -> tuple[str, ...]:
@@ -37,7 +56,8 @@ def event_to_dict(event: Event) -> dict[str, Any]:
     body["_v"] = event.class_version
     body["event_id"] = str(event.event_id)
     body["occurred_at"] = event.occurred_at.isoformat()
-    body["meta"] = dataclasses.asdict(event.meta)
+    meta = event.meta
+    body["meta"] = {name: getattr(meta, name) for name in _META_FIELDS}
     return body
 
 
@@ -51,24 +71,94 @@ def encode(event: Event) -> StoredEvent:
     )
 
 
-def decode(topic: str, state: bytes, aggregate_id: UUID | str, version: int) -> Event:
-    """Stored record -> domain event, upcasting an older payload first."""
+def parse_uuid(text: str) -> UUID:
+    """UUID(text), without the constructor's prefix and brace handling for the plain 36/32-character forms."""
+    digits = text.replace("-", "")
+    if len(digits) != 32 or text[0] in "{uU":
+        return UUID(text)
+    value = _new(UUID)
+    _set(value, "int", int(digits, 16))
+    _set(value, "is_safe", _SAFE_UNKNOWN)
+    return value
+
+
+def aggregate_uuid(value: UUID | str) -> UUID:
+    """An aggregate id as a UUID (a bounded cache: one case's many events share it)."""
+    if isinstance(value, UUID):
+        return value
+    found = _AGGREGATE_IDS.get(value)
+    if found is None:
+        found = parse_uuid(value)
+        if len(_AGGREGATE_IDS) >= _AGGREGATE_ID_CACHE:
+            _AGGREGATE_IDS.clear()
+        _AGGREGATE_IDS[value] = found
+    return found
+
+
+def _metadata(meta: dict[str, Any]) -> Metadata:
+    if meta.keys() == _META_KEYS:
+        built = _new(Metadata)
+        _set(built, "__dict__", meta)
+        return built
+    return Metadata(**meta)
+
+
+def _fast_path_ok(event_type: type[Event]) -> bool:
+    """Whether filling `__dict__` is exactly what the generated __init__ would do for this type."""
+    params = event_type.__dataclass_params__  # type: ignore[attr-defined]
+    return (
+        not hasattr(event_type, "__post_init__")
+        and "__slots__" not in event_type.__dict__
+        and params.init
+        and all(f.init for f in dataclasses.fields(event_type))
+    )
+
+
+def decoder_for(topic: str) -> Decoder:
+    """The decoder of one event type name (built once): (state, aggregate_id, version) -> event."""
+    found = _DECODERS.get(topic)
+    if found is not None:
+        return found
     event_type = EVENT_TYPES.get(topic)
     if event_type is None:
         raise ValueError(f"unknown event type {topic!r} in the event store")
-    body = orjson.loads(state)
-    stored_version = body.pop("_v", 1)
-    if stored_version != event_type.class_version:
-        body = event_type.upcast(body, stored_version)
-    meta = body.pop("meta")
-    return event_type(
-        event_id=UUID(body.pop("event_id")),
-        aggregate_id=aggregate_id if isinstance(aggregate_id, UUID) else UUID(aggregate_id),
-        version=version,
-        occurred_at=datetime.fromisoformat(body.pop("occurred_at")),
-        meta=Metadata(**meta),
-        **body,
-    )
+    current = event_type.class_version
+    keys = frozenset(payload_fields(event_type)) | {"event_id", "occurred_at", "meta"}
+    fast = _fast_path_ok(event_type)
+    loads = orjson.loads
+
+    def decode_one(state: bytes | str, aggregate_id: UUID | str, version: int) -> Event:
+        body = loads(state)
+        stored_version = body.pop("_v", 1)
+        if stored_version != current:
+            body = event_type.upcast(body, stored_version)
+        if fast and body.keys() == keys:
+            body["event_id"] = parse_uuid(body["event_id"])
+            body["aggregate_id"] = aggregate_uuid(aggregate_id)
+            body["version"] = version
+            body["occurred_at"] = _fromisoformat(body["occurred_at"])
+            body["meta"] = _metadata(body["meta"])
+            event = _new(event_type)
+            _set(event, "__dict__", body)
+            return event
+        meta = body.pop("meta")
+        return event_type(
+            event_id=UUID(body.pop("event_id")),
+            aggregate_id=aggregate_uuid(aggregate_id),
+            version=version,
+            occurred_at=_fromisoformat(body.pop("occurred_at")),
+            meta=Metadata(**meta),
+            **body,
+        )
+
+    _DECODERS[topic] = decode_one
+    return decode_one
+
+
+def decode(topic: str, state: bytes, aggregate_id: UUID | str, version: int) -> Event:
+    """Stored record -> domain event, upcasting an older payload first."""
+    decoder = _DECODERS.get(topic) or decoder_for(topic)
+    return decoder(state, aggregate_id, version)
 
 
 def decode_stored(stored: StoredEvent) -> Event:

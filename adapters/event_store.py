@@ -12,18 +12,27 @@ from uuid import UUID
 from eventsourcing.persistence import ApplicationRecorder, IntegrityError
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteConnection, SQLiteConnectionPool, SQLiteDatastore
 
-from adapters.codec import decode, decode_stored, encode
+from adapters.codec import decode_stored, decoder_for, encode
 from adapters.group_commit import GroupCommitter
 from domain.errors import VersionConflict
 from domain.events import Event, Positioned
+
+# (position, originator id, version, topic, state) of the notifications after `after`, up to `stop`, at most
+# `limit`, only of `topics` when given
+Row = tuple[int, Any, int, str, bytes]
+SelectRows = Callable[[int, int, int | None, Sequence[str]], Sequence[Row]]
 
 
 class RecorderEventStore:
     """Appends and reads domain events through an eventsourcing ApplicationRecorder."""
 
-    def __init__(self, recorder: ApplicationRecorder, position_query: Callable[[UUID, int], int | None]):
+    def __init__(
+        self, recorder: ApplicationRecorder, position_query: Callable[[UUID, int], int | None],
+        select_rows: SelectRows | None = None,
+    ):
         self.recorder = recorder
         self._position_query = position_query
+        self._select_rows = select_rows or self._library_rows
         self._listeners: list[Callable[[int], None]] = []
         self.committer = GroupCommitter(recorder.insert_events)
         # decoded history per aggregate (events are immutable): a load then decodes only what is new
@@ -64,29 +73,34 @@ class RecorderEventStore:
         stored = self.recorder.select_events(aggregate_id, desc=True, limit=1)
         return decode_stored(stored[0]) if stored else None
 
+    def _library_rows(self, after: int, limit: int, stop: int | None, topics: Sequence[str]) -> Sequence[Row]:
+        notes = self.recorder.select_notifications(
+            after, limit, stop=stop, topics=topics, inclusive_of_start=False
+        )
+        return [(n.id, n.originator_id, n.originator_version, n.topic, n.state) for n in notes]
+
+    @staticmethod
+    def _decoded(rows: Sequence[Row]) -> list[Positioned]:
+        return [Positioned(position, decoder_for(topic)(state, originator_id, version))
+                for position, originator_id, version, topic, state in rows]
+
     def read(self, after: int, limit: int) -> list[Positioned]:
-        notes = self.recorder.select_notifications(after, limit, inclusive_of_start=False)
-        return [
-            Positioned(n.id, decode(n.topic, n.state, n.originator_id, n.originator_version)) for n in notes
-        ]
+        return self._decoded(self._select_rows(after, limit, None, ()))
 
     def read_batch(
         self, after: int, limit: int, types: frozenset[str] | None = None
     ) -> tuple[list[Positioned], int]:
         if types is None:
-            notes = self.recorder.select_notifications(after, limit, inclusive_of_start=False)
-            last = notes[-1].id if notes else after
+            rows = self._select_rows(after, limit, None, ())
+            last = rows[-1][0] if rows else after
         else:
             # filter in SQL over a window of positions, so skipped events are never fetched or decoded
             head = self.max_position()
             if head <= after:
                 return [], after
             last = min(after + limit, head)
-            notes = self.recorder.select_notifications(
-                after, limit, stop=last, topics=sorted(types), inclusive_of_start=False
-            )
-        items = [Positioned(n.id, decode(n.topic, n.state, n.originator_id, n.originator_version)) for n in notes]
-        return items, last
+            rows = self._select_rows(after, limit, last, sorted(types))
+        return self._decoded(rows), last
 
     def read_raw(self, after: int, limit: int) -> Sequence[Any]:
         """Undecoded notifications (for measuring the raw log rate)."""
@@ -145,7 +159,24 @@ def sqlite_event_store(path: Path | str, pool_size: int = 5, synchronous: str = 
             row = curs.fetchone()
         return int(row[0]) if row else None
 
-    return RecorderEventStore(recorder, position)
+    def select_rows(after: int, limit: int, stop: int | None, topics: Sequence[str]) -> list[Row]:
+        # the library's select_notifications, without building a Notification and a UUID per row: the
+        # decoder parses (and caches) the aggregate ids itself
+        sql = "SELECT rowid, originator_id, originator_version, topic, state FROM stored_events WHERE rowid > ?"
+        params: list[Any] = [after]
+        if stop is not None:
+            sql += " AND rowid <= ?"
+            params.append(stop)
+        if topics:
+            sql += f" AND topic IN ({','.join('?' * len(topics))})"
+            params.extend(topics)
+        sql += " ORDER BY rowid LIMIT ?"
+        params.append(limit)
+        with datastore.transaction(commit=False) as curs:
+            curs.execute(sql, params)
+            return [tuple(row) for row in curs.fetchall()]
+
+    return RecorderEventStore(recorder, position, select_rows)
 
 
 def postgres_event_store(
