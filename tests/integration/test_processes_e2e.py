@@ -89,6 +89,8 @@ def open_case(platform: EmbeddedPlatform, kind: str, data: dict[str, Any]) -> st
 
 
 def case(platform: EmbeddedPlatform, case_id: str) -> dict[str, Any]:
+    """The case as the read model shows it, once it holds everything stored so far (read-your-writes)."""
+    assert platform.runner.wait(platform.store.max_position(), 30)
     return get_case(platform.documents, TENANT, case_id)
 
 
