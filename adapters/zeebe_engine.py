@@ -84,7 +84,7 @@ def to_job(job: ZeebeJob, default_tenant: str) -> Job:
 
 
 def backoff_ms(retries_left: int, config: ZeebeConfig) -> int:
-    """Exponential back-off: base, 2*base, 4*base ... as retries run out, capped."""
+    """Exponential back-off by retries left, counted from Zeebe's default of 3: base * 2 ** (3 - left), capped."""
     failures = max(config.initial_retries - retries_left, 0)
     return int(min(config.retry_backoff_ms * 2**failures, config.max_backoff_ms))
 
