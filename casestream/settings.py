@@ -100,3 +100,16 @@ class Settings(BaseSettings):
     @property
     def key_path(self) -> Path:
         return self.key_file or self.data_dir / "issuer-key.json"
+
+    zeebe_address: str = Field(default="127.0.0.1:26500", description="Zeebe gateway (host:port, plaintext gRPC) of "
+                               "`casestream zeebe-worker`.")
+    zeebe_tenant: str = Field(default="acme", description="casestream tenant of Zeebe jobs that name none (no "
+                              "Zeebe tenant id, no `tenant` variable).")
+    zeebe_worker_name: str = Field(default="casestream", description="Worker name reported to Zeebe.")
+    zeebe_job_timeout_ms: int = Field(default=30_000, ge=1, description="How long an activated job stays locked "
+                                      "to this worker before Zeebe hands it out again.")
+    zeebe_request_timeout_ms: int = Field(default=10_000, ge=0, description="Long-poll time of ActivateJobs.")
+    zeebe_max_jobs: int = Field(default=8, ge=1, description="Jobs per task type one worker runs at once.")
+    zeebe_retry_backoff_ms: int = Field(default=1_000, ge=0, description="Back-off before a failed job is retried "
+                                        "(doubles as its retries run out).")
+    zeebe_max_backoff_ms: int = Field(default=60_000, ge=0, description="Longest back-off of a failed job.")
