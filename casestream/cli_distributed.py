@@ -15,6 +15,7 @@ from casestream.settings import Settings
 
 if TYPE_CHECKING:  # aiokafka is an extra of the distributed mode: imported only when a command needs it
     from adapters.kafka_relay import RelayConfig
+    from adapters.zeebe_engine import ZeebeConfig
 
 DEFAULT_CONTRACT_DIR = Path("docs/contract")
 
@@ -54,6 +55,44 @@ async def _relay_until_signalled(settings: Settings) -> None:
         typer.echo(f"relay {config.name}: stopped after position {relay.position}")
 
 
+def zeebe_config(settings: Settings) -> ZeebeConfig:
+    """The Zeebe adapter's configuration, from the one Settings object (CASESTREAM_ZEEBE_*)."""
+    from adapters.zeebe_engine import ZeebeConfig
+
+    return ZeebeConfig(
+        address=settings.zeebe_address, tenant=settings.zeebe_tenant, worker_name=settings.zeebe_worker_name,
+        job_timeout_ms=settings.zeebe_job_timeout_ms, request_timeout_ms=settings.zeebe_request_timeout_ms,
+        max_jobs=settings.zeebe_max_jobs, retry_backoff_ms=settings.zeebe_retry_backoff_ms,
+        max_backoff_ms=settings.zeebe_max_backoff_ms,
+    )
+
+
+async def _zeebe_worker_until_signalled(settings: Settings, deploy: list[Path]) -> None:
+    from adapters.zeebe_engine import ZeebeProcesses, build_worker, channel_for
+    from casestream.bootstrap import build_event_store
+    from commands.bus import CommandBus
+
+    config = zeebe_config(settings)
+    store = build_event_store(settings)
+    channel = channel_for(config)
+    worker = build_worker(channel, CommandBus(store), config)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, lambda: asyncio.ensure_future(worker.stop()))
+    try:
+        if deploy:
+            deployed = await ZeebeProcesses(channel, config).deploy(*deploy)
+            typer.echo(f"zeebe-worker: deployed {', '.join(f'{p} (key {k})' for p, k in deployed.items())}")
+        types = ", ".join(task.type for task in worker.tasks)
+        typer.echo(f"zeebe-worker {config.worker_name}: {settings.event_store} event store, Zeebe {config.address}, "
+                   f"task types {types}; Ctrl-C stops")
+        await worker.work()
+    finally:
+        await channel.close()
+        await asyncio.to_thread(store.close)
+        typer.echo(f"zeebe-worker {config.worker_name}: stopped")
+
+
 def register(app: typer.Typer) -> None:
     """Add `relay` and `contract export` to the casestream command."""
 
@@ -88,6 +127,23 @@ def register(app: typer.Typer) -> None:
     from casestream.cli_worker import register as register_worker
 
     register_worker(app)  # `casestream worker`, `worker retry-dead-letters`, `worker rebuild`
+
+    @app.command("zeebe-worker")
+    def zeebe_worker(
+        deploy: Annotated[
+            list[Path] | None, typer.Option("--deploy", help="BPMN file to check and deploy first (repeatable).")
+        ] = None,
+    ) -> None:
+        """Run the built-in task types as Zeebe job workers (CASESTREAM_ZEEBE_*) until Ctrl-C."""
+        from processes.bpmn import BpmnRejected
+
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        try:
+            with contextlib.suppress(KeyboardInterrupt):
+                asyncio.run(_zeebe_worker_until_signalled(Settings(), list(deploy or [])))
+        except BpmnRejected as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(1) from None
 
     from casestream.cli_notify import register as register_notify
 

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
+import sys
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -83,7 +86,7 @@ class Stack:
 @asynccontextmanager
 async def zeebe_stack(tmp_path: Path) -> AsyncIterator[Stack]:
     """The stand-in gateway, a pyzeebe channel to it, and a claim definition in a SQLite event store."""
-    store = sqlite_event_store(tmp_path / "events.db")
+    store = sqlite_event_store(tmp_path / "events.sqlite")  # where `casestream` with DATA_DIR=tmp_path looks
     bus = CommandBus(store)
     bus.dispatch(claim_definition(), ALICE)
     try:
@@ -333,3 +336,30 @@ async def test_topology_and_redeploying_an_unchanged_file_keeps_its_key(tmp_path
         topology = await stack.processes.client.topology()
         assert (topology.cluster_size, topology.partitions_count) == (1, 1)
         assert topology.brokers[0].port == int(stack.gateway.address.rsplit(":", 1)[1])
+
+
+async def test_the_zeebe_worker_command_deploys_runs_jobs_and_stops_on_sigint(tmp_path):
+    async with zeebe_stack(tmp_path) as stack:
+        case_id = stack.open_claim(100)
+        env = {
+            **os.environ, "CASESTREAM_DATA_DIR": str(tmp_path), "CASESTREAM_ZEEBE_ADDRESS": stack.gateway.address,
+            "CASESTREAM_ZEEBE_TENANT": TENANT, "CASESTREAM_ZEEBE_REQUEST_TIMEOUT_MS": "1000",
+        }
+        worker = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "casestream", "zeebe-worker", "--deploy", str(MODELS / "assign_once.bpmn"),
+            env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        )
+        try:
+            await until(lambda: bool(stack.gateway.broker.definitions), "the worker's deployment", timeout=60)
+            key = await stack.processes.start(
+                "assign-once", tenant=TENANT, case_id=case_id, variables={"assignee": "carol"}
+            )
+            await until(lambda: stack.instance_state(key) == "completed", "the instance to complete")
+            assert stack.case(case_id).assignee == "carol"
+        finally:
+            if worker.returncode is None:
+                worker.send_signal(signal.SIGINT)
+            output, _ = await asyncio.wait_for(worker.communicate(), 30)
+        assert worker.returncode == 0, output.decode()
+        text = output.decode()
+        assert "deployed assign-once" in text and "case.move-stage" in text and "stopped" in text
