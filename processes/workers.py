@@ -168,5 +168,52 @@ def save_record(job: Job, send: CommandSender) -> dict[str, Any]:
     return {"recordId": result.id}
 
 
+def task_id(job: Job) -> UUID:
+    """The user task a job acts on: `taskId` (a uuid), else the open user task of this instance at `taskElement`."""
+    given = [name for name in ("taskId", "taskElement") if name in job.headers or name in job.variables]
+    if given[:1] == ["taskElement"]:
+        from processes.saga_workers import open_task_id  # that module imports this one: resolve at call time
+
+        return open_task_id(job, text_input(job, "taskElement"))
+    raw = text_input(job, "taskId")
+    try:
+        return UUID(raw)
+    except ValueError as exc:
+        raise _invalid("taskId", f"must be a uuid, not {raw!r}") from exc
+
+
+def int_input(job: Job, name: str) -> int:
+    """A whole-number input: a number variable, or a header / string variable holding digits."""
+    value = job_input(job, name)
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise _invalid(name, f"must be a whole number, not {value!r}")
+    try:
+        number = float(value)
+    except ValueError:
+        raise _invalid(name, f"must be a whole number, not {value!r}") from None
+    if not number.is_integer():
+        raise _invalid(name, f"must be a whole number, not {value!r}")
+    return int(number)
+
+
+@task_type("task.set-priority")
+def set_task_priority(job: Job, send: CommandSender) -> dict[str, Any]:
+    """Set the priority (0-100) of a user task named by `taskId` or `taskElement` to `priority`."""
+    task = task_id(job)
+    priority = int_input(job, "priority")
+    send(build(m.ChangeTaskPriority, {"priority": "priority"}, task_id=task, priority=priority))
+    return {"taskPriority": priority}
+
+
+@task_type("task.assign")
+def assign_task(job: Job, send: CommandSender) -> dict[str, Any]:
+    """Assign a user task named by `taskId` or `taskElement` to `assignee`; a null `assignee` variable unassigns it."""
+    task = task_id(job)
+    raw = job_input(job, "assignee")
+    assignee = None if raw is None else text_input(job, "assignee")
+    send(build(m.AssignTask, {"assignee": "assignee"}, task_id=task, assignee=assignee))
+    return {"taskAssignee": assignee}
+
+
 # task types of the shipped processes (onboarding saga, SLA escalation): registered on import
 import processes.saga_workers  # noqa: E402, F401

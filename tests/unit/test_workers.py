@@ -15,6 +15,7 @@ from commands.bus import Actor, CommandBus
 from domain.case import Case, CaseNotificationRequested
 from domain.events import Event
 from domain.reference import Record, record_id
+from domain.task import Task
 from processes.jobs import Completed, Failed, Job, Thrown, known_task_types, run_job
 from projections.queries import case_timeline
 from tests.unit.conftest import TENANT, open_claim
@@ -43,7 +44,7 @@ def case_id(bus: CommandBus, alice: Actor, claim: object) -> str:
 def test_every_documented_task_type_is_registered():
     assert {
         "case.move-stage", "case.assign", "case.set-queue", "case.update-data", "case.close", "case.notify",
-        "record.save",
+        "record.save", "task.set-priority", "task.assign",
     } <= known_task_types()
 
 
@@ -215,3 +216,73 @@ def test_a_technical_failure_fails_the_job_and_the_retry_stores_the_command_once
     assert run_job(the_job, flaky) == Completed({"assignee": "carol"})
     assert store.max_position() == after
     assert case_of(store, case_id).version == 2
+
+
+PROCESS = Actor("process:claim-lifecycle", TENANT, ("process",))
+
+
+@pytest.fixture
+def process_task(bus: CommandBus, case_id: str) -> str:
+    """An open user task of process instance pi-1 at element Review (priority 50, for carol)."""
+    created = bus.dispatch(m.CreateTask(
+        case_id=case_id, title="Review", assignee="carol", process_instance_key="pi-1", element_id="Review",
+    ), PROCESS)
+    return created.id
+
+
+def task_of(store: RecorderEventStore, task_id: str) -> Task:
+    return Task.replay(UUID(task_id), store.events_of(UUID(task_id)))
+
+
+def test_set_priority_changes_the_priority_of_the_named_task(bus, store, process_task):
+    outcome = run_job(job("task.set-priority", {"taskId": process_task}, {"priority": "90"}), bus)
+    assert outcome == Completed({"taskPriority": 90})
+    assert task_of(store, process_task).priority == 90
+    again = run_job(job("task.set-priority", {"taskId": process_task, "priority": 90}), bus)
+    assert isinstance(again, Thrown) and again.code == "invalid-state-change"
+
+
+@pytest.mark.parametrize(
+    ("inputs", "named"),
+    [({"priority": 10}, "taskId"), ({"taskId": "nope", "priority": 10}, "taskId"),
+     ({"taskId": "TASK"}, "priority"), ({"taskId": "TASK", "priority": "high"}, "priority"),
+     ({"taskId": "TASK", "priority": 2.5}, "priority"), ({"taskId": "TASK", "priority": 101}, "priority")],
+)
+def test_set_priority_refuses_bad_inputs_naming_them(bus, store, process_task, inputs, named):
+    inputs = {k: (process_task if v == "TASK" else v) for k, v in inputs.items()}
+    outcome = run_job(job("task.set-priority", inputs), bus)
+    assert isinstance(outcome, Thrown)
+    assert (outcome.code, outcome.variables) == ("invalid-job-input", {"invalidInput": named})
+    assert task_of(store, process_task).priority == 50
+
+
+def test_task_assign_reassigns_and_a_null_assignee_unassigns(bus, store, process_task):
+    assert run_job(job("task.assign", {"taskId": process_task, "assignee": "bob"}), bus) == Completed(
+        {"taskAssignee": "bob"}
+    )
+    assert task_of(store, process_task).assignee == "bob"
+    assert run_job(job("task.assign", {"taskId": process_task, "assignee": None}), bus) == Completed(
+        {"taskAssignee": None}
+    )
+    assert task_of(store, process_task).assignee is None
+
+
+def test_task_commands_on_an_unknown_task_are_not_found(bus):
+    outcome = run_job(job("task.assign", {"taskId": "00000000-0000-4000-8000-000000000002", "assignee": "x"}), bus)
+    assert isinstance(outcome, Thrown) and outcome.code == "not-found"
+
+
+def test_task_element_finds_the_open_task_of_the_instance_through_the_engine(bus, store, process_task):
+    from processes.saga_workers import register_task_lookup
+
+    unregister = register_task_lookup(
+        lambda instance, tenant: {"Review": UUID(process_task)} if (instance, tenant) == ("pi-1", TENANT) else {}
+    )
+    try:
+        outcome = run_job(job("task.set-priority", {"taskElement": "Review", "priority": 75}), bus)
+        missing = run_job(job("task.set-priority", {"taskElement": "Elsewhere", "priority": 75}), bus)
+    finally:
+        unregister()
+    assert outcome == Completed({"taskPriority": 75})
+    assert task_of(store, process_task).priority == 75
+    assert isinstance(missing, Thrown) and missing.code == "no-open-task"
