@@ -9,24 +9,33 @@ from domain import case as c
 from domain.diff import apply_changes
 from domain.events import Event
 from projections.base import Doc, Fold, Projection
+from projections.texts import iso_text, uuid_text
 
 
 def search_text(doc: Doc) -> str:
     """Lower-cased text searched by the case list's `q`: number, title and every data value."""
     parts: list[str] = [doc["number"], doc["title"]]
-
-    def walk(value: Any) -> None:
-        if isinstance(value, dict):
-            for item in value.values():
-                walk(item)
-        elif isinstance(value, list):
-            for item in value:
-                walk(item)
-        elif value is not None and not isinstance(value, bool):
-            parts.append(str(value))
-
-    walk(doc["data"])
+    _collect(doc["data"], parts)
     return " ".join(parts).lower()
+
+
+def _collect(value: Any, parts: list[str]) -> None:
+    """Append the text of every scalar in value, depth first (booleans and nulls are not searched)."""
+    if isinstance(value, dict):
+        items: Any = value.values()
+    elif isinstance(value, list):
+        items = value
+    else:
+        if value is not None and not isinstance(value, bool):
+            parts.append(str(value))
+        return
+    for item in items:
+        if type(item) is str:
+            parts.append(item)
+        elif isinstance(item, dict | list):
+            _collect(item, parts)
+        elif item is not None and not isinstance(item, bool):
+            parts.append(str(item))
 
 
 def _step(update: Callable[[Doc, Any], None], *, searchable: bool = False) -> Fold:
@@ -41,7 +50,7 @@ def _step(update: Callable[[Doc, Any], None], *, searchable: bool = False) -> Fo
         new = dict(doc)
         update(new, event)
         new["version"] = event.version
-        new["updated_at"] = event.occurred_at.isoformat()
+        new["updated_at"] = iso_text(event.occurred_at)
         new["updated_by"] = event.actor
         if searchable:
             new["search"] = search_text(new)
@@ -51,8 +60,9 @@ def _step(update: Callable[[Doc, Any], None], *, searchable: bool = False) -> Fo
 
 
 def opened(_doc: Doc | None, e: c.CaseOpened) -> Doc:
+    at = iso_text(e.occurred_at)
     doc: Doc = {
-        "id": str(e.aggregate_id),
+        "id": uuid_text(e.aggregate_id),
         "tenant": e.tenant,
         "number": e.number,
         "title": e.title,
@@ -65,9 +75,9 @@ def opened(_doc: Doc | None, e: c.CaseOpened) -> Doc:
         "data": e.data,  # shared, never mutated: later folds replace data, they do not edit it
         "comments": [],
         "comment_count": 0,
-        "opened_at": e.occurred_at.isoformat(),
+        "opened_at": at,
         "opened_by": e.actor,
-        "updated_at": e.occurred_at.isoformat(),
+        "updated_at": at,
         "updated_by": e.actor,
         "closed_reason": None,
         "resolution": None,
@@ -166,6 +176,7 @@ FOLDS: dict[type[Event], Fold] = {
 CASES = Projection(
     collection="cases",
     folds=FOLDS,
+    key=lambda e: uuid_text(e.aggregate_id),
     indexes=("definition_key", "status", "stage", "queue", "assignee", "number"),
     text_search=True,
 )

@@ -12,6 +12,7 @@ from domain import process as p
 from domain import task as t
 from domain.events import Event
 from projections.base import Doc, Fold, Projection
+from projections.texts import iso_text, uuid_text
 
 
 def _value(value: Any) -> str:
@@ -82,17 +83,18 @@ def summary(event: Event) -> str:
 
 
 def entry(_doc: Doc | None, event: Event) -> Doc:
+    meta = event.meta
     return {
-        "id": str(event.event_id),
-        "tenant": event.tenant,
+        "id": uuid_text(event.event_id),
+        "tenant": meta.tenant,
         # events of other aggregates about a case (tasks, process instances) name it in a `case_id` field
-        "case_id": str(getattr(event, "case_id", None) or event.aggregate_id),
+        "case_id": str(getattr(event, "case_id", None) or uuid_text(event.aggregate_id)),
         "version": event.version,
         "type": event.type_name(),
-        "actor": event.actor,
-        "at": event.occurred_at.isoformat(),
+        "actor": meta.actor,
+        "at": iso_text(event.occurred_at),
         "summary": summary(event),
-        "correlation_id": event.meta.correlation_id,
+        "correlation_id": meta.correlation_id,
     }
 
 
@@ -101,7 +103,7 @@ FOLDS: dict[type[Event], Fold] = dict.fromkeys(SUMMARIES, entry)
 TIMELINE = Projection(
     collection="timeline",
     folds=FOLDS,
-    key=lambda e: str(e.event_id),
+    key=lambda e: uuid_text(e.event_id),
     indexes=("case_id",),
     order="at",
 )
