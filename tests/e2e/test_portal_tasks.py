@@ -58,7 +58,13 @@ def test_inbox_claim_and_complete_a_task_with_its_form(signed_in: Page, api: htt
     page.get_by_role("button", name="Claim").click()
     expect(page.get_by_role("button", name="Hand back")).to_be_visible()
     amount = page.get_by_label(re.compile(r"^Amount\b"))
-    page.get_by_label(re.compile(r"^Decision\b")).select_option("approve")
+    decision = page.get_by_label(re.compile(r"^Decision\b"))
+    decision.select_option("approve")
+    # another task's live event must not redraw (and so reset) the half-filled form
+    other = api.post(f"/api/cases/{case['id']}/tasks", json={"title": f"{title} (other)"})
+    assert other.status_code == 201
+    page.wait_for_timeout(1500)  # the feed delivers it and the page's 400 ms debounce runs
+    expect(decision).to_have_value("approve")
     amount.fill("-5")
     page.get_by_role("button", name="Complete", exact=True).click()
     expect(page.get_by_role("alert")).to_contain_text("data.amount")

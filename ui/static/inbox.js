@@ -87,8 +87,12 @@ export async function renderTask(root, id, go) {
     } catch (err) { showProblem(problemBox, err); return false; }
   }
 
-  async function draw() {
+  let shownVersion = 0;
+  // onlyIfChanged: a live event redraws only when this task moved on (a redraw resets a half-filled form)
+  async function draw(onlyIfChanged = false) {
     const t = await api.get(`/api/tasks/${encodeURIComponent(id)}`);
+    if (onlyIfChanged && t.version <= shownVersion) return;
+    shownVersion = t.version;
     document.title = `${t.title} · casestream`;
     const active = t.status === 'open' || t.status === 'claimed';
     const holder = t.claimed_by || t.assignee;
@@ -143,7 +147,7 @@ export async function renderTask(root, id, go) {
   }
 
   await draw();
-  const refresh = debounce(() => draw().catch((err) => showProblem(problemBox, err)), 400);
+  const refresh = debounce(() => draw(true).catch((err) => showProblem(problemBox, err)), 400);
   return store.listen((evt) => { if (isTaskEvent(evt)) refresh(); });
 }
 
