@@ -111,7 +111,9 @@ class StreamWorker:
             consumer_auto_offset_reset="earliest",
             broker_rebalance_timeout=config.rebalance_timeout,
             broker_session_timeout=config.session_timeout,
-            broker_heartbeat_interval=min(3.0, config.session_timeout / 3),
+            # members hear of a rebalance through their heartbeat: one slower than the rebalance timeout misses
+            # the window, is dropped, rejoins and starts the next rebalance (two workers then ping-pong forever)
+            broker_heartbeat_interval=max(0.2, min(config.session_timeout / 3, config.rebalance_timeout / 4)),
             broker_max_poll_records=config.batch_size,
             stream_buffer_maxsize=max(4096, config.batch_size * 2),
             producer_acks=-1,

@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 from adapters.mongo_documents import MongoDocumentStore
 from adapters.stream_worker.app import WorkerConfig, event_topics
@@ -98,10 +99,7 @@ async def rebuild_from_kafka(
         processor = BatchProcessor(docs, projections, await asyncio.to_thread(_reset, docs),
                                    worker=config.worker_name)
         await consumer.start()
-        names = event_topics(config.prefix)
-        present = await consumer.topics()
-        partitions = [TopicPartition(topic, p) for topic in names if topic in present
-                      for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        partitions = await _partitions(config.bootstrap, event_topics(config.prefix))
         started = time.perf_counter()
         events = writes = parked = 0
         if partitions:
@@ -131,6 +129,18 @@ async def rebuild_from_kafka(
         await dead.close()
         if documents is None:
             docs.close()
+
+
+async def _partitions(bootstrap: str, names: Sequence[str]) -> list[TopicPartition]:
+    """Every partition of the named topics that exist (a consumer without a subscription knows none)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        present = [name for name in names if name in set(await admin.list_topics())]
+        described = await admin.describe_topics(present) if present else []
+    finally:
+        await admin.close()
+    return sorted(TopicPartition(str(t["topic"]), int(p["partition"])) for t in described for p in t["partitions"])
 
 
 def run_rebuild_from_kafka(config: WorkerConfig) -> RebuildResult:
