@@ -207,7 +207,7 @@ class Task(Aggregate):
     ) -> Task:
         """A new task on an open case of the actor's tenant; process tasks need both process fields."""
         if case.tenant != ctx.tenant or not case.number:
-            raise CaseNotOpen(f"case {case.id} does not exist in this tenant")
+            raise NotFound(f"case {case.id} not found")
         if case.status != CASE_OPEN:
             raise CaseNotOpen(f"case {case.number} is {case.status}: tasks are created on open cases only")
         if (process_instance_key is None) != (element_id is None):
