@@ -22,7 +22,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import httpx
 import novu_py
@@ -58,6 +58,12 @@ class TriggerFailed(Exception):
         super().__init__(message)
         self.status = status
         self.retriable = retriable
+
+
+class TriggerSender(Protocol):
+    """Delivers one trigger: returns how it went or raises TriggerFailed."""
+
+    async def send(self, trigger: Trigger) -> Outcome: ...
 
 
 class NovuTriggers:
@@ -146,7 +152,7 @@ class NovuPublisher:
     """Consumes the event topics in its group and turns case events into Novu triggers."""
 
     def __init__(
-        self, config: NotifyConfig, sender: NovuTriggers, audiences: AudienceStore,
+        self, config: NotifyConfig, sender: TriggerSender, audiences: AudienceStore,
         *, sleep: Callable[[float], Any] = asyncio.sleep,
     ) -> None:
         self.config = config
@@ -194,7 +200,7 @@ class NovuPublisher:
             await producer.stop()
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
-        """Publish until stop is set; a failed batch is retried from the last committed offsets."""
+        """Publish until stop is set; a failed batch is retried from its first record not committed."""
         stop = stop or asyncio.Event()
         await self.start()
         try:
@@ -204,24 +210,31 @@ class NovuPublisher:
                 except asyncio.CancelledError:
                     raise
                 except Exception:
-                    log.exception("notify batch failed; retrying from the committed offsets")
+                    log.exception("notify batch failed; retrying from the first record not committed")
                     await asyncio.sleep(self.config.error_backoff_seconds)
-                    assert self._consumer is not None
-                    with contextlib.suppress(Exception):
-                        await self._consumer.seek_to_committed()
         finally:
             await self.stop()
 
     async def step(self) -> int:
         """Handle one fetched batch, committing each partition's offset once its records are done."""
         assert self._consumer is not None
-        batch = await self._consumer.getmany(timeout_ms=self.config.poll_ms)
+        consumer = self._consumer
+        batch = await consumer.getmany(timeout_ms=self.config.poll_ms)
         handled = 0
-        for tp, records in batch.items():
-            for record in records:
-                await self.handle(record)
-                handled += 1
-            await self._consumer.commit({tp: records[-1].offset + 1})
+        uncommitted = {tp: records[0].offset for tp, records in batch.items() if records}
+        try:
+            for tp, records in batch.items():
+                for record in records:
+                    await self.handle(record)
+                    handled += 1
+                await consumer.commit({tp: records[-1].offset + 1})
+                del uncommitted[tp]
+        except BaseException:
+            # the fetch moved past these records: go back to the first one not committed, so they come again
+            for tp, offset in uncommitted.items():
+                with contextlib.suppress(Exception):  # a partition revoked meanwhile is re-read by its new owner
+                    consumer.seek(tp, offset)
+            raise
         return handled
 
     async def handle(self, record: ConsumerRecord[Any, Any]) -> str:
