@@ -12,8 +12,11 @@ from uuid import UUID
 
 import pytest
 
+from adapters.embedded_runner import EmbeddedRunner
+from adapters.event_store import RecorderEventStore
+from adapters.sqlite_documents import SqliteDocumentStore
 from commands import messages as m
-from commands.bus import Actor, CommandBus
+from commands.bus import Actor, CommandBus, Result
 from domain.case import CaseQueued
 from domain.definition import DEPLOYED_PROCESSES
 from processes.manager import NAME, ProcessManager, lifecycle_key
@@ -64,7 +67,10 @@ def engine() -> RecordingEngine:
 
 
 @pytest.fixture
-def manager(engine, bus, store, documents, runner) -> ProcessManager:
+def manager(
+    engine: RecordingEngine, bus: CommandBus, store: RecorderEventStore, documents: SqliteDocumentStore,
+    runner: EmbeddedRunner,
+) -> ProcessManager:
     return ProcessManager(engine, bus, store, documents, lambda: runner.position)
 
 
@@ -74,7 +80,7 @@ def processes_claim(bus: CommandBus, alice: Actor) -> None:
                   automation=RULES)
 
 
-def run(runner, manager) -> None:
+def run(runner: EmbeddedRunner, manager: ProcessManager) -> None:
     runner.catch_up()
     manager.catch_up()
 
@@ -85,7 +91,9 @@ def starts(engine: RecordingEngine) -> list[tuple[str, str]]:
 
 
 @pytest.mark.usefixtures("processes_claim")
-def test_opened_case_starts_its_lifecycle_with_the_case_data(bus, alice, engine, manager, runner):
+def test_opened_case_starts_its_lifecycle_with_the_case_data(
+    bus: CommandBus, alice: Actor, engine: RecordingEngine, manager: ProcessManager, runner: EmbeddedRunner,
+) -> None:
     case_id = open_claim(bus, alice, amount=250, customer="Jan").id
     run(runner, manager)
     assert engine.calls == [("start", "claim-case", case_id, lifecycle_key(case_id, "claim-case"),
@@ -93,19 +101,24 @@ def test_opened_case_starts_its_lifecycle_with_the_case_data(bus, alice, engine,
                               "stage": "new"})]
 
 
-def test_cases_of_a_definition_without_processes_start_nothing(bus, alice, claim, engine, manager, runner):
+def test_cases_of_a_definition_without_processes_start_nothing(
+    bus: CommandBus, alice: Actor, claim: Result, engine: RecordingEngine, manager: ProcessManager, runner:
+    EmbeddedRunner,
+) -> None:
     case_id = open_claim(bus, alice).id
-    bus.dispatch(m.MoveCaseToStage(case_id=case_id, stage="review"), alice)
+    bus.dispatch(m.MoveCaseToStage(case_id=UUID(case_id), stage="review"), alice)
     run(runner, manager)
     assert engine.calls == []
     assert manager.position == runner.position
 
 
 @pytest.mark.usefixtures("processes_claim")
-def test_each_entry_into_a_stage_starts_its_processes_afresh(bus, alice, engine, manager, runner):
+def test_each_entry_into_a_stage_starts_its_processes_afresh(
+    bus: CommandBus, alice: Actor, engine: RecordingEngine, manager: ProcessManager, runner: EmbeddedRunner,
+) -> None:
     case_id = open_claim(bus, alice, amount=10).id
     for stage in ("review", "new", "review"):
-        bus.dispatch(m.MoveCaseToStage(case_id=case_id, stage=stage), alice)
+        bus.dispatch(m.MoveCaseToStage(case_id=UUID(case_id), stage=stage), alice)
     run(runner, manager)
     stage_starts = [c for c in engine.calls if c[0] == "start" and c[1] == "review-help"]
     assert len(stage_starts) == 2 and stage_starts[0][3] != stage_starts[1][3]
@@ -114,8 +127,9 @@ def test_each_entry_into_a_stage_starts_its_processes_afresh(bus, alice, engine,
 
 
 @pytest.mark.usefixtures("processes_claim")
-def test_completing_a_process_task_completes_the_user_task_and_ad_hoc_tasks_do_not(bus, alice, engine, manager,
-                                                                                   runner):
+def test_completing_a_process_task_completes_the_user_task_and_ad_hoc_tasks_do_not(
+    bus: CommandBus, alice: Actor, engine: RecordingEngine, manager: ProcessManager, runner: EmbeddedRunner,
+) -> None:
     case_id = UUID(open_claim(bus, alice).id)
     process_task = bus.dispatch(m.CreateTask(case_id=case_id, title="Review", process_instance_key="i-1",
                                              element_id="Task_review"), PROCESS).id
@@ -128,12 +142,15 @@ def test_completing_a_process_task_completes_the_user_task_and_ad_hoc_tasks_do_n
 
 
 @pytest.mark.usefixtures("processes_claim")
-def test_automation_rules_fire_only_when_their_condition_holds(bus, alice, bob, engine, manager, runner, store):
+def test_automation_rules_fire_only_when_their_condition_holds(
+    bus: CommandBus, alice: Actor, bob: Actor, engine: RecordingEngine, manager: ProcessManager, runner:
+    EmbeddedRunner, store: RecorderEventStore,
+) -> None:
     case_id = open_claim(bus, alice).id
-    bus.dispatch(m.AddComment(case_id=case_id, body="we asked"), alice)
-    bus.dispatch(m.AddComment(case_id=case_id, body="my answer"), CUSTOMER)
-    bus.dispatch(m.AssignCase(case_id=case_id, assignee="carol"), bob)
-    bus.dispatch(m.AssignCase(case_id=case_id, assignee="bob"), bob)
+    bus.dispatch(m.AddComment(case_id=UUID(case_id), body="we asked"), alice)
+    bus.dispatch(m.AddComment(case_id=UUID(case_id), body="my answer"), CUSTOMER)
+    bus.dispatch(m.AssignCase(case_id=UUID(case_id), assignee="carol"), bob)
+    bus.dispatch(m.AssignCase(case_id=UUID(case_id), assignee="bob"), bob)
     run(runner, manager)
     assert [c for c in engine.calls if c[0] == "message"] == [("message", "customer-replied", case_id)]
     queued = [e for e in store.events_of(UUID(case_id)) if isinstance(e, CaseQueued)]
@@ -143,7 +160,10 @@ def test_automation_rules_fire_only_when_their_condition_holds(bus, alice, bob, 
 
 
 @pytest.mark.usefixtures("processes_claim")
-def test_a_restarted_manager_resumes_after_its_stored_position(bus, alice, engine, manager, runner, store, documents):
+def test_a_restarted_manager_resumes_after_its_stored_position(
+    bus: CommandBus, alice: Actor, engine: RecordingEngine, manager: ProcessManager, runner: EmbeddedRunner, store:
+    RecorderEventStore, documents: SqliteDocumentStore,
+) -> None:
     first = open_claim(bus, alice).id
     run(runner, manager)
     assert documents.tracking(NAME) == runner.position
@@ -157,7 +177,9 @@ def test_a_restarted_manager_resumes_after_its_stored_position(bus, alice, engin
 
 
 @pytest.mark.usefixtures("processes_claim")
-def test_manager_never_reads_past_the_read_models(bus, alice, engine, manager, runner):
+def test_manager_never_reads_past_the_read_models(
+    bus: CommandBus, alice: Actor, engine: RecordingEngine, manager: ProcessManager, runner: EmbeddedRunner,
+) -> None:
     open_claim(bus, alice)
     assert manager.catch_up() == 0 and engine.calls == []
     run(runner, manager)
@@ -165,7 +187,9 @@ def test_manager_never_reads_past_the_read_models(bus, alice, engine, manager, r
 
 
 @pytest.mark.usefixtures("processes_claim")
-def test_technical_failures_are_retried_then_passed_over(bus, alice, engine, manager, runner):
+def test_technical_failures_are_retried_then_passed_over(
+    bus: CommandBus, alice: Actor, engine: RecordingEngine, manager: ProcessManager, runner: EmbeddedRunner,
+) -> None:
     flaky = open_claim(bus, alice).id
     runner.catch_up()
     engine.failures = 1
