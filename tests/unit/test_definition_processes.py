@@ -4,13 +4,23 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 import orjson
 import pytest
 from eventsourcing.persistence import StoredEvent
 
+from adapters.event_store import RecorderEventStore
+from commands.bus import Actor, CommandBus
 from commands.messages import AutomationRuleIn
-from domain.definition import DEPLOYED_PROCESSES, AutomationRule, CaseDefinition, DefinitionSpec, definition_id
+from domain.definition import (
+    DEPLOYED_PROCESSES,
+    AutomationRule,
+    CaseDefinition,
+    DefinitionPublished,
+    DefinitionSpec,
+    definition_id,
+)
 from domain.errors import ValidationFailed
 from tests.unit.conftest import TENANT, claim_definition, claim_spec, publish_claim
 
@@ -28,7 +38,7 @@ def _paths(err: pytest.ExceptionInfo[ValidationFailed]) -> list[str]:
     return [e.path for e in err.value.errors]
 
 
-def test_process_fields_are_stored_and_read_back(bus, alice, store):
+def test_process_fields_are_stored_and_read_back(bus: CommandBus, alice: Actor, store: RecorderEventStore) -> None:
     publish_claim(bus, alice, lifecycle_process="claim-case", stage_processes={"review": ["claim-review-help"]},
                   automation=[AutomationRuleIn(**RULE)])
     definition = CaseDefinition.replay(definition_id(TENANT, "claim"), store.events_of(definition_id(TENANT, "claim")))
@@ -39,7 +49,9 @@ def test_process_fields_are_stored_and_read_back(bus, alice, store):
                                               '=actor = "customer"'),)
 
 
-def test_a_definition_without_processes_has_empty_process_fields(bus, alice, store):
+def test_a_definition_without_processes_has_empty_process_fields(
+    bus: CommandBus, alice: Actor, store: RecorderEventStore,
+) -> None:
     publish_claim(bus, alice)
     spec = CaseDefinition.replay(definition_id(TENANT, "claim"), store.events_of(definition_id(TENANT, "claim"))).latest
     assert (spec.lifecycle_process, spec.stage_processes, spec.automation) == (None, {}, ())
@@ -59,7 +71,9 @@ def test_a_definition_without_processes_has_empty_process_fields(bus, alice, sto
     ({"automation": [{**RULE, "value": "has spaces"}]}, ["automation[0].value"]),
     ({"automation": [RULE, {**RULE, "action": "start-process", "value": ""}]}, ["automation[1].value"]),
 ])
-def test_publish_refuses_bad_process_fields_naming_each(bus, alice, store, fields, paths):
+def test_publish_refuses_bad_process_fields_naming_each(
+    bus: CommandBus, alice: Actor, store: RecorderEventStore, fields: dict[str, Any], paths: list[str],
+) -> None:
     if "automation" in fields:
         fields = {**fields, "automation": [AutomationRuleIn(**r) for r in fields["automation"]]}
     with pytest.raises(ValidationFailed) as err:
@@ -68,7 +82,7 @@ def test_publish_refuses_bad_process_fields_naming_each(bus, alice, store, field
     assert store.max_position() == 0
 
 
-def test_unknown_process_id_is_refused_once_processes_are_deployed():
+def test_unknown_process_id_is_refused_once_processes_are_deployed() -> None:
     spec = DefinitionSpec(**{**claim_spec().__dict__, "lifecycle_process": "claim-case",
                              "stage_processes": {"review": ("extra",)}})
     spec.check()  # nothing deployed: shape only
@@ -80,7 +94,7 @@ def test_unknown_process_id_is_refused_once_processes_are_deployed():
     spec.check(frozenset({"claim-case", "extra"}))
 
 
-def test_bus_checks_process_ids_against_the_deployed_catalog(bus, alice):
+def test_bus_checks_process_ids_against_the_deployed_catalog(bus: CommandBus, alice: Actor) -> None:
     DEPLOYED_PROCESSES.add("claim-case")
     with pytest.raises(ValidationFailed) as err:
         bus.dispatch(claim_definition(lifecycle_process="never-deployed-xyz"), alice)
@@ -88,7 +102,7 @@ def test_bus_checks_process_ids_against_the_deployed_catalog(bus, alice):
     bus.dispatch(claim_definition(lifecycle_process="claim-case"), alice)
 
 
-def test_version_one_definition_event_is_upcast_with_empty_process_fields(store):
+def test_version_one_definition_event_is_upcast_with_empty_process_fields(store: RecorderEventStore) -> None:
     did = definition_id(TENANT, "legacy")
     spec = {**claim_spec(key="legacy").to_dict()}
     for name in ("lifecycle_process", "stage_processes", "automation"):
@@ -100,5 +114,6 @@ def test_version_one_definition_event_is_upcast_with_empty_process_fields(store)
     store.recorder.insert_events([StoredEvent(originator_id=did, originator_version=1, topic="DefinitionPublished",
                                               state=orjson.dumps(state))])
     (event,) = store.events_of(did)
+    assert isinstance(event, DefinitionPublished)
     assert (event.spec["lifecycle_process"], event.spec["stage_processes"], event.spec["automation"]) == (None, {}, [])
     assert CaseDefinition.replay(did, [event]).latest == claim_spec(key="legacy")
