@@ -363,3 +363,64 @@ async def test_the_zeebe_worker_command_deploys_runs_jobs_and_stops_on_sigint(tm
         assert worker.returncode == 0, output.decode()
         text = output.decode()
         assert "deployed assign-once" in text and "case.move-stage" in text and "stopped" in text
+
+
+# --- the stand-in's job activation semantics --------------------------------------------------------------------------
+
+def _activate(job_type: str, *, max_jobs: int = 5, timeout_ms: int = 10_000, request_timeout_ms: int = -1,
+              fetch: Sequence[str] = ()) -> pb.ActivateJobsRequest:
+    return pb.ActivateJobsRequest(type=job_type, worker="probe", timeout=timeout_ms, maxJobsToActivate=max_jobs,
+                                  requestTimeout=request_timeout_ms, fetchVariable=list(fetch))
+
+
+async def _jobs(stub: GatewayStub, request: pb.ActivateJobsRequest) -> list[pb.ActivatedJob]:
+    return [job async for response in stub.ActivateJobs(request) for job in response.jobs]
+
+
+async def test_activate_jobs_long_polls_until_a_job_of_its_type_is_created(tmp_path):
+    async with zeebe_stack(tmp_path) as stack:
+        await stack.processes.deploy(MODELS / "assign_once.bpmn")
+        stub = GatewayStub(stack.channel)
+        waiting = asyncio.create_task(_jobs(stub, _activate("case.assign", request_timeout_ms=10_000)))
+        await asyncio.sleep(0.3)
+        assert not waiting.done()
+        await stack.processes.start("assign-once", tenant=TENANT, variables={"assignee": "x"})
+        jobs = await asyncio.wait_for(waiting, 20)
+        assert [job.type for job in jobs] == ["case.assign"]  # a poll that merely timed out would hold no job
+
+
+async def test_activation_respects_max_jobs_type_and_fetch_variables(tmp_path):
+    async with zeebe_stack(tmp_path) as stack:
+        await stack.processes.deploy(MODELS / "assign_once.bpmn")
+        for n in range(3):
+            await stack.processes.start("assign-once", tenant=TENANT, variables={"assignee": f"u{n}", "n": n})
+        stub = GatewayStub(stack.channel)
+        assert await _jobs(stub, _activate("case.close")) == []
+        first = await _jobs(stub, _activate("case.assign", max_jobs=2, fetch=["n"]))
+        assert [json.loads(job.variables) for job in first] == [{"n": 0}, {"n": 1}]
+        rest = await _jobs(stub, _activate("case.assign", max_jobs=5))
+        assert len(rest) == 1 and json.loads(rest[0].variables)["assignee"] == "u2"
+        assert await _jobs(stub, _activate("case.assign")) == []  # all three are locked by their activations
+
+
+async def test_a_job_not_finished_within_its_timeout_is_handed_out_again_with_its_retries(tmp_path):
+    async with zeebe_stack(tmp_path) as stack:
+        await stack.processes.deploy(MODELS / "assign_once.bpmn")
+        await stack.processes.start("assign-once", tenant=TENANT, variables={"assignee": "x"})
+        stub = GatewayStub(stack.channel)
+        [first] = await _jobs(stub, _activate("case.assign", timeout_ms=1_500))
+        assert await _jobs(stub, _activate("case.assign")) == []
+        [again] = await _jobs(stub, _activate("case.assign", request_timeout_ms=5_000))
+        assert (again.key, again.retries) == (first.key, first.retries)
+
+
+async def test_a_failed_job_waits_out_its_back_off_before_it_is_activated_again(tmp_path):
+    async with zeebe_stack(tmp_path) as stack:
+        await stack.processes.deploy(MODELS / "assign_once.bpmn")
+        await stack.processes.start("assign-once", tenant=TENANT, variables={"assignee": "x"})
+        stub = GatewayStub(stack.channel)
+        [job] = await _jobs(stub, _activate("case.assign"))
+        await stub.FailJob(pb.FailJobRequest(jobKey=job.key, retries=1, errorMessage="boom", retryBackOff=1_500))
+        assert await _jobs(stub, _activate("case.assign")) == []  # still backing off
+        [again] = await _jobs(stub, _activate("case.assign", request_timeout_ms=5_000))
+        assert (again.key, again.retries) == (job.key, 1)
