@@ -38,3 +38,11 @@ def test_definition_naming_shipped_processes_is_published(server: LiveServer) ->
     assert body["latest"]["stage_processes"] == {"payout": ["onboarding-saga"]}
     assert body["latest"]["automation"] == [
         {"on": "CaseAssigned", "action": "set-queue", "value": "fraud", "when": '=assignee = "bob"'}]
+
+
+def test_readyz_reports_the_process_manager(server: LiveServer) -> None:
+    with server.client() as client:
+        body = client.get("/readyz").json()
+    assert body["status"] == "ready"
+    assert body["processes"]["running"] is True and body["processes"]["error"] is None
+    assert body["processes"]["position"] <= body["event_store"]["position"]
