@@ -209,3 +209,21 @@ def test_technical_failures_are_retried_then_passed_over(
     assert [c[1] for c in starts(engine)] == [flaky, fine]
     assert manager.last_error is not None and "failed 3 times" in manager.last_error
     assert broken not in [c[1] for c in starts(engine)]
+
+
+def test_rule_on_task_completed_sees_the_form_data(
+    bus: CommandBus, alice: Actor, engine: RecordingEngine, manager: ProcessManager, runner: EmbeddedRunner,
+    store: RecorderEventStore,
+) -> None:
+    rule = m.AutomationRuleIn(on="TaskCompleted", action="move-stage", value="review",
+                              when='=data.outcome = "escalate"')
+    publish_claim(bus, alice, automation=[rule])
+    case_id = UUID(open_claim(bus, alice).id)
+    for outcome in ("fine", "escalate"):
+        task_id = UUID(bus.dispatch(m.CreateTask(case_id=case_id, title=f"Check {outcome}"), alice).id)
+        bus.dispatch(m.ClaimTask(task_id=task_id), alice)
+        bus.dispatch(m.CompleteTask(task_id=task_id, data={"outcome": outcome}), alice)
+    run(runner, manager)
+    moves = [e for e in store.events_of(case_id) if type(e).__name__ == "CaseMovedToStage"]
+    assert [(e.to_stage, e.actor) for e in moves] == [("review", "automation")]  # type: ignore[attr-defined]
+    assert engine.calls == []
