@@ -11,7 +11,7 @@ from SpiffWorkflow.util.task import TaskState
 
 from processes.bpmn import BpmnRejected, ZeebeServiceTask, check_bpmn
 
-SAMPLE = Path(__file__).resolve().parents[2] / "processes" / "definitions" / "claim_lifecycle.bpmn"
+SAMPLE = Path(__file__).resolve().parent / "bpmn" / "claim_lifecycle_sample.bpmn"
 VALID = SAMPLE.read_text(encoding="utf-8")
 KNOWN = {"case.move-stage", "case.assign", "case.comment"}
 
