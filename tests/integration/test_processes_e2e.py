@@ -243,6 +243,18 @@ def test_onboarding_lifecycle_then_the_saga_opens_the_account(platform: Embedded
         ("onboarding-welcome", ["jan.smit@tulip.example"], "process:onboarding-saga")]
 
 
+def test_high_risk_onboarding_needs_due_diligence_and_is_declined_there(platform: EmbeddedPlatform) -> None:
+    case_id = open_case(platform, "onboarding", {**ONBOARDING_DATA, "risk_level": "high"})
+    complete(platform, inbox_task(platform, case_id, "Task_documents"), {"documents_received": ["ubo-register"]})
+    complete(platform, inbox_task(platform, case_id, "Task_kyc"), {"ubo_verified": True})
+    edd = inbox_task(platform, case_id, "Task_edd")
+    assert (case(platform, case_id)["stage"], edd["candidate_groups"]) == ("risk-review", ["supervisor"])
+    complete(platform, edd, {"accept": False, "note": "Sanctions hit on a director."}, BOB)
+    done = wait_for("the onboarding closed", lambda: (c := case(platform, case_id))["status"] == "closed" and c)
+    assert (done["stage"], done["resolution"], done["data"]["ubo_verified"]) == ("risk-review", "rejected", True)
+    assert _records(platform, "account-number") == []  # the saga never ran
+
+
 def test_saga_failure_compensates_the_completed_steps_through_commands(platform: EmbeddedPlatform) -> None:
     # a definition whose cases may lack a contact e-mail; entering `activation` auto-starts the saga
     lite = {**d.ONBOARDING_LIVE, "key": "onboarding-lite", "lifecycle_process": None,
