@@ -226,7 +226,7 @@ class KafkaLag:
     async def close(self) -> None:
         admin, consumer, self._admin, self._consumer = self._admin, self._consumer, None, None
         if consumer is not None:
-            with contextlib.suppress(Exception):
+            with contextlib.suppress(Exception, asyncio.CancelledError):  # aiokafka's stop may raise CancelledError
                 await consumer.stop()
         if admin is not None:
             with contextlib.suppress(Exception):
@@ -303,7 +303,7 @@ class KafkaLag:
                 occurred = datetime.fromisoformat(str(loads(records[0].value)["time"]))
                 ages[tp] = max(0.0, now - occurred.timestamp())
                 consumer.pause(tp)
-        consumer.assign([])
+        consumer.pause(*offsets)  # no background fetching until the next measurement assigns afresh
         return ages
 
 
