@@ -68,6 +68,12 @@ class Broadcaster:
             self._subs.add(sub)
             return sub, self.released
 
+    @property
+    def subscribers(self) -> int:
+        """How many connections are subscribed now."""
+        with self._lock:
+            return len(self._subs)
+
     def unsubscribe(self, sub: Subscription) -> None:
         with self._lock:
             self._subs.discard(sub)

@@ -229,9 +229,14 @@ class SseReader(threading.Thread):
                         return
 
     def start_connected(self) -> SseReader:
+        """Start reading and return once the stream's subscription exists (so no event is sent before it)."""
+        before = self.stack.broadcaster.subscribers
         self.start()
         assert self.connected.wait(10), "SSE stream did not open"
-        time.sleep(0.3)  # the subscription is made as the response starts streaming
+        deadline = time.monotonic() + 10
+        while self.stack.broadcaster.subscribers <= before:
+            assert time.monotonic() < deadline, "the SSE stream did not subscribe"
+            time.sleep(0.02)
         return self
 
 
@@ -280,6 +285,10 @@ async def test_sse_fed_from_kafka_per_tenant_once_and_resumable(stack: Stack, re
     resent = [p for p in everything if p.event.type_name() in types]
     await relay.publish(resent)
 
+    deadline = time.monotonic() + 10
+    while stack.broadcaster.subscribers:  # the finished readers' streams are closed by the server
+        assert time.monotonic() < deadline, "finished SSE streams were not closed"
+        await asyncio.sleep(0.05)
     # a client that saw only the opening resumes: the assignment comes from the read model, then the live
     # comment; nothing before, nothing twice
     resumed = SseReader(stack, _auth(alice, **{"Last-Event-ID": str(opened_at)}), want=3,
