@@ -145,14 +145,20 @@ def demo(
 def rebuild() -> None:
     """Drop the read models and rebuild them from the event log, printing events/s."""
     from casestream.bootstrap import bootstrap
+    from processes.manager import NAME as PROCESS_MANAGER
 
     platform = bootstrap(Settings(), start_runner=False)
     try:
         total = platform.store.max_position()
+        # the process manager's position lives with the read models but is not derived from the log: keep it,
+        # or the manager would act on every event again (a message correlated twice resumes the wrong wait)
+        manager_position = platform.documents.tracking(PROCESS_MANAGER)
         started = time.perf_counter()
         with _progress() as progress:
             task = progress.add_task("rebuilding read models", total=total)
             platform.runner.rebuild(lambda position: progress.update(task, completed=position))
+        if manager_position:
+            platform.documents.write([], (PROCESS_MANAGER, manager_position))
         elapsed = time.perf_counter() - started
         rate = total / elapsed if elapsed > 0 else 0.0
         typer.echo(f"rebuilt from {total} events in {elapsed:.2f}s: {rate:,.0f} events/s")
