@@ -2,8 +2,8 @@
 
 The job workers run THE SAME worker functions as the embedded engine (processes.workers, through
 `processes.jobs.run_job`): a pyzeebe job becomes a `Job`, the outcome becomes CompleteJob, FailJob (retries - 1,
-exponential back-off) or ThrowError (the BPMN error code the model catches). BPMN files are checked with our
-deploy-time checks (processes.bpmn) before Zeebe sees them, so a bad file is refused naming the element.
+exponential back-off) or ThrowError (the BPMN error code the model catches). BPMN files are checked as the
+embedded engine checks them before Zeebe sees them, so a bad file is refused naming the element.
 """
 
 # No `from __future__ import annotations` here: pyzeebe finds the job parameter of a task function by comparing
@@ -22,8 +22,8 @@ from pyzeebe import JobController, ZeebeClient, ZeebeWorker, create_insecure_cha
 from pyzeebe.grpc_internals.types import DeployResourceResponse
 
 from commands.bus import CommandBus
-from processes.bpmn import check_bpmn
 from processes.jobs import Completed, Failed, Job, Thrown, known_task_types, run_job
+from processes.model import prepare_model
 
 ZEEBE_DEFAULT_TENANT = "<default>"  # the tenant id Zeebe reports when multi-tenancy is off
 
@@ -140,10 +140,12 @@ class ZeebeProcesses:
         self.zeebe_tenant = zeebe_tenant  # Zeebe's tenant id, only when Zeebe runs with multi-tenancy
 
     async def deploy(self, *paths: str | Path) -> dict[str, int]:
-        """Check each BPMN file with our deploy-time checks, then deploy them: process id -> process key."""
+        """Check each BPMN file as the embedded engine would, then deploy them: process id -> process key."""
         for path in paths:
-            # raises BpmnRejected naming the element: Zeebe never sees a file our embedded engine would refuse
-            check_bpmn(await asyncio.to_thread(Path(path).read_bytes), known_task_types(), filename=str(path))
+            # raises BpmnRejected naming the element: Zeebe never runs a file the embedded engine would refuse,
+            # so every deployed model keeps running on both engines
+            xml = await asyncio.to_thread(Path(path).read_bytes)
+            prepare_model(xml, known_task_types(), str(path))
         response = await self.client.deploy_resource(*paths, tenant_id=self.zeebe_tenant)
         return {
             d.bpmn_process_id: d.process_definition_key

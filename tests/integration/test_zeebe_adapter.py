@@ -325,6 +325,10 @@ async def test_the_adapter_refuses_bad_bpmn_before_zeebe_sees_it(tmp_path):
         with pytest.raises(BpmnRejected) as raised:
             await stack.processes.deploy(path)
         assert "Task_assign" in str(raised.value) and "case.teleport" in str(raised.value)
+        reserved = tmp_path / "reserved.bpmn"  # fine for Zeebe, but SpiffWorkflow reserves the id `End`
+        reserved.write_text((MODELS / "assign_once.bpmn").read_text().replace('"End_event"', '"End"'))
+        with pytest.raises(BpmnRejected, match="'End' is reserved"):
+            await stack.processes.deploy(reserved)
         assert stack.gateway.broker.definitions == {}
 
 
