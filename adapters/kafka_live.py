@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 
@@ -100,6 +101,9 @@ class KafkaFeed:
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
         self._waiting_since: float | None = None
+        # expected positions after `released` up to `_known_upto`, ascending: each range is asked for once
+        self._expected: deque[int] = deque()
+        self._known_upto = 0
 
     async def start(self) -> None:
         """Assign every partition of the feed's topics, seek to their ends, then start reading."""
@@ -117,6 +121,7 @@ class KafkaFeed:
             # Read after the ends are fixed: anything stored later is relayed after them, so it will arrive;
             # anything at or below this position is older than the feed and is dropped.
             self.released = await asyncio.to_thread(self.head)
+            self._known_upto = self.released
         except BaseException:
             await consumer.stop()
             raise
@@ -195,15 +200,20 @@ class KafkaFeed:
             self._waiting_since = None
             return 0
         upto = max(self.pending)
-        expected = await asyncio.to_thread(self.expected, self.released, upto, self.types)
+        if upto > self._known_upto:
+            start = max(self._known_upto, self.released)
+            more = await asyncio.to_thread(self.expected, start, upto, self.types)
+            self._expected.extend(p for p in more if p > self.released)
+            self._known_upto = upto
         ready: list[Positioned] = []
-        for position in expected:
-            if position not in self.pending:
-                break
+        while self._expected and self._expected[0] in self.pending:
+            position = self._expected.popleft()
             item = self.pending.pop(position)
             if item is not None:
                 ready.append(item)
             self.released = position
+        if not self._expected:
+            self.released = max(self.released, self._known_upto)  # nothing else is due up to there
         # arrivals the event store does not list at or below what was released (a type outside the feed's)
         for position in [p for p in self.pending if p <= self.released]:
             del self.pending[position]

@@ -78,10 +78,12 @@ class Recorder(Broadcaster):
         super().publish(batch)
 
 
-def _feed(expected_positions: list[int]) -> tuple[KafkaFeed, Recorder]:
+def _feed(expected_positions: list[int], asked: list[tuple[int, int]] | None = None) -> tuple[KafkaFeed, Recorder]:
     broadcaster = Recorder()
 
     def expected(after: int, upto: int, _types: frozenset[str]) -> list[int]:
+        if asked is not None:
+            asked.append((after, upto))
         return [p for p in expected_positions if after < p <= upto]
 
     return KafkaFeed(broadcaster, KafkaFeedConfig(), expected, lambda: 0), broadcaster
@@ -97,6 +99,19 @@ async def test_feed_holds_a_later_position_until_the_earlier_one_arrives() -> No
     await feed.release()
     assert broadcaster.batches == [[3], [5, 8]]
     assert broadcaster.released == 8
+
+
+async def test_feed_asks_the_event_store_about_each_range_of_positions_once() -> None:
+    asked: list[tuple[int, int]] = []
+    feed, broadcaster = _feed([2, 4, 6, 9], asked)
+    feed.accept([_record(_opened(4))])
+    await feed.release()  # 2 is missing: nothing yet
+    feed.accept([_record(_opened(2))])
+    await feed.release()
+    feed.accept([_record(_opened(9)), _record(_opened(6))])
+    await feed.release()
+    assert broadcaster.batches == [[2, 4], [6, 9]]
+    assert asked == [(0, 4), (4, 9)]
 
 
 async def test_feed_drops_duplicates_and_positions_already_released() -> None:
