@@ -297,7 +297,12 @@ class Broker:
             return
         element = instance.definition.elements[element_id]
         if element.kind == "serviceTask":
-            local = {target: expr.evaluate(instance.variables) for expr, target in element.inputs}
+            try:
+                local = {target: expr.evaluate(instance.variables) for expr, target in element.inputs}
+            except (ValueError, TypeError) as exc:  # Zeebe raises an incident when a mapping fails to evaluate
+                instance.tokens[element.id] = instance.tokens.get(element.id, 0) + 1
+                self._incident(instance, element.id, f"failed to evaluate an input mapping: {exc}")
+                return
             job = Job(self.next_key(), element.job_type, instance.key, element.id, element.retries,
                       dict(element.headers), local, instance.tenant)
             self.jobs[job.key] = job
