@@ -5,7 +5,8 @@ the job's type (`zeebe:taskDefinition type`) reads the job's variables and heade
 the `CommandSender` it is given, and returns variables to merge into the process. Outcomes:
 
 - the function returns: the job is completed with those variables;
-- a `DomainError` (the domain refused the command) or an explicit `BpmnError`: a BPMN error the model can
+- a `DomainError` (the domain refused the command; not a version conflict or a reused command id, which
+  are technical) or an explicit `BpmnError`: a BPMN error the model can
   catch with an error boundary event (code = the domain error's code, e.g. `stage-transition-not-allowed`);
 - any other exception is technical: the engine fails the job and retries it with back-off until its retries
   run out, then raises an incident.
@@ -24,7 +25,7 @@ from typing import Any, Protocol
 
 from commands.bus import Actor, CommandBus, Result
 from commands.messages import Command
-from domain.errors import DomainError
+from domain.errors import CommandIdReused, DomainError, VersionConflict
 
 
 @dataclass(frozen=True)
@@ -141,6 +142,10 @@ def run_job(job: Job, bus: CommandBus, correlation_id: str | None = None) -> Job
         variables = worker(job, send)
     except BpmnError as exc:
         return Thrown(exc.code, exc.message, exc.variables)
+    except (VersionConflict, CommandIdReused) as exc:
+        # not the domain refusing the work: contention that outlasted the bus's retries, or a job key reused for
+        # another command; retrying the job later is the right answer, a BPMN error is not
+        return Failed(f"{type(exc).__name__}: {exc.detail}", max(job.retries - 1, 0))
     except DomainError as exc:
         return Thrown(exc.code, exc.detail, {})
     except Exception as exc:  # anything else is technical: the engine retries the job

@@ -286,3 +286,19 @@ def test_task_element_finds_the_open_task_of_the_instance_through_the_engine(bus
     assert outcome == Completed({"taskPriority": 75})
     assert task_of(store, process_task).priority == 75
     assert isinstance(missing, Thrown) and missing.code == "no-open-task"
+
+
+class ConflictingStore(FlakyStore):
+    """The real store, except that every append loses an optimistic-concurrency race."""
+
+    def append(self, events: Sequence[Event]) -> list[int]:
+        from domain.errors import VersionConflict
+
+        raise VersionConflict("another writer won")
+
+
+def test_contention_that_outlasts_the_bus_retries_is_a_technical_failure_not_a_bpmn_error(store, case_id):
+    stuck = CommandBus(ConflictingStore(store, failures=0))
+    outcome = run_job(job("case.assign", {"caseId": case_id, "assignee": "carol"}, retries=3, key="job-hot"), stuck)
+    assert isinstance(outcome, Failed) and outcome.retries == 2
+    assert "VersionConflict" in outcome.message
