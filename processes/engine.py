@@ -202,6 +202,7 @@ class EmbeddedEngine:
                 self._commit(instance, [(ProcessStarted.__name__, {
                     "process_id": model.process_id, "process_name": model.deployed.name or model.process_id,
                     "instance_key": key, "definition_hash": model.content_hash, "variables": values,
+                    "case_id": instance.case_id,
                 })], effects)
             except AlreadyExists:
                 return key  # started before (maybe finished): the aggregate refused a second start
