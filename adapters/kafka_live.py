@@ -9,6 +9,8 @@ Broadcaster (api/live.py), in log order, each position once.
   positions to expect (the notification ids of the subscribed event types between the last released position
   and the newest arrival: one indexed query, no decoding). A position is released only when every expected
   one before it has arrived, so the Broadcaster's "everything up to `released` was published" holds.
+- A position that never arrives (say, a relay that does not publish its type) is given up after
+  `give_up_seconds`, logged as an error, so one lost event cannot freeze every client's feed.
 - Duplicates on the wire (the relay is at-least-once) and anything at or below the last released position
   are dropped: nothing is pushed twice.
 
@@ -48,7 +50,7 @@ class KafkaFeedConfig:
     bootstrap: str = "127.0.0.1:39092"
     prefix: str = "casestream"
     poll_ms: int = 200
-    stuck_warning_seconds: float = 10.0
+    give_up_seconds: float = 30.0
     topic_wait_seconds: float = 30.0
 
 
@@ -100,7 +102,8 @@ class KafkaFeed:
         self.dropped = 0
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
-        self._waiting_since: float | None = None
+        self._blocked: tuple[int, float] | None = None  # (missing position waited for, since)
+        self.skipped = 0
         # expected positions after `released` up to `_known_upto`, ascending: each range is asked for once
         self._expected: deque[int] = deque()
         self._known_upto = 0
@@ -197,7 +200,7 @@ class KafkaFeed:
     async def release(self) -> int:
         """Publish the pending events that have no expected position missing before them; return how many."""
         if not self.pending:
-            self._waiting_since = None
+            self._blocked = None
             return 0
         upto = max(self.pending)
         if upto > self._known_upto:
@@ -206,12 +209,16 @@ class KafkaFeed:
             self._expected.extend(p for p in more if p > self.released)
             self._known_upto = upto
         ready: list[Positioned] = []
-        while self._expected and self._expected[0] in self.pending:
-            position = self._expected.popleft()
-            item = self.pending.pop(position)
-            if item is not None:
-                ready.append(item)
-            self.released = position
+        while True:
+            while self._expected and self._expected[0] in self.pending:
+                position = self._expected.popleft()
+                item = self.pending.pop(position)
+                if item is not None:
+                    ready.append(item)
+                self.released = position
+            if not self._expected or not self.pending or not self._give_up_on(self._expected[0]):
+                break
+            self.released = self._expected.popleft()
         if not self._expected:
             self.released = max(self.released, self._known_upto)  # nothing else is due up to there
         # arrivals the event store does not list at or below what was released (a type outside the feed's)
@@ -219,20 +226,25 @@ class KafkaFeed:
             del self.pending[position]
         if ready:
             self.broadcaster.publish(ready)
-        self._note_waiting()
         return len(ready)
 
-    def _note_waiting(self) -> None:
-        if not self.pending:
-            self._waiting_since = None
-            return
+    def _give_up_on(self, missing: int) -> bool:
+        """Whether to stop waiting for a missing position (later ones are held meanwhile).
+
+        Waiting forever would freeze every client's feed if an event never reaches the topics (a relay that does
+        not publish that type); after `give_up_seconds` the position is skipped, loudly: clients that need it get
+        it by reconnecting with Last-Event-ID (the replay reads the read model)."""
         now = time.monotonic()
-        if self._waiting_since is None:
-            self._waiting_since = now
-        elif now - self._waiting_since > self.config.stuck_warning_seconds:
-            log.warning("live feed: %d events wait for an earlier position after %d (relay behind?)",
-                        len(self.pending), self.released)
-            self._waiting_since = now
+        if self._blocked is None or self._blocked[0] != missing:
+            self._blocked = (missing, now)
+            return self.config.give_up_seconds <= 0
+        if now - self._blocked[1] < self.config.give_up_seconds:
+            return False
+        log.error("live feed: position %d never arrived from Kafka after %.0fs; skipped (%d later events held)",
+                  missing, now - self._blocked[1], len(self.pending))
+        self._blocked = None
+        self.skipped += 1
+        return True
 
 
 def feed_config(settings: Settings) -> KafkaFeedConfig:

@@ -78,7 +78,9 @@ class Recorder(Broadcaster):
         super().publish(batch)
 
 
-def _feed(expected_positions: list[int], asked: list[tuple[int, int]] | None = None) -> tuple[KafkaFeed, Recorder]:
+def _feed(
+    expected_positions: list[int], asked: list[tuple[int, int]] | None = None, give_up: float = 30.0,
+) -> tuple[KafkaFeed, Recorder]:
     broadcaster = Recorder()
 
     def expected(after: int, upto: int, _types: frozenset[str]) -> list[int]:
@@ -86,7 +88,7 @@ def _feed(expected_positions: list[int], asked: list[tuple[int, int]] | None = N
             asked.append((after, upto))
         return [p for p in expected_positions if after < p <= upto]
 
-    return KafkaFeed(broadcaster, KafkaFeedConfig(), expected, lambda: 0), broadcaster
+    return KafkaFeed(broadcaster, KafkaFeedConfig(give_up_seconds=give_up), expected, lambda: 0), broadcaster
 
 
 async def test_feed_holds_a_later_position_until_the_earlier_one_arrives() -> None:
@@ -112,6 +114,20 @@ async def test_feed_asks_the_event_store_about_each_range_of_positions_once() ->
     await feed.release()
     assert broadcaster.batches == [[2, 4], [6, 9]]
     assert asked == [(0, 4), (4, 9)]
+
+
+async def test_feed_gives_up_on_a_position_that_never_arrives() -> None:
+    feed, broadcaster = _feed([3, 5, 8], give_up=0.3)
+    feed.accept([_record(_opened(5)), _record(_opened(8))])
+    await feed.release()
+    assert broadcaster.batches == []  # 3 may still come
+    await asyncio.sleep(0.4)
+    await feed.release()
+    assert broadcaster.batches == [[5, 8]]
+    assert feed.skipped == 1
+    feed.accept([_record(_opened(3))])  # too late now: dropped, never pushed out of order
+    await feed.release()
+    assert broadcaster.batches == [[5, 8]]
 
 
 async def test_feed_drops_duplicates_and_positions_already_released() -> None:
