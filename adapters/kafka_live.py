@@ -232,8 +232,8 @@ class KafkaFeed:
         """Whether to stop waiting for a missing position (later ones are held meanwhile).
 
         Waiting forever would freeze every client's feed if an event never reaches the topics (a relay that does
-        not publish that type); after `give_up_seconds` the position is skipped, loudly: clients that need it get
-        it by reconnecting with Last-Event-ID (the replay reads the read model)."""
+        not publish that type); after `give_up_seconds` the position is skipped, loudly. The event then misses the
+        live stream (it stays in the case's timeline): liveness is chosen over the no-gap guarantee here."""
         now = time.monotonic()
         if self._blocked is None or self._blocked[0] != missing:
             self._blocked = (missing, now)
