@@ -17,7 +17,7 @@ import orjson
 from commands.handlers import Handler, contention_key, handler_for
 from commands.messages import Command
 from commands.ports import EventStore
-from commands.unit_of_work import UnitOfWork
+from commands.unit_of_work import LoadedAggregates, UnitOfWork
 from domain.command_log import CommandEntry, command_entry_id
 from domain.errors import CommandIdReused, InvalidStateChange, VersionConflict
 from domain.events import Context
@@ -57,6 +57,7 @@ class CommandBus:
 
     def __init__(self, store: EventStore) -> None:
         self.store = store
+        self.loaded = LoadedAggregates()
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
 
@@ -100,7 +101,7 @@ class CommandBus:
             previous = self._previous(entry_id, ctx.tenant) if command.command_id or attempt else None
             if previous is not None:
                 return self._repeat(previous, print_, type(command).__name__)
-            uow = UnitOfWork(self.store, ctx.tenant)
+            uow = UnitOfWork(self.store, ctx.tenant, self.loaded)
             outcome = handler(command, ctx, uow)
             events = uow.collect()
             if not events:
@@ -115,6 +116,7 @@ class CommandBus:
                 # an expected_version check or the command log then gives the right answer.
                 time.sleep(random.uniform(0, min(0.05, 0.001 * 2**attempt)))
                 continue
+            uow.release()
             return Result(str(outcome.aggregate_id), target.version, positions[-1], dict(outcome.extra or {}))
         raise VersionConflict(f"gave up after {MAX_ATTEMPTS} concurrent conflicts; retry the command")
 

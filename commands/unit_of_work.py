@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
 from typing import TypeVar
 from uuid import UUID
 
@@ -13,13 +16,57 @@ from domain.events import Event
 A = TypeVar("A", bound=Aggregate)
 
 
+class LoadedAggregates:
+    """Aggregates kept after a stored command, so that the next command on them replays only newer events.
+
+    An entry is handed out to one unit of work at a time (taken out, put back only after that command's events
+    were stored), so no two commands share state and a failed command's changes are dropped with it. It is used
+    only while the stored history still holds, at the entry's version, the very event the entry ends with
+    (same event id); otherwise the aggregate is replayed from its first event, as without this cache.
+    """
+
+    def __init__(self, size: int = 20_000) -> None:
+        self.size = size
+        self._entries: OrderedDict[UUID, tuple[Aggregate, UUID]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def load(self, cls: type[A], aggregate_id: UUID, events: Sequence[Event]) -> A:
+        """The aggregate at the end of events: a kept one brought up to date, else a replay."""
+        with self._lock:
+            kept = self._entries.pop(aggregate_id, None)
+        if kept is not None:
+            aggregate, last_event_id = kept
+            version = aggregate.version
+            if (
+                type(aggregate) is cls and not aggregate.pending and 0 < version <= len(events)
+                and events[version - 1].version == version and events[version - 1].event_id == last_event_id
+            ):
+                for event in events[version:]:
+                    aggregate.apply(event)
+                return aggregate
+        return cls.replay(aggregate_id, events)
+
+    def keep(self, aggregate: Aggregate, last_event_id: UUID) -> None:
+        """Remember an aggregate whose every event up to its version is stored, the last being last_event_id."""
+        if aggregate.pending or aggregate.version < 1:
+            return
+        with self._lock:
+            self._entries[aggregate.id] = (aggregate, last_event_id)
+            self._entries.move_to_end(aggregate.id)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+
+
 class UnitOfWork:
     """Loads aggregates for one tenant and collects what they record."""
 
-    def __init__(self, store: EventStore, tenant: str) -> None:
+    def __init__(self, store: EventStore, tenant: str, loaded: LoadedAggregates | None = None) -> None:
         self.store = store
         self.tenant = tenant
+        self.loaded = loaded
         self._seen: dict[UUID, Aggregate] = {}
+        # the id of the newest event of each aggregate loaded with `find` or added (what `release` keeps)
+        self._last_event_ids: dict[UUID, UUID | None] = {}
 
     def find(self, cls: type[A], aggregate_id: UUID) -> A | None:
         """The aggregate, or None when it does not exist in this tenant."""
@@ -29,10 +76,14 @@ class UnitOfWork:
         events = self.store.events_of(aggregate_id)
         if not events:
             return None
-        aggregate = cls.replay(aggregate_id, events)
+        if self.loaded is not None:
+            aggregate = self.loaded.load(cls, aggregate_id, events)
+        else:
+            aggregate = cls.replay(aggregate_id, events)
         if aggregate.tenant != self.tenant:
             return None  # another tenant's data does not exist for this one
         self._seen[aggregate_id] = aggregate
+        self._last_event_ids[aggregate_id] = events[-1].event_id
         return aggregate
 
     def find_latest(self, cls: type[A], aggregate_id: UUID) -> A | None:
@@ -64,10 +115,22 @@ class UnitOfWork:
     def add(self, aggregate: A) -> A:
         """Track a new aggregate so its events are saved with the rest."""
         self._seen[aggregate.id] = aggregate
+        self._last_event_ids[aggregate.id] = None
         return aggregate
 
     def collect(self) -> list[Event]:
         events: list[Event] = []
         for aggregate in self._seen.values():
-            events.extend(aggregate.collect())
+            recorded = aggregate.collect()
+            if recorded and aggregate.id in self._last_event_ids:
+                self._last_event_ids[aggregate.id] = recorded[-1].event_id
+            events.extend(recorded)
         return events
+
+    def release(self) -> None:
+        """After the collected events were stored: keep the loaded aggregates for the next commands."""
+        if self.loaded is None:
+            return
+        for aggregate_id, last_event_id in self._last_event_ids.items():
+            if last_event_id is not None:
+                self.loaded.keep(self._seen[aggregate_id], last_event_id)
