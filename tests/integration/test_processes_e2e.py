@@ -26,7 +26,7 @@ from domain.case import CaseMovedToStage
 from domain.reference import RecordRemoved, RecordSaved
 from processes.saga_workers import account_number
 from projections.ports import Query
-from projections.queries import get_case, list_collection
+from projections.queries import case_timeline, get_case, list_collection
 
 TENANT = "acme"
 ALICE = Actor("alice", TENANT, ("caseworker",))
@@ -152,6 +152,9 @@ def test_claim_is_moved_by_its_lifecycle_and_review_tasks_from_the_inbox(platfor
     assert (done["stage"], done["resolution"], done["data"]["approved_amount"]) == ("settled", "approved", 1000)
     assert moved_by(platform, case_id) == [(s, "process:claim-case") for s in
                                            ("triage", "assessment", "approval", "payment", "settled")]
+    # history: the process start and the tasks are on the case's timeline
+    types = [e["type"] for e in case_timeline(platform.documents, TENANT, case_id)]
+    assert {"ProcessStarted", "TaskCreated", "TaskCompleted", "ProcessCompleted"} <= set(types)
 
 
 def test_suspicious_claim_goes_to_fraud_review_and_is_rejected_there(platform: EmbeddedPlatform) -> None:
@@ -283,6 +286,8 @@ def test_saga_failure_compensates_the_completed_steps_through_commands(platform:
     settle(platform)
     assert _records(platform, "account-number") == [] and _records(platform, "access-grant") == []
     assert case(platform, case_id)["status"] == "open"
+    types = [e["type"] for e in case_timeline(platform.documents, TENANT, case_id)]
+    assert {"ProcessStarted", "BpmnErrorThrown", "CompensationStarted"} <= set(types)
 
 
 # -- restart --------------------------------------------------------------------------------------------------
@@ -352,3 +357,32 @@ def test_demo_live_cases_move_on_their_own_and_the_history_is_left_alone(data_di
         assert len(by_process) == 3 and len(moved) > 3 and summary.cases == 12
     finally:
         platform.close()
+
+
+def test_a_reply_stored_while_processes_were_off_resumes_the_waiting_complaint_on_restart(data_dir: Path) -> None:
+    first = start(data_dir)
+    try:
+        _publish(first)
+        case_id = open_case(first, "complaint", COMPLAINT_DATA)
+        investigate = inbox_task(first, case_id, "Task_investigate")
+        complete(first, investigate, {"need_customer_info": True})
+        wait_for("the complaint awaiting the customer", stage_is(first, case_id, "awaiting-customer"))
+        settle(first)
+    finally:
+        first.close()
+
+    without = bootstrap(Settings(data_dir=data_dir, processes="off"))  # the API runs, processes do not
+    try:
+        assert without.processes is None
+        without.bus.dispatch(m.AddComment(case_id=UUID(case_id), body="Receipts attached."), CUSTOMER)
+        assert without.runner.wait(without.store.max_position(), 30)
+        assert case(without, case_id)["stage"] == "awaiting-customer"
+    finally:
+        without.close()
+
+    again = start(data_dir)  # the manager resumes before the reply, the engine has the message wait back
+    try:
+        inbox_task(again, case_id, "Task_investigate", after={investigate["id"]})
+        assert case(again, case_id)["stage"] == "investigating"
+    finally:
+        again.close()
