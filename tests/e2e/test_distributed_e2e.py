@@ -212,6 +212,7 @@ def test_commands_get_429_while_the_workers_are_stopped_and_are_admitted_again_a
     text = httpx.get(f"{url}/metrics", timeout=10).text
     assert metric(text, "casestream_projection_lag_events") > LAG_LIMIT  # summed over read models and partitions
     assert metric(text, "casestream_backpressure_refusing") == 1
+    assert metric(text, "casestream_projection_lag_seconds") > 0  # the oldest unapplied record's age, from Kafka
     assert httpx.get(f"{url}/api/cases", headers=auth, timeout=30).status_code == 200  # queries still served
 
     stack["workers"] = [deployment.start_worker("w3"), deployment.start_worker("w4")]
