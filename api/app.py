@@ -83,7 +83,9 @@ def create_app(platform: Platform) -> FastAPI:
         description="Event-sourced case management: commands in, read models out. See docs/api.md.",
     )
     app.state.platform = platform
-    broadcaster = Broadcaster()
+    # a Last-Event-ID replay first waits until the read models hold what the feed has published (distributed:
+    # the workers' MongoDB; embedded: already there, since the runner publishes after folding)
+    broadcaster = Broadcaster(catch_up=platform.runner.wait)
     app.state.broadcaster = broadcaster
     if isinstance(platform.runner, EmbeddedRunner):  # distributed: the feed comes from Kafka, not a runner
         platform.runner.subscribe(broadcaster.publish)
