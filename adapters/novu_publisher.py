@@ -10,7 +10,8 @@
   the trigger goes to the dead-letter topic `<prefix>.notify-dead-letter.v1` with the error, the attempts and
   the original event. A record that cannot be read goes there too.
 - The consumer offset is committed only after each record's trigger was delivered or dead-lettered (or the
-  record needed none), so a crash redelivers, and never loses, a notification.
+  record needed none), so a crash redelivers, and never loses, a notification. The partitions of a fetch are
+  handled side by side, each in order, so a trigger waiting for its retries holds back only its own partition.
 """
 
 from __future__ import annotations
@@ -216,26 +217,36 @@ class NovuPublisher:
             await self.stop()
 
     async def step(self) -> int:
-        """Handle one fetched batch, committing each partition's offset once its records are done."""
+        """Handle one fetched batch, partitions side by side (each in order), then commit the finished ones."""
         assert self._consumer is not None
         consumer = self._consumer
-        batch = await consumer.getmany(timeout_ms=self.config.poll_ms)
-        handled = 0
-        uncommitted = {tp: records[0].offset for tp, records in batch.items() if records}
+        batch = [(tp, records) for tp, records in (await consumer.getmany(timeout_ms=self.config.poll_ms)).items()
+                 if records]
+        # a record waiting for its retries holds back only its own partition (its case's later events)
+        results = await asyncio.gather(*(self._partition(records) for _tp, records in batch), return_exceptions=True)
+        done = {tp: records[-1].offset + 1 for (tp, records), result in zip(batch, results, strict=True)
+                if not isinstance(result, BaseException)}
+        failed = [(tp, records[0].offset) for (tp, records), result in zip(batch, results, strict=True)
+                  if isinstance(result, BaseException)]
         try:
-            for tp, records in batch.items():
-                for record in records:
-                    await self.handle(record)
-                    handled += 1
-                await consumer.commit({tp: records[-1].offset + 1})
-                del uncommitted[tp]
+            if done:
+                await consumer.commit(done)
         except BaseException:
+            failed += [(tp, records[0].offset) for tp, records in batch if tp in done]
+            raise
+        finally:
             # the fetch moved past these records: go back to the first one not committed, so they come again
-            for tp, offset in uncommitted.items():
+            for tp, offset in failed:
                 with contextlib.suppress(Exception):  # a partition revoked meanwhile is re-read by its new owner
                     consumer.seek(tp, offset)
-            raise
-        return handled
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+        return sum(len(records) for _tp, records in batch)
+
+    async def _partition(self, records: list[ConsumerRecord[Any, Any]]) -> None:
+        for record in records:
+            await self.handle(record)
 
     async def handle(self, record: ConsumerRecord[Any, Any]) -> str:
         """One record -> its outcome: sent, duplicate, dead-lettered or skipped."""
