@@ -143,14 +143,15 @@ class SqliteDocumentStore:
                     body = orjson.dumps(w.doc).decode() if w.doc is not None else None
                     by_table.setdefault(self._table(w.collection), []).append((w.key, tenant, w.position, body))
                 for table, rows in by_table.items():
+                    stale_text = self._text_changes(cur, table, writes) if table in self._text_indexed else None
                     cur.executemany(
                         f"INSERT INTO {table} (key, tenant, position, doc) VALUES (?, ?, ?, ?) "
                         "ON CONFLICT(key) DO UPDATE SET tenant = excluded.tenant, position = excluded.position, "
                         "doc = excluded.doc WHERE excluded.position > position",
                         rows,
                     )
-                    if table in self._text_indexed:
-                        self._index_text(cur, table, [(row[0],) for row in rows])
+                    if stale_text:
+                        self._index_text(cur, table, [(key,) for key in stale_text])
                 if tracking is not None:
                     cur.execute(
                         "INSERT INTO tracking (name, position) VALUES (?, ?) ON CONFLICT(name) DO UPDATE "
@@ -161,6 +162,28 @@ class SqliteDocumentStore:
             except BaseException:
                 cur.execute("ROLLBACK")
                 raise
+
+    @staticmethod
+    def _text_changes(cur: sqlite3.Connection, table: str, writes: Sequence[Write]) -> list[str]:
+        """Keys of this table's writes whose search text may change: most updates (an assignment, a comment, a
+        stage move) leave it as stored, and refreshing the trigram index costs more than the rest of the write."""
+        new_text: dict[str, Any] = {}
+        repeated: set[str] = set()
+        for w in writes:
+            if w.collection == table:
+                if w.key in new_text:
+                    repeated.add(w.key)  # several writes of one key in a call: compare with what is stored after
+                new_text[w.key] = w.doc.get("search") if w.doc is not None else None
+        keys = list(new_text)
+        stored: dict[str, Any] = {}
+        for start in range(0, len(keys), 500):
+            chunk = keys[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            stored.update(cur.execute(
+                f"SELECT key, CASE WHEN doc IS NULL THEN NULL ELSE json_extract(doc, '$.search') END "
+                f"FROM {table} WHERE key IN ({marks})", chunk,
+            ).fetchall())
+        return [k for k in keys if k in repeated or k not in stored or stored[k] != new_text[k]]
 
     @staticmethod
     def _index_text(cur: sqlite3.Connection, table: str, keys: list[tuple[str]]) -> None:

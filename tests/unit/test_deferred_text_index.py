@@ -46,3 +46,19 @@ def test_a_store_opened_during_an_unfinished_rebuild_builds_the_index(tmp_path: 
     reopened = SqliteDocumentStore(path, ALL)
     assert _indexed_rows(reopened) == 1
     assert _keys(reopened, "mid rebuild") == ["c01"]
+
+
+def test_updates_that_keep_the_search_text_leave_the_index_right(tmp_path: Path) -> None:
+    store = SqliteDocumentStore(tmp_path / "v.sqlite", ALL)
+    store.write([Write("cases", "c01", _doc("c01", "water damage lyon"), 1)])
+    store.write([Write("cases", "c01", {**_doc("c01", "water damage lyon"), "assignee": "carol"}, 2)])
+    assert _keys(store, "damage") == ["c01"] and _indexed_rows(store) == 1
+    store.write([Write("cases", "c01", _doc("c01", "water damage paris"), 3),
+                 Write("cases", "c02", _doc("c02", "paris too"), 4)])
+    assert _keys(store, "lyon") == [] and _keys(store, "paris") == ["c01", "c02"]
+    # two writes of one key in one call: the index follows the one that is stored
+    store.write([Write("cases", "c02", _doc("c02", "nantes now"), 6),
+                 Write("cases", "c02", _doc("c02", "paris too"), 5)])
+    assert _keys(store, "nantes") == ["c02"] and _keys(store, "paris") == ["c01"]
+    store.write([Write("cases", "c01", None, 7)])
+    assert _keys(store, "paris") == [] and _indexed_rows(store) == 1
