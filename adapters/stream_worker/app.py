@@ -121,6 +121,12 @@ class StreamWorker:
         self.source = self.app.topic(*event_topics(config.prefix), key_type=bytes, value_type=bytes)
         self.dead = self.app.topic(dead_letter_topic(config.prefix), key_type=bytes, value_type=bytes)
         self.app.agent(self.source, name=f"{config.group}.fold", concurrency=1)(self._fold)
+        # the document cache is only valid for the partitions this worker owns
+        self.app.on_partitions_revoked.connect(self._forget)
+        self.app.on_partitions_assigned.connect(self._forget)
+
+    async def _forget(self, *_args: Any, **_kwargs: Any) -> None:
+        self.processor.cache.clear()
 
     async def _fold(self, stream: Any) -> None:
         async for events in stream.take_events(self.config.batch_size, within=self.config.within):

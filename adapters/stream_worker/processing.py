@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pymongo.collection import Collection
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from adapters import cloudevents
 from adapters.mongo_documents import MongoDocumentStore
@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 
 TRACKING = "tracking"  # the collection MongoDocumentStore keeps tracking positions in
 TRACKING_PREFIX = "worker:"
+_DUPLICATE_KEY = 11000
 
 
 def tracking_name(topic: str, partition: int) -> str:
@@ -80,13 +81,15 @@ class BatchProcessor:
 
     def __init__(
         self, documents: MongoDocumentStore, projections: Sequence[Projection], parking: MongoParking,
-        *, worker: str = "worker",
+        *, worker: str = "worker", cache_size: int = 50_000,
     ) -> None:
         self.documents = documents
         self.projections = tuple(projections)
         self.parking = parking
         self.worker = worker
         self.tracking: Collection[dict[str, Any]] = documents.db[TRACKING]
+        self.cache = DocumentCache(cache_size)
+        self._parked_before: set[str] = set()
 
     # --- the batch -------------------------------------------------------------------------------------
 
@@ -94,6 +97,9 @@ class BatchProcessor:
         """Apply a batch (records in Kafka order per partition); safe to call again with the same records."""
         outcome = BatchOutcome(received=len(deliveries))
         parked_keys = self.parking.parked_keys()
+        if parked_keys != self._parked_before:
+            # a case was unparked (retried) since the last batch: its documents changed behind the cache
+            self.cache.clear()
         blocked: set[str] = set()  # keys parked from this batch on
         waiting: list[Parked] = []  # records of keys parked before this batch
         fresh: list[Parked] = []  # poison records and the records behind them, of keys parked in this batch
@@ -109,6 +115,8 @@ class BatchProcessor:
                        if (key := d.key_text) is not None and key in parked_keys]
             # keys whose marker went away since we looked (a retry finished): their records are applied now
             released = self.parking.add_waiting(waiting) if waiting else set()
+            if released:
+                self.cache.clear()
             waiting = [p for p in waiting if p.key not in released]
             parked_keys -= released
         for delivery, item in decoded:
@@ -132,7 +140,7 @@ class BatchProcessor:
         fresh = _merge_poisoned(fresh, poisoned, ready)
         if fresh:
             self.parking.park_new([p for p in fresh if p.key])
-        self.documents.write(writes)
+        self._parked_before = parked_keys | {p.key for p in fresh if p.key}
         outcome.applied = len(applied)
         outcome.writes = len(writes)
         outcome.parked = [*waiting, *fresh]
@@ -143,13 +151,76 @@ class BatchProcessor:
     def _fold(
         self, ready: Sequence[tuple[Delivery, Positioned]],
     ) -> tuple[list[Write], list[tuple[Delivery, Positioned]], list[tuple[Delivery, Positioned, BaseException]]]:
-        """fold_batch over the whole batch; if it raises, event by event to find the poison ones."""
+        """Fold and store the ready events; return (writes stored, events applied, poison events).
+
+        Fast path: fold_batch over the whole batch, documents from the cache or assumed new; new documents are
+        inserted (one insert_many per collection) and those that existed after all are folded again on the stored
+        document. If a fold raises, the batch is folded event by event to find the poison ones.
+        """
         if not ready:
             return [], [], []
+        items = [item for _d, item in ready]
+        inserted: list[Write] = []
+        generation = self.cache.generation
         try:
-            return fold_batch(self.projections, [item for _d, item in ready], self.documents.get_many), list(ready), []
+            writes = self._fast(items, inserted)
         except Exception:
             log.warning("a batch of %d events failed to fold; folding one by one to find the poison", len(ready))
+        else:
+            self.documents.write(writes)
+            self.cache.remember([*inserted, *writes], generation)
+            return [*inserted, *writes], list(ready), []
+        self.cache.clear()
+        writes, applied, poisoned = self._fold_each(ready)
+        if inserted:
+            # new documents the fast path inserted before a fold failed: those whose last event did not apply
+            # (it belongs to a case parked now) go again, the others are already right
+            done = {item.position for _d, item in applied}
+            for w in inserted:
+                if w.position not in done:
+                    self.documents.db[w.collection].delete_one({"_id": w.key, "position": w.position})
+        self.documents.write(writes)
+        return writes, applied, poisoned
+
+    def _fast(self, items: Sequence[Positioned], inserted: list[Write]) -> list[Write]:
+        """The batch's writes of existing documents (to be stored by the caller); new ones are inserted here and
+        appended to `inserted`."""
+        assumed: set[tuple[str, str]] = set()
+
+        def optimistic(collection: str, keys: Sequence[str]) -> Mapping[str, Stored]:
+            found: dict[str, Stored] = {}
+            for key in keys:
+                hit = self.cache.get((collection, key))
+                if hit is None:
+                    assumed.add((collection, key))  # not seen by this worker: most likely new
+                else:
+                    found[key] = hit
+            return found
+
+        writes = fold_batch(self.projections, items, optimistic)
+        new = [w for w in writes if (w.collection, w.key) in assumed]
+        known = [w for w in writes if (w.collection, w.key) not in assumed]
+        existed = insert_new(self.documents, new)
+        inserted.extend(w for w in new if (w.collection, w.key) not in existed)
+        if existed:
+            # folded on a document assumed missing: fold those documents' events again on what is stored
+            def stored(collection: str, keys: Sequence[str]) -> Mapping[str, Stored]:
+                real = [k for k in keys if (collection, k) in existed]
+                found = dict(self.documents.get_many(collection, real)) if real else {}
+                found.update(optimistic(collection, [k for k in keys if (collection, k) not in existed]))
+                return found
+
+            touching = [item for item in items
+                        if any(p.handles(item.event) and (p.collection, p.key(item.event)) in existed
+                               for p in self.projections)]
+            known.extend(w for w in fold_batch(self.projections, touching, stored)
+                         if (w.collection, w.key) in existed)
+        return known
+
+    def _fold_each(
+        self, ready: Sequence[tuple[Delivery, Positioned]],
+    ) -> tuple[list[Write], list[tuple[Delivery, Positioned]], list[tuple[Delivery, Positioned, BaseException]]]:
+        """Event by event (a fold raised): the events of a case from its poison event on are left out."""
         overlay: dict[tuple[str, str], Stored] = {}
         pending: dict[tuple[str, str], Write] = {}
 
@@ -228,6 +299,7 @@ class BatchProcessor:
                 except Exception as exc:
                     self.parking.set_error(key, delivery.record_id, error_text(exc))
                     return applied, error_text(exc)
+                self.cache.clear()
                 self.documents.write(writes)
                 self.parking.remove_events([delivery.record_id])
                 applied += 1
@@ -235,6 +307,58 @@ class BatchProcessor:
                 return applied, None  # records left without a marker (a worker released them): applied now
             if self.parking.release(key, int(marker.get("parked", 0))):
                 return applied, None
+
+
+class DocumentCache:
+    """The documents this worker wrote or read last, by (collection, key), so a batch need not read them again.
+
+    Valid only while the worker owns the partitions whose events made them: cleared on every rebalance (the
+    app does it) and whenever a case is unparked (a retry rewrote its documents elsewhere). Bounded: cleared
+    when full.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.generation = 0  # bumped by clear(): a batch that started before a clear must not refill the cache
+        self._docs: dict[tuple[str, str], Stored] = {}
+
+    def get(self, slot: tuple[str, str]) -> Stored | None:
+        return self._docs.get(slot)
+
+    def remember(self, writes: Iterable[Write], generation: int) -> None:
+        if self.size <= 0 or generation != self.generation:
+            return
+        for w in writes:
+            self._docs[(w.collection, w.key)] = (w.doc, w.position)
+        if len(self._docs) > self.size:
+            self.clear()
+
+    def clear(self) -> None:
+        self.generation += 1
+        self._docs.clear()
+
+    def __len__(self) -> int:
+        return len(self._docs)
+
+
+def insert_new(documents: MongoDocumentStore, writes: Sequence[Write]) -> set[tuple[str, str]]:
+    """Insert documents believed new, one insert_many per collection; return the (collection, key) of those that
+    existed (nothing is written for them: they were folded on a wrong assumption)."""
+    existed: set[tuple[str, str]] = set()
+    by_collection: dict[str, list[Write]] = {}
+    for w in writes:
+        by_collection.setdefault(w.collection, []).append(w)
+    for collection, group in by_collection.items():
+        # the adapter's own record layout (escaping, f_ copies, tombstones): the same documents write() stores
+        records = [documents._record(w) for w in group]
+        try:
+            documents.db[collection].insert_many(records, ordered=False)
+        except BulkWriteError as error:
+            failed = error.details.get("writeErrors", [])
+            if any(e.get("code") != _DUPLICATE_KEY for e in failed):
+                raise
+            existed.update((collection, group[int(e["index"])].key) for e in failed)
+    return existed
 
 
 def _position(item: Positioned | BaseException) -> int | None:

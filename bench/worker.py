@@ -1,0 +1,277 @@
+"""Worker: events/s one `casestream worker` (Faust) folds from Kafka into the MongoDB read models, and both rebuilds.
+
+A generated event log (the one bench/rebuild.py uses, smaller by default; cached under ~/.cache/casestream/bench/)
+is copied to a temp folder and published to fresh Kafka topics by the real relay. Then, in this run:
+  * baseline: the raw aiokafka consume rate of the same topics (no group, from the first offset to the end,
+    `getmany` pages; values not decoded) — what Kafka and the client give before any work;
+  * reference: decode + `fold_batch` of the same records into an in-memory dict (no database) — the worker's own
+    CPU cost per event;
+  * one `casestream worker` subprocess (a new consumer group, a fresh MongoDB database): events/s from the
+    moment its group is Stable until every partition's tracking document reaches the end offset; its CPU/event;
+  * `casestream worker rebuild --from kafka` and `--from store` (in-process, the same functions), events/s.
+
+MongoDB is the FerretDB 1.24 of infra/ (PostgreSQL backend; the only MongoDB-wire server that may run here):
+its per-statement cost bounds the write figures, see docs/read-models.md. Target printed: >= 5,000 events/s.
+
+    python bench/worker.py --quick      # < 1-2 min
+    python bench/worker.py              # 20,000 cases (~100,000 published events)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import common
+from common import LogShape, banner, cached_log, copy_db, process_cpu_seconds, table, temp_dir, verdict
+
+TARGET_EVENTS_PER_S = 5_000.0
+
+
+def ensure_servers(mongo_url: str | None) -> tuple[str, str]:
+    """Kafka and (unless a MongoDB URL is given) FerretDB from infra/, started if needed and then left running."""
+    from infra.ferretdb import FerretDBServer
+    from infra.kafka import KafkaServer
+    from infra.server import Server
+
+    servers: list[Server] = [KafkaServer()] if mongo_url else [KafkaServer(), FerretDBServer()]
+    for server in servers:
+        if server.up():
+            print(f"(started {server.name}; it is left running)")
+    return str(servers[0].info()["bootstrap"]), mongo_url or str(servers[1].info()["uri"])
+
+
+async def publish(events_path: Path, bootstrap: str, prefix: str) -> tuple[int, float]:
+    """Relay the whole log to fresh topics; (events published, seconds)."""
+    from adapters.event_store import sqlite_event_store
+    from adapters.kafka_relay import KafkaRelay, RelayConfig
+
+    store = sqlite_event_store(events_path, synchronous="NORMAL")
+    relay = KafkaRelay(store, RelayConfig(bootstrap=bootstrap, prefix=prefix, batch_size=5000))
+    try:
+        await relay.start()
+        started = time.perf_counter()
+        await relay.catch_up()
+        return relay.published, time.perf_counter() - started
+    finally:
+        await relay.close()
+        store.close()
+
+
+async def raw_consume(bootstrap: str, prefix: str, decode: bool) -> tuple[int, float, float, list[Any]]:
+    """Read every record of the event topics once, no group; (records, seconds, CPU seconds, records if decode)."""
+    from aiokafka import AIOKafkaConsumer
+
+    from adapters.stream_worker.app import event_topics
+    from adapters.stream_worker.rebuild import _partitions
+
+    partitions = await _partitions(bootstrap, event_topics(prefix))
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
+                                max_partition_fetch_bytes=4 * 1024 * 1024)
+    await consumer.start()
+    kept: list[Any] = []
+    try:
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        end = await consumer.end_offsets(partitions)
+        remaining = {tp for tp in partitions if end[tp] > 0}
+        cpu0 = time.process_time()
+        started = time.perf_counter()
+        n = 0
+        while remaining:
+            fetched = await consumer.getmany(*remaining, timeout_ms=1000, max_records=5000)
+            for records in fetched.values():
+                n += len(records)
+                if decode:
+                    kept.extend(records)
+            for tp in list(remaining):
+                if await consumer.position(tp) >= end[tp]:
+                    remaining.discard(tp)
+        return n, time.perf_counter() - started, time.process_time() - cpu0, kept
+    finally:
+        await consumer.stop()
+
+
+def fold_in_memory(records: Sequence[Any], batch: int) -> tuple[int, float, float]:
+    """decode + fold_batch into a dict (no database); (events, seconds, CPU seconds)."""
+    from adapters.stream_worker.parking import Delivery
+    from adapters.stream_worker.processing import decode
+    from projections.catalog import ALL
+    from projections.folding import Stored, fold_batch
+
+    state: dict[tuple[str, str], Stored] = {}
+
+    def load(collection: str, keys: Sequence[str]) -> Mapping[str, Stored]:
+        return {k: state[(collection, k)] for k in keys if (collection, k) in state}
+
+    cpu0 = time.process_time()
+    started = time.perf_counter()
+    for start in range(0, len(records), batch):
+        items = [decode(Delivery(r.topic, r.partition, r.offset, r.key, r.value)) for r in records[start:start + batch]]
+        for w in fold_batch(ALL, items, load):
+            state[(w.collection, w.key)] = (w.doc, w.position)
+    return len(records), time.perf_counter() - started, time.process_time() - cpu0
+
+
+async def end_offsets(bootstrap: str, prefix: str) -> dict[str, int]:
+    """tracking name -> the last offset of each non-empty partition."""
+    from aiokafka import AIOKafkaConsumer
+
+    from adapters.stream_worker.app import event_topics
+    from adapters.stream_worker.processing import tracking_name
+    from adapters.stream_worker.rebuild import _partitions
+
+    partitions = await _partitions(bootstrap, event_topics(prefix))
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+    await consumer.start()
+    try:
+        end = await consumer.end_offsets(partitions)
+    finally:
+        await consumer.stop()
+    return {tracking_name(tp.topic, tp.partition): offset - 1 for tp, offset in end.items() if offset > 0}
+
+
+def run_worker(bootstrap: str, prefix: str, mongo_url: str, database: str, batch: int, log_dir: Path,
+               events: int, timeout: float) -> tuple[int, float, float]:
+    """One `casestream worker` over the topics; (events, seconds from group Stable to done, worker CPU seconds)."""
+    from pymongo import MongoClient
+
+    sys.path.insert(0, str(common.ROOT))
+    from tests.integration.kafka.support_worker import group_members, start_worker
+
+    last = asyncio.run(end_offsets(bootstrap, prefix))
+    group = f"{prefix}-bench"
+    worker = start_worker(log_dir, bootstrap=bootstrap, prefix=prefix, mongo_url=mongo_url, database=database,
+                          group=group, name="bench", batch_size=batch)
+    client: MongoClient[dict[str, Any]] = MongoClient(mongo_url)
+    tracking = client[database]["tracking"]
+    try:
+        deadline = time.monotonic() + 120
+        while asyncio.run(group_members(bootstrap, group)) != ("Stable", 1):
+            if not worker.alive() or time.monotonic() > deadline:
+                raise RuntimeError(f"worker did not join:\n{worker.output()[-3000:]}")
+            time.sleep(0.1)
+        started = time.perf_counter()
+        cpu0 = process_cpu_seconds(worker.pid)
+        deadline = time.monotonic() + timeout
+        while True:
+            done = {str(d["_id"]): int(d.get("offset", -1)) for d in tracking.find({"_id": {"$regex": "^worker:"}})}
+            if all(done.get(name, -1) >= offset for name, offset in last.items()):
+                break
+            if not worker.alive() or time.monotonic() > deadline:
+                handled = sum(done.get(name, -1) + 1 for name in last)
+                print(f"(worker stopped or timed out after {handled:,} of {events:,} records)")
+                break
+            time.sleep(0.05)
+        seconds = time.perf_counter() - started
+        cpu = process_cpu_seconds(worker.pid) - cpu0
+        return events, seconds, cpu
+    finally:
+        worker.stop()
+        client.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="small log (< 2 min)")
+    parser.add_argument("--cases", type=int, default=20_000)
+    parser.add_argument("--commands-per-case", type=float, default=4.0)
+    parser.add_argument("--batch-size", type=int, default=2000, help="worker batch (CASESTREAM_WORKER_BATCH_SIZE)")
+    parser.add_argument("--timeout", type=float, default=600.0, help="bound on the worker pass (seconds)")
+    parser.add_argument("--mongo-url", default=None, help="MongoDB to write to (default: infra's FerretDB)")
+    args = parser.parse_args()
+    cases = 2_000 if args.quick else args.cases
+
+    banner("casestream worker: Kafka -> MongoDB read models",
+           f"log: {cases:,} cases, {args.commands_per_case:g} follow-up commands per case; "
+           f"worker batch {args.batch_size}")
+    shape = LogShape(cases, args.commands_per_case)
+    source, _ = cached_log(shape)
+    bootstrap, mongo_url = ensure_servers(args.mongo_url)
+    prefix = f"bench{uuid.uuid4().hex[:8]}"
+    database = f"bench_worker_{uuid.uuid4().hex[:8]}"
+    rows: list[list[Any]] = []
+    try:
+        with temp_dir("worker") as tmp:
+            events_path = copy_db(source, tmp / "events.sqlite")
+            published, relay_s = asyncio.run(publish(events_path, bootstrap, prefix))
+            print(f"relayed {published:,} events to Kafka in {relay_s:.1f}s ({published / relay_s:,.0f}/s)", flush=True)
+
+            n, s, cpu, _ = asyncio.run(raw_consume(bootstrap, prefix, decode=False))
+            rows.append(["raw aiokafka consume (baseline)", n, s, n / s, cpu / n * 1e6, ""])
+            _, _, _, records = asyncio.run(raw_consume(bootstrap, prefix, decode=True))
+            n, s, cpu = fold_in_memory(records, args.batch_size)
+            rows.append(["decode + fold_batch, in memory (reference)", n, s, n / s, cpu / n * 1e6, ""])
+            del records
+
+            n, s, cpu = run_worker(bootstrap, prefix, mongo_url, database, args.batch_size, tmp, published,
+                                   args.timeout)
+            worker_rate = n / s
+            rows.append(["casestream worker -> MongoDB (FerretDB)", n, s, worker_rate, cpu / n * 1e6,
+                         verdict(worker_rate, TARGET_EVENTS_PER_S, higher_is_better=True)])
+
+            from adapters.event_store import sqlite_event_store
+            from adapters.mongo_documents import MongoDocumentStore
+            from adapters.stream_worker.app import WorkerConfig
+            from adapters.stream_worker.rebuild import rebuild_from_kafka, rebuild_from_store
+            from projections.catalog import ALL
+
+            config = WorkerConfig(bootstrap=bootstrap, prefix=prefix, mongo_url=mongo_url, database=database,
+                                  batch_size=args.batch_size, name="bench-rebuild")
+            documents = MongoDocumentStore(mongo_url, database, ALL)
+            try:
+                cpu0 = time.process_time()
+                result = asyncio.run(rebuild_from_kafka(config, documents=documents))
+                rows.append(["rebuild --from kafka", result.events, result.seconds, result.rate,
+                             (time.process_time() - cpu0) / max(1, result.events) * 1e6, ""])
+                store = sqlite_event_store(events_path, synchronous="NORMAL")
+                try:
+                    cpu0 = time.process_time()
+                    result = rebuild_from_store(config, store, documents=documents)
+                finally:
+                    store.close()
+                rows.append(["rebuild --from store", result.events, result.seconds, result.rate,
+                             (time.process_time() - cpu0) / max(1, result.events) * 1e6, ""])
+            finally:
+                documents.close()
+    finally:
+        asyncio.run(delete_topics(bootstrap, prefix))
+        drop_database(mongo_url, database)
+
+    table(["what", "events", "seconds", "events/s", "CPU us/event", f"target >= {TARGET_EVENTS_PER_S:,.0f}/s"], rows)
+    baseline = rows[0][3]
+    print(f"RATIO worker/raw-consume {worker_rate / baseline:.3f}; worker {worker_rate:,.0f} events/s vs "
+          f"raw consume {baseline:,.0f}/s; rebuild kafka {rows[3][3]:,.0f}/s, store {rows[4][3]:,.0f}/s")
+
+
+def drop_database(mongo_url: str, database: str) -> None:
+    from pymongo import MongoClient
+
+    client: MongoClient[dict[str, Any]] = MongoClient(mongo_url)
+    try:
+        client.drop_database(database)
+    finally:
+        client.close()
+
+
+async def delete_topics(bootstrap: str, prefix: str) -> None:
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        present = [t for t in await admin.list_topics() if t.startswith(f"{prefix}.")]
+        if present:
+            await admin.delete_topics(present)
+    finally:
+        await admin.close()
+
+
+if __name__ == "__main__":
+    main()
