@@ -118,10 +118,8 @@ def create_app(platform: Platform) -> FastAPI:
         report["runner"] = {"running": platform.runner.running, "error": platform.runner.last_error}
         if platform.lag is not None:
             report["lag"] = platform.lag.report.as_json()
-        if platform.processes is not None:  # reported, not gating: cases can be worked by hand while it recovers
-            manager = platform.processes.manager
-            report["processes"] = {"running": manager.running, "position": manager.position,
-                                   "error": manager.last_error}
+        if platform.processes is not None:  # reported, not gating: cases can be worked by hand while it starts
+            report["processes"] = platform.processes.status()
         report["status"] = "ready" if runner_ok else "unavailable"
         return JSONResponse(report, status_code=200 if runner_ok else 503)
 

@@ -72,6 +72,8 @@ def run(count: int, rate: float) -> None:
     with temp_dir("inbox") as tmp:
         platform = bootstrap(Settings(data_dir=Path(tmp), processes="on"))
         try:
+            if platform.processes is None or not platform.processes.wait_ready(120):
+                raise SystemExit("processes did not start")
             bus = platform.bus
             bus.dispatch(m.PublishCaseDefinition(**d.CLAIM_LIVE), ADMIN)
             plain = {**d.CLAIM, "key": "claim-plain", "number_prefix": "CLP"}

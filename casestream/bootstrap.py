@@ -105,13 +105,15 @@ def bootstrap(
     monitor = LagMonitor(lag.measure, lag.read_models, "embedded", settings.lag_refresh_seconds)
     platform = EmbeddedPlatform(settings, store, CommandBus(store), documents, runner, issuer, monitor)
     if settings.processes == "on":
-        from processes.platform import build_processes  # SpiffWorkflow is imported only when processes run
+        from processes.platform import Processes
 
-        platform.processes = build_processes(platform.bus, store, documents, runner)
+        platform.processes = Processes(platform.bus, store, documents, runner)
+        if not start_runner:  # tools (demo, rebuild) run no processes but publish definitions naming them
+            platform.processes.build()
     if start_runner:
         runner.start()
-        if platform.processes is not None:
-            platform.processes.start()
+        if platform.processes is not None:  # SpiffWorkflow loads while the API already answers
+            platform.processes.start_in_background()
     return platform
 
 

@@ -1,29 +1,37 @@
 """Processes in the platform: the embedded engine with the shipped BPMN deployed, and the process manager.
 
-`build_processes` deploys every file in processes/definitions/ (so case definitions may name them) and
-subscribes the manager to the runner; `start()` recovers unfinished instances from the event store before the
-engine's threads and the manager start, so a restarted server resumes open user tasks and pending timers.
+`Processes.build()` imports the engine (SpiffWorkflow), deploys every file in processes/definitions/ (so case
+definitions may name them) and subscribes the manager to the runner. `start()` builds if needed, recovers
+unfinished instances from the event store (open user tasks, pending timers), then starts the engine's threads
+and the manager. `casestream serve` calls `start_in_background()`, so the API answers (and `/readyz` is
+ready) while SpiffWorkflow loads and the BPMN is checked; nothing is lost meanwhile, because the manager
+resumes from its stored position.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from adapters.embedded_runner import EmbeddedRunner
 from commands.bus import CommandBus
 from commands.ports import EventStore
 from domain.definition import DEPLOYED_PROCESSES
 from processes.bpmn import DeployedProcess
-from processes.engine import EmbeddedEngine
 from processes.manager import ProcessManager
 from processes.saga_workers import register_task_lookup
 from projections.ports import DocumentStore
 
+if TYPE_CHECKING:  # the engine imports SpiffWorkflow: loaded in build(), not at import
+    from processes.engine import EmbeddedEngine
+
 log = logging.getLogger(__name__)
 DEFINITIONS = Path(__file__).resolve().parent / "definitions"
+STARTING, RUNNING, FAILED, STOPPED = "starting", "running", "failed", "stopped"
 
 
 def shipped_files(folder: Path = DEFINITIONS) -> list[Path]:
@@ -31,49 +39,119 @@ def shipped_files(folder: Path = DEFINITIONS) -> list[Path]:
     return sorted(folder.glob("*.bpmn"))
 
 
-@dataclass
-class Processes:
-    """The running process side of a platform: engine, manager and what was deployed."""
+class NotReady(RuntimeError):
+    """The processes are still starting (or failed to): the engine and manager are not there yet."""
 
-    engine: EmbeddedEngine
-    manager: ProcessManager
-    deployed: list[DeployedProcess] = field(default_factory=list)
-    recovered: list[str] = field(default_factory=list)
-    _unregister: Callable[[], None] | None = None
+
+class Processes:
+    """The process side of a platform: engine, manager, what was deployed and recovered, and its state."""
+
+    def __init__(
+        self, bus: CommandBus, store: EventStore, documents: DocumentStore, runner: EmbeddedRunner,
+        *, definitions: Path = DEFINITIONS,
+    ) -> None:
+        self.bus = bus
+        self.store = store
+        self.documents = documents
+        self.runner = runner
+        self.definitions = definitions
+        self.deployed: list[DeployedProcess] = []
+        self.recovered: list[str] = []
+        self.state = STARTING
+        self.error: str | None = None
+        self._engine: EmbeddedEngine | None = None
+        self._manager: ProcessManager | None = None
+        self._unregister: Callable[[], None] | None = None
+        self._lock = threading.Lock()
+        self._ready = threading.Event()
+        self._starter: threading.Thread | None = None
+
+    @property
+    def engine(self) -> EmbeddedEngine:
+        if self._engine is None:
+            raise NotReady(f"the BPMN engine is not built yet ({self.state})")
+        return self._engine
+
+    @property
+    def manager(self) -> ProcessManager:
+        if self._manager is None:
+            raise NotReady(f"the process manager is not built yet ({self.state})")
+        return self._manager
+
+    def build(self) -> None:
+        """Create the engine and the manager and deploy the shipped BPMN (once)."""
+        with self._lock:
+            if self._engine is not None:
+                return
+            from processes.engine import EmbeddedEngine
+
+            engine = EmbeddedEngine(self.bus, self.store)
+            deployed = [engine.deploy(path.read_bytes(), path.name) for path in shipped_files(self.definitions)]
+            manager = ProcessManager(engine, self.bus, self.store, self.documents, lambda: self.runner.position)
+            self.runner.subscribe(manager.notify)
+            # all at once: publishing checks process ids against the catalog as soon as it is not empty
+            for process in deployed:
+                DEPLOYED_PROCESSES.add(process.process_id)
+            self.deployed, self._engine, self._manager = deployed, engine, manager
 
     def deploy(self, xml: bytes, filename: str) -> DeployedProcess:
-        """Deploy one BPMN file (checked; idempotent by content) and let definitions name its process."""
+        """Deploy one more BPMN file (checked; idempotent by content) and let definitions name its process."""
         deployed = self.engine.deploy(xml, filename)
         DEPLOYED_PROCESSES.add(deployed.process_id)
         self.deployed.append(deployed)
         return deployed
 
     def start(self) -> None:
-        """Recover unfinished instances, then start the engine's threads and the manager."""
-        self.recovered = self.engine.recover()
-        if self.recovered:
-            log.info("recovered %d unfinished process instances", len(self.recovered))
-        self._unregister = register_task_lookup(self.engine.open_user_tasks)
-        self.engine.start_background()
-        self.manager.start()
+        """Build, recover unfinished instances, then start the engine's threads and the manager."""
+        try:
+            self.build()
+            self.recovered = self.engine.recover()
+            if self.recovered:
+                log.info("recovered %d unfinished process instances", len(self.recovered))
+            self._unregister = register_task_lookup(self.engine.open_user_tasks)
+            self.engine.start_background()
+            self.manager.start()
+            self.state = RUNNING
+        except Exception as exc:
+            self.state, self.error = FAILED, repr(exc)
+            log.exception("processes failed to start")
+            raise
+        finally:
+            self._ready.set()
+
+    def start_in_background(self) -> None:
+        """Start on a thread, so the API serves while the engine loads; `wait_ready` waits for it."""
+        def run() -> None:
+            # a failure is recorded in state/error (and logged) for /readyz; the API keeps serving
+            with contextlib.suppress(Exception):
+                self.start()
+
+        self._starter = threading.Thread(target=run, name="casestream-processes-start", daemon=True)
+        self._starter.start()
+
+    def wait_ready(self, timeout: float) -> bool:
+        """Block until the processes run (True) or failed to start / timed out (False)."""
+        return self._ready.wait(timeout) and self.state == RUNNING
+
+    def status(self) -> dict[str, Any]:
+        """What /readyz reports: state, the manager's position and last error."""
+        manager = self._manager
+        return {
+            "state": self.state,
+            "running": manager is not None and manager.running,
+            "position": manager.position if manager is not None else None,
+            "error": self.error or (manager.last_error if manager is not None else None),
+        }
 
     def stop(self) -> None:
-        self.manager.stop()
-        self.engine.stop()
+        if self._starter is not None:
+            self._starter.join(timeout=60)
+            self._starter = None
+        if self._manager is not None:
+            self._manager.stop()
+        if self._engine is not None:
+            self._engine.stop()
         if self._unregister is not None:
             self._unregister()
             self._unregister = None
-
-
-def build_processes(
-    bus: CommandBus, store: EventStore, documents: DocumentStore, runner: EmbeddedRunner,
-    *, definitions: Path = DEFINITIONS,
-) -> Processes:
-    """An engine with the shipped BPMN deployed and a manager following the runner (not started yet)."""
-    engine = EmbeddedEngine(bus, store)
-    manager = ProcessManager(engine, bus, store, documents, lambda: runner.position)
-    processes = Processes(engine, manager)
-    for path in shipped_files(definitions):
-        processes.deploy(path.read_bytes(), path.name)
-    runner.subscribe(manager.notify)
-    return processes
+        self.state = STOPPED

@@ -58,7 +58,7 @@ def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 30.0) ->
 
 def start(data_dir: Path) -> EmbeddedPlatform:
     platform = bootstrap(Settings(data_dir=data_dir, processes="on"))
-    assert platform.processes is not None
+    assert platform.processes is not None and platform.processes.wait_ready(60), platform.processes
     return platform
 
 

@@ -41,8 +41,10 @@ def test_definition_naming_shipped_processes_is_published(server: LiveServer) ->
 
 
 def test_readyz_reports_the_process_manager(server: LiveServer) -> None:
+    assert server.platform.processes is not None and server.platform.processes.wait_ready(60)
     with server.client() as client:
         body = client.get("/readyz").json()
     assert body["status"] == "ready"
-    assert body["processes"]["running"] is True and body["processes"]["error"] is None
+    assert (body["processes"]["state"], body["processes"]["running"], body["processes"]["error"]) == (
+        "running", True, None)
     assert body["processes"]["position"] <= body["event_store"]["position"]
