@@ -1,4 +1,9 @@
-"""`casestream up --distributed`: every server from infra/ plus API replicas behind Traefik, on one machine."""
+"""`casestream up --distributed`: every server from infra/, the relay, stream workers, API replicas behind Traefik
+and (with a Novu key) the Novu publisher, each its own process, on one machine.
+
+PostgreSQL holds the events; `casestream relay` publishes them to Kafka; `casestream worker` processes (one consumer
+group) fold them into the MongoDB read models (FerretDB); every API replica (`casestream serve --distributed`)
+takes commands into PostgreSQL and answers queries from MongoDB, and feeds its SSE clients from Kafka."""
 
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import httpx
 
@@ -22,6 +28,7 @@ from infra.server import Server
 # Servers the distributed mode talks to (as far as each exists in this checkout), in start order.
 BACKING = ("postgres", "kafka", "ferretdb", "opa", "keycloak", "s3", "mail")
 API_BASE_PORT = 8101
+WORKERS = 2
 
 
 @dataclass
@@ -31,15 +38,18 @@ class Stack:
     servers: list[Server] = field(default_factory=list)
     started: list[Server] = field(default_factory=list)
     replicas: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)  # relay, workers, notify
 
     def stop(self, say: Callable[[str], None]) -> None:
-        for proc in self.replicas:
-            proc.terminate()
-        for proc in self.replicas:
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        # API replicas first (no new commands), then the publishers and workers, the relay last
+        for group in (self.replicas, list(reversed(self.processes.values()))):
+            for proc in group:
+                proc.terminate()
+            for proc in group:
+                try:
+                    proc.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
         for server in reversed(self.started):
             say(f"stopping {server.name}")
             server.down()
@@ -59,8 +69,38 @@ def _wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) ->
     raise RuntimeError(f"API replica on {url} not ready after {timeout:.0f}s")
 
 
+def _environment(postgres: dict[str, str], shared: Path) -> dict[str, str]:
+    """What every process of the stack shares: PostgreSQL, Kafka, MongoDB, the issuer's key."""
+    env = {
+        **os.environ,
+        "CASESTREAM_EVENT_STORE": "postgres",
+        "CASESTREAM_POSTGRES_HOST": postgres["host"],
+        "CASESTREAM_POSTGRES_PORT": postgres["port"],
+        "CASESTREAM_POSTGRES_DB": postgres["dbname"],
+        "CASESTREAM_POSTGRES_USER": postgres["user"],
+        "CASESTREAM_POSTGRES_PASSWORD": postgres["password"],
+        "CASESTREAM_KEY_FILE": str(shared / "issuer-key.json"),
+    }
+    if "kafka" in registry.names():
+        env["CASESTREAM_KAFKA_BOOTSTRAP"] = registry.get("kafka").info()["bootstrap"]
+    if "ferretdb" in registry.names():
+        env["CASESTREAM_MONGO_URL"] = registry.get("ferretdb").info()["uri"]
+    return env
+
+
+def _wait_for_log(path: Path, text: str, proc: subprocess.Popen[bytes], name: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{name} exited with {proc.returncode} (log {path})")
+        if path.exists() and text in path.read_text(errors="replace"):
+            return
+        time.sleep(0.2)
+    raise RuntimeError(f"{name} did not start within {timeout:.0f}s (log {path})")
+
+
 def start(replicas: int, say: Callable[[str], None]) -> Stack:
-    """Start the backing servers, API replicas on PostgreSQL, and Traefik in front of them."""
+    """Start the backing servers, the relay, workers, API replicas (`serve --distributed`), Traefik in front."""
     stack = Stack()
     available = set(registry.names())
     try:
@@ -77,26 +117,36 @@ def start(replicas: int, say: Callable[[str], None]) -> Stack:
         edge_url = "http://127.0.0.1:38000"
         shared = run_dir() / "api"
         if shared.exists():
-            shutil.rmtree(shared)  # replicas' read models are derived state: never reuse another run's
+            shutil.rmtree(shared)  # logs and per-process folders of an earlier run
         shared.mkdir(parents=True)
+        base = _environment(postgres, shared)
+
+        def launch(name: str, args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+            log = (shared / f"{name}.log").open("ab")
+            data = shared / name
+            data.mkdir(exist_ok=True)
+            return subprocess.Popen([sys.executable, "-m", "casestream", *args],
+                                    env={**base, "CASESTREAM_DATA_DIR": str(data), **env}, stdout=log, stderr=log)
+
+        stack.processes["relay"] = launch("relay", ["relay"], {})
+        _wait_for_log(shared / "relay.log", "starts after position", stack.processes["relay"], "relay")
+        say(f"  relay: PostgreSQL -> Kafka (log {shared / 'relay.log'})")
+        for i in range(WORKERS):
+            name = f"worker-{i}"
+            stack.processes[name] = launch(name, ["worker", "--name", name], {})
+            say(f"  {name}: Kafka -> MongoDB (log {shared / f'{name}.log'})")
+        if os.environ.get("CASESTREAM_NOVU_API_KEY"):
+            stack.processes["notify"] = launch("notify", ["notify"], {})
+            say(f"  notify: Kafka -> Novu {os.environ.get('CASESTREAM_NOVU_URL', 'https://api.novu.co')}")
+        else:
+            say("  notify: not started (set CASESTREAM_NOVU_API_KEY and CASESTREAM_NOVU_URL to send to Novu)")
         urls = []
         for i in range(replicas):
             port = API_BASE_PORT + i
-            env = {
-                **os.environ,
-                "CASESTREAM_EVENT_STORE": "postgres",
-                "CASESTREAM_POSTGRES_HOST": postgres["host"],
-                "CASESTREAM_POSTGRES_PORT": postgres["port"],
-                "CASESTREAM_POSTGRES_DB": postgres["dbname"],
-                "CASESTREAM_POSTGRES_USER": postgres["user"],
-                "CASESTREAM_POSTGRES_PASSWORD": postgres["password"],
-                "CASESTREAM_DATA_DIR": str(shared / f"replica-{i}"),
-                "CASESTREAM_KEY_FILE": str(shared / "issuer-key.json"),
+            proc = launch(f"replica-{i}", ["serve", "--distributed"], {
                 "CASESTREAM_PUBLIC_URL": edge_url if "traefik" in available else f"http://127.0.0.1:{port}",
                 "CASESTREAM_PORT": str(port),
-            }
-            log = (shared / f"replica-{i}.log").open("ab")
-            proc = subprocess.Popen([sys.executable, "-m", "casestream", "serve"], env=env, stdout=log, stderr=log)
+            })
             stack.replicas.append(proc)
             url = f"http://127.0.0.1:{port}"
             _wait_ready(url, proc)
@@ -130,6 +180,10 @@ def run_until_interrupted(replicas: int, say: Callable[[str], None], stop_event:
             for proc in stack.replicas:
                 if proc.poll() is not None:
                     say(f"an API replica exited ({proc.returncode}); stopping")
+                    stop_event.set()
+            for name, proc in stack.processes.items():
+                if proc.poll() is not None:
+                    say(f"{name} exited ({proc.returncode}); stopping")
                     stop_event.set()
     finally:
         for sig, handler in previous.items():

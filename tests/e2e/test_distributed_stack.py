@@ -1,4 +1,5 @@
-"""`casestream up --distributed` as a person tries it: servers, API replicas on PostgreSQL, Traefik in front."""
+"""`casestream up --distributed` as a person tries it: servers, relay, workers, API replicas (`serve --distributed`:
+PostgreSQL commands, MongoDB queries), Traefik in front."""
 
 from __future__ import annotations
 
@@ -38,13 +39,16 @@ def test_commands_through_the_edge_reach_postgres_and_both_replicas(stack: Stack
                                                    "data": {}}, headers=auth)
     assert opened.status_code == 201, opened.text
     body = opened.json()
-    # each replica folds the shared PostgreSQL log into its own read models: both answer with wait_for
+    assert {"relay", "worker-0", "worker-1"} <= set(stack.processes)
+    # the relay and the workers fill the MongoDB read models that both replicas read: both answer with wait_for
     urls = [f"http://127.0.0.1:{8101 + i}" for i in range(len(stack.replicas))]
     for url in urls:
-        detail = httpx.get(f"{url}/api/cases/{body['id']}", params={"wait_for": body["position"]}, headers=auth)
+        detail = httpx.get(f"{url}/api/cases/{body['id']}", params={"wait_for": body["position"], "wait_timeout": 30},
+                           headers=auth, timeout=40)
         assert detail.status_code == 200, detail.text
         assert detail.json()["title"] == "Printer on fire"
     ready = httpx.get(f"{EDGE}/readyz")
     assert ready.status_code == 200
     assert ready.json()["status"] == "ready"
+    assert ready.json()["lag"]["mode"] == "distributed"
     assert httpx.get(f"{EDGE}/").status_code == 200  # the UI through the edge
