@@ -23,26 +23,23 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
-import httpx
-import novu_py
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
-from novu_py.models import NovuError
 
 from adapters import cloudevents
 from adapters.contract import topics
 from adapters.novu_audience import AudienceStore
 from adapters.novu_mapping import MAPPERS, Trigger, affects_audience, is_mapped, trigger_for
+from adapters.novu_triggers import TriggerFailed, TriggerSender
 from casestream.settings import Settings
 from domain import case as c
 from domain.events import EVENT_TYPES, Event
 
 log = logging.getLogger(__name__)
-Outcome = Literal["sent", "duplicate"]
 DEAD_LETTER_STEM = "notify-dead-letter"
 # the audience fold needs these besides the mapped events
 AUDIENCE_TYPES: tuple[type[Event], ...] = (c.CaseOpened, c.CaseRetitled, c.CaseAssigned, c.CommentAdded)
@@ -50,59 +47,6 @@ AUDIENCE_TYPES: tuple[type[Event], ...] = (c.CaseOpened, c.CaseRetitled, c.CaseA
 
 def dead_letter_topic(prefix: str) -> str:
     return f"{prefix}.{DEAD_LETTER_STEM}.v1"
-
-
-class TriggerFailed(Exception):
-    """A trigger Novu did not accept; `retriable` says whether trying again may help."""
-
-    def __init__(self, message: str, *, status: int | None, retriable: bool) -> None:
-        super().__init__(message)
-        self.status = status
-        self.retriable = retriable
-
-
-class TriggerSender(Protocol):
-    """Delivers one trigger: returns how it went or raises TriggerFailed."""
-
-    async def send(self, trigger: Trigger) -> Outcome: ...
-
-
-class NovuTriggers:
-    """Sends triggers with novu-py (its own retries off: the publisher's backoff and dead-letter decide)."""
-
-    def __init__(self, url: str, api_key: str, timeout_seconds: float = 10.0) -> None:
-        if not api_key:
-            raise ValueError("novu_api_key: empty (set CASESTREAM_NOVU_API_KEY)")
-        self.client = novu_py.Novu(secret_key=api_key, server_url=url.rstrip("/"))
-        self.timeout_ms = int(timeout_seconds * 1000)
-
-    async def send(self, trigger: Trigger) -> Outcome:
-        request: novu_py.TriggerEventRequestDtoTypedDict = {
-            "workflow_id": trigger.workflow,
-            "to": [{"subscriber_id": r} for r in trigger.recipients],
-            "payload": trigger.payload,
-            "transaction_id": trigger.transaction_id,
-            "tenant": trigger.tenant,
-            "actor": trigger.actor,
-        }
-        try:
-            reply = await self.client.trigger_async(
-                trigger_event_request_dto=request, idempotency_key=trigger.transaction_id, retries=None,
-                timeout_ms=self.timeout_ms,
-            )
-        except NovuError as exc:
-            if exc.status_code in (400, 409) and "transactionId" in exc.body and "not unique" in exc.body:
-                return "duplicate"  # delivered before (a redelivered record, or a retry after a lost reply)
-            retriable = exc.status_code >= 500 or exc.status_code in (408, 429)
-            raise TriggerFailed(f"Novu answered {exc.status_code}: {exc.body[:500]}", status=exc.status_code,
-                                retriable=retriable) from exc
-        except httpx.HTTPError as exc:
-            raise TriggerFailed(f"network error: {exc!r}", status=None, retriable=True) from exc
-        result = reply.result
-        if not result.acknowledged or result.status != novu_py.TriggerEventResponseDtoStatus.PROCESSED:
-            raise TriggerFailed(f"Novu did not process the trigger: status {result.status.value}, "
-                                f"errors {result.error}", status=201, retriable=False)
-        return "sent"
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,8 @@ from casestream.settings import Settings
 
 async def _notify_until_signalled(settings: Settings, from_beginning: bool) -> None:
     from adapters.novu_audience import MongoAudiences
-    from adapters.novu_publisher import NovuPublisher, NovuTriggers, dead_letter_topic, notify_config
+    from adapters.novu_publisher import NovuPublisher, dead_letter_topic, notify_config
+    from adapters.novu_triggers import NovuTriggers
 
     sender = NovuTriggers(settings.novu_url, settings.novu_api_key, settings.novu_timeout_seconds)
     audiences = MongoAudiences(settings.mongo_url, settings.mongo_database)

@@ -27,7 +27,8 @@ from adapters.event_store import RecorderEventStore, sqlite_event_store
 from adapters.kafka_relay import KafkaRelay, RelayConfig
 from adapters.novu_audience import MongoAudiences
 from adapters.novu_mapping import Trigger
-from adapters.novu_publisher import NotifyConfig, NovuPublisher, NovuTriggers, Outcome, dead_letter_topic
+from adapters.novu_publisher import NotifyConfig, NovuPublisher, dead_letter_topic
+from adapters.novu_triggers import NovuTriggers, Outcome
 from commands import messages as m
 from commands.bus import Actor, CommandBus
 from infra.server import Server
