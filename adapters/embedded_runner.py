@@ -7,6 +7,7 @@ position in one transaction, so a crash between batches replays safely.
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 import time
@@ -20,6 +21,16 @@ from projections.ports import DocumentStore
 
 log = logging.getLogger(__name__)
 Subscriber = Callable[[Sequence[Positioned]], None]
+
+
+def freeze_startup_objects() -> None:
+    """Move every object alive now (modules, models, the app: what start-up built) out of the cyclic GC's reach.
+
+    Folding and request handling allocate at a high rate, so full collections run often, and each one walked
+    these hundreds of thousands of long-lived objects again: about a third of a rebuild's CPU time. They stay
+    alive for the life of the process anyway; new objects are collected as before.
+    """
+    gc.freeze()
 
 
 class EmbeddedRunner:
@@ -84,6 +95,7 @@ class EmbeddedRunner:
 
     def rebuild(self, progress: Callable[[int], None] | None = None) -> int:
         """Drop the read models and fold the whole log again (indexes built once at the end); return events read."""
+        freeze_startup_objects()
         self.documents.reset(defer_indexes=True)
         with self._progress:
             self.position = 0
@@ -111,6 +123,7 @@ class EmbeddedRunner:
 
     def start(self) -> None:
         if self._thread is None:
+            freeze_startup_objects()
             self._stop.clear()
             self._thread = threading.Thread(target=self._loop, name="casestream-runner", daemon=True)
             self._thread.start()

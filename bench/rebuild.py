@@ -84,11 +84,13 @@ def main() -> None:
     if args.quick:
         args.cases, args.max_seconds = 2_000, 40.0
 
-    from adapters.embedded_runner import EmbeddedRunner
+    from adapters.embedded_runner import EmbeddedRunner, freeze_startup_objects
     from adapters.event_store import sqlite_event_store
     from adapters.sqlite_documents import SqliteDocumentStore
     from casestream.settings import Settings
     from projections.catalog import ALL
+
+    freeze_startup_objects()  # as EmbeddedRunner.rebuild and start do; before the baselines too, like for like
 
     batch_size = args.batch_size or Settings().runner_batch_size
     shape = LogShape(args.cases, args.commands_per_case)
