@@ -38,6 +38,7 @@ from api.app import create_app
 from api.live import Broadcaster
 from casestream.bootstrap import Platform
 from casestream.settings import Settings
+from commands import messages as m
 from commands.bus import CommandBus
 from domain import case as c
 from domain.events import Metadata, Positioned
@@ -45,7 +46,7 @@ from infra.server import Server
 from projections.catalog import ALL
 from tests.http_server import free_port
 from tests.integration.api.conftest import CLAIM
-from tests.integration.kafka.support import published
+from tests.integration.kafka.support import ACTOR, fill, published
 from tests.integration.store.test_document_store_contract import mongo_uri
 
 pytestmark = pytest.mark.integration
@@ -334,3 +335,31 @@ async def test_sse_fed_from_kafka_per_tenant_once_and_resumable(stack: Stack, re
     while stack.feed.dropped - dropped_before < len(resent) and time.monotonic() < deadline:
         await asyncio.sleep(0.1)
     assert stack.feed.dropped - dropped_before == len(resent)
+
+
+async def test_feed_starts_at_the_end_of_the_topics(relay: KafkaRelay, tmp_path: Path) -> None:
+    bus = CommandBus(relay.store)
+    case_ids = await asyncio.to_thread(fill, bus, 2, 1)
+    await until_relayed(relay)
+    settings = Settings(data_dir=tmp_path, kafka_bootstrap=relay.config.bootstrap,
+                        kafka_topic_prefix=relay.config.prefix)
+    broadcaster = Recorder()
+    async with kafka_feed_lifespan(broadcaster, settings, relay.store) as feed:
+        started_at = feed.released
+        assert started_at == relay.store.max_position()
+        moved = await asyncio.to_thread(
+            bus.dispatch, m.AddComment(case_id=uuid.UUID(case_ids[0]), body="after the feed started"), ACTOR)
+        deadline = time.monotonic() + 20
+        while not broadcaster.batches and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+    positions = [p for batch in broadcaster.batches for p in batch]
+    assert len(positions) == 1  # only the new comment: nothing from before the feed started
+    assert started_at < positions[0] <= moved.position
+    assert feed.dropped == 0  # the old records were not even read (read from the start, they would be dropped)
+
+
+async def until_relayed(relay: KafkaRelay, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while relay.position < relay.store.max_position():
+        assert time.monotonic() < deadline, "the relay did not catch up"
+        await asyncio.sleep(0.05)
