@@ -24,7 +24,7 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 
 from adapters.event_store import RecorderEventStore, sqlite_event_store
-from adapters.kafka_relay import KafkaRelay, RelayConfig
+from adapters.kafka_relay import KafkaRelay, RelayConfig, key_partitioner
 from adapters.novu_audience import MongoAudiences
 from adapters.novu_mapping import Trigger
 from adapters.novu_publisher import NotifyConfig, NovuPublisher, dead_letter_topic
@@ -303,3 +303,56 @@ async def test_a_trigger_failing_every_try_goes_to_the_dead_letter_topic_and_the
     assert letter["trigger"]["transactionId"] == ids[0]
     assert letter["event"]["id"] == ids[0]
     assert letter["source"]["topic"] == f"{prefix}.case.v1"
+
+
+class HoldWorkflow:
+    """Holds every trigger of one workflow until released (as a Novu that keeps failing it would)."""
+
+    def __init__(self, inner: NovuTriggers, workflow: str) -> None:
+        self.inner = inner
+        self.workflow = workflow
+        self.release = asyncio.Event()
+
+    async def send(self, trigger: Trigger) -> Outcome:
+        if trigger.workflow == self.workflow:
+            await self.release.wait()
+        return await self.inner.send(trigger)
+
+
+async def test_a_held_trigger_holds_back_only_its_own_partition(
+    store: RecorderEventStore, bootstrap: str, prefix: str, mongo: tuple[str, str], standin: NovuStandIn,
+) -> None:
+    bus = CommandBus(store)
+    first_case = next(p.event.aggregate_id for p in published(store) if p.event.type_name() == "CaseOpened")
+    partitions = list(range(RelayConfig().partitions))
+
+    def partition(case_id: uuid.UUID) -> int:
+        return key_partitioner(str(case_id).encode(), partitions, partitions)
+
+    other = first_case
+    while partition(other) == partition(first_case):  # a second case on another partition
+        other = uuid.UUID(bus.dispatch(m.OpenCase(definition_key="claim", title="Other", data={"amount": 1}),
+                                       ALICE).id)
+    bus.dispatch(m.AssignCase(case_id=other, assignee="erin"), ALICE)
+    relay = KafkaRelay(store, RelayConfig(bootstrap=bootstrap, prefix=prefix))
+    await relay.start()
+    await relay.catch_up()
+    await relay.close()
+
+    sender = HoldWorkflow(NovuTriggers(standin.url, KEY), "case-comment-added")  # only the first case has one
+    audiences = MongoAudiences(*mongo)
+    stop = asyncio.Event()
+    task = asyncio.create_task(NovuPublisher(config(bootstrap, prefix), sender, audiences).run(stop))
+    try:
+        # the other case's assignment gets through while the first case's comment is held ...
+        assert await until(lambda: ("case-assigned", ["erin"], "alice") in summary(standin), timeout=30)
+        await asyncio.sleep(1.0)
+        # ... and the first case's later triggers wait behind its comment: its order is kept
+        assert [t for t in summary(standin) if t[1] != ["erin"]] == EXPECTED[:1]
+        sender.release.set()
+        assert await until(lambda: len(standin.received) >= len(EXPECTED) + 1)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
+        audiences.close()
+    assert [t for t in summary(standin) if t[1] != ["erin"]] == EXPECTED
