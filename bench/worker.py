@@ -204,17 +204,20 @@ def main() -> None:
             print(f"relayed {published:,} events to Kafka in {relay_s:.1f}s ({published / relay_s:,.0f}/s)", flush=True)
 
             n, s, cpu, _ = asyncio.run(raw_consume(bootstrap, prefix, decode=False))
-            rows.append(["raw aiokafka consume (baseline)", n, s, n / s, cpu / n * 1e6, ""])
+            add(rows, ["raw aiokafka consume (baseline)", n, s, n / s, cpu / n * 1e6, ""])
             _, _, _, records = asyncio.run(raw_consume(bootstrap, prefix, decode=True))
             n, s, cpu = fold_in_memory(records, args.batch_size)
-            rows.append(["decode + fold_batch, in memory (reference)", n, s, n / s, cpu / n * 1e6, ""])
+            add(rows, ["decode + fold_batch, in memory (reference)", n, s, n / s, cpu / n * 1e6, ""])
+            n, s, cpu, phases = process_in_process(records, mongo_url, f"{database}_inproc", args.batch_size)
+            add(rows, ["BatchProcessor in-process -> MongoDB, no Faust", n, s, n / s, cpu / n * 1e6, ""])
+            print("  seconds by phase: " + ", ".join(f"{k} {v:.1f}" for k, v in sorted(phases.items())), flush=True)
             del records
 
             n, s, cpu = run_worker(bootstrap, prefix, mongo_url, database, args.batch_size, tmp, published,
                                    args.timeout)
             worker_rate = n / s
-            rows.append(["casestream worker -> MongoDB (FerretDB)", n, s, worker_rate, cpu / n * 1e6,
-                         verdict(worker_rate, TARGET_EVENTS_PER_S, higher_is_better=True)])
+            add(rows, ["casestream worker -> MongoDB (FerretDB)", n, s, worker_rate, cpu / n * 1e6,
+                       verdict(worker_rate, TARGET_EVENTS_PER_S, higher_is_better=True)])
 
             from adapters.event_store import sqlite_event_store
             from adapters.mongo_documents import MongoDocumentStore
@@ -228,16 +231,16 @@ def main() -> None:
             try:
                 cpu0 = time.process_time()
                 result = asyncio.run(rebuild_from_kafka(config, documents=documents))
-                rows.append(["rebuild --from kafka", result.events, result.seconds, result.rate,
-                             (time.process_time() - cpu0) / max(1, result.events) * 1e6, ""])
+                add(rows, ["rebuild --from kafka", result.events, result.seconds, result.rate,
+                           (time.process_time() - cpu0) / max(1, result.events) * 1e6, ""])
                 store = sqlite_event_store(events_path, synchronous="NORMAL")
                 try:
                     cpu0 = time.process_time()
                     result = rebuild_from_store(config, store, documents=documents)
                 finally:
                     store.close()
-                rows.append(["rebuild --from store", result.events, result.seconds, result.rate,
-                             (time.process_time() - cpu0) / max(1, result.events) * 1e6, ""])
+                add(rows, ["rebuild --from store", result.events, result.seconds, result.rate,
+                           (time.process_time() - cpu0) / max(1, result.events) * 1e6, ""])
             finally:
                 documents.close()
     finally:
@@ -245,9 +248,40 @@ def main() -> None:
         drop_database(mongo_url, database)
 
     table(["what", "events", "seconds", "events/s", "CPU us/event", f"target >= {TARGET_EVENTS_PER_S:,.0f}/s"], rows)
-    baseline = rows[0][3]
+    rate = {str(row[0]): float(row[3]) for row in rows}
+    baseline = rate["raw aiokafka consume (baseline)"]
     print(f"RATIO worker/raw-consume {worker_rate / baseline:.3f}; worker {worker_rate:,.0f} events/s vs "
-          f"raw consume {baseline:,.0f}/s; rebuild kafka {rows[3][3]:,.0f}/s, store {rows[4][3]:,.0f}/s")
+          f"raw consume {baseline:,.0f}/s; rebuild kafka {rate['rebuild --from kafka']:,.0f}/s, "
+          f"store {rate['rebuild --from store']:,.0f}/s")
+
+
+def add(rows: list[list[Any]], row: list[Any]) -> None:
+    """Keep a result row and show it at once (the table at the end repeats them)."""
+    rows.append(row)
+    print(f"  {row[0]}: {row[1]:,} events in {row[2]:.1f}s = {row[3]:,.0f} events/s", flush=True)
+
+
+def process_in_process(records: Sequence[Any], mongo_url: str, database: str, batch: int) -> tuple[
+        int, float, float, dict[str, float]]:
+    """The worker's BatchProcessor without Faust, over the same records into a fresh database (dropped after);
+    (events, seconds, CPU seconds, seconds by phase)."""
+    from adapters.mongo_documents import MongoDocumentStore
+    from adapters.stream_worker.parking import Delivery, MongoParking
+    from adapters.stream_worker.processing import BatchProcessor
+    from projections.catalog import ALL
+
+    documents = MongoDocumentStore(mongo_url, database, ALL)
+    try:
+        processor = BatchProcessor(documents, ALL, MongoParking(documents.db), worker="bench-inprocess")
+        deliveries = [Delivery(r.topic, r.partition, r.offset, r.key, r.value) for r in records]
+        cpu0 = time.process_time()
+        started = time.perf_counter()
+        for start in range(0, len(deliveries), batch):
+            processor.process(deliveries[start:start + batch])
+        return len(deliveries), time.perf_counter() - started, time.process_time() - cpu0, processor.seconds
+    finally:
+        documents.client.drop_database(database)
+        documents.close()
 
 
 def drop_database(mongo_url: str, database: str) -> None:

@@ -7,8 +7,11 @@ documents carry the position of the last event folded into them and `fold_batch`
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+import time
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -89,6 +92,7 @@ class BatchProcessor:
         self.worker = worker
         self.tracking: Collection[dict[str, Any]] = documents.db[TRACKING]
         self.cache = DocumentCache(cache_size)
+        self.seconds: dict[str, float] = {}  # wall time per phase, summed over batches (for bench/worker.py)
         self._parked_before: set[str] = set()
 
     # --- the batch -------------------------------------------------------------------------------------
@@ -96,7 +100,8 @@ class BatchProcessor:
     def process(self, deliveries: Sequence[Delivery]) -> BatchOutcome:
         """Apply a batch (records in Kafka order per partition); safe to call again with the same records."""
         outcome = BatchOutcome(received=len(deliveries))
-        parked_keys = self.parking.parked_keys()
+        with self._timed("parking"):
+            parked_keys = self.parking.parked_keys()
         if parked_keys != self._parked_before:
             # a case was unparked (retried) since the last batch: its documents changed behind the cache
             self.cache.clear()
@@ -105,11 +110,12 @@ class BatchProcessor:
         fresh: list[Parked] = []  # poison records and the records behind them, of keys parked in this batch
         ready: list[tuple[Delivery, Positioned]] = []
         decoded: list[tuple[Delivery, Positioned | BaseException]] = []
-        for delivery in deliveries:
-            try:
-                decoded.append((delivery, decode(delivery)))
-            except Exception as exc:
-                decoded.append((delivery, exc))
+        with self._timed("decode"):
+            for delivery in deliveries:
+                try:
+                    decoded.append((delivery, decode(delivery)))
+                except Exception as exc:
+                    decoded.append((delivery, exc))
         if parked_keys:
             waiting = [Parked(d, key, _position(item), None) for d, item in decoded
                        if (key := d.key_text) is not None and key in parked_keys]
@@ -145,8 +151,17 @@ class BatchProcessor:
         outcome.writes = len(writes)
         outcome.parked = [*waiting, *fresh]
         outcome.marks = self._marks(applied, [*waiting, *fresh])
-        self._advance(outcome.marks.values())
+        with self._timed("tracking"):
+            self._advance(outcome.marks.values())
         return outcome
+
+    @contextlib.contextmanager
+    def _timed(self, phase: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[phase] = self.seconds.get(phase, 0.0) + time.perf_counter() - started
 
     def _fold(
         self, ready: Sequence[tuple[Delivery, Positioned]],
@@ -167,7 +182,8 @@ class BatchProcessor:
         except Exception:
             log.warning("a batch of %d events failed to fold; folding one by one to find the poison", len(ready))
         else:
-            self.documents.write(writes)
+            with self._timed("update"):
+                self.documents.write(writes)
             self.cache.remember([*inserted, *writes], generation)
             return [*inserted, *writes], list(ready), []
         self.cache.clear()
@@ -181,6 +197,17 @@ class BatchProcessor:
                     self.documents.db[w.collection].delete_one({"_id": w.key, "position": w.position})
         self.documents.write(writes)
         return writes, applied, poisoned
+
+    def fold_events(self, items: Sequence[Positioned]) -> int:
+        """Fold and store already decoded events (a rebuild from the event store); a failing fold raises.
+        Returns the documents written."""
+        inserted: list[Write] = []
+        generation = self.cache.generation
+        writes = self._fast(items, inserted)
+        with self._timed("update"):
+            self.documents.write(writes)
+        self.cache.remember([*inserted, *writes], generation)
+        return len(inserted) + len(writes)
 
     def _fast(self, items: Sequence[Positioned], inserted: list[Write]) -> list[Write]:
         """The batch's writes of existing documents (to be stored by the caller); new ones are inserted here and
@@ -197,10 +224,12 @@ class BatchProcessor:
                     found[key] = hit
             return found
 
-        writes = fold_batch(self.projections, items, optimistic)
+        with self._timed("fold"):
+            writes = fold_batch(self.projections, items, optimistic)
         new = [w for w in writes if (w.collection, w.key) in assumed]
         known = [w for w in writes if (w.collection, w.key) not in assumed]
-        existed = insert_new(self.documents, new)
+        with self._timed("insert"):
+            existed = insert_new(self.documents, new)
         inserted.extend(w for w in new if (w.collection, w.key) not in existed)
         if existed:
             # folded on a document assumed missing: fold those documents' events again on what is stored
@@ -213,8 +242,9 @@ class BatchProcessor:
             touching = [item for item in items
                         if any(p.handles(item.event) and (p.collection, p.key(item.event)) in existed
                                for p in self.projections)]
-            known.extend(w for w in fold_batch(self.projections, touching, stored)
-                         if (w.collection, w.key) in existed)
+            with self._timed("refold"):
+                known.extend(w for w in fold_batch(self.projections, touching, stored)
+                             if (w.collection, w.key) in existed)
         return known
 
     def _fold_each(
@@ -313,25 +343,31 @@ class DocumentCache:
     """The documents this worker wrote or read last, by (collection, key), so a batch need not read them again.
 
     Valid only while the worker owns the partitions whose events made them: cleared on every rebalance (the
-    app does it) and whenever a case is unparked (a retry rewrote its documents elsewhere). Bounded: cleared
-    when full.
+    app does it) and whenever a case is unparked (a retry rewrote its documents elsewhere). Least recently used
+    documents are dropped beyond `size`.
     """
 
     def __init__(self, size: int) -> None:
         self.size = size
         self.generation = 0  # bumped by clear(): a batch that started before a clear must not refill the cache
-        self._docs: dict[tuple[str, str], Stored] = {}
+        self._docs: OrderedDict[tuple[str, str], Stored] = OrderedDict()
 
     def get(self, slot: tuple[str, str]) -> Stored | None:
-        return self._docs.get(slot)
+        hit = self._docs.get(slot)
+        if hit is not None:
+            self._docs.move_to_end(slot)
+        return hit
 
     def remember(self, writes: Iterable[Write], generation: int) -> None:
         if self.size <= 0 or generation != self.generation:
             return
+        docs = self._docs
         for w in writes:
-            self._docs[(w.collection, w.key)] = (w.doc, w.position)
-        if len(self._docs) > self.size:
-            self.clear()
+            slot = (w.collection, w.key)
+            docs[slot] = (w.doc, w.position)
+            docs.move_to_end(slot)
+        while len(docs) > self.size:
+            docs.popitem(last=False)
 
     def clear(self) -> None:
         self.generation += 1

@@ -20,7 +20,8 @@ from adapters.stream_worker.processing import BatchProcessor
 from commands.ports import EventStore
 from projections.base import Projection
 from projections.catalog import ALL
-from projections.folding import fold_batch
+
+REBUILD_CACHE = 200_000  # documents kept in memory by a rebuild (it is the only writer)
 
 
 @dataclass(frozen=True)
@@ -57,10 +58,13 @@ def rebuild_from_store(
     config: WorkerConfig, store: EventStore, projections: Sequence[Projection] = ALL,
     documents: MongoDocumentStore | None = None,
 ) -> RebuildResult:
-    """Drop the read models and fold the event store's whole log into them (fold_batch over read_batch)."""
+    """Drop the read models and fold the event store's whole log into them (fold_batch over read_batch, through the
+    workers' write path)."""
     docs = documents or _documents(config, projections)
     try:
-        _reset(docs)
+        # the same fold and write path as the workers (new documents inserted in bulk, no per-key reads)
+        processor = BatchProcessor(docs, projections, _reset(docs), worker=config.worker_name,
+                                   cache_size=REBUILD_CACHE)
         types = frozenset(t.type_name() for p in projections for t in p.folds)
         started = time.perf_counter()
         after = events = writes = 0
@@ -69,13 +73,11 @@ def rebuild_from_store(
             if last == after:
                 break
             try:
-                folded = fold_batch(projections, batch, docs.get_many)
+                writes += processor.fold_events(batch)
             except Exception as exc:
                 raise RuntimeError(f"an event after log position {after} (up to {last}) does not fold: {exc!r}; "
                                    "fix the projection and rebuild again") from exc
-            docs.write(folded)
             events += len(batch)
-            writes += len(folded)
             after = last
         docs.ensure_indexes()
         return RebuildResult(events, time.perf_counter() - started, writes)
@@ -97,7 +99,7 @@ async def rebuild_from_kafka(
         await ensure_topics(config.bootstrap, [dead_letter_topic(config.prefix)], config.partitions,
                             config.replication_factor)
         processor = BatchProcessor(docs, projections, await asyncio.to_thread(_reset, docs),
-                                   worker=config.worker_name)
+                                   worker=config.worker_name, cache_size=REBUILD_CACHE)
         await consumer.start()
         partitions = await _partitions(config.bootstrap, event_topics(config.prefix))
         started = time.perf_counter()
