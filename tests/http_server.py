@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 import uvicorn
@@ -29,6 +30,15 @@ class LiveServer:
 
     url: str
     platform: Platform
+    app: Any = None
+
+    def wait_for_subscribers(self, count: int, timeout: float = 10.0) -> None:
+        """Block until `count` live-feed connections are subscribed (an SSE reader is really listening)."""
+        deadline = time.monotonic() + timeout
+        while self.app.state.broadcaster.subscribers < count:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{count} SSE subscriber(s) did not connect within {timeout}s")
+            time.sleep(0.01)
 
     def token(self, user: str = "alice", roles: tuple[str, ...] = ("caseworker",), tenant: str = "acme") -> str:
         return self.platform.issuer.issue(user, tenant, roles)
@@ -46,7 +56,8 @@ def live_server(settings: Settings) -> Iterator[LiveServer]:
     port = free_port()
     settings = settings.model_copy(update={"host": "127.0.0.1", "port": port})
     platform = bootstrap(settings)
-    config = uvicorn.Config(create_app(platform), host="127.0.0.1", port=port, log_level="warning")
+    app = create_app(platform)
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -56,7 +67,7 @@ def live_server(settings: Settings) -> Iterator[LiveServer]:
             raise RuntimeError("uvicorn did not start")
         time.sleep(0.02)
     try:
-        yield LiveServer(f"http://127.0.0.1:{port}", platform)
+        yield LiveServer(f"http://127.0.0.1:{port}", platform, app)
     finally:
         server.should_exit = True
         thread.join(timeout=10)

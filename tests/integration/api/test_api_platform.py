@@ -71,8 +71,9 @@ def test_sse_streams_live_events_and_resumes_with_last_event_id(server: LiveServ
     auth = {"Authorization": alice.headers["Authorization"]}
     received: list[dict[str, Any]] = []
     reader = threading.Thread(target=_read_sse, args=(server, auth, 2, received))
+    listening = server.app.state.broadcaster.subscribers + 1
     reader.start()
-    threading.Event().wait(0.5)
+    server.wait_for_subscribers(listening)
     opened = open_claim(alice, 7, "Live one")
     alice.post(f"/api/cases/{opened['id']}/assign", json={"assignee": "bob"}).raise_for_status()
     reader.join(timeout=20)
@@ -90,8 +91,9 @@ def test_sse_is_filtered_by_tenant(server: LiveServer, alice: httpx.Client) -> N
     with server.client("eve", ("caseworker",), tenant="globex") as eve:
         headers = {"Authorization": eve.headers["Authorization"]}
         reader = threading.Thread(target=_read_sse, args=(server, headers, 1, other, None, 2.0))
+        listening = server.app.state.broadcaster.subscribers + 1
         reader.start()
-        threading.Event().wait(0.5)
+        server.wait_for_subscribers(listening)
         open_claim(alice, 3, "Not for globex")
         reader.join(timeout=10)
     assert not reader.is_alive()
