@@ -129,8 +129,40 @@ class StreamWorker:
         self.processor.cache.clear()
 
     async def _fold(self, stream: Any) -> None:
-        async for events in stream.take_events(self.config.batch_size, within=self.config.within):
+        """Records flow into a bounded queue while the previous batch is being written, so a backlog is folded in
+        full batches (Faust's `take_events` stops buffering while its batch is processed, and then waits
+        `within` for a handful). Records are acknowledged only after their batch is stored."""
+        manual = stream.noack()
+        queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=2 * self.config.batch_size)
+        drain = asyncio.ensure_future(self._drain(manual, queue))
+        try:
+            async for event in manual.events():
+                if drain.done():
+                    drain.result()  # the drain task failed: let Faust see it
+                await queue.put(event)
+        finally:
+            drain.cancel()
+
+    async def _drain(self, stream: Any, queue: asyncio.Queue[Any]) -> None:
+        """Take what is queued (up to a batch; waiting at most `within` for more), fold it, then ack it."""
+        loop = asyncio.get_running_loop()
+        while True:
+            events = [await queue.get()]
+            deadline = loop.time() + self.config.within
+            while len(events) < self.config.batch_size:
+                if not queue.empty():
+                    events.append(queue.get_nowait())
+                    continue
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    break
+                try:
+                    events.append(await asyncio.wait_for(queue.get(), remaining))
+                except TimeoutError:
+                    break
             await self.handle(deliveries_of(events))
+            for event in events:
+                await stream.ack(event)
 
     async def handle(self, deliveries: Sequence[Delivery]) -> BatchOutcome:
         """Apply one batch, retrying (with back-off) until MongoDB and the dead-letter topic have taken it."""

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from pymongo import ReplaceOne
 from pymongo.collection import Collection
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
@@ -183,7 +184,7 @@ class BatchProcessor:
             log.warning("a batch of %d events failed to fold; folding one by one to find the poison", len(ready))
         else:
             with self._timed("update"):
-                self.documents.write(writes)
+                replace_existing(self.documents, writes)
             self.cache.remember([*inserted, *writes], generation)
             return [*inserted, *writes], list(ready), []
         self.cache.clear()
@@ -205,7 +206,7 @@ class BatchProcessor:
         generation = self.cache.generation
         writes = self._fast(items, inserted)
         with self._timed("update"):
-            self.documents.write(writes)
+            replace_existing(self.documents, writes)
         self.cache.remember([*inserted, *writes], generation)
         return len(inserted) + len(writes)
 
@@ -395,6 +396,22 @@ def insert_new(documents: MongoDocumentStore, writes: Sequence[Write]) -> set[tu
                 raise
             existed.update((collection, group[int(e["index"])].key) for e in failed)
     return existed
+
+
+def replace_existing(documents: MongoDocumentStore, writes: Sequence[Write]) -> None:
+    """Store documents known to exist (in the cache, or found by insert_new): each replaced only over an older
+    position, without the insert attempt write() makes first (on FerretDB a failed insert costs as much as one
+    that lands). A document missing after all (its collection dropped under a running worker) is not written."""
+    by_collection: dict[str, list[Write]] = {}
+    for w in writes:
+        by_collection.setdefault(w.collection, []).append(w)
+    step = documents.statements_per_update  # one statement per command on FerretDB (docs/read-models.md)
+    for collection, group in by_collection.items():
+        records = [documents._record(w) for w in group]
+        for start in range(0, len(records), step):
+            documents.db[collection].bulk_write(
+                [ReplaceOne({"_id": r["_id"], "position": {"$lt": r["position"]}}, r)
+                 for r in records[start:start + step]])
 
 
 def _position(item: Positioned | BaseException) -> int | None:
