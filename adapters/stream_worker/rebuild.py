@@ -18,6 +18,7 @@ from adapters.stream_worker.dead_letters import KafkaDeadLetters, dead_letter_to
 from adapters.stream_worker.parking import Delivery, MongoParking
 from adapters.stream_worker.processing import BatchProcessor
 from commands.ports import EventStore
+from domain.events import Positioned
 from projections.base import Projection
 from projections.catalog import ALL
 
@@ -71,8 +72,16 @@ def rebuild_from_store(
         types = frozenset(t.type_name() for p in projections for t in p.folds)
         started = time.perf_counter()
         after = events = writes = 0
+        size = max(config.batch_size, REBUILD_BATCH)
         while True:
-            batch, last = store.read_batch(after, max(config.batch_size, REBUILD_BATCH), types)
+            batch: list[Positioned] = []
+            last = after
+            while len(batch) < size:  # pages hold bookkeeping too (filtered out): gather a full batch of events
+                page, reached = store.read_batch(last, size - len(batch), types)
+                if reached == last:
+                    break
+                batch.extend(page)
+                last = reached
             if last == after:
                 break
             try:
