@@ -167,7 +167,7 @@ def main() -> None:
     args = parser.parse_args()
     count = 200 if args.quick else args.instances
     steps = 20 if args.quick else 50
-    banner("bench/processes.py: embedded BPMN engine (SQLite event store, synchronous=NORMAL)",
+    banner("bench/process_engine.py: embedded BPMN engine (SQLite event store, synchronous=NORMAL)",
            f"{count} instances per run, {args.workers} job workers, wide process with {args.branches} user tasks")
     with temp_dir("casestream-bench-processes") as folder:
         store = sqlite_event_store(folder / "events.db", synchronous="NORMAL")
