@@ -1,0 +1,301 @@
+"""End-to-end lag of the distributed mode: a command accepted (stored in PostgreSQL) until the MongoDB read models
+include it, at a fixed command rate, beside the embedded runner's lag on the same rate in the same run.
+
+Distributed: `casestream relay` and two `casestream worker` processes (real subprocesses) on the private
+PostgreSQL, Kafka and FerretDB servers of infra/ (started if needed, left running). Commands go through the
+in-process CommandBus on PostgreSQL from client threads, open loop (each command has a scheduled send time; a
+late send counts its delay). A command is *visible* when the read models include its position, as `wait_for`
+decides it (relay partition heads + worker tracking, adapters/read_progress.py), polled every 5 ms.
+
+Baseline (same run, same rate, same PostgreSQL): the embedded runner (adapters/embedded_runner.py) folding the
+log into SQLite read models in this process; visible when `runner.position` reaches the command's position.
+
+    python bench/e2e_lag.py --quick      # 200 commands/s for 10 s
+    python bench/e2e_lag.py              # 1,000 commands/s for 60 s (the target: p99 < 500 ms)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import common
+from common import banner, fresh_postgres_db, ms, percentile, table, temp_dir, verdict
+
+TARGET_P99_MS = 500.0
+CLIENTS = 8
+CASES = 400
+
+
+@dataclass
+class Run:
+    """One measured phase: when each command was scheduled / accepted and its log position."""
+
+    name: str
+    scheduled: list[float] = field(default_factory=list)
+    accepted: list[float] = field(default_factory=list)
+    positions: list[int] = field(default_factory=list)
+    visible: dict[int, float] = field(default_factory=dict)  # position -> first time seen included
+    errors: int = 0
+    elapsed: float = 0.0
+
+
+def _bus_and_cases(store: object) -> tuple[object, list[uuid.UUID]]:
+    from commands import messages as m
+    from commands.bus import Actor, CommandBus
+    from tests.unit.conftest import claim_definition
+
+    actor = Actor("bench", "acme", ("admin", "supervisor", "caseworker"))
+    bus = CommandBus(store)  # type: ignore[arg-type]
+    bus.dispatch(claim_definition(), actor)
+    ids = [uuid.UUID(bus.dispatch(m.OpenCase(definition_key="claim", title=f"lag {i}", data={"amount": i}),
+                                  actor).id) for i in range(CASES)]
+    return bus, ids
+
+
+def drive(run: Run, bus: object, cases: list[uuid.UUID], rate: float, seconds: float,
+          watch: Callable[[Run, threading.Event], None]) -> None:
+    """Send AddComment at `rate`/s for `seconds` from CLIENTS threads (open loop) while `watch` records visibility."""
+    from commands import messages as m
+    from commands.bus import Actor
+
+    actor = Actor("bench", "acme", ("caseworker",))
+    total = int(rate * seconds)
+    start = time.perf_counter() + 0.2
+    lock = threading.Lock()
+    slots = iter(range(total))
+    results: list[tuple[float, float, int]] = []
+    stop = threading.Event()
+
+    def client() -> None:
+        while True:
+            with lock:
+                n = next(slots, None)
+            if n is None:
+                return
+            due = start + n / rate
+            delay = due - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            try:
+                result = bus.dispatch(m.AddComment(case_id=cases[n % len(cases)], body=f"c{n}"), actor)  # type: ignore[attr-defined]
+            except Exception:
+                with lock:
+                    run.errors += 1
+                continue
+            done = time.perf_counter()
+            with lock:
+                results.append((due, done, result.position))
+
+    watcher = threading.Thread(target=watch, args=(run, stop), daemon=True)
+    watcher.start()
+    threads = [threading.Thread(target=client, daemon=True) for _ in range(CLIENTS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    run.elapsed = time.perf_counter() - start
+    last = max((p for _d, _a, p in results), default=0)
+    deadline = time.perf_counter() + 120
+    while time.perf_counter() < deadline and not any(p >= last for p in run.visible):
+        time.sleep(0.05)
+    stop.set()
+    watcher.join(timeout=5)
+    for due, done, position in sorted(results):
+        run.scheduled.append(due)
+        run.accepted.append(done)
+        run.positions.append(position)
+
+
+def watcher(read_position: Callable[[], int], interval: float = 0.005) -> Callable[[Run, threading.Event], None]:
+    """Poll the read models' position; note when each new position was first seen."""
+
+    def watch(run: Run, stop: threading.Event) -> None:
+        while not stop.is_set():
+            try:
+                position = read_position()
+            except Exception:
+                position = -1
+            now = time.perf_counter()
+            if position >= 0 and position not in run.visible:
+                run.visible[position] = now
+            time.sleep(interval)
+
+    return watch
+
+
+def lags(run: Run) -> list[float]:
+    """Per command: first time a read-model position >= its position was seen, minus when it was accepted."""
+    seen = sorted(run.visible.items())
+    out: list[float] = []
+    j = 0
+    for position, accepted in sorted(zip(run.positions, run.accepted, strict=True)):
+        while j < len(seen) and seen[j][0] < position:
+            j += 1
+        if j == len(seen):
+            continue
+        out.append(max(0.0, seen[j][1] - accepted))
+    return out
+
+
+def embedded_phase(pg: dict[str, str], rate: float, seconds: float, tmp: Path) -> Run:
+    from adapters.embedded_runner import EmbeddedRunner
+    from adapters.event_store import postgres_event_store
+    from adapters.sqlite_documents import SqliteDocumentStore
+    from projections.catalog import ALL
+
+    store = postgres_event_store(host=pg["host"], port=int(pg["port"]), dbname=pg["dbname"], user=pg["user"],
+                                 password=pg["password"], pool_size=CLIENTS + 2)
+    documents = SqliteDocumentStore(tmp / "views.sqlite", ALL)
+    runner = EmbeddedRunner(store, documents, ALL)
+    try:
+        bus, cases = _bus_and_cases(store)
+        runner.start()
+        runner.wait(store.max_position(), 60)
+        run = Run("embedded runner (baseline)")
+        drive(run, bus, cases, rate, seconds, watcher(lambda: runner.position))
+        return run
+    finally:
+        runner.stop()
+        documents.close()
+        store.close()
+
+
+def _spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with open(log, "ab") as out:
+        return subprocess.Popen([*common.casestream_exe(), *args], env=env, stdout=out, stderr=subprocess.STDOUT,
+                                cwd=str(common.ROOT), start_new_session=True)
+
+
+def distributed_phase(pg: dict[str, str], rate: float, seconds: float, tmp: Path) -> Run:
+    from pymongo import MongoClient
+
+    from adapters.event_store import postgres_event_store
+    from adapters.kafka_relay import HeadStore, positions_for
+    from adapters.read_progress import KafkaReadProgress, mongo_tracking
+    from infra import registry
+
+    kafka = registry.get("kafka")
+    ferret = registry.get("ferretdb")
+    for server in (kafka, ferret):
+        if server.up():
+            print(f"(started {server.name}; it is left running)")
+    bootstrap, mongo_url = kafka.info()["bootstrap"], ferret.info()["uri"]
+    prefix, database, group = (f"lag{uuid.uuid4().hex[:8]}", f"bench_lag_{uuid.uuid4().hex[:6]}",
+                               f"bench-lag-{uuid.uuid4().hex[:6]}")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CASESTREAM_")}
+    env.update(common.postgres_env(pg))
+    env.update({"CASESTREAM_KAFKA_BOOTSTRAP": bootstrap, "CASESTREAM_KAFKA_TOPIC_PREFIX": prefix,
+                "CASESTREAM_MONGO_URL": mongo_url, "CASESTREAM_MONGO_DATABASE": database,
+                "CASESTREAM_WORKER_GROUP": group, "CASESTREAM_WORKER_REBALANCE_TIMEOUT": "2",
+                "CASESTREAM_RELAY_POLL_INTERVAL": "0.02", "CASESTREAM_WORKER_BATCH_WITHIN": "0.02",
+                "CASESTREAM_DATA_DIR": str(tmp), "PYTHONUNBUFFERED": "1"})
+    store = postgres_event_store(host=pg["host"], port=int(pg["port"]), dbname=pg["dbname"], user=pg["user"],
+                                 password=pg["password"], pool_size=CLIENTS + 2)
+    client: MongoClient[dict[str, object]] = MongoClient(mongo_url)
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        bus, cases = _bus_and_cases(store)
+        relay_log = tmp / "relay.log"
+        procs.append(_spawn(["relay"], env, relay_log))
+        _wait(lambda: "starts after position" in relay_log.read_text(errors="replace"), 90, "relay", relay_log)
+        for i in range(2):
+            procs.append(_spawn(["worker", "--name", f"lag-w{i}"], env, tmp / f"worker-{i}.log"))
+        positions = positions_for(store)
+        assert isinstance(positions, HeadStore)
+        progress = KafkaReadProgress(lambda: positions.load_heads("kafka"), mongo_tracking(client[database]))
+        head = store.max_position()
+        _wait(lambda: progress.snapshot(0).includes(head), 180, "workers to fold the set-up", tmp / "worker-0.log")
+        run = Run("distributed (relay -> Kafka -> 2 workers -> MongoDB)")
+        drive(run, bus, cases, rate, seconds, watcher(lambda: progress.snapshot(0).position))
+        return run
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        client.drop_database(database)
+        client.close()
+        store.close()
+        asyncio.run(_delete_topics(bootstrap, prefix))
+
+
+def _wait(check: Callable[[], bool], timeout: float, what: str, log: Path) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if check():
+                return
+        except Exception:
+            pass
+        if time.monotonic() > deadline:
+            tail = log.read_text(errors="replace")[-3000:] if log.exists() else ""
+            raise RuntimeError(f"{what} not ready in {timeout:.0f}s:\n{tail}")
+        time.sleep(0.2)
+
+
+async def _delete_topics(bootstrap: str, prefix: str) -> None:
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        mine = [t for t in await admin.list_topics() if t.startswith(f"{prefix}.")]
+        if mine:
+            await admin.delete_topics(mine)
+    finally:
+        await admin.close()
+
+
+def row(run: Run) -> list[object]:
+    values = lags(run)
+    late = [a - s for s, a in zip(run.scheduled, run.accepted, strict=True)]
+    achieved = len(run.accepted) / run.elapsed if run.elapsed else 0.0
+    return [run.name, len(run.accepted), achieved, ms(percentile(late, 99)), ms(percentile(values, 50)),
+            ms(percentile(values, 99)), ms(max(values, default=float("nan"))), run.errors,
+            len(run.accepted) - len(values)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="200 commands/s for 10 s")
+    parser.add_argument("--rate", type=float, help="commands per second (default 1000)")
+    parser.add_argument("--seconds", type=float, help="how long (default 60)")
+    args = parser.parse_args()
+    rate = args.rate or (200.0 if args.quick else 1000.0)
+    seconds = args.seconds or (10.0 if args.quick else 60.0)
+    if rate <= 0 or seconds <= 0:
+        parser.error("--rate and --seconds must be positive")
+    banner("end-to-end lag: command accepted -> in the read models",
+           f"AddComment at {rate:,.0f}/s for {seconds:.0f}s, {CLIENTS} client threads, CommandBus on PostgreSQL")
+    sys.path.insert(0, str(common.ROOT))
+    with temp_dir("e2e-lag") as tmp:
+        with fresh_postgres_db(f"bench_lag_emb_{os.getpid()}") as pg:
+            (tmp / "emb").mkdir()
+            baseline = embedded_phase(pg, rate, seconds, tmp / "emb")
+        with fresh_postgres_db(f"bench_lag_dist_{os.getpid()}") as pg:
+            (tmp / "dist").mkdir()
+            distributed = distributed_phase(pg, rate, seconds, tmp / "dist")
+    table(["pipeline", "commands", "sent/s", "send late p99 ms", "lag p50 ms", "lag p99 ms", "lag max ms",
+           "errors", "never seen"], [row(baseline), row(distributed)])
+    p99 = percentile(lags(distributed), 99)
+    base = percentile(lags(baseline), 99)
+    print(f"target: distributed p99 < {TARGET_P99_MS:.0f} ms at 1,000 commands/s for 60 s -> "
+          f"{verdict(ms(p99), TARGET_P99_MS, higher_is_better=False)} (at {rate:,.0f}/s for {seconds:.0f}s)")
+    print(f"RATIO distributed/embedded lag p99: {p99 / base:.1f}x" if base > 0 else "RATIO n/a")
+
+
+if __name__ == "__main__":
+    main()
