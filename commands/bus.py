@@ -101,7 +101,7 @@ class CommandBus:
             previous = self._previous(entry_id, ctx.tenant) if command.command_id or attempt else None
             if previous is not None:
                 return self._repeat(previous, print_, type(command).__name__)
-            uow = UnitOfWork(self.store, ctx.tenant, self.loaded)
+            uow = UnitOfWork(self.store, ctx.tenant, self.loaded, retry=attempt > 0)
             outcome = handler(command, ctx, uow)
             events = uow.collect()
             if not events:

@@ -292,7 +292,9 @@ def assign_task(cmd: m.AssignTask, ctx: Context, uow: UnitOfWork) -> Outcome:
 
 @handles(m.RecordProcessStep)
 def record_process_step(cmd: m.RecordProcessStep, ctx: Context, uow: UnitOfWork) -> Outcome:
-    instance = uow.find(ProcessInstance, cmd.instance_id) or uow.add(ProcessInstance(cmd.instance_id))
+    # the engine is an instance's only writer: no store read per step (a stale view fails on append and is retried)
+    found = uow.find_single_writer(ProcessInstance, cmd.instance_id, new=cmd.expected_version == 0)
+    instance = found or uow.add(ProcessInstance(cmd.instance_id))
     _check_version(instance, cmd.expected_version, f"process instance {cmd.instance_id}")
     instance.record_step(ctx, [(e.type, e.payload) for e in cmd.events])
     return Outcome(instance.id)

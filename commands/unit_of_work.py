@@ -46,6 +46,14 @@ class LoadedAggregates:
                 return aggregate
         return cls.replay(aggregate_id, events)
 
+    def take(self, cls: type[A], aggregate_id: UUID) -> tuple[A, UUID] | None:
+        """The kept aggregate and the id of its newest event, taken out (unchecked against the store)."""
+        with self._lock:
+            kept = self._entries.pop(aggregate_id, None)
+        if kept is None or type(kept[0]) is not cls or kept[0].pending:
+            return None
+        return kept[0], kept[1]
+
     def keep(self, aggregate: Aggregate, last_event_id: UUID) -> None:
         """Remember an aggregate whose every event up to its version is stored, the last being last_event_id."""
         if aggregate.pending or aggregate.version < 1:
@@ -60,10 +68,13 @@ class LoadedAggregates:
 class UnitOfWork:
     """Loads aggregates for one tenant and collects what they record."""
 
-    def __init__(self, store: EventStore, tenant: str, loaded: LoadedAggregates | None = None) -> None:
+    def __init__(
+        self, store: EventStore, tenant: str, loaded: LoadedAggregates | None = None, *, retry: bool = False
+    ) -> None:
         self.store = store
         self.tenant = tenant
         self.loaded = loaded
+        self.retry = retry  # an earlier attempt of this command lost a race: read everything from the store
         self._seen: dict[UUID, Aggregate] = {}
         # the id of the newest event of each aggregate loaded with `find` or added (what `release` keeps)
         self._last_event_ids: dict[UUID, UUID | None] = {}
@@ -84,6 +95,26 @@ class UnitOfWork:
             return None  # another tenant's data does not exist for this one
         self._seen[aggregate_id] = aggregate
         self._last_event_ids[aggregate_id] = events[-1].event_id
+        return aggregate
+
+    def find_single_writer(self, cls: type[A], aggregate_id: UUID, *, new: bool = False) -> A | None:
+        """`find` for an aggregate that only this process writes (a process instance, by its engine), without
+        a store read: the copy kept after its last stored command, or None when the writer says it is `new`.
+
+        A stale answer cannot overwrite anything: the next event it records takes a version the store already
+        holds, the append fails on (aggregate, version), and the bus retries the command with `retry` set, which
+        reads the store as `find` does.
+        """
+        if aggregate_id in self._seen or self.retry or self.loaded is None:
+            return self.find(cls, aggregate_id)
+        kept = self.loaded.take(cls, aggregate_id)
+        if kept is None:
+            return None if new else self.find(cls, aggregate_id)
+        aggregate, last_event_id = kept
+        if aggregate.tenant != self.tenant:
+            return None
+        self._seen[aggregate_id] = aggregate
+        self._last_event_ids[aggregate_id] = last_event_id
         return aggregate
 
     def find_latest(self, cls: type[A], aggregate_id: UUID) -> A | None:

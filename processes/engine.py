@@ -210,6 +210,7 @@ class EmbeddedEngine:
                 self._instances.pop(iid, None)
                 raise
         self._run_effects(effects)
+        self._relieve_backlog()
         return key
 
     def _new_instance(self, iid: UUID, key: str, tenant: str, case_id: str | None, model: ProcessModel,
@@ -375,6 +376,19 @@ class EmbeddedEngine:
             self.job_done(instance_id, ref, job, outcome)
         except Exception:
             log.exception("process %s: applying the outcome of job %s failed", job.process_instance_key, job.key)
+
+    def _relieve_backlog(self) -> None:
+        """Caller runs: while more jobs wait than there are workers, the thread that starts instances runs one
+        itself, so a burst of starts cannot pile up jobs (their latency) faster than they are worked off."""
+        while self._running and self._jobs.qsize() > self._workers:
+            try:
+                item = self._jobs.get_nowait()
+            except queue.Empty:
+                return
+            if item is None:  # stop() is under way: leave its sign for a worker
+                self._jobs.put(None)
+                return
+            self._run_job(*item)
 
     def run_jobs(self) -> int:
         """Run queued jobs in the calling thread until none is left (tests, tools); returns how many ran."""
