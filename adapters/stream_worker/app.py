@@ -1,8 +1,8 @@
 """`casestream worker`: a Faust app whose one agent folds the event topics into the MongoDB read models.
 
-The agent only translates: it takes batches of records (`stream.take_events`), hands them to the
+The agent only translates: it queues records (manual acks), takes them in batches, hands each batch to the
 `BatchProcessor` (decode, park, `fold_batch`, one write, tracking) in a thread, publishes the batch's dead
-letters, and only then lets Faust acknowledge the records, so their offsets are committed after the write.
+letters, and only then acknowledges the records, so their offsets are committed after the write.
 
 Order: a case's events share a key, so one partition; Kafka keeps a partition's order, one agent instance
 (concurrency 1) per process consumes it, and a partition is owned by one worker of the group at a time. Across
