@@ -295,7 +295,8 @@ def record_process_step(cmd: m.RecordProcessStep, ctx: Context, uow: UnitOfWork)
     # the engine is an instance's only writer: no store read per step (a stale view fails on append and is retried)
     found = uow.find_single_writer(ProcessInstance, cmd.instance_id, new=cmd.expected_version == 0)
     instance = found or uow.add(ProcessInstance(cmd.instance_id))
-    _check_version(instance, cmd.expected_version, f"process instance {cmd.instance_id}")
+    if not (instance.status and cmd.events[0].type == "ProcessStarted"):  # a second start: AlreadyExists below
+        _check_version(instance, cmd.expected_version, f"process instance {cmd.instance_id}")
     instance.record_step(ctx, [(e.type, e.payload) for e in cmd.events])
     return Outcome(instance.id)
 

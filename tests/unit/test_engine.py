@@ -111,6 +111,30 @@ def test_a_repeated_instance_key_starts_nothing_new(engine: EmbeddedEngine, stor
     assert types(store, key) == ["ProcessStarted"]
 
 
+def test_a_key_finished_before_a_restart_starts_nothing_new(store: RecorderEventStore, clock: FakeClock) -> None:
+    first = make_engine(CommandBus(store), store, clock)
+    key = first.start("simple", tenant=TENANT, variables={"amount": 1}, instance_key="k-2")
+    first.run_jobs()
+    # a new process: no instance in memory and no kept aggregate, so the start's append collides and is retried
+    again = make_engine(CommandBus(store), store, clock)
+    assert again.start("simple", tenant=TENANT, variables={"amount": 2}, instance_key="k-2") == key
+    assert types(store, key) == ["ProcessStarted", "ProcessAdvanced", "ProcessCompleted"]
+    assert again.instance(key, TENANT) is None
+
+
+def test_a_step_from_a_stale_engine_is_refused_and_nothing_is_overwritten(
+    store: RecorderEventStore, clock: FakeClock
+) -> None:
+    stale = make_engine(CommandBus(store), store, clock)
+    key = stale.start("simple", tenant=TENANT, variables={"amount": 1})
+    other = make_engine(CommandBus(store), store, clock)
+    assert other.recover() == [key]
+    other.run_jobs()  # the other engine finishes the instance
+    stale.run_jobs()  # its kept aggregate is behind the store: the append collides and the retry reads it
+    assert types(store, key) == ["ProcessStarted", "ProcessAdvanced", "ProcessCompleted"]
+    assert stale.instance(key, TENANT) is None  # it forgot the instance it could not save
+
+
 def test_unknown_process_is_refused_by_name(engine: EmbeddedEngine) -> None:
     with pytest.raises(ProcessNotDeployed, match="'nope'"):
         engine.start("nope", tenant=TENANT, variables={})
