@@ -105,6 +105,7 @@ class EmbeddedEngine:
         self._task_types = task_types
         self._on_job_ready = on_job_ready
         self._workers = workers
+        self._backlog_limit = workers  # queued jobs beyond this are run by the thread that starts instances
         self._lock = threading.RLock()
         self._wake = threading.Condition(self._lock)
         self._models: dict[str, ProcessModel] = {}  # process id -> latest deployment
@@ -380,7 +381,7 @@ class EmbeddedEngine:
     def _relieve_backlog(self) -> None:
         """Caller runs: while more jobs wait than there are workers, the thread that starts instances runs one
         itself, so a burst of starts cannot pile up jobs (their latency) faster than they are worked off."""
-        while self._running and self._jobs.qsize() > self._workers:
+        while self._running and self._jobs.qsize() > self._backlog_limit:
             try:
                 item = self._jobs.get_nowait()
             except queue.Empty:
