@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
-import signal
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from casestream.cli_process import log_info, on_stop_signal, stop_event
 from casestream.settings import Settings
 
 if TYPE_CHECKING:  # aiokafka is an extra of the distributed mode: imported only when a command needs it
@@ -42,10 +41,7 @@ async def _relay_until_signalled(settings: Settings) -> None:
     config = relay_config(settings)
     store = build_event_store(settings)
     relay = KafkaRelay(store, config)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+    stop = stop_event()
     typer.echo(f"relay {config.name}: {settings.event_store} event store -> Kafka {config.bootstrap} "
                f"(topics {', '.join(relay.topic_names())}); Ctrl-C stops")
     try:
@@ -76,9 +72,7 @@ async def _zeebe_worker_until_signalled(settings: Settings, deploy: list[Path]) 
     store = build_event_store(settings)
     channel = channel_for(config)
     worker = build_worker(channel, CommandBus(store), config)
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, lambda: asyncio.ensure_future(worker.stop()))
+    on_stop_signal(lambda: asyncio.ensure_future(worker.stop()))
     try:
         if deploy:
             deployed = await ZeebeProcesses(channel, config).deploy(*deploy)
@@ -99,7 +93,7 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def relay() -> None:
         """Publish the event log to Kafka (CloudEvents, key = aggregate id) until Ctrl-C; resumes where it stopped."""
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        log_info()
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(_relay_until_signalled(Settings()))
 
@@ -137,7 +131,7 @@ def register(app: typer.Typer) -> None:
         """Run the built-in task types as Zeebe job workers (CASESTREAM_ZEEBE_*) until Ctrl-C."""
         from processes.bpmn import BpmnRejected
 
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        log_info()
         try:
             with contextlib.suppress(KeyboardInterrupt):
                 asyncio.run(_zeebe_worker_until_signalled(Settings(), list(deploy or [])))

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
-import signal
 from typing import Annotated
 
 import typer
 
+from casestream.cli_process import log_info, stop_event
 from casestream.settings import Settings
 
 
@@ -21,10 +20,7 @@ async def _notify_until_signalled(settings: Settings, from_beginning: bool) -> N
     sender = NovuTriggers(settings.novu_url, settings.novu_api_key, settings.novu_timeout_seconds)
     audiences = MongoAudiences(settings.mongo_url, settings.mongo_database)
     publisher = NovuPublisher(notify_config(settings, from_beginning=from_beginning), sender, audiences)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+    stop = stop_event()
     typer.echo(f"notify: group {settings.notify_group}, Kafka {settings.kafka_bootstrap} -> Novu {settings.novu_url}; "
                f"dead letters to {dead_letter_topic(settings.kafka_topic_prefix)}; Ctrl-C stops")
     try:
@@ -46,7 +42,7 @@ def register(app: typer.Typer) -> None:
         )] = False,
     ) -> None:
         """Send Novu notifications for case events (own consumer group, retries, dead-letter) until Ctrl-C."""
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        log_info()
         settings = Settings()
         if not settings.novu_api_key:
             typer.echo("error: novu_api_key is empty (set CASESTREAM_NOVU_API_KEY)", err=True)

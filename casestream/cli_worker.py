@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import logging
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from casestream.cli_process import log_info
 from casestream.settings import Settings
 
 if TYPE_CHECKING:  # faust, aiokafka and pymongo belong to the distributed mode: imported only when a command runs
@@ -38,10 +38,6 @@ def worker_config(settings: Settings, name: str = "") -> WorkerConfig:
     )
 
 
-def _logging() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-
-
 def register(app: typer.Typer) -> None:
     """Add `worker` and its sub-commands to the casestream command."""
     worker_app = typer.Typer(help="Fold the Kafka event topics into the MongoDB read models (Faust).")
@@ -56,7 +52,7 @@ def register(app: typer.Typer) -> None:
             return
         from adapters.stream_worker.app import StreamWorker
 
-        _logging()
+        log_info()
         settings = Settings()
         config = worker_config(settings, name)
         runner = StreamWorker(config)
@@ -73,7 +69,7 @@ def register(app: typer.Typer) -> None:
         """Apply the parked events of each parked case in order (after the fix is deployed) and unpark it."""
         from adapters.stream_worker.rebuild import retry_parked
 
-        _logging()
+        log_info()
         failed = retry_parked(worker_config(Settings()), keys=key or None, list_only=list_only, echo=typer.echo)
         if failed:
             raise typer.Exit(1)
@@ -86,7 +82,7 @@ def register(app: typer.Typer) -> None:
         """Drop the MongoDB read models and fold every event again (stop the workers first); prints events/s."""
         from adapters.stream_worker import rebuild as rb
 
-        _logging()
+        log_info()
         settings = Settings()
         config = worker_config(settings, "rebuild")
         if source is Source.kafka:
