@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
+from adapters.catch_up_thread import CatchUpThread
 from commands.ports import EventStore
 from domain.events import Positioned
 from projections.base import Projection
@@ -33,10 +34,12 @@ def freeze_startup_objects() -> None:
     gc.freeze()
 
 
-class EmbeddedRunner:
+class EmbeddedRunner(CatchUpThread):
     """Folds the event log into a DocumentStore on a background thread."""
 
     name = "embedded"
+    thread_name = "casestream-runner"
+    failure_message = "runner failed; retrying"
 
     def __init__(
         self, store: EventStore, documents: DocumentStore, projections: Sequence[Projection],
@@ -46,8 +49,7 @@ class EmbeddedRunner:
         self.documents = documents
         self.projections = tuple(projections)
         self.batch_size = batch_size
-        self.poll_interval = poll_interval
-        self.coalesce = coalesce
+        super().__init__(poll_interval, coalesce)
         self.position = documents.tracking(self.name)
         head = store.max_position()
         if self.position > head:
@@ -57,12 +59,8 @@ class EmbeddedRunner:
             self.position = 0
         # events no read model folds (command log, number sequences) are skipped undecoded
         self.types = frozenset(t.type_name() for p in self.projections for t in p.folds)
-        self._wake = threading.Event()
         self._progress = threading.Condition()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self._subscribers: list[Subscriber] = []
-        self.last_error: str | None = None
         store.on_append(lambda _position: self._wake.set())
 
     def subscribe(self, subscriber: Subscriber) -> None:
@@ -107,38 +105,11 @@ class EmbeddedRunner:
         self.documents.ensure_indexes()
         return total
 
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            if self._wake.wait(self.poll_interval) and self.coalesce > 0:
-                # under a stream of commands, fold them in batches rather than one transaction per command
-                time.sleep(self.coalesce)
-            self._wake.clear()
-            try:
-                self.catch_up()
-                self.last_error = None
-            except Exception as exc:
-                self.last_error = repr(exc)
-                log.exception("runner failed; retrying")
-                time.sleep(self.poll_interval)
-
     def start(self) -> None:
+        """Start the folding thread (freezing what start-up built out of the cyclic GC's reach first)."""
         if self._thread is None:
             freeze_startup_objects()
-            self._stop.clear()
-            self._thread = threading.Thread(target=self._loop, name="casestream-runner", daemon=True)
-            self._thread.start()
-            self._wake.set()
-
-    @property
-    def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-            self._thread = None
+        super().start()
 
     def wait(self, position: int, timeout: float) -> bool:
         """Block until the read models include position (read-your-writes); False on timeout."""

@@ -27,6 +27,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 from uuid import UUID
 
+from adapters.catch_up_thread import CatchUpThread
 from commands import messages as m
 from commands.bus import Actor, CommandBus
 from commands.ports import EventStore
@@ -91,8 +92,11 @@ def _case_of(event: Event) -> str | None:
     return None
 
 
-class ProcessManager:
+class ProcessManager(CatchUpThread):
     """Follows the event log (behind the read models) and drives processes from case events."""
+
+    thread_name = "casestream-process-manager"
+    failure_message = "process manager failed; retrying"
 
     def __init__(
         self, engine: Engine, bus: CommandBus, store: EventStore, documents: DocumentStore,
@@ -104,18 +108,14 @@ class ProcessManager:
         self.documents = documents
         self.read_limit = read_limit
         self.batch_size = batch_size
-        self.poll_interval = poll_interval
+        super().__init__(poll_interval)
         self.position = documents.tracking(NAME)
-        self.last_error: str | None = None
         self._specs: dict[tuple[str, str, int], DefinitionSpec] = {}
         self._cases: dict[str, tuple[str, int]] = {}  # case id -> (definition key, version)
         self._conditions: dict[str, Expression] = {}
         self._failures: dict[int, int] = {}  # position -> technical failures so far
         self._correlated = False  # the event being handled correlated a message (not idempotent)
-        self._wake = threading.Event()
-        self._stop = threading.Event()
         self._progress = threading.Condition()
-        self._thread: threading.Thread | None = None
 
     # -- feeding -------------------------------------------------------------------------------------
 
@@ -306,35 +306,3 @@ class ProcessManager:
                 return None
             pinned = self._cases[case_id] = (opened.definition_key, opened.definition_version)
         return self._spec(tenant, *pinned)
-
-    # -- thread ---------------------------------------------------------------------------------------
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            self._wake.wait(self.poll_interval)
-            self._wake.clear()
-            try:
-                self.catch_up()
-                self.last_error = None
-            except Exception as exc:
-                self.last_error = repr(exc)
-                log.exception("process manager failed; retrying")
-                self._stop.wait(self.poll_interval)
-
-    def start(self) -> None:
-        if self._thread is None:
-            self._stop.clear()
-            self._thread = threading.Thread(target=self._loop, name="casestream-process-manager", daemon=True)
-            self._thread.start()
-            self._wake.set()
-
-    @property
-    def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-            self._thread = None

@@ -1,0 +1,68 @@
+"""A daemon thread that catches a follower of the event log up whenever it is woken, until stopped."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from abc import ABC, abstractmethod
+
+
+class CatchUpThread(ABC):
+    """Base of the log followers (embedded runner, process manager): wake, catch up, keep the last error.
+
+    A subclass implements `catch_up()`; `_wake.set()` asks for a pass now (after `coalesce` seconds, to
+    gather what follows), otherwise one runs every poll_interval. A failed pass is logged under the
+    subclass's module and retried after poll_interval.
+    """
+
+    thread_name = "casestream-catch-up"
+    failure_message = "catch-up failed; retrying"
+
+    def __init__(self, poll_interval: float, coalesce: float = 0.0) -> None:
+        self.poll_interval = poll_interval
+        self.coalesce = coalesce
+        self.last_error: str | None = None
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @abstractmethod
+    def catch_up(self) -> object:
+        """Handle whatever the log holds past this follower's position."""
+
+    def _loop(self) -> None:
+        log = logging.getLogger(type(self).__module__)
+        while not self._stop.is_set():
+            if self._wake.wait(self.poll_interval) and self.coalesce > 0:
+                # under a stream of commands, handle them in batches rather than one pass per command
+                time.sleep(self.coalesce)
+            self._wake.clear()
+            try:
+                self.catch_up()
+                self.last_error = None
+            except Exception as exc:
+                self.last_error = repr(exc)
+                log.exception(self.failure_message)
+                self._stop.wait(self.poll_interval)
+
+    def start(self) -> None:
+        """Start the thread (once; a second call while it runs does nothing) and ask for a first pass."""
+        if self._thread is None:
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._loop, name=self.thread_name, daemon=True)
+            self._thread.start()
+            self._wake.set()
+
+    @property
+    def running(self) -> bool:
+        """The thread is alive."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def stop(self) -> None:
+        """Ask the thread to finish and wait for it (up to 10 s)."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
