@@ -3,6 +3,7 @@
 # No `from __future__ import annotations` here: the generated endpoints' annotations must be real classes.
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any
@@ -15,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, create_model
 from api.deps import DESIGNER_ROLES, WRITER_ROLES, BearerActorDep, require_role
 from casestream.bootstrap import Platform
 from commands import messages as m
+from commands.bus import Result
 
 router = APIRouter(prefix="/api", tags=["commands"])
 
@@ -41,15 +43,40 @@ class CommandReply(BaseModel):
     position: int
 
 
-def body_model(command_type: type[m.Command]) -> type[BaseModel]:
-    """The request body of a command: its fields less the ones taken from the path."""
+def body_model(command_type: type[m.Command], omit: frozenset[str] = frozenset()) -> type[BaseModel]:
+    """The request body of a command: its fields less the ones taken from the path and those omitted."""
     fields: dict[str, Any] = {
         name: (info.annotation, info)
         for name, info in command_type.model_fields.items()
-        if name not in command_type.target_fields
+        if name not in command_type.target_fields and name not in omit
     }
     config = ConfigDict(extra="forbid", populate_by_name=True, str_max_length=20_000)
     return create_model(f"{command_type.__name__}Body", __config__=config, **fields)
+
+
+def command_of(command_type: type[m.Command], body: BaseModel, request: Request) -> m.Command:
+    """The command a POST asks for: the fields its body set, plus the target ids from its path."""
+    values = body.model_dump(by_alias=True, exclude_unset=True)
+    values.update({name: request.path_params[name] for name in command_type.target_fields})
+    return command_type.model_validate(values)
+
+
+def reply_of(result: Result) -> dict[str, Any]:
+    """A command's reply body (CommandReply)."""
+    return {"id": result.id, "version": result.version, "position": result.position, **result.extra}
+
+
+def add_command_route(
+    router: APIRouter, path: str, endpoint: Callable[..., Awaitable[Response]], command_type: type[m.Command],
+    status: int,
+) -> None:
+    """Register endpoint as POST path, named and summarised after command_type."""
+    endpoint.__name__ = command_type.__name__
+    router.add_api_route(
+        path, endpoint, methods=["POST"], response_model=CommandReply, status_code=status,
+        summary=(command_type.__doc__ or command_type.__name__).strip().splitlines()[0],
+        name=command_type.__name__,
+    )
 
 
 def command_route(path: str, command_type: type[m.Command], *, status: int = 200, designer: bool = False) -> None:
@@ -59,24 +86,16 @@ def command_route(path: str, command_type: type[m.Command], *, status: int = 200
 
     async def endpoint(request: Request, body: body_type, actor: BearerActorDep) -> Response:  # type: ignore[valid-type]
         require_role(actor, allowed, command_type.__name__)
-        values = body.model_dump(by_alias=True, exclude_unset=True)  # type: ignore[attr-defined]
-        values.update({name: request.path_params[name] for name in command_type.target_fields})
-        command = command_type.model_validate(values)
+        command = command_of(command_type, body, request)
         platform: Platform = request.app.state.platform
         headers = request.headers
         result = await asyncio.get_running_loop().run_in_executor(_BUS_THREADS, partial(
             platform.bus.dispatch, command, actor,
             correlation_id=headers.get("x-correlation-id"), causation_id=headers.get("x-causation-id"),
         ))
-        reply = {"id": result.id, "version": result.version, "position": result.position, **result.extra}
-        return OrjsonResponse(reply, status_code=status if not result.repeated else 200)
+        return OrjsonResponse(reply_of(result), status_code=status if not result.repeated else 200)
 
-    endpoint.__name__ = command_type.__name__
-    router.add_api_route(
-        path, endpoint, methods=["POST"], response_model=CommandReply, status_code=status,
-        summary=(command_type.__doc__ or command_type.__name__).strip().splitlines()[0],
-        name=command_type.__name__,
-    )
+    add_command_route(router, path, endpoint, command_type, status)
 
 
 command_route("/definitions", m.PublishCaseDefinition, designer=True)

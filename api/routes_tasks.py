@@ -6,11 +6,10 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, create_model
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import WRITER_ROLES, ActorDep, PlatformDep, Waited, require_role
-from api.routes_commands import CommandReply
+from api.routes_commands import add_command_route, body_model, command_of, reply_of
 from commands import messages as m
 from projections import task_queries
 from projections.queries import MAX_LIMIT
@@ -21,44 +20,25 @@ router = APIRouter(prefix="/api", tags=["tasks"])
 PROCESS_FIELDS = frozenset({"task_id", "process_instance_key", "element_id"})
 
 
-def _body_model(command_type: type[m.Command], omit: frozenset[str]) -> type[BaseModel]:
-    """The request body of a command: its fields less those from the path and those omitted."""
-    fields: dict[str, Any] = {
-        name: (info.annotation, info)
-        for name, info in command_type.model_fields.items()
-        if name not in command_type.target_fields and name not in omit
-    }
-    config = ConfigDict(extra="forbid", populate_by_name=True, str_max_length=20_000)
-    return create_model(f"{command_type.__name__}Body", __config__=config, **fields)
-
-
 def task_route(
     path: str, command_type: type[m.Command], *, status: int = 200, omit: frozenset[str] = frozenset(),
     writers_only: bool = False,
 ) -> None:
     """Register POST path for command_type; who may do what on a task is the aggregate's decision."""
-    body_type = _body_model(command_type, omit)
+    body_type = body_model(command_type, omit)
 
     async def endpoint(request: Request, body: body_type, actor: ActorDep, platform: PlatformDep) -> JSONResponse:  # type: ignore[valid-type]
         if writers_only:
             require_role(actor, WRITER_ROLES, command_type.__name__)
-        values = body.model_dump(by_alias=True, exclude_unset=True)  # type: ignore[attr-defined]
-        values.update({name: request.path_params[name] for name in command_type.target_fields})
-        command = command_type.model_validate(values)
+        command = command_of(command_type, body, request)
         result = await run_in_threadpool(
             platform.bus.dispatch, command, actor,
             correlation_id=request.headers.get("x-correlation-id"),
             causation_id=request.headers.get("x-causation-id"),
         )
-        reply = {"id": result.id, "version": result.version, "position": result.position, **result.extra}
-        return JSONResponse(reply, status_code=status if not result.repeated else 200)
+        return JSONResponse(reply_of(result), status_code=status if not result.repeated else 200)
 
-    endpoint.__name__ = command_type.__name__
-    router.add_api_route(
-        path, endpoint, methods=["POST"], response_model=CommandReply, status_code=status,
-        summary=(command_type.__doc__ or command_type.__name__).strip().splitlines()[0],
-        name=command_type.__name__,
-    )
+    add_command_route(router, path, endpoint, command_type, status)
 
 
 task_route("/cases/{case_id}/tasks", m.CreateTask, status=201, omit=PROCESS_FIELDS, writers_only=True)
