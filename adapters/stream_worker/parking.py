@@ -15,7 +15,7 @@ marker is gone by then, the worker applies the event itself (see `add_waiting`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -85,16 +85,21 @@ class MongoParking:
         doc = _event_doc(item)
         self.events.update_one({"_id": doc["_id"]}, {"$setOnInsert": doc}, upsert=True)
 
-    def add_waiting(self, items: Sequence[Parked]) -> set[str]:
-        """Park records of keys already parked; return the keys whose marker has gone (retried meanwhile): their
-        records were un-parked again and the caller applies them."""
-        gone: set[str] = set()
+    def _insert_by_key(self, items: Sequence[Parked]) -> Iterator[tuple[str, list[Parked]]]:
+        """Insert the records key by key (keys in first-seen order), yielding each key's records once they are in."""
         by_key: dict[str, list[Parked]] = {}
         for item in items:
             by_key.setdefault(item.key, []).append(item)
         for key, group in by_key.items():
             for item in group:
                 self._insert(item)
+            yield key, group
+
+    def add_waiting(self, items: Sequence[Parked]) -> set[str]:
+        """Park records of keys already parked; return the keys whose marker has gone (retried meanwhile): their
+        records were un-parked again and the caller applies them."""
+        gone: set[str] = set()
+        for key, group in self._insert_by_key(items):
             if self.markers.update_one({"_id": key}, {"$inc": {"parked": len(group)}}).matched_count == 0:
                 gone.add(key)
                 for item in group:
@@ -103,12 +108,7 @@ class MongoParking:
 
     def park_new(self, items: Sequence[Parked]) -> None:
         """Park poison records (error set) and the records of their keys that followed them in the batch."""
-        by_key: dict[str, list[Parked]] = {}
-        for item in items:
-            by_key.setdefault(item.key, []).append(item)
-        for key, group in by_key.items():
-            for item in group:
-                self._insert(item)
+        for key, group in self._insert_by_key(items):
             first = group[0]
             d = first.delivery
             self.markers.update_one(
