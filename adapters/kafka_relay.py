@@ -111,26 +111,18 @@ class SqlitePositions:
         return int(row[0]) if row else 0
 
     def save(self, name: str, position: int) -> None:
-        conn = self._connect()
-        try:
-            with conn:
-                conn.execute(
-                    "INSERT INTO relay_position (name, position) VALUES (?, ?) "
-                    "ON CONFLICT(name) DO UPDATE SET position=excluded.position",
-                    (name, position),
-                )
-        finally:
-            conn.close()
+        self.save_heads(name, position, {})
 
     def save_heads(self, name: str, position: int, heads: Mapping[tuple[str, int], int]) -> None:
         conn = self._connect()
         try:
             with conn:
-                conn.executemany(
-                    "INSERT INTO relay_partition_head (name, topic, partition, position) VALUES (?, ?, ?, ?) "
-                    "ON CONFLICT(name, topic, partition) DO UPDATE SET position=max(position, excluded.position)",
-                    [(name, topic, partition, head) for (topic, partition), head in heads.items()],
-                )
+                if heads:
+                    conn.executemany(
+                        "INSERT INTO relay_partition_head (name, topic, partition, position) VALUES (?, ?, ?, ?) "
+                        "ON CONFLICT(name, topic, partition) DO UPDATE SET position=max(position, excluded.position)",
+                        [(name, topic, partition, head) for (topic, partition), head in heads.items()],
+                    )
                 conn.execute(
                     "INSERT INTO relay_position (name, position) VALUES (?, ?) "
                     "ON CONFLICT(name) DO UPDATE SET position=excluded.position",
@@ -176,12 +168,7 @@ class PostgresPositions:
         return int(row["position"]) if row else 0
 
     def save(self, name: str, position: int) -> None:
-        with self.datastore.transaction(commit=True) as curs:
-            curs.execute(
-                f"INSERT INTO {self.table} (name, position) VALUES (%s, %s) "
-                "ON CONFLICT (name) DO UPDATE SET position=EXCLUDED.position",
-                (name, position),
-            )
+        self.save_heads(name, position, {})
 
     def save_heads(self, name: str, position: int, heads: Mapping[tuple[str, int], int]) -> None:
         with self.datastore.transaction(commit=True) as curs:
