@@ -244,7 +244,9 @@ def main() -> None:
             finally:
                 documents.close()
     finally:
-        asyncio.run(delete_topics(bootstrap, prefix))
+        from infra.kafka import delete_prefixed_topics
+
+        asyncio.run(delete_prefixed_topics(bootstrap, prefix))
         drop_database(mongo_url, database)
 
     table(["what", "events", "seconds", "events/s", "CPU us/event", f"target >= {TARGET_EVENTS_PER_S:,.0f}/s"], rows)
@@ -292,19 +294,6 @@ def drop_database(mongo_url: str, database: str) -> None:
         client.drop_database(database)
     finally:
         client.close()
-
-
-async def delete_topics(bootstrap: str, prefix: str) -> None:
-    from aiokafka.admin import AIOKafkaAdminClient
-
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        present = [t for t in await admin.list_topics() if t.startswith(f"{prefix}.")]
-        if present:
-            await admin.delete_topics(present)
-    finally:
-        await admin.close()
 
 
 if __name__ == "__main__":

@@ -175,6 +175,18 @@ def broker_ids(bootstrap: str) -> set[int]:
     return {int(b["node_id"]) for b in describe_cluster(bootstrap)["brokers"]}
 
 
+async def delete_prefixed_topics(bootstrap: str, prefix: str) -> None:
+    """Delete every topic named `<prefix>.…` (what a test or bench run created under its own prefix)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        present = [t for t in await admin.list_topics() if t.startswith(f"{prefix}.")]
+        if present:
+            await admin.delete_topics(present)
+    finally:
+        await admin.close()
+
+
 @dataclass(frozen=True)
 class KafkaNode:
     """One combined broker/controller process and the run folder that holds its config, data, pid, log."""

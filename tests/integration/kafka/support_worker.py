@@ -28,6 +28,7 @@ from adapters.event_store import RecorderEventStore, postgres_event_store
 from adapters.kafka_relay import KafkaRelay, RelayConfig
 from adapters.mongo_documents import MongoDocumentStore
 from domain.events import Positioned
+from infra.kafka import delete_prefixed_topics
 from infra.postgres import PostgresServer
 from infra.server import Server
 from projections.base import Doc, Projection
@@ -219,14 +220,7 @@ async def prefix(bootstrap: str) -> AsyncIterator[str]:
     """A fresh topic prefix per test (the relay and the workers create the topics; deleted afterwards)."""
     name = f"w{uuid.uuid4().hex[:10]}"
     yield name
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        present = [t for t in await admin.list_topics() if t.startswith(f"{name}.")]
-        if present:
-            await admin.delete_topics(present)
-    finally:
-        await admin.close()
+    await delete_prefixed_topics(bootstrap, name)
 
 
 @pytest.fixture

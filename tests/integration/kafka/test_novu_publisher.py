@@ -21,7 +21,6 @@ import orjson
 import pytest
 import pytest_asyncio
 from aiokafka import AIOKafkaConsumer
-from aiokafka.admin import AIOKafkaAdminClient
 
 from adapters.event_store import RecorderEventStore, sqlite_event_store
 from adapters.kafka_relay import KafkaRelay, RelayConfig, key_partitioner
@@ -31,6 +30,7 @@ from adapters.novu_publisher import NotifyConfig, NovuPublisher, dead_letter_top
 from adapters.novu_triggers import NovuTriggers, Outcome
 from commands import messages as m
 from commands.bus import Actor, CommandBus
+from infra.kafka import delete_prefixed_topics
 from infra.server import Server
 from tests.integration.kafka.support import published
 from tests.integration.store.test_document_store_contract import mongo_uri
@@ -99,14 +99,7 @@ def bootstrap(kafka_server: Server) -> str:
 async def prefix(bootstrap: str) -> AsyncIterator[str]:
     name = f"nt{uuid.uuid4().hex[:8]}"
     yield name
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        present = [t for t in await admin.list_topics() if t.startswith(f"{name}.")]
-        if present:
-            await admin.delete_topics(present)
-    finally:
-        await admin.close()
+    await delete_prefixed_topics(bootstrap, name)
 
 
 @pytest_asyncio.fixture(loop_scope="function")
