@@ -18,6 +18,7 @@ from domain.reference import Record, record_id
 from domain.task import Task
 from processes.jobs import Completed, Failed, Job, Thrown, known_task_types, run_job
 from projections.queries import case_timeline
+from tests.flaky_store import LOST, FlakyStore
 from tests.unit.conftest import TENANT, open_claim
 
 _keys = itertools.count(1)
@@ -186,29 +187,12 @@ def test_record_save_of_an_unknown_record_type_is_refused(bus):
     assert isinstance(outcome, Thrown) and outcome.code == "not-found"
 
 
-class FlakyStore:
-    """The real store, except that the next `failures` appends raise a connection error."""
-
-    def __init__(self, store: RecorderEventStore, failures: int) -> None:
-        self._store = store
-        self.failures = failures
-
-    def append(self, events: Sequence[Event]) -> list[int]:
-        if self.failures:
-            self.failures -= 1
-            raise ConnectionError("database went away")
-        return self._store.append(events)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._store, name)
-
-
 def test_a_technical_failure_fails_the_job_and_the_retry_stores_the_command_once(store, case_id):
     flaky = CommandBus(FlakyStore(store, failures=1))
     the_job = job("case.assign", {"caseId": case_id, "assignee": "carol"}, retries=3, key="job-flaky")
     outcome = run_job(the_job, flaky)
     assert isinstance(outcome, Failed)
-    assert outcome.retries == 2 and "database went away" in outcome.message
+    assert outcome.retries == 2 and LOST in outcome.message
     assert case_of(store, case_id).assignee is None
     assert run_job(the_job, flaky) == Completed({"assignee": "carol"})
     after = store.max_position()
