@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import threading
 from typing import Any
 
@@ -10,6 +9,7 @@ import httpx
 
 from tests.http_server import LiveServer
 from tests.integration.api.conftest import open_claim
+from tests.sse import collect_sse
 
 
 def test_health_and_readiness(server: LiveServer) -> None:
@@ -52,19 +52,7 @@ def _read_sse(server: LiveServer, headers: dict[str, str], want: int, out: list[
 def _read_sse_stream(server: LiveServer, headers: dict[str, str], want: int, out: list[dict[str, Any]],
                      params: dict[str, str] | None, timeout: float) -> None:
     with httpx.stream("GET", f"{server.url}/api/events", headers=headers, params=params, timeout=timeout) as reply:
-        current: dict[str, Any] = {}
-        for line in reply.iter_lines():
-            if line.startswith("id:"):
-                current["id"] = int(line[3:].strip())
-            elif line.startswith("event:"):
-                current["event"] = line[6:].strip()
-            elif line.startswith("data:"):
-                current["data"] = json.loads(line[5:].strip())
-            elif line == "" and "data" in current:
-                out.append(current)
-                current = {}
-                if len(out) >= want:
-                    return
+        collect_sse(reply.iter_lines(), out, want)
 
 
 def test_sse_streams_live_events_and_resumes_with_last_event_id(server: LiveServer, alice: httpx.Client) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import threading
 import time
 import uuid
@@ -24,7 +23,6 @@ import httpx
 import pytest
 import pytest_asyncio
 import uvicorn
-from aiokafka.admin import AIOKafkaAdminClient
 from fastapi import FastAPI
 
 from adapters.embedded_runner import EmbeddedRunner
@@ -42,12 +40,14 @@ from commands import messages as m
 from commands.bus import CommandBus
 from domain import case as c
 from domain.events import Metadata, Positioned
+from infra.kafka import delete_prefixed_topics
 from infra.server import Server
 from projections.catalog import ALL
 from tests.http_server import free_port
 from tests.integration.api.conftest import CLAIM
 from tests.integration.kafka.support import ACTOR, fill, published
 from tests.integration.store.test_document_store_contract import mongo_uri
+from tests.sse import collect_sse
 
 pytestmark = pytest.mark.integration
 
@@ -165,14 +165,7 @@ def bootstrap(kafka_server: Server) -> str:
 async def prefix(bootstrap: str) -> AsyncIterator[str]:
     name = f"live{uuid.uuid4().hex[:8]}"
     yield name
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        present = [t for t in await admin.list_topics() if t.startswith(f"{name}.")]
-        if present:
-            await admin.delete_topics(present)
-    finally:
-        await admin.close()
+    await delete_prefixed_topics(bootstrap, name)
 
 
 @pytest_asyncio.fixture(loop_scope="function")  # the relay task must run on the test's own loop
@@ -246,19 +239,7 @@ class SseReader(threading.Thread):
             "GET", url, headers=self.headers, params=self.params, timeout=self.timeout
         ) as reply:
             self.connected.set()
-            current: dict[str, Any] = {}
-            for line in reply.iter_lines():
-                if line.startswith("id:"):
-                    current["id"] = int(line[3:].strip())
-                elif line.startswith("event:"):
-                    current["event"] = line[6:].strip()
-                elif line.startswith("data:"):
-                    current["data"] = json.loads(line[5:].strip())
-                elif line == "" and "data" in current:
-                    self.messages.append(current)
-                    current = {}
-                    if len(self.messages) >= self.want:
-                        return
+            collect_sse(reply.iter_lines(), self.messages, self.want)
 
     def start_connected(self) -> SseReader:
         """Start reading and return once the stream's subscription exists (so no event is sent before it)."""
