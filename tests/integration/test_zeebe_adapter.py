@@ -11,8 +11,7 @@ import json
 import os
 import signal
 import sys
-import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,33 +32,17 @@ from adapters.zeebe_engine import ZeebeConfig, ZeebeProcesses, build_worker
 from commands import messages as m
 from commands.bus import Actor, CommandBus
 from domain.case import Case
-from domain.events import Event
 from processes.bpmn import BpmnRejected
 from projections.catalog import ALL
 from projections.queries import case_timeline, get_case
+from tests.flaky_store import LOST, FlakyStore
 from tests.standins.zeebe_gateway import ZeebeGatewayStandIn, running_gateway
 from tests.unit.conftest import TENANT, claim_definition
+from tests.waiting import until
 
 MODELS = Path(__file__).parent / "zeebe_models"
 ALICE = Actor("alice", TENANT, ("caseworker",))
 CONFIG = ZeebeConfig(tenant="no-such-tenant", request_timeout_ms=2_000, retry_backoff_ms=300, job_timeout_ms=5_000)
-
-
-class FlakyStore:
-    """The real store, except that the next `failures` appends raise a connection error (a technical failure)."""
-
-    def __init__(self, store: RecorderEventStore, failures: int) -> None:
-        self._store = store
-        self.failures = failures
-
-    def append(self, events: Sequence[Event]) -> list[int]:
-        if self.failures:
-            self.failures -= 1
-            raise ConnectionError("event store connection lost")
-        return self._store.append(events)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._store, name)
 
 
 @dataclass
@@ -110,14 +93,6 @@ async def working(stack: Stack, bus: CommandBus | None = None) -> AsyncIterator[
     finally:
         await worker.stop()
         await asyncio.wait_for(task, 10)
-
-
-async def until(condition: Callable[[], bool], what: str, timeout: float = 15.0) -> None:
-    give_up = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > give_up:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
 
 
 async def test_a_deployed_process_drives_a_case_through_the_worker_and_a_correlated_message(tmp_path):
@@ -207,7 +182,7 @@ async def test_a_technical_failure_fails_the_job_with_one_retry_less_and_the_ret
         assert len(failed) == 1
         # back-off = base * 2 ** (3 - retries left): 300 ms * 2 ** 2 with one retry left
         assert (failed[0]["retries"], failed[0]["backoff_ms"]) == (1, 1200)
-        assert "event store connection lost" in failed[0]["message"]
+        assert LOST in failed[0]["message"]
         assert [c["key"] for c in stack.requests("CompleteJob")] == [failed[0]["key"]]
         assert stack.case(case_id).assignee == "carol"
         assert stack.case(case_id).version == 2  # assigned once

@@ -9,7 +9,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Iterator
@@ -28,6 +27,7 @@ from commands.bus import CommandBus
 from infra.postgres import PostgresServer
 from infra.server import Server
 from tests.integration.kafka.support import consume, fill, published
+from tests.waiting import until
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[3]
@@ -176,13 +176,6 @@ class FailingSave:
         self.inner.save(name, position)
 
 
-async def _wait_for(check, timeout: float = 30.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "timed out"
-        await asyncio.sleep(0.02)
-
-
 @pytest.mark.parametrize("store", ["sqlite"], indirect=True)
 async def test_cancelled_relay_and_failed_position_write_resume_without_gap(
     store: RecorderEventStore, bootstrap: str, prefix: str,
@@ -195,7 +188,7 @@ async def test_cancelled_relay_and_failed_position_write_resume_without_gap(
     first = KafkaRelay(store, config)
     task = asyncio.create_task(first.run())
     writer = asyncio.create_task(asyncio.to_thread(fill, bus, 10, 2, with_reference=False, tag="live"))
-    await _wait_for(lambda: first.position > 0)
+    await until(lambda: first.position > 0, "the first batch", timeout=30)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
@@ -208,7 +201,7 @@ async def test_cancelled_relay_and_failed_position_write_resume_without_gap(
     second = KafkaRelay(store, config, positions=flaky)
     stop = asyncio.Event()
     task = asyncio.create_task(second.run(stop))
-    await _wait_for(lambda: second.position == store.max_position())
+    await until(lambda: second.position == store.max_position(), "the whole log", timeout=30)
     stop.set()
     await asyncio.wait_for(task, 10)
     assert flaky.saves > 3
@@ -261,7 +254,7 @@ async def test_sigkilled_relay_process_restarts_with_no_gap(tmp_path: Path, boot
 
     process = _relay_process(tmp_path, bootstrap, prefix)
     try:
-        await _wait_for(lambda: _stored_position(events_path) >= total // 4, timeout=60)
+        await until(lambda: _stored_position(events_path) >= total // 4, "a quarter of the log", timeout=60)
     finally:
         process.send_signal(signal.SIGKILL)
         output = process.communicate(timeout=10)[0].decode()
@@ -270,7 +263,7 @@ async def test_sigkilled_relay_process_restarts_with_no_gap(tmp_path: Path, boot
 
     process = _relay_process(tmp_path, bootstrap, prefix)
     try:
-        await _wait_for(lambda: _stored_position(events_path) == total, timeout=60)
+        await until(lambda: _stored_position(events_path) == total, "the whole log", timeout=60)
     finally:
         process.send_signal(signal.SIGTERM)
         output = process.communicate(timeout=20)[0].decode()
