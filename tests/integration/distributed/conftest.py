@@ -5,14 +5,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Iterator
 
-import psycopg
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
 from adapters.contract import topics
-from adapters.event_store import RecorderEventStore, postgres_event_store
-from infra.postgres import PostgresServer
+from adapters.event_store import RecorderEventStore
 from infra.server import Server
+from tests.postgres_store import postgres_store, scratch_database
 
 
 @pytest.fixture
@@ -23,23 +22,13 @@ def bootstrap(kafka_server: Server) -> str:
 @pytest.fixture
 def pg_database(postgres_server: Server) -> Iterator[str]:
     """A database of its own for one test (dropped afterwards); yields its name."""
-    assert isinstance(postgres_server, PostgresServer)
-    name = f"dist_{uuid.uuid4().hex[:8]}"
-    postgres_server.create_database(name)
-    try:
+    with scratch_database(postgres_server, "dist") as name:
         yield name
-    finally:
-        with psycopg.connect(postgres_server.dsn("postgres"), autocommit=True) as conn:
-            conn.execute(f'drop database if exists "{name}" with (force)')
 
 
 @pytest.fixture
 def pg_store(postgres_server: Server, pg_database: str) -> Iterator[RecorderEventStore]:
-    info = postgres_server.info()
-    store = postgres_event_store(
-        host=info["host"], port=int(info["port"]), dbname=pg_database, user=info["user"],
-        password=info["password"], pool_size=4,
-    )
+    store = postgres_store(postgres_server, pg_database)
     try:
         yield store
     finally:

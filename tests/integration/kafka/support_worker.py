@@ -19,21 +19,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 from pymongo import MongoClient
 
-from adapters.event_store import RecorderEventStore, postgres_event_store
+from adapters.event_store import RecorderEventStore
 from adapters.kafka_relay import KafkaRelay, RelayConfig
 from adapters.mongo_documents import MongoDocumentStore
 from domain.events import Positioned
 from infra.kafka import delete_prefixed_topics
-from infra.postgres import PostgresServer
 from infra.server import Server
 from projections.base import Doc, Projection
 from projections.catalog import ALL
 from projections.folding import Stored, fold_batch
+from tests.postgres_store import postgres_store, scratch_database
 
 ROOT = Path(__file__).resolve().parents[3]
 Snapshot = dict[str, dict[str, tuple[Doc | None, int]]]  # collection -> key -> (document, position)
@@ -250,18 +249,12 @@ def documents(mongo_url: str, database: str) -> Iterator[MongoDocumentStore]:
 @pytest.fixture
 def event_store(postgres_server: Server) -> Iterator[RecorderEventStore]:
     """A PostgreSQL event store in a fresh database (the distributed mode's), dropped afterwards."""
-    assert isinstance(postgres_server, PostgresServer)
-    dbname = f"worker_{uuid.uuid4().hex[:8]}"
-    postgres_server.create_database(dbname)
-    info = postgres_server.info()
-    store = postgres_event_store(host=info["host"], port=int(info["port"]), dbname=dbname, user=info["user"],
-                                 password=info["password"], pool_size=4)
-    try:
-        yield store
-    finally:
-        store.close()
-        with psycopg.connect(postgres_server.dsn("postgres"), autocommit=True) as conn:
-            conn.execute(f'drop database if exists "{dbname}" with (force)')
+    with scratch_database(postgres_server, "worker") as dbname:
+        store = postgres_store(postgres_server, dbname)
+        try:
+            yield store
+        finally:
+            store.close()
 
 
 async def relay_all(store: RecorderEventStore, bootstrap: str, prefix: str) -> None:

@@ -14,19 +14,18 @@ from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 from aiokafka import ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient
 
 from adapters import cloudevents
 from adapters.contract import topics
-from adapters.event_store import RecorderEventStore, postgres_event_store, sqlite_event_store
+from adapters.event_store import RecorderEventStore, sqlite_event_store
 from adapters.kafka_relay import KafkaRelay, PositionStore, RelayConfig, key_partitioner, positions_for
 from commands.bus import CommandBus
-from infra.postgres import PostgresServer
 from infra.server import Server
 from tests.integration.kafka.support import consume, fill, published
+from tests.postgres_store import postgres_store, scratch_database
 from tests.waiting import until
 
 pytestmark = pytest.mark.integration
@@ -61,20 +60,12 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RecorderEv
         event_store.close()
         return
     server = request.getfixturevalue("postgres_server")
-    assert isinstance(server, PostgresServer)
-    dbname = f"relay_{uuid.uuid4().hex[:8]}"
-    server.create_database(dbname)
-    info = server.info()
-    event_store = postgres_event_store(
-        host=info["host"], port=int(info["port"]), dbname=dbname, user=info["user"], password=info["password"],
-        pool_size=4,
-    )
-    try:
-        yield event_store
-    finally:
-        event_store.close()
-        with psycopg.connect(server.dsn("postgres"), autocommit=True) as conn:
-            conn.execute(f'drop database if exists "{dbname}" with (force)')
+    with scratch_database(server, "relay") as dbname:
+        event_store = postgres_store(server, dbname)
+        try:
+            yield event_store
+        finally:
+            event_store.close()
 
 
 def _topic_names(prefix: str) -> list[str]:
