@@ -64,13 +64,17 @@ def reserve_account_number(job: Job, send: CommandSender) -> dict[str, Any]:
     return {"accountNumber": number}
 
 
+def _roll_back_record(job: Job, send: CommandSender, type_key: str, variable: str) -> dict[str, Any]:
+    """Remove the record of type_key whose key the process variable `variable` holds, and clear the variable."""
+    send(build(m.RemoveRecord, {"key": variable}, type_key=type_key, key=text_input(job, variable),
+               reason=f"onboarding of case {case_id(job)} was rolled back"))
+    return {variable: None}
+
+
 @task_type("account.release-number")
 def release_account_number(job: Job, send: CommandSender) -> dict[str, Any]:
     """Compensation: release the reserved account number (remove its record)."""
-    number = text_input(job, "accountNumber")
-    send(build(m.RemoveRecord, {"key": "accountNumber"}, type_key=ACCOUNT_TYPE, key=number,
-               reason=f"onboarding of case {case_id(job)} was rolled back"))
-    return {"accountNumber": None}
+    return _roll_back_record(job, send, ACCOUNT_TYPE, "accountNumber")
 
 
 @task_type("access.provision")
@@ -87,10 +91,7 @@ def provision_access(job: Job, send: CommandSender) -> dict[str, Any]:
 @task_type("access.revoke")
 def revoke_access(job: Job, send: CommandSender) -> dict[str, Any]:
     """Compensation: revoke the access grant (remove its record)."""
-    grant = text_input(job, "accessGrant")
-    send(build(m.RemoveRecord, {"key": "accessGrant"}, type_key=ACCESS_TYPE, key=grant,
-               reason=f"onboarding of case {case_id(job)} was rolled back"))
-    return {"accessGrant": None}
+    return _roll_back_record(job, send, ACCESS_TYPE, "accessGrant")
 
 
 @task_type("task.escalate")
