@@ -14,7 +14,7 @@ from commands import messages as m
 from commands.bus import Actor, CommandBus
 from domain.case import Case, CaseNotificationRequested
 from domain.events import Event
-from domain.reference import Record, record_id
+from domain.reference import Record, RecordRemoved, record_id
 from domain.task import Task
 from processes.jobs import Completed, Failed, Job, Thrown, known_task_types, run_job
 from projections.queries import case_timeline
@@ -180,6 +180,29 @@ def test_record_save_saves_a_reference_record(bus, store, alice):
     assert outcome == Completed({"recordId": str(rid)})
     record = Record.replay(rid, store.events_of(rid))
     assert (record.key, record.data) == ("fr", {"iso": "FR"})
+
+
+def test_saga_compensations_remove_the_records_their_steps_saved(bus, store, alice, case_id):
+    for key in ("account-number", "access-grant"):
+        bus.dispatch(m.DefineRecordType(key=key, name=key, schema={"type": "object"}), alice)
+    reserved = run_job(job("account.reserve-number", {"caseId": case_id}), bus)
+    assert isinstance(reserved, Completed)
+    number = reserved.variables["accountNumber"]
+    granted = run_job(job("access.provision", {"caseId": case_id, "accountNumber": number, "company_name": "Acme"}),
+                      bus)
+    assert granted == Completed({"accessGrant": f"{number}-owner"})
+
+    revoked = run_job(job("access.revoke", {"caseId": case_id, "accessGrant": f"{number}-owner"}), bus)
+    released = run_job(job("account.release-number", {"caseId": case_id, "accountNumber": number}), bus)
+
+    assert (revoked, released) == (Completed({"accessGrant": None}), Completed({"accountNumber": None}))
+    for type_key, key in (("access-grant", f"{number}-owner"), ("account-number", number)):
+        rid = record_id(TENANT, type_key, key)
+        history = store.events_of(rid)
+        assert Record.replay(rid, history).removed, type_key
+        removal = history[-1]
+        assert isinstance(removal, RecordRemoved)
+        assert removal.reason == f"onboarding of case {case_id} was rolled back"
 
 
 def test_record_save_of_an_unknown_record_type_is_refused(bus):
