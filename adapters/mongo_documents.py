@@ -167,6 +167,11 @@ class MongoDocumentStore:
                 found[record["_id"]] = self._stored(record)
         return found
 
+    def scan(self, collection: str) -> dict[str, tuple[Doc | None, int]]:
+        """Every document of a collection with its position (None: deleted), read in one pass (audits, checks)."""
+        fields = {"doc": 1, "position": 1, "escaped": 1}
+        return {str(record["_id"]): self._stored(record) for record in self._coll(collection).find({}, fields)}
+
     def write(self, writes: Sequence[Write], tracking: tuple[str, int] | None = None) -> None:
         """Store the documents (each only over an older position), then the tracking position.
 

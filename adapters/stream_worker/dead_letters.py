@@ -14,6 +14,7 @@ retry-dead-letters`; the topic is for operators and alerting.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import Sequence
@@ -23,7 +24,7 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from adapters.stream_worker.parking import Parked
 
@@ -77,8 +78,26 @@ class KafkaDeadLetters:
                 await producer.stop()
 
 
-async def ensure_topics(bootstrap: str, names: Sequence[str], partitions: int, replication_factor: int = 0) -> None:
-    """Create the named topics if missing (replication 0: min(3, brokers)); existing ones are kept as they are."""
+async def ensure_topics(
+    bootstrap: str, names: Sequence[str], partitions: int, replication_factor: int = 0, *, attempts: int = 30,
+) -> None:
+    """Create the named topics if missing (replication 0: min(3, brokers)); existing ones are kept as they are.
+
+    A broker that is down (the admin client asks a random one) is retried with back-off for about two minutes,
+    so a worker starting while one node of the cluster restarts does not die with it."""
+    for attempt in range(attempts):
+        try:
+            await _ensure_topics_once(bootstrap, names, partitions, replication_factor)
+            return
+        except KafkaError as exc:
+            if attempt + 1 == attempts:
+                raise
+            delay = min(5.0, 0.25 * 2**attempt)
+            log.warning("creating topics failed (%s: %s); retrying in %.1fs", type(exc).__name__, exc, delay)
+            await asyncio.sleep(delay)
+
+
+async def _ensure_topics_once(bootstrap: str, names: Sequence[str], partitions: int, replication_factor: int) -> None:
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
