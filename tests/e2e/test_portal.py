@@ -217,6 +217,10 @@ def test_kanban_drag_to_allowed_column_moves_and_refused_column_keeps(signed_in:
     screenshot(page, "board")
     after = eventually(lambda: case_doc(api, moved["id"]), lambda d: d["stage"] == "triage")
     assert after["stage"] == "triage"
+    # a fresh board: the live update of the first move re-renders the columns, and a drag that starts while they
+    # are replaced is lost (the dragged card leaves the DOM); the refused move below must start on a settled board
+    page.reload()
+    expect(card(column("Triage"), moved["number"])).to_be_visible()
 
     # Intake may only go to Triage. (A column on screen: drag_to scrolls an off-screen target into view between
     # mouse down and move, which makes Chromium start the drag on whatever card is then under the pointer.)
