@@ -388,6 +388,7 @@ class KafkaCluster(Server):
         self.down()
         libs = obtain_libs()
         self.prepare()
+        self._wait_ports_free()
         for node in self.nodes:
             node.start(libs)
         try:
@@ -396,6 +397,13 @@ class KafkaCluster(Server):
             self.down()
             raise
         return True
+
+    def _wait_ports_free(self, timeout: float = 30.0) -> None:
+        """Wait until no process listens on the nodes' ports (a node of an earlier cluster may still be exiting)."""
+        ports = [port for node in self.nodes for port in (node.port, node.controller_port)]
+        deadline = time.monotonic() + timeout
+        while any(port_open(port) for port in ports) and time.monotonic() < deadline:
+            time.sleep(0.2)
 
     def down(self) -> None:
         """Stop every node by its own PID; all are signalled first so none waits on the others in turn."""

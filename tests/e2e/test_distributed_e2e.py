@@ -182,7 +182,12 @@ def test_commands_get_429_while_the_workers_are_stopped_and_are_admitted_again_a
 ) -> None:
     url = stack["url"]
     auth = token(url, tenant="beta")
-    assert httpx.post(f"{url}/api/definitions", json=CLAIM, headers=auth, timeout=30).status_code == 200
+    published = httpx.post(f"{url}/api/definitions", json=CLAIM, headers=auth, timeout=30)
+    assert published.status_code == 200
+    # the definition is applied before the workers stop, so every unapplied event below is one opened case
+    applied = httpx.get(f"{url}/api/cases", headers=auth, timeout=40,
+                        params={"wait_for": published.json()["position"], "wait_timeout": 30})
+    assert applied.status_code == 200, applied.text
     for worker in stack["workers"]:
         worker.stop()
     opened: list[dict[str, Any]] = []
