@@ -8,7 +8,6 @@ module gets its own PostgreSQL database, topic prefix, MongoDB database and cons
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -21,44 +20,13 @@ from typing import Any
 import httpx
 
 from tests.http_server import free_port
+from tests.integration.kafka.support_worker import WorkerProcess
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@dataclass
-class Service:
-    """A running `casestream ...` subprocess."""
-
-    name: str
-    process: subprocess.Popen[bytes]
-    log_path: Path
-
-    def alive(self) -> bool:
-        return self.process.poll() is None
-
-    def output(self) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")
-        except OSError:
-            return ""
-
-    def stop(self, timeout: float = 30.0) -> str:
-        """SIGTERM, wait (SIGKILL if it does not exit); return the output."""
-        if self.alive():
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
-        return self.output()
-
-    def kill(self) -> str:
-        """SIGKILL: a crash, nothing flushed."""
-        if self.alive():
-            self.process.kill()
-            self.process.wait(timeout=10)
-        return self.output()
+class Service(WorkerProcess):
+    """A running `casestream ...` subprocess (relay, worker, API replica, notify): started, stopped, killed alike."""
 
 
 @dataclass
