@@ -47,7 +47,7 @@ ExpectedPositions = Callable[[int, int, frozenset[str]], list[int]]
 class KafkaFeedConfig:
     """Where the feed reads from and how patiently."""
 
-    bootstrap: str = "127.0.0.1:39092"
+    bootstrap: str = "127.0.0.1:29092"
     prefix: str = "casestream"
     poll_ms: int = 200
     give_up_seconds: float = 30.0

@@ -217,7 +217,7 @@ def positions_for(store: RecorderEventStore) -> PositionStore:
 
 @dataclass(frozen=True)
 class RelayConfig:
-    bootstrap: str = "127.0.0.1:39092"
+    bootstrap: str = "127.0.0.1:29092"
     prefix: str = DEFAULT_PREFIX
     partitions: int = DEFAULT_PARTITIONS
     replication_factor: int = 0  # 0: min(3, number of brokers)

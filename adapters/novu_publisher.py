@@ -53,7 +53,7 @@ def dead_letter_topic(prefix: str) -> str:
 class NotifyConfig:
     """The publisher's Kafka side and retry policy."""
 
-    bootstrap: str = "127.0.0.1:39092"
+    bootstrap: str = "127.0.0.1:29092"
     prefix: str = "casestream"
     group: str = "casestream-notify"
     partitions: int = 6

@@ -26,7 +26,7 @@ class Settings(BaseSettings):
         "power cut); FULL syncs every commit.",
     )
     postgres_host: str = "127.0.0.1"
-    postgres_port: int = 55432
+    postgres_port: int = 25432
     postgres_db: str = "casestream"
     postgres_user: str = "casestream"
     postgres_password: str = "casestream"
@@ -43,7 +43,7 @@ class Settings(BaseSettings):
     max_wait_seconds: float = Field(default=30.0, description="Longest `wait_timeout` a query may ask for.")
     runner_batch_size: int = Field(default=2000, description="Events folded per read-model transaction.")
 
-    kafka_bootstrap: str = Field(default="127.0.0.1:39092", description="Kafka bootstrap servers (relay).")
+    kafka_bootstrap: str = Field(default="127.0.0.1:29092", description="Kafka bootstrap servers (relay).")
     kafka_topic_prefix: str = Field(default="casestream", description="Prefix of the event topics.")
     kafka_partitions: int = Field(default=6, ge=1, description="Partitions of topics the relay creates.")
     kafka_replication_factor: int = Field(default=0, ge=0, description="0: min(3, brokers).")
@@ -51,7 +51,7 @@ class Settings(BaseSettings):
     relay_batch_size: int = Field(default=500, ge=1, description="Events per relay batch.")
     relay_poll_interval: float = Field(default=0.2, gt=0, description="Seconds between polls of an idle log.")
 
-    mongo_url: str = Field(default="mongodb://127.0.0.1:37017/", description="MongoDB holding the distributed read "
+    mongo_url: str = Field(default="mongodb://127.0.0.1:27517/", description="MongoDB holding the distributed read "
                            "models (workers write, `serve --distributed` reads).")
     mongo_database: str = Field(default="casestream", description="MongoDB database of the read models.")
     worker_group: str = Field(default="casestream-worker", description="Kafka consumer group (Faust app id) of "

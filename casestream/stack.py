@@ -114,7 +114,7 @@ def start(replicas: int, say: Callable[[str], None]) -> Stack:
             stack.servers.append(server)
             say(f"  {name}: {server.info()}")
         postgres = registry.get("postgres").info()
-        edge_url = "http://127.0.0.1:38000"
+        edge_url = "http://127.0.0.1:28000"
         shared = run_dir() / "api"
         if shared.exists():
             shutil.rmtree(shared)  # logs and per-process folders of an earlier run

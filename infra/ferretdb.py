@@ -27,7 +27,7 @@ from infra.server import Launch, Server
 
 FERRETDB_VERSION = "1.24.2"
 FERRETDB_HOST = "127.0.0.1"
-FERRETDB_PORT = 37017
+FERRETDB_PORT = 27517
 FERRETDB_PG_DATABASE = "ferretdb"
 BACKENDS = ("postgresql", "sqlite")
 SOURCE_DIR = Path(__file__).resolve().parent / "ferretdb_go"
@@ -44,7 +44,7 @@ def _source_digest() -> str:
 
 
 class FerretDBServer(Server):
-    """FerretDB on 127.0.0.1:37017 backed by the private PostgreSQL (default) or SQLite files."""
+    """FerretDB on 127.0.0.1:27517 backed by the private PostgreSQL (default) or SQLite files."""
 
     name = "ferretdb"
     version = FERRETDB_VERSION

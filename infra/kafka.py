@@ -29,10 +29,10 @@ KAFKA_VERSION = "4.1.2"
 DEPENDENCY_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.8.1"
 ASSETS = Path(__file__).parent / "kafka_assets"
 HOST = "127.0.0.1"
-BROKER_PORT = 39092
-CONTROLLER_PORT = 39093
+BROKER_PORT = 29092
+CONTROLLER_PORT = 29093
 # The cluster's node N listens on CLUSTER_BASE_PORT + N (clients) and + 10 + N (controller quorum).
-CLUSTER_BASE_PORT = 39100
+CLUSTER_BASE_PORT = 29100
 CLUSTER_SIZE = 3
 # The JVM's default heap is a quarter of RAM; several brokers share this machine.
 HEAP_OPTS = ["-Xms128m", "-Xmx512m"]
@@ -269,7 +269,7 @@ def _replication(factor: int, min_isr: int) -> dict[str, str]:
 
 
 class KafkaServer(Server):
-    """A single combined broker/controller node: bootstrap 127.0.0.1:39092."""
+    """A single combined broker/controller node: bootstrap 127.0.0.1:29092."""
 
     name = "kafka"
     version = KAFKA_VERSION

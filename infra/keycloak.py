@@ -21,8 +21,8 @@ from infra.paths import cache_dir
 from infra.server import Launch, Server
 
 KC_VERSION = "26.5.6"
-HTTP_PORT = 38080
-MANAGEMENT_PORT = 38081
+HTTP_PORT = 28080
+MANAGEMENT_PORT = 28081
 SEED_PORT = 38082  # management port of the one-off `kc.sh import` that seeds the database template
 ADMIN_USER = "admin"
 ADMIN_PASSWORD = "casestream-admin"

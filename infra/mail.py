@@ -33,8 +33,8 @@ from infra.process import (
 )
 from infra.server import Launch, Server
 
-IMAP_PORT = 38143
-SMTP_PORT = 38025
+IMAP_PORT = 28143
+SMTP_PORT = 28025
 HOST = "127.0.0.1"
 DOMAIN = "casestream.test"
 # test mailboxes: address -> password (test-only secrets for a loopback server)
@@ -77,7 +77,7 @@ def _render(template: str, values: dict[str, str]) -> str:
 
 
 class MailServer(Server):
-    """Dovecot IMAP on 127.0.0.1:38143 and Postfix SMTP on 127.0.0.1:38025 with test mailboxes."""
+    """Dovecot IMAP on 127.0.0.1:28143 and Postfix SMTP on 127.0.0.1:28025 with test mailboxes."""
 
     name = "mail"
     version = "debian"

@@ -14,14 +14,14 @@ from infra.server import Launch, Server
 OPA_VERSION = "1.22.3"
 OPA_MODULE = "github.com/open-policy-agent/opa"
 OPA_HOST = "127.0.0.1"
-OPA_PORT = 38181
+OPA_PORT = 28181
 DEFAULT_POLICY_DIR = Path(__file__).resolve().parent / "opa_policies"
 # package queried by the health probe when serving the default policy folder
 DEFAULT_PROBE = "casestream/authz"
 
 
 class OpaServer(Server):
-    """`opa run --server` on 127.0.0.1:38181 with one policy folder loaded at start."""
+    """`opa run --server` on 127.0.0.1:28181 with one policy folder loaded at start."""
 
     name = "opa"
     version = OPA_VERSION

@@ -12,7 +12,7 @@ import psycopg
 
 from infra.server import Launch, Server
 
-PG_PORT = 55432
+PG_PORT = 25432
 PG_USER = "casestream"
 PG_PASSWORD = "casestream"
 PG_DB = "casestream"

@@ -19,11 +19,11 @@ from infra.process import stop_pid
 from infra.server import Launch, Server
 
 HOST = "127.0.0.1"
-S3_PORT = 38333
+S3_PORT = 28333
 # weed's other listeners; the gRPC ports are pinned too (weed's default is port + 10000)
-MASTER_PORT = 38334
-VOLUME_PORT = 38335
-FILER_PORT = 38336
+MASTER_PORT = 28334
+VOLUME_PORT = 28335
+FILER_PORT = 28336
 GRPC_OFFSET = 100
 ACCESS_KEY = "casestream"
 SECRET_KEY = "casestream-secret-key"
@@ -83,7 +83,7 @@ def build_weed(dest: Path) -> None:
 
 
 class S3Server(Server):
-    """SeaweedFS master + volume + filer + S3 gateway in one process; S3 on 127.0.0.1:38333."""
+    """SeaweedFS master + volume + filer + S3 gateway in one process; S3 on 127.0.0.1:28333."""
 
     name = "s3"
     version = WEED_VERSION

@@ -47,12 +47,12 @@ def default_worker_name() -> str:
 class WorkerConfig:
     """Where a worker reads, writes and how it batches (from Settings in the CLI)."""
 
-    bootstrap: str = "127.0.0.1:39092"
+    bootstrap: str = "127.0.0.1:29092"
     prefix: str = DEFAULT_PREFIX
     partitions: int = DEFAULT_PARTITIONS
     replication_factor: int = 0
     group: str = "casestream-worker"
-    mongo_url: str = "mongodb://127.0.0.1:37017/"
+    mongo_url: str = "mongodb://127.0.0.1:27517/"
     database: str = "casestream"
     batch_size: int = 2000
     within: float = 0.05

@@ -17,7 +17,7 @@ import (
 )
 
 func main() {
-	listen := flag.String("listen-addr", "127.0.0.1:37017", "TCP address to listen on")
+	listen := flag.String("listen-addr", "127.0.0.1:27517", "TCP address to listen on")
 	handler := flag.String("handler", "postgresql", "backend handler: postgresql or sqlite")
 	postgresqlURL := flag.String("postgresql-url", "", "PostgreSQL URL for the postgresql handler")
 	sqliteURL := flag.String("sqlite-url", "", "SQLite URI of an existing directory (file:DIR/) for the sqlite handler")

@@ -45,7 +45,7 @@ CASES_PER_THREAD = int(os.environ.get("CASESTREAM_FAULT_CASES_PER_THREAD", "40")
 ROUNDS = 13  # each round: a comment and a stage move on every case
 TOTAL = THREADS * CASES_PER_THREAD * (1 + 2 * ROUNDS)
 VICTIM_NODE = 2
-PRIVATE_FERRETDB_PORT = 37027
+PRIVATE_FERRETDB_PORT = 27527
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ import pytest
 
 from casestream.stack import Stack, start
 
-EDGE = "http://127.0.0.1:38000"
+EDGE = "http://127.0.0.1:28000"
 
 
 @pytest.fixture(scope="module")

@@ -43,7 +43,7 @@ def cases(ferretdb_server: Server) -> Iterator[Collection[Doc]]:
 
 
 def test_ferretdb_ping(ferretdb_server: Server) -> None:
-    assert ferretdb_server.info()["uri"] == "mongodb://127.0.0.1:37017/"
+    assert ferretdb_server.info()["uri"] == "mongodb://127.0.0.1:27517/"
     with pymongo.MongoClient(ferretdb_server.info()["uri"], serverSelectionTimeoutMS=5000) as client:
         assert client.admin.command("ping")["ok"] == 1
         # it is FerretDB, not a MongoDB that happened to be on the port

@@ -8,7 +8,7 @@ import pytest
 
 from infra.ferretdb import FerretDBServer
 
-SQLITE_PORT = 37018
+SQLITE_PORT = 27518
 
 
 @pytest.fixture(scope="module")

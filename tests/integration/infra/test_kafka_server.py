@@ -41,7 +41,7 @@ async def consume(bootstrap: str, topic: str, expected: int, timeout: float = 30
 async def test_kafka_keyed_round_trip_keeps_per_key_order(kafka_server: Server) -> None:
     assert isinstance(kafka_server, KafkaServer)
     bootstrap = kafka_server.info()["bootstrap"]
-    assert bootstrap == "127.0.0.1:39092"
+    assert bootstrap == "127.0.0.1:29092"
     topic = f"infra-roundtrip-{uuid.uuid4().hex[:8]}"  # new topic: created by auto topic creation
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True, acks="all")
     await producer.start()
@@ -69,7 +69,7 @@ async def test_kafka_keyed_round_trip_keeps_per_key_order(kafka_server: Server) 
 
 def test_kafka_reports_one_loopback_broker(kafka_server: Server) -> None:
     cluster = describe_cluster(kafka_server.info()["bootstrap"])
-    assert [(b["node_id"], b["host"], b["port"]) for b in cluster["brokers"]] == [(1, "127.0.0.1", 39092)]
+    assert [(b["node_id"], b["host"], b["port"]) for b in cluster["brokers"]] == [(1, "127.0.0.1", 29092)]
     assert cluster["controller_id"] in (1, -1)  # KRaft brokers may hide the active controller
 
 

@@ -106,7 +106,7 @@ def test_health_and_discovery(keycloak_server: Server) -> None:
     assert realm_names() == ["acme", "globex"]
     for realm in realm_names():
         doc = httpx.get(f"{kc.issuer(realm)}/.well-known/openid-configuration", timeout=10.0).json()
-        assert doc["issuer"] == kc.info()[f"issuer_{realm}"] == f"http://127.0.0.1:38080/realms/{realm}"
+        assert doc["issuer"] == kc.info()[f"issuer_{realm}"] == f"http://127.0.0.1:28080/realms/{realm}"
         assert doc["token_endpoint"] == kc.token_endpoint(realm)
         assert "S256" in doc["code_challenge_methods_supported"]
     admin_form = {

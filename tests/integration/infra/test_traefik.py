@@ -170,7 +170,7 @@ def test_edge_listens_only_on_loopback(edge: tuple[TraefikServer, dict[str, Back
 def test_session_instance_answers_ping(traefik_server: Server) -> None:
     assert isinstance(traefik_server, TraefikServer)
     info = traefik_server.info()
-    assert info["url"] == "http://127.0.0.1:38000"
+    assert info["url"] == "http://127.0.0.1:28000"
     reply = httpx.get(info["ping_url"], timeout=5.0)
     assert reply.status_code == 200 and reply.text == "OK"
-    assert _listen_addresses(38000) == {"0100007F"}
+    assert _listen_addresses(28000) == {"0100007F"}
