@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
+from adapters import bulk_rebuild
 from adapters.catch_up_thread import CatchUpThread
 from commands.ports import EventStore
 from domain.events import Positioned
@@ -92,8 +93,22 @@ class EmbeddedRunner(CatchUpThread):
         return total
 
     def rebuild(self, progress: Callable[[int], None] | None = None) -> int:
-        """Drop the read models and fold the whole log again (indexes built once at the end); return events read."""
+        """Drop the read models and fold the whole log again (indexes built once at the end); return events read.
+
+        On a store and log that support it (SQLite), the documents are folded in memory and written once
+        (`adapters.bulk_rebuild`); subscribers are not called for a rebuild's events then."""
         freeze_startup_objects()
+        if bulk_rebuild.supported(self.store, self.documents, self.projections):
+            with self._progress:
+                self.position = 0
+            last = bulk_rebuild.rebuild(
+                self.store, self.documents, self.projections, self.name,  # type: ignore[arg-type]
+                progress=progress,
+            )
+            with self._progress:
+                self.position = last
+                self._progress.notify_all()
+            return last
         self.documents.reset(defer_indexes=True)
         with self._progress:
             self.position = 0

@@ -90,17 +90,21 @@ class RecorderEventStore:
     def read_batch(
         self, after: int, limit: int, types: frozenset[str] | None = None
     ) -> tuple[list[Positioned], int]:
+        rows, last = self.read_rows(after, limit, types)
+        return self._decoded(rows), last
+
+    def read_rows(self, after: int, limit: int, types: frozenset[str] | None = None) -> tuple[Sequence[Row], int]:
+        """Undecoded rows (position, aggregate id, version, topic, state) of the next window of at most `limit`
+        positions after `after`, only of `types` when given, and the window's last position (`after` at the end)."""
         if types is None:
             rows = self._select_rows(after, limit, None, ())
-            last = rows[-1][0] if rows else after
-        else:
-            # filter in SQL over a window of positions, so skipped events are never fetched or decoded
-            head = self.max_position()
-            if head <= after:
-                return [], after
-            last = min(after + limit, head)
-            rows = self._select_rows(after, limit, last, sorted(types))
-        return self._decoded(rows), last
+            return rows, (rows[-1][0] if rows else after)
+        # filter in SQL over a window of positions, so skipped events are never fetched or decoded
+        head = self.max_position()
+        if head <= after:
+            return [], after
+        last = min(after + limit, head)
+        return self._select_rows(after, limit, last, sorted(types)), last
 
     def read_raw(self, after: int, limit: int) -> Sequence[Any]:
         """Undecoded notifications (for measuring the raw log rate)."""

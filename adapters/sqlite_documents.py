@@ -163,6 +163,46 @@ class SqliteDocumentStore:
                 cur.execute("ROLLBACK")
                 raise
 
+    def bulk_write(
+        self, documents: Mapping[str, Mapping[str, tuple[Doc | None, int]]], tracking: tuple[str, int] | None = None
+    ) -> None:
+        """Store many documents ({collection: {key: (doc, position)}}) and a tracking position in one transaction.
+
+        For a rebuild: rows go in key order (the key index is appended to, not split at random places) and
+        with the same position guard as `write`; a collection whose text index is live is written by `write`.
+        """
+        live_text = [c for c in documents if self._table(c) in self._text_indexed]
+        if live_text:
+            self.write([Write(c, key, doc, position) for c in live_text for key, (doc, position)
+                        in sorted(documents[c].items())])
+        dumps = orjson.dumps
+        with self._write_lock:
+            cur = self._writer
+            cur.execute("BEGIN IMMEDIATE")
+            try:
+                for collection, docs in documents.items():
+                    if collection in live_text or not docs:
+                        continue
+                    table = self._table(collection)
+                    rows = [(key, doc.get("tenant"), position, dumps(doc).decode()) if doc is not None
+                            else (key, None, position, None) for key, (doc, position) in sorted(docs.items())]
+                    cur.executemany(
+                        f"INSERT INTO {table} (key, tenant, position, doc) VALUES (?, ?, ?, ?) "
+                        "ON CONFLICT(key) DO UPDATE SET tenant = excluded.tenant, position = excluded.position, "
+                        "doc = excluded.doc WHERE excluded.position > position",
+                        rows,
+                    )
+                if tracking is not None:
+                    cur.execute(
+                        "INSERT INTO tracking (name, position) VALUES (?, ?) ON CONFLICT(name) DO UPDATE "
+                        "SET position = excluded.position WHERE excluded.position > position",
+                        tracking,
+                    )
+                cur.execute("COMMIT")
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+
     @staticmethod
     def _text_changes(cur: sqlite3.Connection, table: str, writes: Sequence[Write]) -> list[str]:
         """Keys of this table's writes whose search text may change: most updates (an assignment, a comment, a

@@ -1,0 +1,118 @@
+"""The in-memory rebuild stores exactly the documents the live runner stores, also when it flushes mid-way or
+stops mid-way and the next run starts over."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import pytest
+
+from adapters import bulk_rebuild
+from adapters.embedded_runner import EmbeddedRunner
+from adapters.event_store import RecorderEventStore
+from adapters.sqlite_documents import SqliteDocumentStore
+from commands import messages as m
+from commands.bus import Actor, CommandBus
+from projections.catalog import ALL
+from tests.unit.conftest import TENANT, open_claim, publish_claim, snapshot
+
+CLAIMS = Actor("dan", TENANT, ("caseworker", "claims"))
+
+
+@pytest.fixture
+def worked_log(store: RecorderEventStore, bus: CommandBus, alice: Actor, bob: Actor, carol: Actor) -> int:
+    """A log written through the command bus: cases, comments edited and deleted, data, stages, tasks, queues."""
+    publish_claim(bus, alice)
+    bus.dispatch(m.DefineQueue(key="fraud-desk", name="Fraud desk"), bob)
+    for i in range(6):
+        case_id = open_claim(bus, alice, title=f"Claim {i}", amount=100 + i, customer=f"cust {i}").id
+        target = UUID(case_id)
+        bus.dispatch(m.UpdateCaseData(case_id=target, patch={"amount": 200 + i, "details": {"city": "lyon"}}), carol)
+        bus.dispatch(m.MoveCaseToStage(case_id=target, stage="review"), carol)
+        bus.dispatch(m.AssignCase(case_id=target, assignee="carol"), alice)
+        first = str(bus.dispatch(m.AddComment(case_id=target, body=f"first {i}"), alice).extra["comment_id"])
+        bus.dispatch(m.AddComment(case_id=target, body="reply", parent_id=first), carol)
+        bus.dispatch(m.EditComment(case_id=target, comment_id=first, body="first, edited"), alice)
+        if i % 2:
+            bus.dispatch(m.DeleteComment(case_id=target, comment_id=first, reason="off topic"), bob)
+            bus.dispatch(m.QueueCase(case_id=target, queue="fraud"), alice)
+            bus.dispatch(m.RetitleCase(case_id=target, title=f"Renamed {i}"), alice)
+        task = bus.dispatch(m.CreateTask(case_id=target, title=f"check {i}", candidate_groups=["claims"]), bob).id
+        if i % 3 == 0:
+            bus.dispatch(m.ClaimTask(task_id=UUID(task)), CLAIMS)
+            bus.dispatch(m.CompleteTask(task_id=UUID(task), data={"ok": True}), CLAIMS)
+        if i == 4:
+            bus.dispatch(m.CloseCase(case_id=target, reason="paid", resolution="approved"), alice)
+            bus.dispatch(m.ReopenCase(case_id=target, reason="appeal"), bob)
+    return store.max_position()
+
+
+def _live(store: RecorderEventStore, path: Path) -> dict[str, list[tuple[Any, ...]]]:
+    documents = SqliteDocumentStore(path, ALL)
+    try:
+        EmbeddedRunner(store, documents, ALL, batch_size=7).catch_up()
+        return snapshot(documents)
+    finally:
+        documents.close()
+
+
+def test_the_runner_rebuild_stores_what_the_live_runner_stores(
+    store: RecorderEventStore, worked_log: int, tmp_path: Path
+) -> None:
+    live = _live(store, tmp_path / "live.db")
+    assert live["tracking"] == [("embedded", worked_log)]
+    assert len(live["cases"]) == 6 and len(live["tasks"]) == 6 and len(live["queues"]) == 1
+    documents = SqliteDocumentStore(tmp_path / "rebuilt.db", ALL)
+    runner = EmbeddedRunner(store, documents, ALL)
+    assert bulk_rebuild.supported(store, documents, ALL)
+    seen: list[int] = []
+    assert runner.rebuild(seen.append) == worked_log
+    assert runner.position == worked_log and seen[-1] == worked_log
+    assert snapshot(documents) == live
+
+
+@pytest.mark.parametrize(("window", "max_documents"), [(1, 1), (5, 3), (13, 40)])
+def test_flushing_and_loading_back_mid_rebuild_changes_nothing(
+    store: RecorderEventStore, worked_log: int, tmp_path: Path, window: int, max_documents: int
+) -> None:
+    live = _live(store, tmp_path / "live.db")
+    documents = SqliteDocumentStore(tmp_path / "rebuilt.db", ALL)
+    last = bulk_rebuild.rebuild(store, documents, ALL, "embedded", window=window, max_documents=max_documents)
+    assert last == worked_log
+    assert snapshot(documents) == live
+
+
+class _Stop(Exception):
+    pass
+
+
+def test_a_rebuild_stopped_after_a_flush_is_finished_by_the_live_runner_or_a_new_rebuild(
+    store: RecorderEventStore, worked_log: int, tmp_path: Path
+) -> None:
+    live = _live(store, tmp_path / "live.db")
+    path = tmp_path / "rebuilt.db"
+    documents = SqliteDocumentStore(path, ALL)
+
+    def crash(position: int) -> None:
+        if position >= worked_log // 2:
+            raise _Stop
+
+    with pytest.raises(_Stop):
+        bulk_rebuild.rebuild(store, documents, ALL, "embedded", window=4, max_documents=5, progress=crash)
+    half = snapshot(documents)
+    assert half["tracking"] == [] and half["cases"]  # documents flushed, no tracking position
+    documents.close()
+    reopened = SqliteDocumentStore(path, ALL)  # as a restart does: the deferred indexes are built here
+    runner = EmbeddedRunner(store, reopened, ALL)
+    assert runner.position == 0
+    runner.catch_up()
+    assert snapshot(reopened) == live
+    assert runner.rebuild() == worked_log
+    assert snapshot(reopened) == live
+
+
+def test_bad_sizes_are_refused(store: RecorderEventStore, documents: SqliteDocumentStore) -> None:
+    with pytest.raises(ValueError, match="window"):
+        bulk_rebuild.rebuild(store, documents, ALL, "embedded", window=0)
