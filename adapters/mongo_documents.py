@@ -9,9 +9,11 @@ docs/read-models.md.
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 from pymongo import ASCENDING, DESCENDING, MongoClient, ReplaceOne
 from pymongo.collection import Collection
@@ -22,6 +24,7 @@ from projections.base import Doc, Projection
 from projections.ports import Query, Write
 
 Record = dict[str, Any]
+_T = TypeVar("_T")
 
 _NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 _DUPLICATE_KEY = 11000
@@ -103,6 +106,11 @@ class MongoDocumentStore:
         # scans the collection while a lookup by `_id` does not. A real MongoDB gets bulk commands and $in.
         self.ferretdb = "ferretdbVersion" in self.client.admin.command("buildInfo")
         self.statements_per_update = 1 if self.ferretdb else 1000
+        # FerretDB runs each update statement as its own PostgreSQL transaction (~3 ms here): sent one after the
+        # other they bound a worker at ~300 documents/s, on 8 connections ~3x that (bench/worker.py). The guard
+        # on each replace makes their order irrelevant; the tracking position is written after all of them.
+        self.write_threads = 8 if self.ferretdb else 2
+        self._pool: ThreadPoolExecutor | None = None
         self._copies = {
             name: tuple(dict.fromkeys((*map(_check, p.indexes), _check(p.order))))
             for name, p in self.projections.items()
@@ -130,7 +138,8 @@ class MongoDocumentStore:
             return "position"
         return _copy(name) if name in self._copies[collection] else f"doc.{_check(name)}"
 
-    def _record(self, w: Write) -> Record:
+    def record_of(self, w: Write) -> Record:
+        """The stored record of a write: escaped doc, `f_` copies, position; a tombstone for a deletion."""
         if w.doc is None:
             # a tombstone: tenant null, so no tenant's query ever sees it, but its position still refuses replays
             return {"_id": w.key, "tenant": None, "position": w.position, "doc": None, "escaped": False}
@@ -178,34 +187,68 @@ class MongoDocumentStore:
         Not one transaction (FerretDB has none); the order and the position guard make a crash at any
         point safe to replay.
         """
-        by_collection: dict[str, list[Write]] = {}
-        for w in writes:
-            self._coll(w.collection)
-            by_collection.setdefault(w.collection, []).append(w)
-        for collection, group in by_collection.items():
-            self._write_collection(self.db[collection], [self._record(w) for w in group])
+        groups = self._by_collection(writes)
+        existing = self.insert_new(groups)
+        self.replace_older(existing)
         if tracking is not None:
             name, position = tracking
             self._advance(self.db[_TRACKING], {"_id": name, "position": position})
 
-    def _write_collection(self, coll: Collection[Record], records: list[Record]) -> None:
-        """Insert every record; where the key exists, replace it only over an older position, in batch order."""
-        existing: list[Record] = []
-        try:
-            coll.insert_many(records, ordered=False)
-        except BulkWriteError as error:
-            failed = error.details.get("writeErrors", [])
-            if any(e.get("code") != _DUPLICATE_KEY for e in failed):
-                raise
-            existing = [records[e["index"]] for e in sorted(failed, key=lambda e: int(e["index"]))]
-        # plain guarded replaces, no upserts: the key is there, and FerretDB v1 stops an unordered batch of
-        # upserts at its first duplicate key (reporting it at the wrong index)
+    def _by_collection(self, writes: Iterable[Write]) -> dict[str, list[Write]]:
+        groups: dict[str, list[Write]] = {}
+        for w in writes:
+            self._coll(w.collection)
+            groups.setdefault(w.collection, []).append(w)
+        return groups
+
+    def insert_new(self, groups: Mapping[str, Sequence[Write]]) -> dict[str, list[Write]]:
+        """Insert documents believed new (unordered insert_many per collection, in parallel); return, by
+        collection and in batch order, the writes whose key existed: nothing was written for those."""
+
+        def insert(collection: str, group: Sequence[Write]) -> tuple[str, list[Write]]:
+            try:
+                self.db[collection].insert_many([self.record_of(w) for w in group], ordered=False)
+            except BulkWriteError as error:
+                failed = error.details.get("writeErrors", [])
+                if any(e.get("code") != _DUPLICATE_KEY for e in failed):
+                    raise
+                return collection, [group[i] for i in sorted(int(e["index"]) for e in failed)]
+            return collection, []
+
+        jobs = [functools.partial(insert, c, g) for c, g in groups.items() if g]
+        return {c: existed for c, existed in self._parallel(jobs) if existed}
+
+    def replace_older(self, groups: Mapping[str, Sequence[Write]]) -> None:
+        """Replace documents that exist, each only where the stored position is older (a stale or repeated write
+        changes nothing). No upserts: FerretDB v1 stops an unordered batch of upserts at its first duplicate key
+        and reports it at the wrong index. Chunks of `statements_per_update` run on parallel connections."""
         step = self.statements_per_update
-        for start in range(0, len(existing), step):
-            coll.bulk_write(
-                [ReplaceOne({"_id": r["_id"], "position": {"$lt": r["position"]}}, r)
-                 for r in existing[start : start + step]]
-            )
+        jobs: list[Callable[[], None]] = []
+
+        def replace(coll: Collection[Record], requests: list[ReplaceOne[Record]]) -> None:
+            coll.bulk_write(requests)
+
+        for collection, group in groups.items():
+            coll = self.db[collection]
+            records = [self.record_of(w) for w in group]
+            for start in range(0, len(records), step):
+                requests = [ReplaceOne({"_id": r["_id"], "position": {"$lt": r["position"]}}, r)
+                            for r in records[start:start + step]]
+                jobs.append(functools.partial(replace, coll, requests))
+        self._parallel(jobs)
+
+    def _parallel(self, jobs: Sequence[Callable[[], _T]]) -> list[_T]:
+        """Run the jobs on the write pool; wait for all of them, then raise the first failure if any."""
+        if len(jobs) <= 1:
+            return [job() for job in jobs]
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.write_threads, thread_name_prefix="mongo-write")
+        futures = [self._pool.submit(job) for job in jobs]
+        errors = [f.exception() for f in futures]
+        for error in errors:
+            if error is not None:
+                raise error
+        return [f.result() for f in futures]
 
     @staticmethod
     def _advance(coll: Collection[Record], record: Record) -> None:
@@ -283,5 +326,8 @@ class MongoDocumentStore:
             self.ensure_indexes()
 
     def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
         if self._owns_client:
             self.client.close()

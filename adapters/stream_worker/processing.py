@@ -16,9 +16,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from pymongo import ReplaceOne
 from pymongo.collection import Collection
-from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo.errors import DuplicateKeyError
 
 from adapters import cloudevents
 from adapters.mongo_documents import MongoDocumentStore
@@ -32,7 +31,6 @@ log = logging.getLogger(__name__)
 
 TRACKING = "tracking"  # the collection MongoDocumentStore keeps tracking positions in
 TRACKING_PREFIX = "worker:"
-_DUPLICATE_KEY = 11000
 
 
 def tracking_name(topic: str, partition: int) -> str:
@@ -379,39 +377,23 @@ class DocumentCache:
 
 
 def insert_new(documents: MongoDocumentStore, writes: Sequence[Write]) -> set[tuple[str, str]]:
-    """Insert documents believed new, one insert_many per collection; return the (collection, key) of those that
+    """Insert documents believed new (one insert_many per collection); return the (collection, key) of those that
     existed (nothing is written for them: they were folded on a wrong assumption)."""
-    existed: set[tuple[str, str]] = set()
-    by_collection: dict[str, list[Write]] = {}
+    groups: dict[str, list[Write]] = {}
     for w in writes:
-        by_collection.setdefault(w.collection, []).append(w)
-    for collection, group in by_collection.items():
-        # the adapter's own record layout (escaping, f_ copies, tombstones): the same documents write() stores
-        records = [documents._record(w) for w in group]
-        try:
-            documents.db[collection].insert_many(records, ordered=False)
-        except BulkWriteError as error:
-            failed = error.details.get("writeErrors", [])
-            if any(e.get("code") != _DUPLICATE_KEY for e in failed):
-                raise
-            existed.update((collection, group[int(e["index"])].key) for e in failed)
-    return existed
+        groups.setdefault(w.collection, []).append(w)
+    existed = documents.insert_new(groups)
+    return {(collection, w.key) for collection, group in existed.items() for w in group}
 
 
 def replace_existing(documents: MongoDocumentStore, writes: Sequence[Write]) -> None:
     """Store documents known to exist (in the cache, or found by insert_new): each replaced only over an older
     position, without the insert attempt write() makes first (on FerretDB a failed insert costs as much as one
     that lands). A document missing after all (its collection dropped under a running worker) is not written."""
-    by_collection: dict[str, list[Write]] = {}
+    groups: dict[str, list[Write]] = {}
     for w in writes:
-        by_collection.setdefault(w.collection, []).append(w)
-    step = documents.statements_per_update  # one statement per command on FerretDB (docs/read-models.md)
-    for collection, group in by_collection.items():
-        records = [documents._record(w) for w in group]
-        for start in range(0, len(records), step):
-            documents.db[collection].bulk_write(
-                [ReplaceOne({"_id": r["_id"], "position": {"$lt": r["position"]}}, r)
-                 for r in records[start:start + step]])
+        groups.setdefault(w.collection, []).append(w)
+    documents.replace_older(groups)
 
 
 def _position(item: Positioned | BaseException) -> int | None:

@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import GroupCoordinatorNotAvailableError
 from pymongo import MongoClient
 
 from adapters.event_store import RecorderEventStore
@@ -143,7 +144,11 @@ async def group_members(bootstrap: str, group: str) -> tuple[str, int]:
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
-        response = (await admin.describe_consumer_groups([group]))[0]
+        try:
+            response = (await admin.describe_consumer_groups([group]))[0]
+        except GroupCoordinatorNotAvailableError:
+            # a fresh broker creates __consumer_offsets on the first group lookup: no coordinator yet
+            return "NoCoordinator", 0
         described = response.groups[0]
         return str(described[2]), len(described[5])
     finally:
