@@ -7,6 +7,10 @@ and the documents are written at the end in one transaction with the tracking po
 built. The fold and its rule (an event at or below a document's position is skipped) are `fold_batch`'s, so the
 documents are the ones the live runner stores.
 
+With `helper` (a SQLite log and document file), a second process folds every other projection (the timeline
+while this one folds the cases, on the 2 cores of a small host) into its own tables of the same file; the tracking
+position is written once both have finished.
+
 Memory is bounded: past `max_documents` documents in memory they are written (without a tracking position) and
 dropped; a later event of a dropped document loads it back. A crash mid-rebuild leaves the tracking position at
 0 (the reset dropped it) and documents each stored with the position of the last event folded into them, so
@@ -16,7 +20,8 @@ the next run, live or rebuild, folds every event again and skips those already i
 from __future__ import annotations
 
 import gc
-from collections.abc import Callable, Mapping, Sequence
+import multiprocessing
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from adapters.codec import decoder_for
@@ -39,6 +44,8 @@ class RowLog(Protocol):
         self, after: int, limit: int, types: frozenset[str] | None = None
     ) -> tuple[Sequence[tuple[int, Any, int, str, bytes]], int]: ...
 
+    def max_position(self) -> int: ...
+
 
 @runtime_checkable
 class BulkDocuments(Protocol):
@@ -52,7 +59,7 @@ class BulkDocuments(Protocol):
         self, documents: Mapping[str, Mapping[str, Stored]], tracking: tuple[str, int] | None = None
     ) -> None: ...
 
-    def ensure_indexes(self) -> None: ...
+    def ensure_indexes(self, collections: Iterable[str] | None = None) -> None: ...
 
 
 def _fold_of(projection: Projection, event_type: type) -> Fold:
@@ -86,8 +93,12 @@ def supported(log: object, documents: object, projections: Sequence[Projection])
 def rebuild(
     log: RowLog, documents: BulkDocuments, projections: Sequence[Projection], name: str, *,
     window: int = 50_000, max_documents: int = 1_000_000, progress: Callable[[int], None] | None = None,
+    helper: tuple[str, str, str] | None = None,
 ) -> int:
     """Reset the read models and fold the whole log into them; return the last position read.
+
+    helper: (log file, its synchronous mode, document file) to fold every other projection in a second process;
+    those projections must be in `projections.catalog.ALL` (the helper finds them there by collection).
 
     The cyclic GC is off meanwhile: the documents in memory are hundreds of thousands of long-lived dicts that
     each full collection would walk again (half of the CPU time), and folding and decoding make no cycles.
@@ -97,24 +108,71 @@ def rebuild(
     enabled = gc.isenabled()
     gc.disable()
     try:
-        return _rebuild(log, documents, projections, name, window, max_documents, progress)
+        documents.reset(defer_indexes=True)
+        stop = log.max_position()
+        if helper is None:
+            return _fold_into(log, documents, projections, stop, window, max_documents, progress, name)
+        mine, theirs = list(projections[0::2]), [p.collection for p in projections[1::2]]
+        process = multiprocessing.get_context("spawn").Process(
+            target=_helper, args=(*helper, theirs, stop, window, max_documents), name="casestream-rebuild-helper",
+            daemon=True,
+        )
+        process.start()
+        try:
+            _fold_into(log, documents, mine, stop, window, max_documents, progress, None)
+        except BaseException:
+            process.terminate()
+            raise
+        finally:
+            process.join()
+        if process.exitcode != 0:
+            raise RuntimeError(f"the rebuild helper process failed (exit code {process.exitcode}); the read models "
+                               "are incomplete and the next start folds the log again: run the rebuild again")
+        documents.ensure_indexes()  # idempotent: registers the helper's text indexes with this store
+        documents.bulk_write({}, (name, stop))
+        return stop
     finally:
         if enabled:
             gc.enable()
 
 
-def _rebuild(
-    log: RowLog, documents: BulkDocuments, projections: Sequence[Projection], name: str, window: int,
-    max_documents: int, progress: Callable[[int], None] | None,
+def _helper(
+    log_file: str, synchronous: str, documents_file: str, collections: Sequence[str], stop: int, window: int,
+    max_documents: int,
+) -> None:
+    """The helper process: fold these collections of the catalog into their (reset) tables, then index them."""
+    from adapters.event_store import sqlite_event_store
+    from adapters.sqlite_documents import SqliteDocumentStore
+    from projections.catalog import ALL
+
+    gc.disable()
+    by_name = {p.collection: p for p in ALL}
+    unknown = [c for c in collections if c not in by_name]
+    if unknown:
+        raise ValueError(f"collections {unknown} are not in projections.catalog.ALL")
+    projections = [by_name[c] for c in collections]
+    log = sqlite_event_store(log_file, pool_size=1, synchronous=synchronous)
+    documents = SqliteDocumentStore(documents_file, projections, indexes=False)
+    try:
+        _fold_into(log, documents, projections, stop, window, max_documents, None, None)
+    finally:
+        documents.close()
+        log.close()
+
+
+def _fold_into(
+    log: RowLog, documents: BulkDocuments, projections: Sequence[Projection], stop: int, window: int,
+    max_documents: int, progress: Callable[[int], None] | None, name: str | None,
 ) -> int:
-    documents.reset(defer_indexes=True)
+    """Fold the log up to stop into these projections' (empty) tables and index them; with name, write its
+    tracking position in the same transaction as the last documents."""
     memory: Documents = {p.collection: {} for p in projections}
     dropped: dict[str, set[str]] = {c: set() for c in memory}
     routes = _routes(projections, memory)
     types = frozenset(routes)
     position = 0
-    while True:
-        rows, last = log.read_rows(position, window, types)
+    while position < stop:
+        rows, last = log.read_rows(position, min(window, stop - position), types)
         if last == position:
             break
         events = [(row[0], decoder_for(row[3])(row[4], row[1], row[2]), routes[row[3]]) for row in rows]
@@ -135,8 +193,8 @@ def _rebuild(
                 docs.clear()
         if progress is not None:
             progress(position)
-    documents.bulk_write(memory, (name, position))
-    documents.ensure_indexes()
+    documents.bulk_write(memory, None if name is None else (name, position))
+    documents.ensure_indexes(list(memory))
     return position
 
 

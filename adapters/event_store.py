@@ -39,6 +39,8 @@ class RecorderEventStore:
         self._histories: OrderedDict[UUID, list[Event]] = OrderedDict()
         self._histories_lock = threading.Lock()
         self.history_cache_size = 20_000
+        # (file, synchronous) of a SQLite log, so a helper process can open it too; None for PostgreSQL
+        self.sqlite_file: tuple[str, str] | None = None
 
     def append(self, events: Sequence[Event]) -> list[int]:
         if not events:
@@ -180,7 +182,9 @@ def sqlite_event_store(path: Path | str, pool_size: int = 5, synchronous: str = 
             curs.execute(sql, params)
             return [tuple(row) for row in curs.fetchall()]
 
-    return RecorderEventStore(recorder, position, select_rows)
+    store = RecorderEventStore(recorder, position, select_rows)
+    store.sqlite_file = (str(path), synchronous)
+    return store
 
 
 def postgres_event_store(

@@ -42,7 +42,7 @@ def _after(order: str, descending: bool, value: Any, key: str) -> tuple[str, lis
 class SqliteDocumentStore:
     """DocumentStore on a SQLite file (WAL: one writer, many concurrent readers)."""
 
-    def __init__(self, path: Path | str, projections: Iterable[Projection]) -> None:
+    def __init__(self, path: Path | str, projections: Iterable[Projection], *, indexes: bool = True) -> None:
         self.path = str(path)
         self.projections = {p.collection: p for p in projections}
         self._local = threading.local()
@@ -50,7 +50,7 @@ class SqliteDocumentStore:
         # collections whose text index exists and is kept up to date; during a rebuild it is built at the end
         self._text_indexed: set[str] = set()
         self._writer = self._connect()
-        self._create()
+        self._create(indexes=indexes)  # indexes=False: a rebuild's helper, which builds them after its writes
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, check_same_thread=False, timeout=30, isolation_level=None)
@@ -78,11 +78,13 @@ class SqliteDocumentStore:
         if indexes:
             self.ensure_indexes()
 
-    def ensure_indexes(self) -> None:
-        """Create the query and text indexes (idempotent; a rebuild creates them once at the end, not row by row)."""
+    def ensure_indexes(self, collections: Iterable[str] | None = None) -> None:
+        """Create the query and text indexes (idempotent; a rebuild creates them once at the end, not row by row),
+        of every collection or of those named."""
+        chosen = self.projections if collections is None else {c: self.projections[self._table(c)] for c in collections}
         with self._write_lock:
             cur = self._writer
-            for name, projection in self.projections.items():
+            for name, projection in chosen.items():
                 order = _field(projection.order)
                 cur.execute(f"CREATE INDEX IF NOT EXISTS ix_{name}_order ON {name} (tenant, {order})")
                 cur.execute(f"CREATE INDEX IF NOT EXISTS ix_{name}_position ON {name} (position)")

@@ -116,3 +116,29 @@ def test_a_rebuild_stopped_after_a_flush_is_finished_by_the_live_runner_or_a_new
 def test_bad_sizes_are_refused(store: RecorderEventStore, documents: SqliteDocumentStore) -> None:
     with pytest.raises(ValueError, match="window"):
         bulk_rebuild.rebuild(store, documents, ALL, "embedded", window=0)
+
+
+def test_a_rebuild_with_a_helper_process_stores_what_the_live_runner_stores(
+    store: RecorderEventStore, worked_log: int, tmp_path: Path
+) -> None:
+    live = _live(store, tmp_path / "live.db")
+    documents = SqliteDocumentStore(tmp_path / "rebuilt.db", ALL)
+    runner = EmbeddedRunner(store, documents, ALL)
+    assert runner._rebuild_helper(2) == (str(tmp_path / "events.db"), "FULL", str(tmp_path / "rebuilt.db"))
+    assert runner.rebuild(processes=2) == worked_log
+    assert snapshot(documents) == live
+    # the helper's collections are indexed and this store maintains their text index afterwards
+    assert documents._text_indexed == {p.collection for p in ALL if p.text_search}
+    names = {row[0] for row in documents._writer.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    assert {"ix_timeline_case_id", "ix_cases_status", "ix_queues_key"} <= names
+
+
+def test_a_helper_that_fails_fails_the_rebuild_and_leaves_no_tracking_position(
+    store: RecorderEventStore, worked_log: int, tmp_path: Path
+) -> None:
+    documents = SqliteDocumentStore(tmp_path / "rebuilt.db", ALL)
+    with pytest.raises(RuntimeError, match="helper process failed"):
+        bulk_rebuild.rebuild(store, documents, ALL, "embedded",
+                             helper=(str(tmp_path / "events.db"), "SOMETIMES", str(tmp_path / "rebuilt.db")))
+    assert snapshot(documents)["tracking"] == []
+    assert EmbeddedRunner(store, documents, ALL).position == 0
