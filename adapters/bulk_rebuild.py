@@ -20,7 +20,10 @@ the next run, live or rebuild, folds every event again and skips those already i
 from __future__ import annotations
 
 import gc
-import multiprocessing
+import json
+import os
+import subprocess
+import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
@@ -113,21 +116,19 @@ def rebuild(
         if helper is None:
             return _fold_into(log, documents, projections, stop, window, max_documents, progress, name)
         mine, theirs = list(projections[0::2]), [p.collection for p in projections[1::2]]
-        process = multiprocessing.get_context("spawn").Process(
-            target=_helper, args=(*helper, theirs, stop, window, max_documents), name="casestream-rebuild-helper",
-            daemon=True,
-        )
-        process.start()
+        # the helper writes as it goes (a window's documents at a time), while this process is still folding:
+        # held to the end, its writes and the parent's would queue for the one SQLite write lock
+        process = _start_helper(*helper, theirs, stop, window, min(window, max_documents))
         try:
             _fold_into(log, documents, mine, stop, window, max_documents, progress, None)
         except BaseException:
-            process.terminate()
+            process.kill()
             raise
         finally:
-            process.join()
-        if process.exitcode != 0:
-            raise RuntimeError(f"the rebuild helper process failed (exit code {process.exitcode}); the read models "
-                               "are incomplete and the next start folds the log again: run the rebuild again")
+            process.wait()
+        if process.returncode != 0:
+            raise RuntimeError(f"the rebuild helper process failed (exit code {process.returncode}); the read "
+                               "models are incomplete and the next start folds the log again: run the rebuild again")
         documents.ensure_indexes()  # idempotent: registers the helper's text indexes with this store
         documents.bulk_write({}, (name, stop))
         return stop
@@ -136,7 +137,18 @@ def rebuild(
             gc.enable()
 
 
-def _helper(
+def _start_helper(
+    log_file: str, synchronous: str, documents_file: str, collections: Sequence[str], stop: int, window: int,
+    max_documents: int,
+) -> subprocess.Popen[bytes]:
+    """Start the helper: a fresh interpreter (not multiprocessing, which re-runs the caller's main script)."""
+    args = [log_file, synchronous, documents_file, list(collections), stop, window, max_documents]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p or os.getcwd() for p in sys.path)}
+    code = "import sys, json; from adapters.bulk_rebuild import helper_main; helper_main(*json.loads(sys.argv[1]))"
+    return subprocess.Popen([sys.executable, "-c", code, json.dumps(args)], env=env)
+
+
+def helper_main(
     log_file: str, synchronous: str, documents_file: str, collections: Sequence[str], stop: int, window: int,
     max_documents: int,
 ) -> None:
