@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import hashlib
 import io
 import os
 import pstats
@@ -88,6 +89,16 @@ def timed_bulk_rebuild(runner: Any, processes: int) -> tuple[int, float, float]:
     return runner.position, seconds, cpu
 
 
+def digest(documents: Any) -> str:
+    """A digest of every stored row (key, tenant, position, document) and the tracking positions."""
+    sha = hashlib.sha256()
+    conn = documents._reader()
+    for name in [*documents.projections, "tracking"]:
+        for row in conn.execute(f"SELECT * FROM {name} ORDER BY 1"):
+            sha.update(repr(tuple(row)).encode())
+    return sha.hexdigest()[:12]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small log (< 1 min)")
@@ -131,12 +142,14 @@ def main() -> None:
             rows.append([label, n, secs, n / secs, cpu, n / cpu if cpu else float("nan"), ""])
         documents = SqliteDocumentStore(tmp / "views.sqlite", ALL)
         runner = EmbeddedRunner(store, documents, ALL, batch_size=batch_size)
+        digests: dict[str, str] = {}
         if args.live:
             n, secs, cpu = timed_rebuild(runner, documents, args.max_seconds)
             complete = "" if n >= total else f" (stopped at {args.max_seconds:g}s)"
             rows.append([f"live path: reset + catch_up{complete}", n, secs, n / secs, cpu,
                          n / cpu if cpu else float("nan"), ""])
             results["live path"] = n / secs
+            digests["live path"] = digest(documents) if n >= total else "(stopped)"
         rate = 0.0
         for processes in args.processes:
             n, secs, cpu = timed_bulk_rebuild(runner, processes)
@@ -145,6 +158,7 @@ def main() -> None:
                          f">= {TARGET_EVENTS_PER_S:,.0f}/s: "
                          f"{verdict(n / secs, TARGET_EVENTS_PER_S, higher_is_better=True)}"])
             rate = max(rate, n / secs)
+            digests[f"{processes} process{'es' if processes > 1 else ''}"] = digest(documents)
         sizes = {c: documents._reader().execute(f"SELECT COUNT(*) FROM {c}").fetchone()[0]
                  for c in documents.projections}
         views_mb = sum(p.stat().st_size for p in tmp.glob("views.sqlite*")) / 1e6
@@ -159,6 +173,8 @@ def main() -> None:
         store.close()
     table(["pass", "events", "seconds", "events/s", "CPU s", "events/CPU-s", "target"], rows)
     print(f"read models after rebuild: {sizes}; views file {views_mb:,.0f} MB")
+    same = len(set(d for d in digests.values() if d != "(stopped)")) == 1
+    print(f"digest of every stored row per pass: {digests} -> {'identical' if same else 'DIFFERENT'}")
     if profile_text:
         print("cProfile of EmbeddedRunner.rebuild (this process only):\n" + profile_text)
     print(common.machine_line())
