@@ -8,8 +8,9 @@ built. The fold and its rule (an event at or below a document's position is skip
 documents are the ones the live runner stores.
 
 With `helper` (a SQLite log and document file), a second process folds every other projection (the timeline
-while this one folds the cases, on the 2 cores of a small host) into its own tables of the same file; the tracking
-position is written once both have finished.
+while this one folds the cases) into its own tables of the same file; the tracking position is written once both
+have finished. Both read and decode the events they share and take turns at SQLite's one write lock, so it pays
+only where a core is idle (see bench/README.md).
 
 Memory is bounded: past `max_documents` documents in memory they are written (without a tracking position) and
 dropped; a later event of a dropped document loads it back. A crash mid-rebuild leaves the tracking position at

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import gc
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -26,7 +25,6 @@ from projections.ports import DocumentStore
 
 log = logging.getLogger(__name__)
 Subscriber = Callable[[Sequence[Positioned]], None]
-HELPER_FROM_EVENTS = 200_000  # a rebuild's helper process starts a Python interpreter: worth it on bigger logs
 
 
 def freeze_startup_objects() -> None:
@@ -96,15 +94,12 @@ class EmbeddedRunner(CatchUpThread):
             total += n
         return total
 
-    def _rebuild_helper(self, processes: int | None) -> tuple[str, str, str] | None:
-        """The files a rebuild's second process opens, when it gets one: on 2+ cores (or when asked), with a
-        SQLite log and document store whose projections are all in the catalog, and a log big enough to pay
-        for starting an interpreter (about a second of CPU)."""
-        log_file = getattr(self.store, "sqlite_file", None)
-        if processes is None:
-            processes = 2 if (os.cpu_count() or 1) >= 2 and self.store.max_position() >= HELPER_FROM_EVENTS else 1
+    def _rebuild_helper(self, processes: int) -> tuple[str, str, str] | None:
+        """The files a rebuild's second process opens, when it gets one: asked for, with a SQLite log and document
+        store whose projections are all in the catalog."""
         if processes not in (1, 2):
             raise ValueError(f"processes must be 1 or 2, not {processes!r}")
+        log_file = getattr(self.store, "sqlite_file", None)
         if processes == 1 or log_file is None or not isinstance(self.documents, SqliteDocumentStore):
             return None
         catalog = {id(p) for p in ALL}
@@ -112,12 +107,13 @@ class EmbeddedRunner(CatchUpThread):
             return None
         return log_file[0], log_file[1], self.documents.path
 
-    def rebuild(self, progress: Callable[[int], None] | None = None, processes: int | None = None) -> int:
+    def rebuild(self, progress: Callable[[int], None] | None = None, processes: int = 1) -> int:
         """Drop the read models and fold the whole log again (indexes built once at the end); return events read.
 
         On a store and log that support it (SQLite), the documents are folded in memory and written once
-        (`adapters.bulk_rebuild`), by this process and a helper (`processes`: 1 or 2; default 2 on 2+ cores for
-        a log of 200,000+ events); subscribers are not called for a rebuild's events then."""
+        (`adapters.bulk_rebuild`); with processes=2 a helper process folds every other read model (on the
+        2-core bench machine it saved 0-20% of wall time for 25-45% more CPU, so it is not the default);
+        subscribers are not called for a rebuild's events then."""
         freeze_startup_objects()
         if bulk_rebuild.supported(self.store, self.documents, self.projections):
             with self._progress:
