@@ -22,6 +22,7 @@ import orjson
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from adapters import bulk_rebuild
 from adapters.embedded_runner import EmbeddedRunner
 from adapters.event_store import RecorderEventStore, sqlite_event_store
 from adapters.sqlite_documents import SqliteDocumentStore
@@ -416,6 +417,11 @@ def test_live_read_models_equal_a_rebuild_from_scratch(sequence):
         rebuilt = EmbeddedRunner(w.store, w.documents, ALL)
         rebuilt.catch_up()
         assert rebuilt.position == w.store.max_position()
+        assert snapshot(w.documents) == live
+        # the in-memory rebuild (`casestream rebuild`), flushing and reloading documents every few events too
+        assert rebuilt.rebuild() == w.store.max_position()
+        assert snapshot(w.documents) == live
+        bulk_rebuild.rebuild(w.store, w.documents, ALL, rebuilt.name, window=3, max_documents=2)
         assert snapshot(w.documents) == live
 
 
