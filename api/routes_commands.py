@@ -8,12 +8,12 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any
 
-import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, create_model
 
 from api.deps import DESIGNER_ROLES, WRITER_ROLES, BearerActorDep, require_role
+from api.json_reply import JsonReply
 from casestream.bootstrap import Platform
 from commands import messages as m
 from commands.bus import Result
@@ -23,15 +23,6 @@ router = APIRouter(prefix="/api", tags=["commands"])
 # The bus blocks on the event store; its calls run on a pool of their own, smaller than anyio's default 40
 # threads: enough for group commit to gather appends, without 40 threads contending for the GIL.
 _BUS_THREADS = ThreadPoolExecutor(max_workers=16, thread_name_prefix="casestream-bus")
-
-
-class OrjsonResponse(Response):
-    """A JSON response encoded with orjson (the command replies are small and on the hot path)."""
-
-    media_type = "application/json"
-
-    def render(self, content: Any) -> bytes:
-        return orjson.dumps(content)
 
 
 class CommandReply(BaseModel):
@@ -93,7 +84,7 @@ def command_route(path: str, command_type: type[m.Command], *, status: int = 200
             platform.bus.dispatch, command, actor,
             correlation_id=headers.get("x-correlation-id"), causation_id=headers.get("x-causation-id"),
         ))
-        return OrjsonResponse(reply_of(result), status_code=status if not result.repeated else 200)
+        return JsonReply(reply_of(result), status_code=status if not result.repeated else 200)
 
     add_command_route(router, path, endpoint, command_type, status)
 

@@ -10,19 +10,20 @@ from fastapi import APIRouter, Query
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import ActorDep, PlatformDep, Waited
+from api.json_reply import JsonReply
 from domain.errors import FieldError, NotFound, ValidationFailed
 from projections import history, queries
 
 router = APIRouter(prefix="/api", tags=["queries"], dependencies=[Waited])
 
 
-@router.get("/me")
-def me(actor: ActorDep) -> dict[str, Any]:
+@router.get("/me", response_class=JsonReply)
+def me(actor: ActorDep) -> JsonReply:
     """Who the token says you are."""
-    return {"user": actor.user, "tenant": actor.tenant, "roles": list(actor.roles)}
+    return JsonReply({"user": actor.user, "tenant": actor.tenant, "roles": list(actor.roles)})
 
 
-@router.get("/cases")
+@router.get("/cases", response_class=JsonReply)
 def list_cases(
     actor: ActorDep,
     platform: PlatformDep,
@@ -36,7 +37,7 @@ def list_cases(
     order: Literal["asc", "desc"] = "desc",
     limit: Annotated[int, Query(ge=1, le=queries.MAX_LIMIT)] = 50,
     cursor: Annotated[str | None, Query(max_length=2000)] = None,
-) -> dict[str, Any]:
+) -> JsonReply:
     """Cases, filtered, searched, sorted, with cursor pagination."""
     page = queries.list_cases(
         platform.documents, actor.tenant,
@@ -44,19 +45,19 @@ def list_cases(
                  "assignee": assignee},
         text=q, sort=sort, descending=order == "desc", limit=limit, cursor=cursor,
     )
-    return {"items": page.items, "next_cursor": page.next_cursor}
+    return JsonReply({"items": page.items, "next_cursor": page.next_cursor})
 
 
-@router.get("/cases/{case_id}")
-def get_case(case_id: str, actor: ActorDep, platform: PlatformDep) -> dict[str, Any]:
+@router.get("/cases/{case_id}", response_class=JsonReply)
+def get_case(case_id: str, actor: ActorDep, platform: PlatformDep) -> JsonReply:
     """One case with its data and comment threads."""
-    return queries.get_case(platform.documents, actor.tenant, case_id)
+    return JsonReply(queries.get_case(platform.documents, actor.tenant, case_id))
 
 
-@router.get("/cases/{case_id}/timeline")
-def timeline(case_id: str, actor: ActorDep, platform: PlatformDep) -> list[dict[str, Any]]:
+@router.get("/cases/{case_id}/timeline", response_class=JsonReply)
+def timeline(case_id: str, actor: ActorDep, platform: PlatformDep) -> JsonReply:
     """Every event of a case, in order, in words."""
-    return queries.case_timeline(platform.documents, actor.tenant, case_id)
+    return JsonReply(queries.case_timeline(platform.documents, actor.tenant, case_id))
 
 
 def _case_events(platform: PlatformDep, actor: ActorDep, case_id: str) -> list[Any]:
@@ -70,66 +71,66 @@ def _case_events(platform: PlatformDep, actor: ActorDep, case_id: str) -> list[A
     return events
 
 
-@router.get("/cases/{case_id}/history")
+@router.get("/cases/{case_id}/history", response_class=JsonReply)
 async def case_history(
     case_id: str, actor: ActorDep, platform: PlatformDep,
     version: Annotated[int | None, Query(ge=1)] = None,
     as_of: Annotated[datetime | None, Query(description="ISO-8601 moment, with a time zone.")] = None,
-) -> dict[str, Any]:
+) -> JsonReply:
     """The case as it was at a version or a moment (replayed from its events)."""
     if (version is None) == (as_of is None):
         raise ValidationFailed("give exactly one of version or as_of", [FieldError("version", "or as_of")])
     if as_of is not None and as_of.tzinfo is None:
         raise ValidationFailed("as_of needs a time zone", [FieldError("as_of", "e.g. 2026-01-31T12:00:00Z")])
     events = await run_in_threadpool(_case_events, platform, actor, case_id)
-    return history.as_of(events, version=version, at=as_of)
+    return JsonReply(history.as_of(events, version=version, at=as_of))
 
 
-@router.get("/cases/{case_id}/diff")
+@router.get("/cases/{case_id}/diff", response_class=JsonReply)
 async def case_diff(
     case_id: str, actor: ActorDep, platform: PlatformDep,
     from_: Annotated[int, Query(alias="from", ge=1)], to: Annotated[int, Query(ge=1)],
-) -> dict[str, Any]:
+) -> JsonReply:
     """What changed between two versions of a case."""
     events = await run_in_threadpool(_case_events, platform, actor, case_id)
-    return history.compare(events, from_, to)
+    return JsonReply(history.compare(events, from_, to))
 
 
-@router.get("/kanban/{definition_key}")
+@router.get("/kanban/{definition_key}", response_class=JsonReply)
 def kanban(
     definition_key: str, actor: ActorDep, platform: PlatformDep,
     per_column: Annotated[int, Query(ge=1, le=200)] = 50,
-) -> dict[str, Any]:
+) -> JsonReply:
     """The board of a definition: a column per stage with its open cases."""
-    return queries.kanban(platform.documents, actor.tenant, definition_key, per_column)
+    return JsonReply(queries.kanban(platform.documents, actor.tenant, definition_key, per_column))
 
 
-@router.get("/counts")
-def counts(actor: ActorDep, platform: PlatformDep, definition_key: str | None = None) -> dict[str, Any]:
+@router.get("/counts", response_class=JsonReply)
+def counts(actor: ActorDep, platform: PlatformDep, definition_key: str | None = None) -> JsonReply:
     """Case counts per status, stage, queue, definition and assignee."""
-    return queries.case_counts(platform.documents, actor.tenant, definition_key)
+    return JsonReply(queries.case_counts(platform.documents, actor.tenant, definition_key))
 
 
-@router.get("/definitions")
-def definitions(actor: ActorDep, platform: PlatformDep) -> list[dict[str, Any]]:
-    return queries.list_collection(platform.documents, "definitions", actor.tenant)
+@router.get("/definitions", response_class=JsonReply)
+def definitions(actor: ActorDep, platform: PlatformDep) -> JsonReply:
+    return JsonReply(queries.list_collection(platform.documents, "definitions", actor.tenant))
 
 
-@router.get("/definitions/{key}")
-def definition(key: str, actor: ActorDep, platform: PlatformDep) -> dict[str, Any]:
-    return queries.get_definition(platform.documents, actor.tenant, key)
+@router.get("/definitions/{key}", response_class=JsonReply)
+def definition(key: str, actor: ActorDep, platform: PlatformDep) -> JsonReply:
+    return JsonReply(queries.get_definition(platform.documents, actor.tenant, key))
 
 
-@router.get("/queues")
-def queues(actor: ActorDep, platform: PlatformDep) -> list[dict[str, Any]]:
-    return queries.list_collection(platform.documents, "queues", actor.tenant)
+@router.get("/queues", response_class=JsonReply)
+def queues(actor: ActorDep, platform: PlatformDep) -> JsonReply:
+    return JsonReply(queries.list_collection(platform.documents, "queues", actor.tenant))
 
 
-@router.get("/record-types")
-def record_types(actor: ActorDep, platform: PlatformDep) -> list[dict[str, Any]]:
-    return queries.list_collection(platform.documents, "record_types", actor.tenant)
+@router.get("/record-types", response_class=JsonReply)
+def record_types(actor: ActorDep, platform: PlatformDep) -> JsonReply:
+    return JsonReply(queries.list_collection(platform.documents, "record_types", actor.tenant))
 
 
-@router.get("/record-types/{type_key}/records")
-def records(type_key: str, actor: ActorDep, platform: PlatformDep) -> list[dict[str, Any]]:
-    return queries.list_collection(platform.documents, "records", actor.tenant, type_key=type_key)
+@router.get("/record-types/{type_key}/records", response_class=JsonReply)
+def records(type_key: str, actor: ActorDep, platform: PlatformDep) -> JsonReply:
+    return JsonReply(queries.list_collection(platform.documents, "records", actor.tenant, type_key=type_key))

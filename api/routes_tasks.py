@@ -2,13 +2,14 @@
 
 # No `from __future__ import annotations` here: the generated endpoints' annotations must be real classes.
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import WRITER_ROLES, ActorDep, PlatformDep, Waited, require_role
+from api.json_reply import JsonReply
 from api.routes_commands import add_command_route, body_model, command_of, reply_of
 from commands import messages as m
 from projections import task_queries
@@ -50,7 +51,7 @@ task_route("/tasks/{task_id}/priority", m.ChangeTaskPriority)
 task_route("/tasks/{task_id}/assign", m.AssignTask)
 
 
-@router.get("/tasks", dependencies=[Waited])
+@router.get("/tasks", dependencies=[Waited], response_class=JsonReply)
 def list_tasks(
     actor: ActorDep,
     platform: PlatformDep,
@@ -68,16 +69,16 @@ def list_tasks(
     ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
     cursor: Annotated[str | None, Query(max_length=2000)] = None,
-) -> dict[str, Any]:
+) -> JsonReply:
     """An inbox view of tasks, filtered by case and status, sorted, with cursor pagination."""
     page = task_queries.list_tasks(
         platform.documents, actor.tenant, actor.user, actor.roles, view=view, case_id=case_id, status=status,
         sort=sort, descending=None if order is None else order == "desc", limit=limit, cursor=cursor,
     )
-    return {"items": page.items, "next_cursor": page.next_cursor}
+    return JsonReply({"items": page.items, "next_cursor": page.next_cursor})
 
 
-@router.get("/tasks/{task_id}", dependencies=[Waited])
-def get_task(task_id: str, actor: ActorDep, platform: PlatformDep) -> dict[str, Any]:
+@router.get("/tasks/{task_id}", dependencies=[Waited], response_class=JsonReply)
+def get_task(task_id: str, actor: ActorDep, platform: PlatformDep) -> JsonReply:
     """One task with its form schema and, once completed, its data."""
-    return task_queries.get_task(platform.documents, actor.tenant, task_id)
+    return JsonReply(task_queries.get_task(platform.documents, actor.tenant, task_id))
