@@ -52,9 +52,11 @@ def cached_views(shape: LogShape, events: Path) -> Path:
     from adapters.embedded_runner import EmbeddedRunner
     from adapters.event_store import sqlite_event_store
     from adapters.sqlite_documents import SqliteDocumentStore
+    from processes.manager import NAME as MANAGER_NAME
     from projections.catalog import ALL
 
-    path = common.cache_root() / f"{shape.key}.views.sqlite"
+    # v2: built with the current folds, and the process manager's position at the head of the log
+    path = common.cache_root() / f"{shape.key}.views-v2.sqlite"
     if path.exists():
         return path
     tmp = path.with_name(path.name + f".tmp{os.getpid()}")
@@ -64,7 +66,11 @@ def cached_views(shape: LogShape, events: Path) -> Path:
     started = time.perf_counter()
     store = sqlite_event_store(events, synchronous="NORMAL")
     documents = SqliteDocumentStore(tmp, ALL)
-    n = EmbeddedRunner(store, documents, ALL, batch_size=5000).catch_up()
+    runner = EmbeddedRunner(store, documents, ALL, batch_size=5000)
+    n = runner.catch_up()
+    # the generated history predates processes (as `casestream demo` does with ProcessManager.skip_to): without
+    # this, the server's process manager reads the whole log at start and every timed request shares the CPU
+    documents.write([], (MANAGER_NAME, runner.position))
     documents.close()
     store.close()
     # a self-contained copy (the store's per-thread reader connections may still hold the WAL file open)
