@@ -38,6 +38,16 @@ def _after(order: str, descending: bool, value: Any, key: str) -> tuple[str, lis
     tail = f" OR {order} IS NULL" if descending else ""
     return f"({order} {op} ? OR ({order} = ? AND key {op} ?){tail})", [value, value, key]
 
+# a document lands only over an older position (a replayed or stale write changes nothing); tracking only moves on
+_UPSERT = (
+    "INSERT INTO {table} (key, tenant, position, doc) VALUES (?, ?, ?, ?) ON CONFLICT(key) DO UPDATE SET "
+    "tenant = excluded.tenant, position = excluded.position, doc = excluded.doc WHERE excluded.position > position"
+)
+_ADVANCE = (
+    "INSERT INTO tracking (name, position) VALUES (?, ?) ON CONFLICT(name) DO UPDATE "
+    "SET position = excluded.position WHERE excluded.position > position"
+)
+
 
 class SqliteDocumentStore:
     """DocumentStore on a SQLite file (WAL: one writer, many concurrent readers)."""
@@ -146,20 +156,11 @@ class SqliteDocumentStore:
                     by_table.setdefault(self._table(w.collection), []).append((w.key, tenant, w.position, body))
                 for table, rows in by_table.items():
                     stale_text = self._text_changes(cur, table, writes) if table in self._text_indexed else None
-                    cur.executemany(
-                        f"INSERT INTO {table} (key, tenant, position, doc) VALUES (?, ?, ?, ?) "
-                        "ON CONFLICT(key) DO UPDATE SET tenant = excluded.tenant, position = excluded.position, "
-                        "doc = excluded.doc WHERE excluded.position > position",
-                        rows,
-                    )
+                    cur.executemany(_UPSERT.format(table=table), rows)
                     if stale_text:
                         self._index_text(cur, table, [(key,) for key in stale_text])
                 if tracking is not None:
-                    cur.execute(
-                        "INSERT INTO tracking (name, position) VALUES (?, ?) ON CONFLICT(name) DO UPDATE "
-                        "SET position = excluded.position WHERE excluded.position > position",
-                        tracking,
-                    )
+                    cur.execute(_ADVANCE, tracking)
                 cur.execute("COMMIT")
             except BaseException:
                 cur.execute("ROLLBACK")
@@ -188,18 +189,9 @@ class SqliteDocumentStore:
                     table = self._table(collection)
                     rows = [(key, doc.get("tenant"), position, dumps(doc).decode()) if doc is not None
                             else (key, None, position, None) for key, (doc, position) in sorted(docs.items())]
-                    cur.executemany(
-                        f"INSERT INTO {table} (key, tenant, position, doc) VALUES (?, ?, ?, ?) "
-                        "ON CONFLICT(key) DO UPDATE SET tenant = excluded.tenant, position = excluded.position, "
-                        "doc = excluded.doc WHERE excluded.position > position",
-                        rows,
-                    )
+                    cur.executemany(_UPSERT.format(table=table), rows)
                 if tracking is not None:
-                    cur.execute(
-                        "INSERT INTO tracking (name, position) VALUES (?, ?) ON CONFLICT(name) DO UPDATE "
-                        "SET position = excluded.position WHERE excluded.position > position",
-                        tracking,
-                    )
+                    cur.execute(_ADVANCE, tracking)
                 cur.execute("COMMIT")
             except BaseException:
                 cur.execute("ROLLBACK")
