@@ -166,10 +166,17 @@ class MongoDocumentStore:
         fields = {"doc": 1, "position": 1, "escaped": 1}
         found: dict[str, tuple[Doc | None, int]] = {}
         if self.ferretdb:
-            for key in dict.fromkeys(keys):
-                record = coll.find_one({"_id": key}, fields)
-                if record is not None:
-                    found[key] = self._stored(record)
+            # one lookup by _id each (`$in` scans the collection there), spread over the write pool's connections
+
+            def look_up(part: Sequence[str]) -> list[Record]:
+                return [r for key in part if (r := coll.find_one({"_id": key}, fields)) is not None]
+
+            unique = list(dict.fromkeys(keys))
+            size = max(16, -(-len(unique) // self.write_threads))
+            parts = [unique[i:i + size] for i in range(0, len(unique), size)]
+            for records in self._parallel([functools.partial(look_up, part) for part in parts]):
+                for record in records:
+                    found[record["_id"]] = self._stored(record)
             return found
         for start in range(0, len(keys), _CHUNK):
             for record in coll.find({"_id": {"$in": list(keys[start : start + _CHUNK])}}, fields):
