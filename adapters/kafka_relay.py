@@ -223,7 +223,7 @@ class RelayConfig:
     replication_factor: int = 0  # 0: min(3, number of brokers)
     name: str = "kafka"
     batch_size: int = 500
-    poll_interval: float = 0.2
+    poll_interval: float = 0.05  # PostgreSQL has no wake-up from another process: an idle log is polled
     retry_backoff: float = 1.0
     linger_ms: int = 5
 

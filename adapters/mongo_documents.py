@@ -174,7 +174,7 @@ class MongoDocumentStore:
             unique = list(dict.fromkeys(keys))
             size = max(16, -(-len(unique) // self.write_threads))
             parts = [unique[i:i + size] for i in range(0, len(unique), size)]
-            for records in self._parallel([functools.partial(look_up, part) for part in parts]):
+            for records in self.parallel([functools.partial(look_up, part) for part in parts]):
                 for record in records:
                     found[record["_id"]] = self._stored(record)
             return found
@@ -223,7 +223,7 @@ class MongoDocumentStore:
             return collection, []
 
         jobs = [functools.partial(insert, c, g) for c, g in groups.items() if g]
-        return {c: existed for c, existed in self._parallel(jobs) if existed}
+        return {c: existed for c, existed in self.parallel(jobs) if existed}
 
     def replace_older(self, groups: Mapping[str, Sequence[Write]]) -> None:
         """Replace documents that exist, each only where the stored position is older (a stale or repeated write
@@ -242,10 +242,10 @@ class MongoDocumentStore:
                 requests = [ReplaceOne({"_id": r["_id"], "position": {"$lt": r["position"]}}, r)
                             for r in records[start:start + step]]
                 jobs.append(functools.partial(replace, coll, requests))
-        self._parallel(jobs)
+        self.parallel(jobs)
 
-    def _parallel(self, jobs: Sequence[Callable[[], _T]]) -> list[_T]:
-        """Run the jobs on the write pool; wait for all of them, then raise the first failure if any."""
+    def parallel(self, jobs: Sequence[Callable[[], _T]]) -> list[_T]:
+        """Run the jobs on the write pool (one connection each); wait for all, then raise the first failure."""
         if len(jobs) <= 1:
             return [job() for job in jobs]
         if self._pool is None:

@@ -49,7 +49,7 @@ class Settings(BaseSettings):
     kafka_replication_factor: int = Field(default=0, ge=0, description="0: min(3, brokers).")
     relay_name: str = Field(default="kafka", description="The relay's row in relay_position.")
     relay_batch_size: int = Field(default=500, ge=1, description="Events per relay batch.")
-    relay_poll_interval: float = Field(default=0.2, gt=0, description="Seconds between polls of an idle log.")
+    relay_poll_interval: float = Field(default=0.05, gt=0, description="Seconds between polls of an idle log.")
 
     mongo_url: str = Field(default="mongodb://127.0.0.1:27517/", description="MongoDB holding the distributed read "
                            "models (workers write, `serve --distributed` reads).")

@@ -8,6 +8,7 @@ documents carry the position of the last event folded into them and `fold_batch`
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import time
 from collections import OrderedDict
@@ -299,14 +300,17 @@ class BatchProcessor:
         return marks
 
     def _advance(self, marks: Iterable[PartitionMark]) -> None:
-        """Move each partition's tracking document forward (never back: a late, older batch leaves it)."""
-        for mark in marks:
-            record = mark.record(self.worker)
+        """Move each partition's tracking document forward (never back: a late, older batch leaves it). One
+        document per partition, written side by side (each is a ~10-25 ms transaction on FerretDB)."""
+
+        def advance(record: dict[str, Any]) -> None:
             guard = {"_id": record["_id"], "position": {"$lt": record["position"]}}
             try:
                 self.tracking.replace_one(guard, record, upsert=True)
             except DuplicateKeyError:
                 self.tracking.replace_one(guard, record)
+
+        self.documents.parallel([functools.partial(advance, mark.record(self.worker)) for mark in marks])
 
     # --- retrying parked events ------------------------------------------------------------------------
 
