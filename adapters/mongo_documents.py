@@ -194,14 +194,15 @@ class MongoDocumentStore:
         Not one transaction (FerretDB has none); the order and the position guard make a crash at any
         point safe to replay.
         """
-        groups = self._by_collection(writes)
+        groups = self.by_collection(writes)
         existing = self.insert_new(groups)
         self.replace_older(existing)
         if tracking is not None:
             name, position = tracking
             self._advance(self.db[_TRACKING], {"_id": name, "position": position})
 
-    def _by_collection(self, writes: Iterable[Write]) -> dict[str, list[Write]]:
+    def by_collection(self, writes: Iterable[Write]) -> dict[str, list[Write]]:
+        """The writes grouped by read model, in batch order (an unknown collection raises KeyError)."""
         groups: dict[str, list[Write]] = {}
         for w in writes:
             self._coll(w.collection)

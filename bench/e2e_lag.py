@@ -183,6 +183,7 @@ def distributed_phase(pg: dict[str, str], rate: float, seconds: float, tmp: Path
     from adapters.kafka_relay import HeadStore, positions_for
     from adapters.read_progress import KafkaReadProgress, mongo_tracking
     from infra import registry
+    from infra.process import stop_children
 
     kafka = registry.get("kafka")
     ferret = registry.get("ferretdb")
@@ -219,13 +220,7 @@ def distributed_phase(pg: dict[str, str], rate: float, seconds: float, tmp: Path
         drive(run, bus, cases, rate, seconds, watcher(lambda: progress.snapshot(0).position))
         return run
     finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop_children(procs)
         client.drop_database(database)
         client.close()
         store.close()

@@ -22,7 +22,7 @@ import httpx
 
 from infra import registry
 from infra.paths import run_dir
-from infra.process import ServerStartError
+from infra.process import ServerStartError, stop_children
 from infra.server import Server
 
 # Servers the distributed mode talks to (as far as each exists in this checkout), in start order.
@@ -43,13 +43,7 @@ class Stack:
     def stop(self, say: Callable[[str], None]) -> None:
         # API replicas first (no new commands), then the publishers and workers, the relay last
         for group in (self.replicas, list(reversed(self.processes.values()))):
-            for proc in group:
-                proc.terminate()
-            for proc in group:
-                try:
-                    proc.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+            stop_children(group)
         for server in reversed(self.started):
             say(f"stopping {server.name}")
             server.down()

@@ -121,6 +121,18 @@ def stop_pid(pid: int, *, sig: int = signal.SIGTERM, timeout: float = 30.0) -> N
             time.sleep(0.1)
 
 
+def stop_children(procs: Sequence[subprocess.Popen[bytes]], timeout: float = 20.0) -> None:
+    """SIGTERM every child at once (they shut down side by side), wait for each, SIGKILL the ones that hang."""
+    for proc in procs:
+        proc.terminate()
+    for proc in procs:
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 def port_open(port: int, host: str = "127.0.0.1") -> bool:
     """True when something accepts TCP connections on host:port."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:

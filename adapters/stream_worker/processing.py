@@ -383,10 +383,7 @@ class DocumentCache:
 def insert_new(documents: MongoDocumentStore, writes: Sequence[Write]) -> set[tuple[str, str]]:
     """Insert documents believed new (one insert_many per collection); return the (collection, key) of those that
     existed (nothing is written for them: they were folded on a wrong assumption)."""
-    groups: dict[str, list[Write]] = {}
-    for w in writes:
-        groups.setdefault(w.collection, []).append(w)
-    existed = documents.insert_new(groups)
+    existed = documents.insert_new(documents.by_collection(writes))
     return {(collection, w.key) for collection, group in existed.items() for w in group}
 
 
@@ -394,10 +391,7 @@ def replace_existing(documents: MongoDocumentStore, writes: Sequence[Write]) -> 
     """Store documents known to exist (in the cache, or found by insert_new): each replaced only over an older
     position, without the insert attempt write() makes first (on FerretDB a failed insert costs as much as one
     that lands). A document missing after all (its collection dropped under a running worker) is not written."""
-    groups: dict[str, list[Write]] = {}
-    for w in writes:
-        groups.setdefault(w.collection, []).append(w)
-    documents.replace_older(groups)
+    documents.replace_older(documents.by_collection(writes))
 
 
 def _position(item: Positioned | BaseException) -> int | None:
