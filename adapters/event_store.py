@@ -21,6 +21,11 @@ from domain.events import Event, Positioned
 # `limit`, only of `topics` when given
 Row = tuple[int, Any, int, str, bytes]
 SelectRows = Callable[[int, int, int | None, Sequence[str]], Sequence[Row]]
+# (originator id, version, topic, state) of the events of each (aggregate id, after version) asked for, newer than
+# that version, in (aggregate, version) order
+HistoryRow = tuple[Any, int, str, bytes]
+SelectHistories = Callable[[Sequence[tuple[UUID, int]]], Sequence[HistoryRow]]
+HISTORIES_PER_QUERY = 500
 
 
 class RecorderEventStore:
@@ -28,11 +33,12 @@ class RecorderEventStore:
 
     def __init__(
         self, recorder: ApplicationRecorder, position_query: Callable[[UUID, int], int | None],
-        select_rows: SelectRows | None = None,
+        select_rows: SelectRows | None = None, select_histories: SelectHistories | None = None,
     ):
         self.recorder = recorder
         self._position_query = position_query
         self._select_rows = select_rows or self._library_rows
+        self._select_histories = select_histories or self._library_histories
         self._listeners: list[Callable[[int], None]] = []
         self.committer = GroupCommitter(recorder.insert_events)
         # decoded history per aggregate (events are immutable): a load then decodes only what is new
@@ -56,10 +62,30 @@ class RecorderEventStore:
         return positions
 
     def events_of(self, aggregate_id: UUID) -> list[Event]:
-        with self._histories_lock:
-            known = self._histories.get(aggregate_id)
+        known = self._known(aggregate_id)
         after = known[-1].version if known else None
         fresh = [decode_stored(s) for s in self.recorder.select_events(aggregate_id, gt=after)]
+        return self._remember(aggregate_id, known, fresh)
+
+    def events_of_many(self, aggregate_ids: Sequence[UUID]) -> dict[UUID, list[Event]]:
+        """`events_of` for many aggregates in one query (a few hundred ids per query); absent ones map to []."""
+        wanted = list(dict.fromkeys(aggregate_ids))
+        known = {aggregate_id: self._known(aggregate_id) for aggregate_id in wanted}
+        fresh: dict[UUID, list[Event]] = {aggregate_id: [] for aggregate_id in wanted}
+        after = [(a, history[-1].version if (history := known[a]) else 0) for a in wanted]
+        for start in range(0, len(after), HISTORIES_PER_QUERY):
+            chunk = after[start : start + HISTORIES_PER_QUERY]
+            for originator_id, version, topic, state in self._select_histories(chunk):
+                event = decoder_for(topic)(state, originator_id, version)
+                fresh[event.aggregate_id].append(event)
+        return {a: self._remember(a, known[a], fresh[a]) for a in wanted}
+
+    def _known(self, aggregate_id: UUID) -> list[Event] | None:
+        with self._histories_lock:
+            return self._histories.get(aggregate_id)
+
+    def _remember(self, aggregate_id: UUID, known: list[Event] | None, fresh: list[Event]) -> list[Event]:
+        """The whole history (what was cached plus what was read after it), kept for the next load."""
         events = [*known, *fresh] if known else fresh
         if events:
             with self._histories_lock:
@@ -80,6 +106,10 @@ class RecorderEventStore:
             after, limit, stop=stop, topics=topics, inclusive_of_start=False
         )
         return [(n.id, n.originator_id, n.originator_version, n.topic, n.state) for n in notes]
+
+    def _library_histories(self, wanted: Sequence[tuple[UUID, int]]) -> list[HistoryRow]:
+        return [(s.originator_id, s.originator_version, s.topic, s.state)
+                for aggregate_id, after in wanted for s in self.recorder.select_events(aggregate_id, gt=after)]
 
     @staticmethod
     def _decoded(rows: Sequence[Row]) -> list[Positioned]:
@@ -182,7 +212,16 @@ def sqlite_event_store(path: Path | str, pool_size: int = 5, synchronous: str = 
             curs.execute(sql, params)
             return [tuple(row) for row in curs.fetchall()]
 
-    store = RecorderEventStore(recorder, position, select_rows)
+    def select_histories(wanted: Sequence[tuple[UUID, int]]) -> list[HistoryRow]:
+        values = ",".join("(?,?)" for _ in wanted)
+        sql = (f"WITH w(id, after) AS (VALUES {values}) SELECT e.originator_id, e.originator_version, e.topic, "
+               "e.state FROM w JOIN stored_events e ON e.originator_id = w.id AND e.originator_version > w.after "
+               "ORDER BY e.originator_id, e.originator_version")
+        with datastore.transaction(commit=False) as curs:
+            curs.execute(sql, [p for aggregate_id, after in wanted for p in (aggregate_id.hex, after)])
+            return [tuple(row) for row in curs.fetchall()]
+
+    store = RecorderEventStore(recorder, position, select_rows, select_histories)
     store.sqlite_file = (str(path), synchronous)
     return store
 
@@ -212,4 +251,18 @@ def postgres_event_store(
             row = curs.fetchone()
         return int(row["notification_id"]) if row else None
 
-    return RecorderEventStore(recorder, position)
+    table = f"{datastore.schema + '.' if datastore.schema else ''}{recorder.events_table_name}"
+
+    def select_histories(wanted: Sequence[tuple[UUID, int]]) -> list[HistoryRow]:
+        with datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(
+                "SELECT e.originator_id, e.originator_version, e.topic, e.state "
+                "FROM unnest(%s::uuid[], %s::bigint[]) AS w(id, after) "
+                f"JOIN {table} e ON e.originator_id = w.id AND e.originator_version > w.after "
+                "ORDER BY e.originator_id, e.originator_version",
+                ([aggregate_id for aggregate_id, _ in wanted], [after for _, after in wanted]), prepare=True,
+            )
+            return [(row["originator_id"], row["originator_version"], row["topic"], bytes(row["state"]))
+                    for row in curs.fetchall()]
+
+    return RecorderEventStore(recorder, position, select_histories=select_histories)

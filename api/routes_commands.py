@@ -16,7 +16,7 @@ from api.deps import DESIGNER_ROLES, WRITER_ROLES, BearerActorDep, require_role
 from api.json_reply import JsonReply
 from casestream.bootstrap import Platform
 from commands import messages as m
-from commands.bus import Result
+from commands.outcomes import Result
 
 router = APIRouter(prefix="/api", tags=["commands"])
 

@@ -3,26 +3,26 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import random
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-import orjson
-
-from commands.handlers import Handler, contention_key, handler_for
+from commands.batch import Batch
+from commands.handlers import contention_key, handler_for
 from commands.messages import Command
+from commands.outcomes import Prepared, Result, fingerprint, repeat_of, stored_entry
 from commands.ports import EventStore
 from commands.unit_of_work import LoadedAggregates, UnitOfWork
 from domain.command_log import CommandEntry, command_entry_id
-from domain.errors import CommandIdReused, InvalidStateChange, VersionConflict
+from domain.errors import DomainError, InvalidStateChange, VersionConflict
 from domain.events import Context
 
 MAX_ATTEMPTS = 25
+__all__ = ["MAX_ATTEMPTS", "Actor", "CommandBus", "Result", "fingerprint"]
 
 
 @dataclass(frozen=True)
@@ -32,24 +32,6 @@ class Actor:
     user: str
     tenant: str
     roles: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class Result:
-    """What a handled command returns: the aggregate, its new version, the log position to wait for."""
-
-    id: str
-    version: int
-    position: int
-    extra: dict[str, object]
-    repeated: bool = False
-
-
-def fingerprint(command: Command) -> str:
-    """A stable hash of the command's name and payload (without its command_id)."""
-    payload = command.model_dump(mode="json", exclude={"command_id"}, by_alias=True)
-    raw = orjson.dumps([type(command).__name__, payload], option=orjson.OPT_SORT_KEYS)
-    return hashlib.sha256(raw).hexdigest()
 
 
 class CommandBus:
@@ -77,6 +59,37 @@ class CommandBus:
         self, command: Command, actor: Actor, *, correlation_id: str | None = None,
         causation_id: str | None = None,
     ) -> Result:
+        prepared = self.prepare(command, actor, correlation_id, causation_id)
+        with self._serialised(contention_key(command, actor.tenant)):
+            return self._attempts(prepared)
+
+    def dispatch_many(
+        self, commands: Sequence[Command], actor: Actor, *, correlation_id: str | None = None,
+        causation_id: str | None = None,
+    ) -> list[Result | DomainError]:
+        """Handle commands in order as if sent one by one, reading and storing them together (commands/batch.py):
+        each gets its Result, or the DomainError that refused it (the others are not affected)."""
+        prepared = [self.prepare(c, actor, correlation_id, causation_id) for c in commands]
+        keys = sorted({k for c in commands if (k := contention_key(c, actor.tenant)) is not None})
+        with contextlib.ExitStack() as held:
+            for key in keys:
+                held.enter_context(self._serialised(key))
+            batch = Batch(self.store, self.loaded, prepared)
+            batch.decide()
+            batch.store_accepted()
+        # what the batch could not settle (a lost race, a repeated command_id) goes the one-by-one way
+        for index in batch.one_by_one:
+            try:
+                batch.outcomes[index] = self.dispatch(commands[index], actor, correlation_id=correlation_id,
+                                                      causation_id=causation_id)
+            except DomainError as exc:
+                batch.outcomes[index] = exc
+        return batch.results()
+
+    def prepare(
+        self, command: Command, actor: Actor, correlation_id: str | None, causation_id: str | None
+    ) -> Prepared:
+        """The command with its context (actor, tenant, ids, time), handler, command-log entry id and fingerprint."""
         command_id = command.command_id or str(uuid.uuid4())
         ctx = Context(
             actor=actor.user,
@@ -87,30 +100,27 @@ class CommandBus:
             now=datetime.now(UTC),
             roles=actor.roles,
         )
-        print_ = fingerprint(command)
-        entry_id = command_entry_id(ctx.tenant, command_id)
-        handler = handler_for(command)
-        with self._serialised(contention_key(command, ctx.tenant)):
-            return self._attempts(command, ctx, handler, entry_id, print_)
+        return Prepared(command, ctx, handler_for(command), command_entry_id(ctx.tenant, command_id),
+                        fingerprint(command))
 
-    def _attempts(
-        self, command: Command, ctx: Context, handler: Handler, entry_id: uuid.UUID, print_: str
-    ) -> Result:
+    def _attempts(self, prepared: Prepared) -> Result:
+        command, ctx = prepared.command, prepared.ctx
         for attempt in range(MAX_ATTEMPTS):
             # a server-made command_id is new by construction; only a client's can be a repeat
-            previous = self._previous(entry_id, ctx.tenant) if command.command_id or attempt else None
-            if previous is not None:
-                return self._repeat(previous, print_, type(command).__name__)
+            if command.command_id or attempt:
+                entry = stored_entry(prepared.entry_id, self.store.events_of(prepared.entry_id), ctx.tenant)
+                if entry is not None:
+                    return repeat_of(entry, self.store.position_of(prepared.entry_id, 1) or 0, prepared)
             uow = UnitOfWork(self.store, ctx.tenant, self.loaded, retry=attempt > 0)
-            outcome = handler(command, ctx, uow)
+            outcome = prepared.handler(command, ctx, uow)
             events = uow.collect()
             if not events:
                 raise InvalidStateChange("the command changed nothing")
             target = next(e for e in reversed(events) if e.aggregate_id == outcome.aggregate_id)
             result = {"id": str(outcome.aggregate_id), "version": target.version, "extra": outcome.extra or {}}
-            entry = CommandEntry.handled(ctx, type(command).__name__, print_, result)
+            entry_events = CommandEntry.handled(ctx, type(command).__name__, prepared.print_, result).collect()
             try:
-                positions = self.store.append([*events, *entry.collect()])
+                positions = self.store.append([*events, *entry_events])
             except VersionConflict:
                 # A concurrent writer won (or the same command_id raced us): reload and decide again;
                 # an expected_version check or the command log then gives the right answer.
@@ -119,22 +129,3 @@ class CommandBus:
             uow.release()
             return Result(str(outcome.aggregate_id), target.version, positions[-1], dict(outcome.extra or {}))
         raise VersionConflict(f"gave up after {MAX_ATTEMPTS} concurrent conflicts; retry the command")
-
-    def _previous(self, entry_id: uuid.UUID, tenant: str) -> tuple[CommandEntry, int] | None:
-        events = self.store.events_of(entry_id)
-        if not events:
-            return None
-        entry = CommandEntry.replay(entry_id, events)
-        if entry.tenant != tenant:
-            return None
-        return entry, self.store.position_of(entry_id, 1) or 0
-
-    @staticmethod
-    def _repeat(previous: tuple[CommandEntry, int], print_: str, name: str) -> Result:
-        entry, position = previous
-        if entry.name != name or entry.fingerprint != print_:
-            raise CommandIdReused(
-                f"command_id was already used for a different {entry.name} command; use a new command_id"
-            )
-        result = entry.result
-        return Result(result["id"], result["version"], position, dict(result["extra"]), repeated=True)

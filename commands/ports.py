@@ -9,12 +9,8 @@ from uuid import UUID
 from domain.events import Event, Positioned
 
 
-class EventStore(Protocol):
-    """Append-only store of domain events with a global log (the outbox for relays and runners)."""
-
-    def append(self, events: Sequence[Event]) -> list[int]:
-        """Store events atomically; return their positions. Raises VersionConflict on a clash."""
-        ...
+class AggregateReads(Protocol):
+    """What a unit of work reads to load aggregates."""
 
     def events_of(self, aggregate_id: UUID) -> list[Event]:
         """Every event of one aggregate, in version order."""
@@ -22,6 +18,18 @@ class EventStore(Protocol):
 
     def last_event_of(self, aggregate_id: UUID) -> Event | None:
         """The newest event of one aggregate (None if it has none)."""
+        ...
+
+
+class EventStore(AggregateReads, Protocol):
+    """Append-only store of domain events with a global log (the outbox for relays and runners)."""
+
+    def append(self, events: Sequence[Event]) -> list[int]:
+        """Store events atomically; return their positions. Raises VersionConflict on a clash."""
+        ...
+
+    def events_of_many(self, aggregate_ids: Sequence[UUID]) -> dict[UUID, list[Event]]:
+        """`events_of` of several aggregates at once (one query); an aggregate without events maps to []."""
         ...
 
     def read(self, after: int, limit: int) -> list[Positioned]:

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import TypeVar
 from uuid import UUID
 
-from commands.ports import EventStore
+from commands.ports import AggregateReads
 from domain.aggregate import Aggregate
 from domain.errors import NotFound, VersionConflict
 from domain.events import Event
@@ -69,7 +69,7 @@ class UnitOfWork:
     """Loads aggregates for one tenant and collects what they record."""
 
     def __init__(
-        self, store: EventStore, tenant: str, loaded: LoadedAggregates | None = None, *, retry: bool = False
+        self, store: AggregateReads, tenant: str, loaded: LoadedAggregates | None = None, *, retry: bool = False
     ) -> None:
         self.store = store
         self.tenant = tenant
@@ -148,6 +148,10 @@ class UnitOfWork:
         self._seen[aggregate.id] = aggregate
         self._last_event_ids[aggregate.id] = None
         return aggregate
+
+    def touched(self) -> set[UUID]:
+        """The ids of the aggregates loaded or added so far."""
+        return set(self._seen)
 
     def collect(self) -> list[Event]:
         events: list[Event] = []

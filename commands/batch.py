@@ -1,0 +1,230 @@
+"""Many commands at once: their reads shared in a few queries, their events stored in one transaction.
+
+The commands are decided in their given order, each seeing what the earlier ones recorded, exactly as if they had
+been sent one after the other. Reads go in rounds: every command runs until it asks for an aggregate that nobody
+has read yet (`ReadNeeded`); the ids asked for are then read in one query and those commands run again (a case
+command typically takes three rounds: its case, then its definition). A command refused by the domain is refused
+alone. The events of every accepted command, each command with its command-log entry, are appended at once; if
+that append loses a race with another writer, nothing of it is stored and the accepted commands go through the
+bus one by one (fresh reads, retries). A command_id repeated within the batch gets the first one's result, as it
+would from the command log.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from uuid import UUID
+
+from commands.outcomes import Prepared, Result, check_same_command, repeat_of, stored_entry
+from commands.ports import EventStore
+from commands.unit_of_work import LoadedAggregates, UnitOfWork
+from domain.command_log import CommandEntry
+from domain.errors import DomainError, InvalidStateChange, VersionConflict
+from domain.events import Event
+
+MAX_ROUNDS = 10  # rounds of reads; the deepest handler reads three levels (case, definition, sequence)
+
+
+class ReadNeeded(Exception):
+    """A handler asked for an aggregate the batch has not read yet."""
+
+    def __init__(self, aggregate_id: UUID) -> None:
+        super().__init__(str(aggregate_id))
+        self.aggregate_id = aggregate_id
+
+
+class BatchReads:
+    """The histories the batch's handlers load: read from the store in rounds, then extended by the events the
+    batch's accepted commands record (not yet stored), so each command sees the ones before it."""
+
+    def __init__(self, store: EventStore) -> None:
+        self.store = store
+        self._histories: dict[UUID, list[Event]] = {}
+        self._latest: dict[UUID, Event | None] = {}  # aggregates loaded from their newest event alone
+        self._wanted: set[UUID] = set()
+        self._wanted_latest: set[UUID] = set()
+
+    def events_of(self, aggregate_id: UUID) -> list[Event]:
+        history = self._histories.get(aggregate_id)
+        if history is None:
+            self._wanted.add(aggregate_id)
+            raise ReadNeeded(aggregate_id)
+        return history
+
+    def last_event_of(self, aggregate_id: UUID) -> Event | None:
+        history = self._histories.get(aggregate_id)
+        if history is not None:
+            return history[-1] if history else None
+        if aggregate_id in self._latest:
+            return self._latest[aggregate_id]
+        self._wanted_latest.add(aggregate_id)
+        raise ReadNeeded(aggregate_id)
+
+    def read_wanted(self) -> None:
+        """Read what the last round asked for: the histories in one query, newest events one by one (few)."""
+        if self._wanted:
+            for aggregate_id, events in self.store.events_of_many(sorted(self._wanted)).items():
+                self._histories[aggregate_id] = list(events)
+        for aggregate_id in self._wanted_latest - self._histories.keys():
+            self._latest[aggregate_id] = self.store.last_event_of(aggregate_id)
+        self._wanted.clear()
+        self._wanted_latest.clear()
+
+    def record(self, events: Sequence[Event]) -> None:
+        """Events an accepted command of the batch recorded: later commands load aggregates with them."""
+        for event in events:
+            aggregate_id = event.aggregate_id
+            history = self._histories.get(aggregate_id)
+            if history is not None:
+                history.append(event)
+            elif event.version == 1:
+                self._histories[aggregate_id] = [event]
+            else:
+                self._latest[aggregate_id] = event
+
+
+@dataclass
+class _Accepted:
+    index: int
+    events: list[Event]  # the aggregates' events, then the command-log entry's
+    aggregate_id: str
+    version: int
+    extra: dict[str, object]
+
+
+class Batch:
+    """One batch of prepared commands of one actor: `decide`, then `store_accepted`, then `results`."""
+
+    def __init__(self, store: EventStore, loaded: LoadedAggregates, prepared: Sequence[Prepared]) -> None:
+        self.store = store
+        self.loaded = loaded
+        self.prepared = list(prepared)
+        self.reads = BatchReads(store)
+        self.outcomes: list[Result | DomainError | None] = [None] * len(self.prepared)
+        self.accepted: list[_Accepted] = []
+        self.one_by_one: list[int] = []  # left to the bus's one-command path, in order
+        self.decided: list[int] = []  # the commands decided here (not answered from the command log)
+        self._accepted_entries: dict[UUID, int] = {}  # command-log entry id -> the accepted command's index
+        self.repeats: dict[int, int] = {}  # a command's index -> the earlier accepted one with its command_id
+
+    def decide(self) -> None:
+        """Run every command's handler against the batch's reads; keep what each recorded, or its refusal."""
+        pending = self._new_commands()
+        for _ in range(MAX_ROUNDS):
+            pending = self._round(pending)
+            if not pending:
+                return
+            self.reads.read_wanted()
+        self.one_by_one.extend(pending)
+
+    def _new_commands(self) -> list[int]:
+        """The indexes to decide, less the repeats of command_ids already stored (answered from the log)."""
+        client_ids = [p.entry_id for p in self.prepared if p.command.command_id]
+        stored = self.store.events_of_many(client_ids) if client_ids else {}
+        pending: list[int] = []
+        for index, prepared in enumerate(self.prepared):
+            entry = stored_entry(prepared.entry_id, stored.get(prepared.entry_id, []), prepared.ctx.tenant)
+            if entry is None:
+                pending.append(index)
+                continue
+            try:
+                self.outcomes[index] = repeat_of(entry, self.store.position_of(prepared.entry_id, 1) or 0, prepared)
+            except DomainError as exc:
+                self.outcomes[index] = exc
+        self.decided = list(pending)
+        return pending
+
+    def _round(self, pending: list[int]) -> list[int]:
+        """Run the pending commands in order; return those that wait for a read. A command touching an aggregate
+        that an earlier waiting command touches waits too, so no command overtakes an earlier one on it."""
+        waiting: list[int] = []
+        blocked: set[UUID] = set()  # aggregates and command-log entries of the waiting commands
+        for index in pending:
+            prepared = self.prepared[index]
+            if prepared.entry_id in blocked:
+                waiting.append(index)
+                continue
+            first = self._accepted_entries.get(prepared.entry_id)
+            if first is not None:  # the command_id of an earlier command of this batch: its repeat
+                self.repeats[index] = first
+                continue
+            uow = UnitOfWork(self.reads, prepared.ctx.tenant, self.loaded)
+            try:
+                outcome = prepared.handler(prepared.command, prepared.ctx, uow)
+                events = uow.collect()
+            except ReadNeeded as needed:
+                uow.release()  # aggregates it loaded and did not change stay available
+                blocked |= uow.touched() | {needed.aggregate_id, prepared.entry_id}
+                waiting.append(index)
+                continue
+            except DomainError as exc:
+                uow.release()
+                if uow.touched() & blocked:
+                    blocked |= uow.touched() | {prepared.entry_id}
+                    waiting.append(index)
+                else:
+                    self.outcomes[index] = exc
+                continue
+            touched = uow.touched()
+            if touched & blocked:
+                blocked |= touched | {prepared.entry_id}
+                waiting.append(index)
+                continue
+            if not events:
+                self.outcomes[index] = InvalidStateChange("the command changed nothing")
+                continue
+            self._accept(index, prepared, outcome.aggregate_id, outcome.extra or {}, events)
+            # the changed aggregates are kept for the next command on them, here or later (if this batch is not
+            # stored after all, their last event is not in the store and the next load replays from the store)
+            uow.release()
+        return waiting
+
+    def _accept(
+        self, index: int, prepared: Prepared, aggregate_id: UUID, extra: dict[str, object], events: list[Event]
+    ) -> None:
+        self.reads.record(events)
+        self._accepted_entries[prepared.entry_id] = index
+        target = next(e for e in reversed(events) if e.aggregate_id == aggregate_id)
+        result = {"id": str(aggregate_id), "version": target.version, "extra": extra}
+        name = type(prepared.command).__name__
+        entry_events = CommandEntry.handled(prepared.ctx, name, prepared.print_, result).collect()
+        self.accepted.append(_Accepted(index, [*events, *entry_events], str(aggregate_id), target.version, extra))
+
+    def store_accepted(self) -> None:
+        """Append the accepted commands' events in one transaction. On a lost race none is stored, and every
+        command decided here goes to the bus one by one (a refusal may have rested on an earlier command's
+        effect that now does not happen)."""
+        if not self.accepted:
+            return
+        try:
+            positions = self.store.append([e for accepted in self.accepted for e in accepted.events])
+        except VersionConflict:
+            for index in self.decided:
+                self.outcomes[index] = None
+            self.one_by_one = sorted({*self.one_by_one, *self.decided})
+            return
+        offset = 0
+        for accepted in self.accepted:
+            offset += len(accepted.events)
+            self.outcomes[accepted.index] = Result(
+                accepted.aggregate_id, accepted.version, positions[offset - 1], dict(accepted.extra)
+            )
+        for index, first in self.repeats.items():
+            self.outcomes[index] = self._repeat(index, first)
+
+    def _repeat(self, index: int, first: int) -> Result | DomainError:
+        prepared, earlier, result = self.prepared[index], self.prepared[first], self.outcomes[first]
+        if not isinstance(result, Result):
+            raise RuntimeError(f"command {first} of the batch was accepted but has no result")
+        try:
+            check_same_command(type(earlier.command).__name__, earlier.print_, prepared)
+        except DomainError as exc:
+            return exc
+        return replace(result, repeated=True)
+
+    def results(self) -> list[Result | DomainError]:
+        missing = [i for i, outcome in enumerate(self.outcomes) if outcome is None]
+        if missing:
+            raise RuntimeError(f"batch left commands {missing} undecided")
+        return [outcome for outcome in self.outcomes if outcome is not None]
