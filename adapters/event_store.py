@@ -231,14 +231,16 @@ def postgres_event_store(
 ) -> RecorderEventStore:
     """Event store in PostgreSQL (the distributed mode)."""
     # imported here: psycopg and the library's PostgreSQL module cost a second of start-up in embedded mode
-    from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+    from eventsourcing.postgres import PostgresDatastore
+
+    from adapters.postgres_recorder import ArrayInsertRecorder
 
     datastore = PostgresDatastore(
         dbname=dbname, host=host, port=port, user=user, password=password,
         pool_size=pool_size, max_overflow=pool_size, max_waiting=1000, schema=schema,
         # no pool_open_timeout: with one, every checkout calls pool.open(wait=True), which races across threads
     )
-    recorder = PostgresApplicationRecorder(datastore)
+    recorder = ArrayInsertRecorder(datastore)
     recorder.create_table()
 
     def position(aggregate_id: UUID, version: int) -> int | None:

@@ -12,7 +12,16 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from adapters.embedded_runner import EmbeddedRunner
-from api import backpressure, problems, routes_auth, routes_commands, routes_live, routes_queries, routes_tasks
+from api import (
+    backpressure,
+    problems,
+    routes_auth,
+    routes_batch,
+    routes_commands,
+    routes_live,
+    routes_queries,
+    routes_tasks,
+)
 from api.live import Broadcaster
 from casestream.bootstrap import Platform
 
@@ -97,6 +106,7 @@ def create_app(platform: Platform) -> FastAPI:
     app.include_router(routes_queries.router)
     app.include_router(routes_live.router)
     app.include_router(routes_tasks.router)
+    app.include_router(routes_batch.router)
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:

@@ -27,10 +27,8 @@ class ApiProblem(Exception):
         self.status, self.code, self.detail, self.headers = status, code, detail, headers or {}
 
 
-def problem(
-    status: int, code: str, detail: str, errors: list[dict[str, str]] | None = None,
-    headers: dict[str, str] | None = None,
-) -> JSONResponse:
+def problem_body(status: int, code: str, detail: str, errors: list[dict[str, str]] | None = None) -> dict[str, Any]:
+    """The problem+json document."""
     body: dict[str, Any] = {
         "type": PROBLEM_BASE + code,
         "title": code.replace("-", " ").capitalize(),
@@ -39,7 +37,21 @@ def problem(
     }
     if errors:
         body["errors"] = errors
-    return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
+    return body
+
+
+def domain_problem_body(exc: DomainError) -> dict[str, Any]:
+    """The problem+json document of a domain refusal (field errors listed for a validation failure)."""
+    errors = [{"path": e.path, "message": e.message} for e in exc.errors] if isinstance(exc, ValidationFailed) else None
+    return problem_body(exc.status, exc.code, exc.detail, errors)
+
+
+def problem(
+    status: int, code: str, detail: str, errors: list[dict[str, str]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    return JSONResponse(problem_body(status, code, detail, errors), status_code=status, media_type=MEDIA_TYPE,
+                        headers=headers)
 
 
 def _loc_path(loc: tuple[Any, ...] | list[Any]) -> str:
@@ -63,10 +75,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(DomainError)
     async def domain_error(_request: Request, exc: DomainError) -> JSONResponse:
-        errors = None
-        if isinstance(exc, ValidationFailed):
-            errors = [{"path": e.path, "message": e.message} for e in exc.errors]
-        return problem(exc.status, exc.code, exc.detail, errors)
+        return JSONResponse(domain_problem_body(exc), status_code=exc.status, media_type=MEDIA_TYPE)
 
     @app.exception_handler(RequestValidationError)
     async def request_invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:

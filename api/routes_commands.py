@@ -5,6 +5,7 @@
 import asyncio
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -22,7 +23,7 @@ router = APIRouter(prefix="/api", tags=["commands"])
 
 # The bus blocks on the event store; its calls run on a pool of their own, smaller than anyio's default 40
 # threads: enough for group commit to gather appends, without 40 threads contending for the GIL.
-_BUS_THREADS = ThreadPoolExecutor(max_workers=16, thread_name_prefix="casestream-bus")
+BUS_THREADS = ThreadPoolExecutor(max_workers=16, thread_name_prefix="casestream-bus")
 
 
 class CommandReply(BaseModel):
@@ -32,6 +33,26 @@ class CommandReply(BaseModel):
     id: str
     version: int
     position: int
+
+
+@dataclass(frozen=True)
+class Batchable:
+    """A command that POST /api/commands accepts: who may send it and what only its own endpoint may not set."""
+
+    command_type: type[m.Command]
+    roles: frozenset[str] | None  # None: the aggregate decides who may (tasks)
+    omit: frozenset[str]
+    status: int
+
+
+BATCHABLE: dict[str, Batchable] = {}
+
+
+def batchable(
+    command_type: type[m.Command], roles: frozenset[str] | None, status: int, omit: frozenset[str] = frozenset()
+) -> None:
+    """Let the batch endpoint accept command_type, with the rules of its own endpoint."""
+    BATCHABLE[command_type.__name__] = Batchable(command_type, roles, omit, status)
 
 
 def body_model(command_type: type[m.Command], omit: frozenset[str] = frozenset()) -> type[BaseModel]:
@@ -80,13 +101,14 @@ def command_route(path: str, command_type: type[m.Command], *, status: int = 200
         command = command_of(command_type, body, request)
         platform: Platform = request.app.state.platform
         headers = request.headers
-        result = await asyncio.get_running_loop().run_in_executor(_BUS_THREADS, partial(
+        result = await asyncio.get_running_loop().run_in_executor(BUS_THREADS, partial(
             platform.bus.dispatch, command, actor,
             correlation_id=headers.get("x-correlation-id"), causation_id=headers.get("x-causation-id"),
         ))
         return JsonReply(reply_of(result), status_code=status if not result.repeated else 200)
 
     add_command_route(router, path, endpoint, command_type, status)
+    batchable(command_type, allowed, status)
 
 
 command_route("/definitions", m.PublishCaseDefinition, designer=True)

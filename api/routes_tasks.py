@@ -10,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import WRITER_ROLES, ActorDep, PlatformDep, Waited, require_role
 from api.json_reply import JsonReply
-from api.routes_commands import add_command_route, body_model, command_of, reply_of
+from api.routes_commands import add_command_route, batchable, body_model, command_of, reply_of
 from commands import messages as m
 from projections import task_queries
 from projections.queries import MAX_LIMIT
@@ -40,6 +40,7 @@ def task_route(
         return JSONResponse(reply_of(result), status_code=status if not result.repeated else 200)
 
     add_command_route(router, path, endpoint, command_type, status)
+    batchable(command_type, WRITER_ROLES if writers_only else None, status, omit)
 
 
 task_route("/cases/{case_id}/tasks", m.CreateTask, status=201, omit=PROCESS_FIELDS, writers_only=True)

@@ -325,10 +325,10 @@ def errors_text(tally: Tally) -> str:
 
 
 def bus_run(
-    backend: str, where: Path | dict[str, str], commands: int, seconds: float, profile: bool
+    backend: str, where: Path | dict[str, str], commands: int, seconds: float, profile: bool, batch: int = 1
 ) -> tuple[int, float, float, str]:
-    """The in-process CommandBus, one thread, on the same command mix (no HTTP): (commands, seconds,
-    CPU seconds, top of the cProfile when profile)."""
+    """The in-process CommandBus, one thread, on the same command mix (no HTTP), one command per `dispatch` or
+    `batch` per `dispatch_many`: (commands, seconds, CPU seconds, top of the cProfile when profile)."""
     from adapters.event_store import postgres_event_store, sqlite_event_store
     from commands import messages as m
     from commands.bus import Actor, CommandBus
@@ -356,15 +356,24 @@ def bus_run(
 
     deadline = time.perf_counter() + seconds
 
+    def command(i: int) -> m.Command:
+        case = cases[i % len(cases)]
+        op, _path, payload = next_request(rng, case, i)
+        if op != "OpenCase":
+            payload = {**payload, "case_id": uuid.UUID(case.id)}
+        return kinds[op](**payload)  # type: ignore[no-any-return]
+
     def run() -> int:
-        for i in range(commands):
-            case = cases[i % len(cases)]
-            op, _path, payload = next_request(rng, case, i)
-            if op != "OpenCase":
-                payload = {**payload, "case_id": uuid.UUID(case.id)}
-            bus.dispatch(kinds[op](**payload), actor)
+        for start in range(0, commands, batch):
+            chunk = [command(i) for i in range(start, min(start + batch, commands))]
+            if batch == 1:
+                bus.dispatch(chunk[0], actor)
+            else:
+                refused = [r for r in bus.dispatch_many(chunk, actor) if isinstance(r, Exception)]
+                if refused:
+                    raise RuntimeError(f"the bench's commands were refused: {refused[:3]}")
             if time.perf_counter() > deadline:
-                return i + 1
+                return start + len(chunk)
         return commands
 
     profiler = cProfile.Profile() if profile else None
@@ -410,6 +419,13 @@ def run_backend(backend: str, args: argparse.Namespace, rows: list[list[Any]], n
         figures["bus_cpu_ms"] = cpu / n * 1000
         rows.append([backend, f"in-process CommandBus, 1 thread, same mix, {secs:.1f}s", n, n / secs, "", "", "",
                      cpu / n * 1000, "", ""])
+        batch_where: Path | dict[str, str] = tmp / "bus-batch.sqlite"
+        if backend == "postgres":
+            batch_where = stack.enter_context(common.fresh_postgres_db(f"bench_batch_{os.getpid()}"))
+        n, secs, cpu, _ = bus_run(backend, batch_where, args.max_commands, args.baseline_seconds, False, args.batch)
+        figures["bus_batch_cpu_ms"] = cpu / n * 1000
+        rows.append([backend, f"in-process dispatch_many, batches of {args.batch}, {secs:.1f}s", n, n / secs, "", "",
+                     "", cpu / n * 1000, "", ""])
 
         served = stack.enter_context(casestream_serve(tmp / "data", extra_env))
         notes.append(f"{backend}: `casestream serve` answered /readyz {served.ready_seconds:.2f}s after start")
@@ -475,6 +491,7 @@ def main() -> None:
     parser.add_argument("--drain", type=float, default=30.0, help="open loop: seconds to wait for stragglers")
     parser.add_argument("--profile", action="store_true", help="also cProfile the in-process bus")
     parser.add_argument("--profile-commands", type=int, default=2000)
+    parser.add_argument("--batch", type=int, default=32, help="commands per batch request (POST /api/commands)")
     args = parser.parse_args()
     if args.quick:
         args.duration, args.rate, args.rate_seconds, args.baseline_seconds, args.drain = 5.0, 200.0, 4.0, 2.0, 8.0

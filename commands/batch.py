@@ -27,7 +27,7 @@ MAX_ROUNDS = 10  # rounds of reads; the deepest handler reads three levels (case
 
 
 class ReadNeeded(Exception):
-    """A handler asked for an aggregate the batch has not read yet."""
+    """A handler asked for an aggregate the batch has not read yet, or one an earlier waiting command uses."""
 
     def __init__(self, aggregate_id: UUID) -> None:
         super().__init__(str(aggregate_id))
@@ -44,8 +44,13 @@ class BatchReads:
         self._latest: dict[UUID, Event | None] = {}  # aggregates loaded from their newest event alone
         self._wanted: set[UUID] = set()
         self._wanted_latest: set[UUID] = set()
+        # what the commands waiting in this round use: a later command loading one of these waits too (at once,
+        # before doing any work), so that it cannot overtake the earlier one
+        self.blocked: set[UUID] = set()
 
     def events_of(self, aggregate_id: UUID) -> list[Event]:
+        if aggregate_id in self.blocked:
+            raise ReadNeeded(aggregate_id)
         history = self._histories.get(aggregate_id)
         if history is None:
             self._wanted.add(aggregate_id)
@@ -53,6 +58,8 @@ class BatchReads:
         return history
 
     def last_event_of(self, aggregate_id: UUID) -> Event | None:
+        if aggregate_id in self.blocked:
+            raise ReadNeeded(aggregate_id)
         history = self._histories.get(aggregate_id)
         if history is not None:
             return history[-1] if history else None
@@ -139,7 +146,8 @@ class Batch:
         """Run the pending commands in order; return those that wait for a read. A command touching an aggregate
         that an earlier waiting command touches waits too, so no command overtakes an earlier one on it."""
         waiting: list[int] = []
-        blocked: set[UUID] = set()  # aggregates and command-log entries of the waiting commands
+        blocked = self.reads.blocked  # aggregates and command-log entries of the waiting commands
+        blocked.clear()
         for index in pending:
             prepared = self.prepared[index]
             if prepared.entry_id in blocked:
@@ -167,7 +175,8 @@ class Batch:
                     self.outcomes[index] = exc
                 continue
             touched = uow.touched()
-            if touched & blocked:
+            if touched & blocked:  # (an aggregate it added, not loaded, that a waiting command needs)
+                uow.release(unchanged_only=True)
                 blocked |= touched | {prepared.entry_id}
                 waiting.append(index)
                 continue

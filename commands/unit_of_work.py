@@ -78,6 +78,7 @@ class UnitOfWork:
         self._seen: dict[UUID, Aggregate] = {}
         # the id of the newest event of each aggregate loaded with `find` or added (what `release` keeps)
         self._last_event_ids: dict[UUID, UUID | None] = {}
+        self._changed: set[UUID] = set()  # aggregates that recorded events (collected)
 
     def find(self, cls: type[A], aggregate_id: UUID) -> A | None:
         """The aggregate, or None when it does not exist in this tenant."""
@@ -157,15 +158,18 @@ class UnitOfWork:
         events: list[Event] = []
         for aggregate in self._seen.values():
             recorded = aggregate.collect()
-            if recorded and aggregate.id in self._last_event_ids:
-                self._last_event_ids[aggregate.id] = recorded[-1].event_id
+            if recorded:
+                self._changed.add(aggregate.id)
+                if aggregate.id in self._last_event_ids:
+                    self._last_event_ids[aggregate.id] = recorded[-1].event_id
             events.extend(recorded)
         return events
 
-    def release(self) -> None:
-        """After the collected events were stored: keep the loaded aggregates for the next commands."""
+    def release(self, *, unchanged_only: bool = False) -> None:
+        """After the collected events were stored: keep the loaded aggregates for the next commands. With
+        unchanged_only (the events will not be stored), keep only those that recorded nothing."""
         if self.loaded is None:
             return
         for aggregate_id, last_event_id in self._last_event_ids.items():
-            if last_event_id is not None:
+            if last_event_id is not None and not (unchanged_only and aggregate_id in self._changed):
                 self.loaded.keep(self._seen[aggregate_id], last_event_id)

@@ -1,0 +1,101 @@
+"""POST /api/commands: many commands in one request, decided in order and stored together.
+
+Each command is decided as if sent on its own endpoint, one after the other (commands/batch.py). The request is
+checked as a whole first: an unknown command type, a malformed command or a missing role refuses the whole request
+(422 / 403, nothing stored). After that every command has its own answer, in `results`: what its own endpoint would
+have answered, the `status` included; a command the domain refuses (an illegal transition, a stale
+expected_version, ...) gets its problem document and the others are stored.
+"""
+
+# No `from __future__ import annotations` here: the endpoint's annotations must be real classes.
+
+import asyncio
+from functools import partial
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from api.deps import BearerActorDep
+from api.json_reply import JsonReply
+from api.problems import ApiProblem, domain_problem_body
+from api.routes_commands import BATCHABLE, BUS_THREADS, Batchable, reply_of
+from casestream.bootstrap import Platform
+from commands import messages as m
+from commands.bus import Actor
+from domain.errors import DomainError
+
+router = APIRouter(prefix="/api", tags=["commands"])
+MAX_COMMANDS = 500
+
+
+class CommandBatch(BaseModel):
+    """Commands to handle in order; each names its command `type` and has the fields of that command."""
+
+    model_config = ConfigDict(extra="forbid")
+    commands: list[dict[str, Any]] = Field(
+        min_length=1, max_length=MAX_COMMANDS,
+        description="Each: {\"type\": \"AddComment\", \"case_id\": \"...\", \"body\": \"...\"}: the command's name "
+                    "and its fields, the ones its own endpoint takes from the path included.",
+    )
+
+
+class BatchReply(BaseModel):
+    """One answer per command, in order, and the log position covering every stored one (for `wait_for`)."""
+
+    position: int
+    results: list[dict[str, Any]] = Field(
+        description="Per command: {status, id, version, position, ...} as its own endpoint replies, or the "
+                    "problem+json document of its refusal (type, title, status, detail)."
+    )
+
+
+def parse(batch: CommandBatch, actor: Actor) -> list[tuple[m.Command, Batchable]]:
+    """The commands of the batch, or one error naming every malformed one (`commands[i].field`)."""
+    errors: list[dict[str, Any]] = []
+    parsed: list[tuple[m.Command, Batchable]] = []
+    for index, item in enumerate(batch.commands):
+        where = ("body", "commands", index)
+        name = item.get("type")
+        spec = BATCHABLE.get(name) if isinstance(name, str) else None
+        if spec is None:
+            errors.append({"loc": (*where, "type"), "type": "value_error",
+                           "msg": f"unknown command type {name!r}; one of: {', '.join(sorted(BATCHABLE))}"})
+            continue
+        fields = {key: value for key, value in item.items() if key != "type"}
+        for key in sorted(spec.omit & fields.keys()):
+            errors.append({"loc": (*where, key), "type": "extra_forbidden",
+                           "msg": f"{name} does not take {key} from a request"})
+        try:
+            parsed.append((spec.command_type.model_validate(fields), spec))
+        except ValidationError as exc:
+            errors.extend({**e, "loc": (*where, *e["loc"])} for e in exc.errors(include_url=False))
+    if errors:
+        raise RequestValidationError(errors)
+    for index, (command, spec) in enumerate(parsed):
+        if spec.roles is not None and not spec.roles.intersection(actor.roles):
+            raise ApiProblem(403, "forbidden", f"commands[{index}]: {type(command).__name__} needs one of the "
+                                               f"roles: {', '.join(sorted(spec.roles))}")
+    return parsed
+
+
+@router.post("/commands", response_model=BatchReply, summary="Send many commands at once")
+async def send_commands(request: Request, batch: CommandBatch, actor: BearerActorDep) -> Response:
+    parsed = parse(batch, actor)
+    platform: Platform = request.app.state.platform
+    headers = request.headers
+    outcomes = await asyncio.get_running_loop().run_in_executor(BUS_THREADS, partial(
+        platform.bus.dispatch_many, [command for command, _ in parsed], actor,
+        correlation_id=headers.get("x-correlation-id"), causation_id=headers.get("x-causation-id"),
+    ))
+    results: list[dict[str, Any]] = []
+    position = 0
+    for (_command, spec), outcome in zip(parsed, outcomes, strict=True):
+        if isinstance(outcome, DomainError):
+            results.append(domain_problem_body(outcome))
+            continue
+        results.append({"status": 200 if outcome.repeated else spec.status, **reply_of(outcome)})
+        position = max(position, outcome.position)
+    return JsonReply({"position": position, "results": results})
