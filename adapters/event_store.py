@@ -232,6 +232,7 @@ def postgres_event_store(
     """Event store in PostgreSQL (the distributed mode)."""
     # imported here: psycopg and the library's PostgreSQL module cost a second of start-up in embedded mode
     from eventsourcing.postgres import PostgresDatastore
+    from psycopg.rows import tuple_row
 
     from adapters.postgres_recorder import ArrayInsertRecorder
 
@@ -255,6 +256,23 @@ def postgres_event_store(
 
     table = f"{datastore.schema + '.' if datastore.schema else ''}{recorder.events_table_name}"
 
+    def select_rows(after: int, limit: int, stop: int | None, topics: Sequence[str]) -> list[Row]:
+        # as for SQLite: plain tuples, no Notification object and UUID per row
+        sql = f"SELECT notification_id, originator_id, originator_version, topic, state FROM {table} " \
+              "WHERE notification_id > %s"
+        params: list[Any] = [after]
+        if stop is not None:
+            sql += " AND notification_id <= %s"
+            params.append(stop)
+        if topics:
+            sql += " AND topic = ANY(%s)"
+            params.append(list(topics))
+        sql += " ORDER BY notification_id LIMIT %s"
+        params.append(limit)
+        with datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
+            curs.execute(sql, params, prepare=True)
+            return curs.fetchall()
+
     def select_histories(wanted: Sequence[tuple[UUID, int]]) -> list[HistoryRow]:
         with datastore.get_connection() as conn, conn.cursor() as curs:
             curs.execute(
@@ -267,4 +285,4 @@ def postgres_event_store(
             return [(row["originator_id"], row["originator_version"], row["topic"], bytes(row["state"]))
                     for row in curs.fetchall()]
 
-    return RecorderEventStore(recorder, position, select_histories=select_histories)
+    return RecorderEventStore(recorder, position, select_rows, select_histories)

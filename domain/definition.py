@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, ClassVar
 from uuid import UUID
 
@@ -31,6 +32,7 @@ def key_problem(key: str, field_name: str) -> FieldError | None:
     return None
 
 
+@lru_cache(maxsize=4096)
 def definition_id(tenant: str, key: str) -> UUID:
     """Definitions are keyed per tenant, so their ids are derived, not random."""
     return uuid.uuid5(NAMESPACE, f"definition:{tenant}:{key}")

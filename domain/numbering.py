@@ -8,6 +8,7 @@ them hits the version conflict and is retried.
 from __future__ import annotations
 
 import uuid
+from functools import lru_cache
 from uuid import UUID
 
 from domain.aggregate import Aggregate, applies
@@ -15,6 +16,7 @@ from domain.definition import NAMESPACE
 from domain.events import Context, Event
 
 
+@lru_cache(maxsize=4096)
 def sequence_id(tenant: str, definition_key: str) -> UUID:
     return uuid.uuid5(NAMESPACE, f"case-numbers:{tenant}:{definition_key}")
 

@@ -34,7 +34,7 @@ from commands.ports import EventStore
 from domain.case import Case, CaseMovedToStage, CaseOpened
 from domain.definition import AutomationRule, CaseDefinition, DefinitionSpec, definition_id
 from domain.errors import DomainError
-from domain.events import Event, Positioned
+from domain.events import EVENT_TYPES, Event, Positioned
 from domain.task import TaskCompleted
 from processes.feel import Expression, compile_feel
 from projections.ports import DocumentStore
@@ -92,6 +92,16 @@ def _case_of(event: Event) -> str | None:
     return None
 
 
+def case_event_types() -> frozenset[str]:
+    """The event types `_case_of` can place in a case: the only ones the manager acts on (it reads no others, so
+    the command log and the number sequences, half of the log, are never fetched or decoded)."""
+    return frozenset(
+        name for name, event_type in EVENT_TYPES.items()
+        if event_type.__module__ == "domain.case"
+        or any(f.name == "case_id" for f in dataclasses.fields(event_type))
+    )
+
+
 class ProcessManager(CatchUpThread):
     """Follows the event log (behind the read models) and drives processes from case events."""
 
@@ -116,6 +126,7 @@ class ProcessManager(CatchUpThread):
         self._failures: dict[int, int] = {}  # position -> technical failures so far
         self._correlated = False  # the event being handled correlated a message (not idempotent)
         self._progress = threading.Condition()
+        self._types: frozenset[str] | None = None
 
     # -- feeding -------------------------------------------------------------------------------------
 
@@ -140,7 +151,9 @@ class ProcessManager(CatchUpThread):
         limit = self.read_limit()
         if limit <= self.position:
             return 0
-        batch, last = self.store.read_batch(self.position, self.batch_size, None)
+        if self._types is None:  # every event module is imported by now
+            self._types = case_event_types() | {TaskCompleted.type_name()}
+        batch, last = self.store.read_batch(self.position, self.batch_size, self._types)
         batch = [p for p in batch if p.position <= limit]
         last = min(last, limit)
         for positioned in batch:
