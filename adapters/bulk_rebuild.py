@@ -1,4 +1,4 @@
-"""Rebuild read models from the whole log in memory: the documents are folded in a dict, written once in key order.
+"""Rebuild read models from the whole log in memory: the documents are folded in a dict, each written once.
 
 The live runner loads the documents each batch touches, folds them and writes them back, so a rebuild paid a
 SQLite read and an upsert per document per batch. Here the log is read in large windows of undecoded rows
