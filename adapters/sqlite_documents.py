@@ -3,6 +3,12 @@
 A document is written together with the position of the event that produced it and the runner's
 tracking position, in one transaction. Deleted documents stay as tombstones (doc NULL) so a replayed
 event cannot bring them back.
+
+The fields a projection indexes (its `indexes` and `order`) are also stored as plain columns `f_<field>`, filled
+from the document when it is written, and the indexes and queries use those columns: an index on
+`json_extract(doc, ...)` parsed every stored document once per index when it was built (a rebuild builds 11).
+A column holds what `json_extract` gives for the field, so the queries' answers are the same. A file from
+before the columns gets them added and filled when it is opened.
 """
 
 from __future__ import annotations
@@ -28,6 +34,27 @@ def _field(name: str) -> str:
     return f"json_extract(doc, '$.{name}')"
 
 
+def _column(name: str) -> str:
+    """The column holding a copy of the document's field `name`."""
+    _field(name)  # checks the name
+    return f"f_{name}"
+
+
+_INT64 = range(-(2**63), 2**63)
+
+
+def _column_value(value: Any) -> Any:
+    """A document field as `json_extract` returns it from the stored JSON: scalars as they are (booleans as 1/0,
+    integers past 64 bits as REAL), objects and arrays as JSON text."""
+    if value is None or type(value) in (str, float, bool):
+        return value
+    if type(value) is int:
+        return value if value in _INT64 else float(value)
+    if isinstance(value, dict | list):
+        return orjson.dumps(value).decode()
+    return _column_value(orjson.loads(orjson.dumps(value)))  # what the stored JSON holds (a datetime as text ...)
+
+
 def _after(order: str, descending: bool, value: Any, key: str) -> tuple[str, list[Any]]:
     """Keyset condition for rows after (value, key); SQLite sorts NULL first ascending, last descending."""
     op = "<" if descending else ">"
@@ -39,10 +66,12 @@ def _after(order: str, descending: bool, value: Any, key: str) -> tuple[str, lis
     return f"({order} {op} ? OR ({order} = ? AND key {op} ?){tail})", [value, value, key]
 
 # a document lands only over an older position (a replayed or stale write changes nothing); tracking only moves on
-_UPSERT = (
-    "INSERT INTO {table} (key, tenant, position, doc) VALUES (?, ?, ?, ?) ON CONFLICT(key) DO UPDATE SET "
-    "tenant = excluded.tenant, position = excluded.position, doc = excluded.doc WHERE excluded.position > position"
-)
+def _upsert(table: str, columns: Sequence[str]) -> str:
+    names = ["key", "tenant", "position", "doc", *columns]
+    changed = ", ".join(f"{n} = excluded.{n}" for n in names[1:])
+    return (f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))}) ON CONFLICT(key) "
+            f"DO UPDATE SET {changed} WHERE excluded.position > position")
+
 _ADVANCE = (
     "INSERT INTO tracking (name, position) VALUES (?, ?) ON CONFLICT(name) DO UPDATE "
     "SET position = excluded.position WHERE excluded.position > position"
@@ -55,6 +84,10 @@ class SqliteDocumentStore:
     def __init__(self, path: Path | str, projections: Iterable[Projection], *, indexes: bool = True) -> None:
         self.path = str(path)
         self.projections = {p.collection: p for p in projections}
+        # per collection: the document fields copied into columns (its indexed fields and its sort order)
+        self._fields = {name: tuple(dict.fromkeys((*p.indexes, p.order))) for name, p in self.projections.items()}
+        self._columns = {name: {f: _column(f) for f in fields} for name, fields in self._fields.items()}
+        self._upserts = {name: _upsert(name, list(columns.values())) for name, columns in self._columns.items()}
         self._local = threading.local()
         self._write_lock = threading.Lock()
         # collections whose text index exists and is kept up to date; during a rebuild it is built at the end
@@ -80,13 +113,51 @@ class SqliteDocumentStore:
         with self._write_lock:
             cur = self._writer
             cur.execute("CREATE TABLE IF NOT EXISTS tracking (name TEXT PRIMARY KEY, position INTEGER NOT NULL)")
-            for name in self.projections:
+            for name, columns in self._columns.items():
+                # the columns before `doc`: an index build reads them without stepping over a long document
+                extra = "".join(f"{c}, " for c in columns.values())
                 cur.execute(
                     f"CREATE TABLE IF NOT EXISTS {name} (key TEXT PRIMARY KEY, tenant TEXT, "
-                    "position INTEGER NOT NULL, doc TEXT)"
+                    f"position INTEGER NOT NULL, {extra}doc TEXT)"
                 )
+                self._add_columns(cur, name)
         if indexes:
             self.ensure_indexes()
+
+    def _add_columns(self, cur: sqlite3.Connection, name: str) -> None:
+        """Give a table from an older file the columns it lacks, filled from its documents, and drop the indexes
+        built on JSON expressions (`ensure_indexes` builds them again on the columns)."""
+        present = {row[1] for row in cur.execute(f"PRAGMA table_info({name})")}
+        missing = {f: c for f, c in self._columns[name].items() if c not in present}
+        if not missing:
+            return
+        cur.execute("BEGIN IMMEDIATE")
+        try:
+            for column in missing.values():
+                cur.execute(f"ALTER TABLE {name} ADD COLUMN {column}")
+            fill = ", ".join(f"{c} = {_field(f)}" for f, c in missing.items())
+            cur.execute(f"UPDATE {name} SET {fill} WHERE doc IS NOT NULL")
+            stale = cur.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql LIKE '%json_extract%'",
+                (name,),
+            ).fetchall()
+            for (index,) in stale:
+                cur.execute(f"DROP INDEX {index}")
+            cur.execute("COMMIT")
+        except BaseException:
+            cur.execute("ROLLBACK")
+            raise
+
+    def _expr(self, table: str, name: str) -> str:
+        """How a query reads the document field `name`: its column if it has one, else from the JSON."""
+        return self._columns[table].get(name) or _field(name)
+
+    def _row(self, table: str, key: str, doc: Doc | None, position: int) -> tuple[Any, ...]:
+        """A row to store: key, tenant, position, JSON text and the copies of the indexed fields."""
+        if doc is None:
+            return (key, None, position, None, *(None for _ in self._fields[table]))
+        return (key, doc.get("tenant"), position, orjson.dumps(doc).decode(),
+                *[_column_value(doc.get(f)) for f in self._fields[table]])
 
     def ensure_indexes(self, collections: Iterable[str] | None = None) -> None:
         """Create the query and text indexes (idempotent; a rebuild creates them once at the end, not row by row),
@@ -95,13 +166,12 @@ class SqliteDocumentStore:
         with self._write_lock:
             cur = self._writer
             for name, projection in chosen.items():
-                order = _field(projection.order)
+                columns = self._columns[name]
+                order = columns[projection.order]
                 cur.execute(f"CREATE INDEX IF NOT EXISTS ix_{name}_order ON {name} (tenant, {order})")
                 cur.execute(f"CREATE INDEX IF NOT EXISTS ix_{name}_position ON {name} (position)")
                 for f in projection.indexes:
-                    cur.execute(
-                        f"CREATE INDEX IF NOT EXISTS ix_{name}_{f} ON {name} (tenant, {_field(f)}, {order})"
-                    )
+                    cur.execute(f"CREATE INDEX IF NOT EXISTS ix_{name}_{f} ON {name} (tenant, {columns[f]}, {order})")
                 if projection.text_search:
                     self._create_text_index(cur, name)
 
@@ -149,14 +219,13 @@ class SqliteDocumentStore:
             cur = self._writer
             cur.execute("BEGIN IMMEDIATE")
             try:
-                by_table: dict[str, list[tuple[str, str | None, int, str | None]]] = {}
+                by_table: dict[str, list[tuple[Any, ...]]] = {}
                 for w in writes:
-                    tenant = w.doc.get("tenant") if w.doc else None
-                    body = orjson.dumps(w.doc).decode() if w.doc is not None else None
-                    by_table.setdefault(self._table(w.collection), []).append((w.key, tenant, w.position, body))
+                    table = self._table(w.collection)
+                    by_table.setdefault(table, []).append(self._row(table, w.key, w.doc, w.position))
                 for table, rows in by_table.items():
                     stale_text = self._text_changes(cur, table, writes) if table in self._text_indexed else None
-                    cur.executemany(_UPSERT.format(table=table), rows)
+                    cur.executemany(self._upserts[table], rows)
                     if stale_text:
                         self._index_text(cur, table, [(key,) for key in stale_text])
                 if tracking is not None:
@@ -180,7 +249,6 @@ class SqliteDocumentStore:
         if live_text:
             self.write([Write(c, key, doc, position) for c in live_text for key, (doc, position)
                         in sorted(documents[c].items())])
-        dumps = orjson.dumps
         with self._write_lock:
             cur = self._writer
             cur.execute("BEGIN IMMEDIATE")
@@ -189,9 +257,9 @@ class SqliteDocumentStore:
                     if collection in live_text or not docs:
                         continue
                     table = self._table(collection)
-                    rows = [(key, doc.get("tenant"), position, dumps(doc).decode()) if doc is not None
-                            else (key, None, position, None) for key, (doc, position) in docs.items()]
-                    cur.executemany(_UPSERT.format(table=table), rows)
+                    row = self._row
+                    cur.executemany(self._upserts[table], [row(table, key, doc, position)
+                                                           for key, (doc, position) in docs.items()])
                 if tracking is not None:
                     cur.execute(_ADVANCE, tracking)
                 cur.execute("COMMIT")
@@ -236,19 +304,17 @@ class SqliteDocumentStore:
         row = self._reader().execute("SELECT position FROM tracking WHERE name = ?", (name,)).fetchone()
         return int(row[0]) if row else 0
 
-    def _where(
-        self, tenant: str, filters: Mapping[str, Any], text: str | None, table: str | None = None
-    ) -> tuple[str, list[Any]]:
+    def _where(self, tenant: str, filters: Mapping[str, Any], text: str | None, table: str) -> tuple[str, list[Any]]:
         clauses = ["tenant = ?", "doc IS NOT NULL"]
         params: list[Any] = [tenant]
         for name, value in filters.items():
             if value is None:
-                clauses.append(f"{_field(name)} IS NULL")
+                clauses.append(f"{self._expr(table, name)} IS NULL")
             else:
-                clauses.append(f"{_field(name)} = ?")
+                clauses.append(f"{self._expr(table, name)} = ?")
                 params.append(value)
         plain = text is not None and len(text) >= 3 and not any(c in text for c in "%_\\")
-        if text and plain and table is not None and table in self._text_indexed:
+        if text and plain and table in self._text_indexed:
             clauses.append(f"rowid IN (SELECT rowid FROM {table}_search WHERE search LIKE ?)")
             params.append(f"%{text.lower()}%")
         elif text:
@@ -263,7 +329,7 @@ class SqliteDocumentStore:
     def find_positioned(self, query: Query) -> list[tuple[int, Doc]]:
         table = self._table(query.collection)
         where, params = self._where(query.tenant, query.filters, query.text, table)
-        order = "position" if query.sort == "position" else _field(query.sort)
+        order = "position" if query.sort == "position" else self._expr(table, query.sort)
         direction = "DESC" if query.descending else "ASC"
         if query.min_position is not None:
             where += " AND position > ?"
@@ -279,8 +345,9 @@ class SqliteDocumentStore:
         return [(int(row[0]), orjson.loads(row[1])) for row in self._reader().execute(sql, params)]
 
     def count_by(self, collection: str, tenant: str, field: str, filters: Mapping[str, Any]) -> dict[str, int]:
-        where, params = self._where(tenant, filters, None)
-        sql = f"SELECT {_field(field)}, COUNT(*) FROM {self._table(collection)} WHERE {where} GROUP BY 1"
+        table = self._table(collection)
+        where, params = self._where(tenant, filters, None, table)
+        sql = f"SELECT {self._expr(table, field)}, COUNT(*) FROM {table} WHERE {where} GROUP BY 1"
         return {("" if v is None else str(v)): int(n) for v, n in self._reader().execute(sql, params)}
 
     def reset(self, *, defer_indexes: bool = False) -> None:
