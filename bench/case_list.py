@@ -56,7 +56,7 @@ def cached_views(shape: LogShape, events: Path) -> Path:
     from projections.catalog import ALL
 
     # v2: built with the current folds, and the process manager's position at the head of the log
-    path = common.cache_root() / f"{shape.key}.views-v2.sqlite"
+    path = common.cache_root() / f"{shape.key}.views-v3.sqlite"  # v3: indexed fields in columns
     if path.exists():
         return path
     tmp = path.with_name(path.name + f".tmp{os.getpid()}")
@@ -90,12 +90,12 @@ def sql_for(filters: dict[str, str], text: str | None) -> tuple[str, list[Any]]:
     clauses = ["tenant = ?", "doc IS NOT NULL"]
     params: list[Any] = [common.TENANT]
     for name, value in filters.items():
-        clauses.append(f"json_extract(doc, '$.{name}') = ?")
+        clauses.append(f"f_{name} = ?")  # the indexed fields' columns (adapters/sqlite_documents.py)
         params.append(value)
     if text:
         clauses.append("json_extract(doc, '$.search') LIKE ? ESCAPE '\\'")
         params.append(f"%{text.lower()}%")
-    order = "json_extract(doc, '$.updated_at')"
+    order = "f_updated_at"
     sql = f"SELECT position, doc FROM cases WHERE {' AND '.join(clauses)} ORDER BY {order} DESC, key DESC LIMIT ?"
     return sql, [*params, LIMIT + 1]
 
