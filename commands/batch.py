@@ -16,10 +16,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from uuid import UUID
 
-from commands.outcomes import Prepared, Result, check_same_command, repeat_of, stored_entry
+from commands.outcomes import Prepared, Result, check_same_command, entry_events, repeat_of, stored_entry
 from commands.ports import EventStore
 from commands.unit_of_work import LoadedAggregates, UnitOfWork
-from domain.command_log import CommandEntry
 from domain.errors import DomainError, InvalidStateChange, VersionConflict
 from domain.events import Event
 
@@ -94,7 +93,7 @@ class BatchReads:
 @dataclass
 class _Accepted:
     index: int
-    events: list[Event]  # the aggregates' events, then the command-log entry's
+    events: list[Event]  # the aggregates' events, then the command-log entry's (for a client's command_id)
     aggregate_id: str
     version: int
     extra: dict[str, object]
@@ -196,9 +195,8 @@ class Batch:
         self._accepted_entries[prepared.entry_id] = index
         target = next(e for e in reversed(events) if e.aggregate_id == aggregate_id)
         result = {"id": str(aggregate_id), "version": target.version, "extra": extra}
-        name = type(prepared.command).__name__
-        entry_events = CommandEntry.handled(prepared.ctx, name, prepared.print_, result).collect()
-        self.accepted.append(_Accepted(index, [*events, *entry_events], str(aggregate_id), target.version, extra))
+        stored = [*events, *entry_events(prepared, result)]
+        self.accepted.append(_Accepted(index, stored, str(aggregate_id), target.version, extra))
 
     def store_accepted(self) -> None:
         """Append the accepted commands' events in one transaction. On a lost race none is stored, and every

@@ -14,10 +14,10 @@ from datetime import UTC, datetime
 from commands.batch import Batch
 from commands.handlers import contention_key, handler_for
 from commands.messages import Command
-from commands.outcomes import Prepared, Result, fingerprint, repeat_of, stored_entry
+from commands.outcomes import Prepared, Result, entry_events, fingerprint, repeat_of, stored_entry
 from commands.ports import EventStore
 from commands.unit_of_work import LoadedAggregates, UnitOfWork
-from domain.command_log import CommandEntry, command_entry_id
+from domain.command_log import command_entry_id
 from domain.errors import DomainError, InvalidStateChange, VersionConflict
 from domain.events import Context
 
@@ -118,9 +118,8 @@ class CommandBus:
                 raise InvalidStateChange("the command changed nothing")
             target = next(e for e in reversed(events) if e.aggregate_id == outcome.aggregate_id)
             result = {"id": str(outcome.aggregate_id), "version": target.version, "extra": outcome.extra or {}}
-            entry_events = CommandEntry.handled(ctx, type(command).__name__, prepared.print_, result).collect()
             try:
-                positions = self.store.append([*events, *entry_events])
+                positions = self.store.append([*events, *entry_events(prepared, result)])
             except VersionConflict:
                 # A concurrent writer won (or the same command_id raced us): reload and decide again;
                 # an expected_version check or the command log then gives the right answer.

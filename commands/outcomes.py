@@ -6,6 +6,7 @@ import hashlib
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 
@@ -43,6 +44,14 @@ def fingerprint(command: Command) -> str:
     payload = command.model_dump(mode="json", exclude={"command_id"}, by_alias=True)
     raw = orjson.dumps([type(command).__name__, payload], option=orjson.OPT_SORT_KEYS)
     return hashlib.sha256(raw).hexdigest()
+
+
+def entry_events(prepared: Prepared, result: dict[str, Any]) -> list[Event]:
+    """The command-log entry to store with a command's events: only for a client's command_id (a server-made one
+    is never sent again, so its entry would never be read)."""
+    if not prepared.command.command_id:
+        return []
+    return CommandEntry.handled(prepared.ctx, type(prepared.command).__name__, prepared.print_, result).collect()
 
 
 def stored_entry(entry_id: uuid.UUID, events: Sequence[Event], tenant: str) -> CommandEntry | None:

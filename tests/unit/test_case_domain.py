@@ -49,7 +49,7 @@ def test_open_case_refuses_data_missing_required_amount_naming_data_amount(bus, 
         bus.dispatch(m.OpenCase(definition_key="claim", title="No amount", data={"customer": "Ann"}), alice)
     assert [e.path for e in err.value.errors] == ["data.amount"]
     assert "amount" in err.value.errors[0].message
-    assert store.max_position() == 2  # only the definition and its command entry
+    assert store.max_position() == 1  # only the definition (no command_id sent: no command-log entry)
 
 
 @pytest.mark.usefixtures("claim")

@@ -25,7 +25,7 @@ def history(bus: CommandBus, alice: Actor, store: RecorderEventStore) -> list[Po
     bus.dispatch(m.AddComment(case_id=case_id, body="first"), alice, correlation_id="corr-1", causation_id="cause-1")
     bus.dispatch(m.MoveCaseToStage(case_id=case_id, stage="review"), alice)
     bus.dispatch(m.UpdateCaseData(case_id=case_id, patch={"amount": 7, "details": {"a": [1, 2]}}), alice)
-    bus.dispatch(m.AssignCase(case_id=case_id, assignee="carol"), alice)
+    bus.dispatch(m.AssignCase(command_id="assign-1", case_id=case_id, assignee="carol"), alice)  # a log entry
     bus.dispatch(m.CloseCase(case_id=case_id, reason="done", resolution="approved"), alice)
     return store.read(0, 1000)
 
