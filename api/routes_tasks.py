@@ -2,15 +2,16 @@
 
 # No `from __future__ import annotations` here: the generated endpoints' annotations must be real classes.
 
+import asyncio
+from functools import partial
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
-from starlette.concurrency import run_in_threadpool
 
 from api.deps import WRITER_ROLES, ActorDep, PlatformDep, Waited, require_role
 from api.json_reply import JsonReply
-from api.routes_commands import add_command_route, batchable, body_model, command_of, reply_of
+from api.routes_commands import BUS_THREADS, add_command_route, batchable, body_model, command_of, reply_of
 from commands import messages as m
 from projections import task_queries
 from projections.queries import MAX_LIMIT
@@ -32,11 +33,11 @@ def task_route(
         if writers_only:
             require_role(actor, WRITER_ROLES, command_type.__name__)
         command = command_of(command_type, body, request)
-        result = await run_in_threadpool(
-            platform.bus.dispatch, command, actor,
+        result = await asyncio.get_running_loop().run_in_executor(BUS_THREADS, partial(
+            platform.bus.submit, command, actor,
             correlation_id=request.headers.get("x-correlation-id"),
             causation_id=request.headers.get("x-causation-id"),
-        )
+        ))
         return JSONResponse(reply_of(result), status_code=status if not result.repeated else 200)
 
     add_command_route(router, path, endpoint, command_type, status)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from commands.batch import Batch
+from commands.coalesce import Coalescer
 from commands.handlers import contention_key, handler_for
 from commands.messages import Command
 from commands.outcomes import Prepared, Result, entry_events, fingerprint, repeat_of, stored_entry
@@ -34,6 +35,16 @@ class Actor:
     roles: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class Envelope:
+    """A command with who sends it and why."""
+
+    command: Command
+    actor: Actor
+    correlation_id: str | None = None
+    causation_id: str | None = None
+
+
 class CommandBus:
     """Dispatches a command to its handler and stores what it recorded, exactly once per command_id."""
 
@@ -42,6 +53,7 @@ class CommandBus:
         self.loaded = LoadedAggregates()
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
+        self._coalescer: Coalescer[Envelope, Result] = Coalescer(self.dispatch_envelopes, max_group=64)
 
     @contextlib.contextmanager
     def _serialised(self, key: str | None) -> Iterator[None]:
@@ -69,22 +81,36 @@ class CommandBus:
     ) -> list[Result | DomainError]:
         """Handle commands in order as if sent one by one, reading and storing them together (commands/batch.py):
         each gets its Result, or the DomainError that refused it (the others are not affected)."""
-        prepared = [self.prepare(c, actor, correlation_id, causation_id) for c in commands]
-        keys = sorted({k for c in commands if (k := contention_key(c, actor.tenant)) is not None})
+        return self.dispatch_envelopes([Envelope(c, actor, correlation_id, causation_id) for c in commands])
+
+    def dispatch_envelopes(self, envelopes: Sequence[Envelope]) -> list[Result | DomainError]:
+        """dispatch_many for commands of possibly different actors and correlations."""
+        prepared = [self.prepare(e.command, e.actor, e.correlation_id, e.causation_id) for e in envelopes]
+        keys = sorted({k for p in prepared if (k := contention_key(p.command, p.ctx.tenant)) is not None})
         with contextlib.ExitStack() as held:
             for key in keys:
                 held.enter_context(self._serialised(key))
             batch = Batch(self.store, self.loaded, prepared)
             batch.decide()
             batch.store_accepted()
-        # what the batch could not settle (a lost race, a repeated command_id) goes the one-by-one way
+        # what the batch could not settle (a lost race, rounds exhausted) goes the one-by-one way
         for index in batch.one_by_one:
+            envelope = envelopes[index]
             try:
-                batch.outcomes[index] = self.dispatch(commands[index], actor, correlation_id=correlation_id,
-                                                      causation_id=causation_id)
+                batch.outcomes[index] = self.dispatch(envelope.command, envelope.actor,
+                                                      correlation_id=envelope.correlation_id,
+                                                      causation_id=envelope.causation_id)
             except DomainError as exc:
                 batch.outcomes[index] = exc
         return batch.results()
+
+    def submit(
+        self, command: Command, actor: Actor, *, correlation_id: str | None = None,
+        causation_id: str | None = None,
+    ) -> Result:
+        """`dispatch`, handled together with the commands other threads submit meanwhile (one batch: shared reads,
+        one transaction). The API's path: 32 concurrent requests cost a few queries instead of ~100."""
+        return self._coalescer.submit(Envelope(command, actor, correlation_id, causation_id))
 
     def prepare(
         self, command: Command, actor: Actor, correlation_id: str | None, causation_id: str | None

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -207,5 +209,55 @@ def test_a_lost_race_stores_nothing_of_the_batch_and_decides_again_one_by_one(tw
         assert [r.version for r in results if isinstance(r, Result)] == [3, 4]
         events = store.events_of(case)
         assert [type(e).__name__ for e in events] == ["CaseOpened", "CommentAdded", "CommentAdded", "CaseAssigned"]
+    finally:
+        store.close()
+
+
+def test_concurrent_submits_are_handled_together_and_each_gets_its_own_answer(twins: Twins) -> None:
+    store, _other = twins.fresh()
+    _other.close()
+    try:
+        bus = CommandBus(store)
+        gate, appends = threading.Event(), []
+        real_append = store.append
+
+        def held_append(events: Any) -> list[int]:
+            appends.append(len(events))
+            gate.wait(5)  # hold the first batch's write so that the other submits queue behind it
+            return real_append(events)
+
+        store.append = held_append  # type: ignore[method-assign]
+        answers: dict[int, Result | DomainError] = {}
+
+        def submit(n: int) -> None:
+            case = twins.cases[n % CASES]
+            command: m.Command = (m.MoveCaseToStage(case_id=case, stage="done") if n == 5  # not allowed from new
+                                  else m.AddComment(case_id=case, body=f"c{n}"))
+            try:
+                answers[n] = bus.submit(command, ALICE)
+            except DomainError as exc:
+                answers[n] = exc
+
+        first = threading.Thread(target=submit, args=(0,))
+        first.start()
+        while not appends:
+            time.sleep(0.01)
+        others = [threading.Thread(target=submit, args=(n,)) for n in range(1, 12)]
+        for thread in others:
+            thread.start()
+        time.sleep(0.3)
+        gate.set()
+        for thread in [first, *others]:
+            thread.join(10)
+        assert appends[0] == 1 and len(appends) == 2  # the first alone, the ten accepted others in one batch
+        assert isinstance(answers.pop(5), StageTransitionNotAllowed)
+        assert all(isinstance(a, Result) for a in answers.values())
+        for case in twins.cases:  # every comment stored once, versions without gaps
+            events = store.events_of(case)
+            assert [e.version for e in events] == list(range(1, len(events) + 1))
+        stored = {p.position: p.event for p in store.read(0, 1000)}
+        for n, answer in answers.items():
+            assert isinstance(answer, Result)
+            assert getattr(stored[answer.position], "body", None) == f"c{n}"  # its own event's position
     finally:
         store.close()

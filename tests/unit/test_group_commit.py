@@ -63,13 +63,9 @@ def test_a_conflict_in_a_group_fails_only_that_append(tmp_path: Path) -> None:
     committer = GroupCommitter(store.recorder.insert_events)
     fresh = uuid.uuid4()
     # drive _write directly with a prepared group: one clashing append, one fine
-    from adapters.group_commit import _Append
-
-    bad, good = _Append([_event(taken, 1)]), _Append([_event(fresh, 1)])
-    committer._write([bad, good])
-    assert isinstance(bad.error, IntegrityError)
-    assert good.error is None
-    assert good.positions == [store.max_position()]
+    bad, good = committer._write([[_event(taken, 1)], [_event(fresh, 1)]])
+    assert isinstance(bad, IntegrityError)
+    assert good == [store.max_position()]
 
 
 def test_version_conflict_surfaces_from_store_append(tmp_path: Path) -> None:
