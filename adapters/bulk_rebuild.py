@@ -67,9 +67,10 @@ class BulkDocuments(Protocol):
 
 
 def _fold_of(projection: Projection, event_type: type) -> Fold:
-    """The projection's fold for this type; its own `fold` when a subclass overrides the base's."""
+    """The projection's fold for this type, its in-place one if it has one (the documents folded here are held
+    nowhere else); its own `fold` when a subclass overrides the base's."""
     if type(projection).fold is Projection.fold:
-        return projection.folds[event_type]
+        return projection.in_place_folds.get(event_type) or projection.folds[event_type]
     return projection.fold
 
 

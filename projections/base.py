@@ -27,6 +27,9 @@ class Projection:
     indexes: tuple[str, ...] = ()
     order: str = "updated_at"
     text_search: bool = False  # documents carry a lower-case `search` text that list queries match substrings in
+    # folds giving the same documents as `folds` but updating the one passed in: only for a host that holds the
+    # sole reference to each document (a rebuild folding in memory), where copying it per event is wasted work
+    in_place_folds: Mapping[type[Event], Fold] = field(default_factory=dict)
 
     def handles(self, event: Event) -> bool:
         return type(event) in self.folds

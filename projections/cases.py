@@ -38,16 +38,17 @@ def _collect(value: Any, parts: list[str]) -> None:
             parts.append(str(item))
 
 
-def _step(update: Callable[[Doc, Any], None], *, searchable: bool = False) -> Fold:
+def _step(update: Callable[[Doc, Any], None], *, searchable: bool = False, in_place: bool = False) -> Fold:
     """Wrap an update of a shallow copy (updates replace nested values, never mutate them in place).
 
-    The input document is left untouched, so the fold stays pure without a deep copy per event.
+    The input document is left untouched, so the fold stays pure without a deep copy per event. in_place: update
+    the document passed in instead (the same result, for a host holding the only reference to it).
     """
 
     def fold(doc: Doc | None, event: Event) -> Doc | None:
         if doc is None:
             return None  # a case's first event is CaseOpened; anything else without it is ignored
-        new = dict(doc)
+        new = doc if in_place else dict(doc)
         update(new, event)
         new["version"] = event.version
         new["updated_at"] = iso_text(event.occurred_at)
@@ -114,7 +115,7 @@ def _queued(doc: Doc, e: c.CaseQueued) -> None:
 def _comment_added(doc: Doc, e: c.CommentAdded) -> None:
     comment: dict[str, Any] = {
         "id": e.comment_id, "parent_id": e.parent_id, "author": e.actor, "body": e.body,
-        "created_at": e.occurred_at.isoformat(), "edited_at": None, "history": [], "deleted": False,
+        "created_at": iso_text(e.occurred_at), "edited_at": None, "history": [], "deleted": False,
     }
     doc["comments"] = [*doc["comments"], comment]
     doc["comment_count"] += 1
@@ -126,15 +127,15 @@ def _replace_comment(doc: Doc, comment_id: str, change: Callable[[dict[str, Any]
 
 def _comment_edited(doc: Doc, e: c.CommentEdited) -> None:
     def change(x: dict[str, Any]) -> dict[str, Any]:
-        entry = {"body": e.previous, "replaced_at": e.occurred_at.isoformat()}
-        return {**x, "body": e.body, "edited_at": e.occurred_at.isoformat(), "history": [*x["history"], entry]}
+        entry = {"body": e.previous, "replaced_at": iso_text(e.occurred_at)}
+        return {**x, "body": e.body, "edited_at": iso_text(e.occurred_at), "history": [*x["history"], entry]}
 
     _replace_comment(doc, e.comment_id, change)
 
 
 def _comment_deleted(doc: Doc, e: c.CommentDeleted) -> None:
     def change(x: dict[str, Any]) -> dict[str, Any]:
-        entry = {"body": x["body"], "replaced_at": e.occurred_at.isoformat()}
+        entry = {"body": x["body"], "replaced_at": iso_text(e.occurred_at)}
         return {**x, "body": "", "deleted": True, "history": [*x["history"], entry]}
 
     _replace_comment(doc, e.comment_id, change)
@@ -157,25 +158,33 @@ def _archived(doc: Doc, _e: c.CaseArchived) -> None:
     doc["status"] = c.ARCHIVED
 
 
+# per event type after the opening: the update and whether it can change the search text
+_UPDATES: dict[type[Event], tuple[Callable[[Doc, Any], None], bool]] = {
+    c.CaseDataChanged: (_data, True),
+    c.CaseRetitled: (_title, True),
+    c.CaseMovedToStage: (_stage, False),
+    c.CaseAssigned: (_assigned, False),
+    c.CaseUnassigned: (_unassigned, False),
+    c.CaseQueued: (_queued, False),
+    c.CommentAdded: (_comment_added, False),
+    c.CommentEdited: (_comment_edited, False),
+    c.CommentDeleted: (_comment_deleted, False),
+    c.CaseClosed: (_closed, False),
+    c.CaseReopened: (_reopened, False),
+    c.CaseArchived: (_archived, False),
+}
+
 FOLDS: dict[type[Event], Fold] = {
-    c.CaseOpened: opened,
-    c.CaseDataChanged: _step(_data, searchable=True),
-    c.CaseRetitled: _step(_title, searchable=True),
-    c.CaseMovedToStage: _step(_stage),
-    c.CaseAssigned: _step(_assigned),
-    c.CaseUnassigned: _step(_unassigned),
-    c.CaseQueued: _step(_queued),
-    c.CommentAdded: _step(_comment_added),
-    c.CommentEdited: _step(_comment_edited),
-    c.CommentDeleted: _step(_comment_deleted),
-    c.CaseClosed: _step(_closed),
-    c.CaseReopened: _step(_reopened),
-    c.CaseArchived: _step(_archived),
+    c.CaseOpened: opened, **{t: _step(u, searchable=s) for t, (u, s) in _UPDATES.items()}
+}
+IN_PLACE_FOLDS: dict[type[Event], Fold] = {
+    c.CaseOpened: opened, **{t: _step(u, searchable=s, in_place=True) for t, (u, s) in _UPDATES.items()}
 }
 
 CASES = Projection(
     collection="cases",
     folds=FOLDS,
+    in_place_folds=IN_PLACE_FOLDS,
     key=lambda e: uuid_text(e.aggregate_id),
     indexes=("definition_key", "status", "stage", "queue", "assignee", "number"),
     text_search=True,

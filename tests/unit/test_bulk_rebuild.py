@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
+import orjson
 import pytest
 
 from adapters import bulk_rebuild
@@ -15,6 +16,7 @@ from adapters.event_store import RecorderEventStore
 from adapters.sqlite_documents import SqliteDocumentStore
 from commands import messages as m
 from commands.bus import Actor, CommandBus
+from projections.cases import CASES
 from projections.catalog import ALL
 from tests.unit.conftest import TENANT, open_claim, publish_claim, snapshot
 
@@ -142,3 +144,24 @@ def test_a_helper_that_fails_fails_the_rebuild_and_leaves_no_tracking_position(
                              helper=(str(tmp_path / "events.db"), "SOMETIMES", str(tmp_path / "rebuilt.db")))
     assert snapshot(documents)["tracking"] == []
     assert EmbeddedRunner(store, documents, ALL).position == 0
+
+
+def test_the_in_place_case_folds_give_the_pure_folds_documents(store: RecorderEventStore, worked_log: int) -> None:
+    assert CASES.in_place_folds.keys() == CASES.folds.keys()
+    pure: dict[str, Any] = {}
+    in_place: dict[str, Any] = {}
+    folded = 0
+    for item in store.read(0, worked_log):
+        event = item.event
+        if type(event) not in CASES.folds:
+            continue
+        key = CASES.key(event)
+        before = pure.get(key)
+        before_bytes = orjson.dumps(before)
+        pure[key] = CASES.folds[type(event)](before, event)
+        assert orjson.dumps(before) == before_bytes  # the pure fold leaves its input as it was
+        in_place[key] = CASES.in_place_folds[type(event)](in_place.get(key), event)
+        assert orjson.dumps(in_place[key]) == orjson.dumps(pure[key])
+        folded += 1
+    # each case: opened, data, stage, assignee, 2 comments, 1 edit; 3: delete, queue, retitle; 1: close, reopen
+    assert folded == 6 * 7 + 3 * 3 + 2 and len(pure) == 6
