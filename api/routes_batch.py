@@ -87,7 +87,7 @@ async def send_commands(request: Request, batch: CommandBatch, actor: BearerActo
     platform: Platform = request.app.state.platform
     headers = request.headers
     outcomes = await asyncio.get_running_loop().run_in_executor(BUS_THREADS, partial(
-        platform.bus.dispatch_many, [command for command, _ in parsed], actor,
+        platform.bus.submit_many, [command for command, _ in parsed], actor,
         correlation_id=headers.get("x-correlation-id"), causation_id=headers.get("x-causation-id"),
     ))
     results: list[dict[str, Any]] = []

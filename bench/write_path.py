@@ -184,6 +184,10 @@ class RawHttp:
 
     async def post(self, path: str, body: dict[str, Any]) -> str:
         """Send one POST and read the whole answer; the status code, or the error's name."""
+        return (await self.exchange(path, body))[0]
+
+    async def exchange(self, path: str, body: dict[str, Any]) -> tuple[str, bytes]:
+        """Send one POST; the status code (or the error's name) and the answer's body."""
         import orjson
 
         try:
@@ -205,18 +209,19 @@ class RawHttp:
                     chunked = b"chunked" in value.lower()
                 elif name == b"connection":
                     close = b"close" in value.lower()
+            content = b""
             if chunked:
                 while size := int((await self.reader.readline()).split(b";")[0], 16):
-                    await self.reader.readexactly(size + 2)
+                    content += (await self.reader.readexactly(size + 2))[:-2]
                 await self.reader.readline()
             else:
-                await self.reader.readexactly(length)
+                content = await self.reader.readexactly(length)
             if close:
                 await self.close()
-            return status
+            return status, content
         except (OSError, asyncio.IncompleteReadError, ValueError, IndexError) as exc:
             await self.close()
-            return type(exc).__name__
+            return type(exc).__name__, b""
 
     async def close(self) -> None:
         if self.writer is not None:
@@ -312,6 +317,134 @@ async def open_loop(
     await asyncio.gather(*senders, return_exceptions=True)
     for conn in conns:
         await conn.close()
+    return tally, elapsed, cpu
+
+
+async def settle(url: str, token: str, case: OwnedCase) -> float:
+    """Wait until the server has folded everything sent so far (so that one run's backlog does not land in the
+    next run's figures): one more command, then a query waiting for its position. Returns the seconds waited."""
+    import httpx
+
+    started = time.perf_counter()
+    headers = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(base_url=url, timeout=120, headers=headers) as client:
+        reply = await client.post(f"/api/cases/{case.id}/comments", json={"body": "settle"})
+        position = reply.json()["position"]
+        while (await client.get("/api/cases", params={"limit": 1, "wait_for": position, "wait_timeout": 60})
+               ).status_code == 504:
+            pass
+    await asyncio.sleep(0.5)  # the process manager follows the read models
+    return time.perf_counter() - started
+
+
+def batch_item(op: str, body: dict[str, Any], case: OwnedCase) -> dict[str, Any]:
+    """One command of the mix as an item of POST /api/commands."""
+    return {"type": op, **body} if op == "OpenCase" else {"type": op, "case_id": case.id, **body}
+
+
+async def send_batch(conn: RawHttp, items: list[dict[str, Any]], tally: Tally, started: list[float]) -> None:
+    """POST items as one batch; each command's latency runs from its own start time to the batch's answer."""
+    import orjson
+
+    status, content = await conn.exchange("/api/commands", {"commands": items})
+    answered = time.perf_counter()
+    if status != "200":
+        tally.statuses[f"batch {status}"] += len(items)
+        return
+    for item, result, t0 in zip(items, orjson.loads(content)["results"], started, strict=True):
+        tally.latencies.append(answered - t0)
+        tally.statuses[str(result["status"])] += 1
+        tally.ops[item["type"]] += 1
+
+
+async def closed_loop_batched(
+    url: str, token: str, cases: list[OwnedCase], clients: int, seconds: float, max_commands: int, batch: int
+) -> tuple[Tally, float, float]:
+    """N clients, each sending its next batch of `batch` commands as soon as the previous one is answered."""
+    tally = Tally()
+    counter = itertools.count()
+    conns = [RawHttp(url, token) for _ in range(clients)]
+    cpu0 = time.process_time()
+    started = time.perf_counter()
+    deadline = started + seconds
+
+    async def worker(index: int) -> None:
+        rng = random.Random(index)
+        mine = cases[index * CASES_PER_CLIENT:(index + 1) * CASES_PER_CLIENT]
+        turn = 0
+        while time.perf_counter() <= deadline:
+            items = []
+            for _ in range(batch):
+                seq = next(counter)
+                if seq >= max_commands:
+                    break
+                case = mine[turn % len(mine)]
+                turn += 1
+                op, _path, body = next_request(rng, case, seq)
+                items.append(batch_item(op, body, case))
+            if not items:
+                return
+            t0 = time.perf_counter()
+            await send_batch(conns[index], items, tally, [t0] * len(items))
+
+    await asyncio.gather(*(worker(i) for i in range(clients)))
+    elapsed = time.perf_counter() - started
+    cpu = time.process_time() - cpu0
+    for conn in conns:
+        await conn.close()
+    return tally, elapsed, cpu
+
+
+async def open_loop_batched(
+    url: str, token: str, cases: list[OwnedCase], rate: float, seconds: float, drain: float, window: float,
+    connections: int = 32,
+) -> tuple[Tally, float, float]:
+    """Commands scheduled at a fixed rate, as in `open_loop`, but sent as a batch every `window` seconds (all the
+    commands due by then, as an ingestion gateway would group them); latency from each command's scheduled time."""
+    tally = Tally()
+    rng = random.Random(99)
+    idle: asyncio.Queue[RawHttp] = asyncio.Queue()
+    for _ in range(connections):
+        idle.put_nowait(RawHttp(url, token))
+    in_flight: set[asyncio.Task[None]] = set()
+
+    async def flush(items: list[dict[str, Any]], times: list[float]) -> None:
+        conn = await idle.get()
+        try:
+            await send_batch(conn, items, tally, times)
+        finally:
+            idle.put_nowait(conn)
+
+    total = int(rate * seconds)
+    cpu0 = time.process_time()
+    started = time.perf_counter()
+    sent = 0
+    while sent < total:
+        await asyncio.sleep(window)
+        due = min(total, int((time.perf_counter() - started) * rate) + 1)
+        if due <= sent:
+            continue
+        items, times = [], []
+        for i in range(sent, due):
+            op, _path, body = next_request(rng, cases[i % len(cases)], i)
+            items.append(batch_item(op, body, cases[i % len(cases)]))
+            times.append(started + i / rate)
+        sent = due
+        for start in range(0, len(items), 500):
+            task = asyncio.create_task(flush(items[start:start + 500], times[start:start + 500]))
+            in_flight.add(task)
+            task.add_done_callback(in_flight.discard)
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(asyncio.gather(*in_flight), timeout=drain)
+    elapsed = time.perf_counter() - started
+    cpu = time.process_time() - cpu0
+    unfinished = total - len(tally.latencies) - sum(v for k, v in tally.statuses.items() if k.startswith("batch"))
+    if unfinished:
+        tally.statuses["unfinished"] += unfinished
+    for task in list(in_flight):
+        task.cancel()
+    while not idle.empty():
+        await idle.get_nowait().close()
     return tally, elapsed, cpu
 
 
@@ -454,6 +587,8 @@ def run_backend(backend: str, args: argparse.Namespace, rows: list[list[Any]], n
                          common.ms(percentile(tally.latencies, 50)), common.ms(percentile(tally.latencies, 99)),
                          errors_text(tally), server_ms, cpu / n * 1000, target])
             notes.append(f"{backend} closed-loop mix: {dict(tally.ops)}")
+            notes.append(f"{backend}: the server folded the closed loop's backlog in "
+                         f"{await settle(served.url, worker, cases[0]):.1f}s before the next run")
             server0 = common.process_cpu_seconds(pid)
             tally, elapsed, cpu = await open_loop(
                 served.url, worker, cases, args.rate, args.rate_seconds, args.drain
@@ -466,6 +601,43 @@ def run_backend(backend: str, args: argparse.Namespace, rows: list[list[Any]], n
             rows.append([backend, f"open loop {args.rate:,.0f}/s for {args.rate_seconds:g}s", len(tally.latencies),
                          len(tally.latencies) / elapsed, common.ms(percentile(tally.latencies, 50)), p99, errs,
                          server_ms, cpu / n * 1000,
+                         f"p99 < {TARGET_P99_MS:.0f} ms: {verdict(p99, TARGET_P99_MS, higher_is_better=False)}"])
+            if args.batch > 1:
+                await batched(cases)
+
+        async def batched(cases: list[OwnedCase]) -> None:
+            """The same mix through POST /api/commands: closed loop, then open loop grouped per window."""
+            await settle(served.url, worker, cases[0])
+            server0 = common.process_cpu_seconds(pid)
+            tally, elapsed, cpu = await closed_loop_batched(
+                served.url, worker, cases, args.clients, args.duration, args.max_commands, args.batch
+            )
+            n = max(len(tally.latencies), 1)
+            server_ms = (common.process_cpu_seconds(pid) - server0) / n * 1000
+            thr = len(tally.latencies) / elapsed
+            figures["batched"] = thr
+            figures["batched_cpu_ms"] = server_ms
+            target = "" if backend == "sqlite" else (
+                f">= {TARGET_PG_THROUGHPUT:,.0f}/s: {verdict(thr, TARGET_PG_THROUGHPUT, higher_is_better=True)}"
+            )
+            rows.append([backend, f"closed loop, {args.clients} clients x batches of {args.batch}, {elapsed:.1f}s",
+                         len(tally.latencies), thr, common.ms(percentile(tally.latencies, 50)),
+                         common.ms(percentile(tally.latencies, 99)), errors_text(tally), server_ms, cpu / n * 1000,
+                         target])
+            notes.append(f"{backend}: the server folded the batched closed loop's backlog in "
+                         f"{await settle(served.url, worker, cases[0]):.1f}s before the next run")
+            server0 = common.process_cpu_seconds(pid)
+            tally, elapsed, cpu = await open_loop_batched(
+                served.url, worker, cases, args.rate, args.rate_seconds, args.drain, args.batch_window
+            )
+            n = max(len(tally.latencies), 1)
+            server_ms = (common.process_cpu_seconds(pid) - server0) / n * 1000
+            p99 = common.ms(percentile(tally.latencies, 99))
+            figures["batched_open_p99"] = p99
+            rows.append([backend, f"open loop {args.rate:,.0f}/s for {args.rate_seconds:g}s, sent every "
+                         f"{args.batch_window * 1000:g} ms as one batch", len(tally.latencies),
+                         len(tally.latencies) / elapsed, common.ms(percentile(tally.latencies, 50)), p99,
+                         errors_text(tally), server_ms, cpu / n * 1000,
                          f"p99 < {TARGET_P99_MS:.0f} ms: {verdict(p99, TARGET_P99_MS, higher_is_better=False)}"])
 
         asyncio.run(scenario())
@@ -491,7 +663,10 @@ def main() -> None:
     parser.add_argument("--drain", type=float, default=30.0, help="open loop: seconds to wait for stragglers")
     parser.add_argument("--profile", action="store_true", help="also cProfile the in-process bus")
     parser.add_argument("--profile-commands", type=int, default=2000)
-    parser.add_argument("--batch", type=int, default=32, help="commands per batch request (POST /api/commands)")
+    parser.add_argument("--batch", type=int, default=32,
+                        help="commands per request of the batched closed loop (POST /api/commands); 1: no batched runs")
+    parser.add_argument("--batch-window", type=float, default=0.01,
+                        help="batched open loop: seconds between batches (each carries the commands due by then)")
     args = parser.parse_args()
     if args.quick:
         args.duration, args.rate, args.rate_seconds, args.baseline_seconds, args.drain = 5.0, 200.0, 4.0, 2.0, 8.0

@@ -39,6 +39,10 @@ class Settings(BaseSettings):
     audience: str = Field(default="casestream", description="`aud` every accepted token must carry.")
 
     max_body_bytes: int = Field(default=1_048_576, description="Largest request body the API accepts.")
+    gil_switch_interval: float = Field(
+        default=0.001, gt=0, le=0.1,
+        description="sys.setswitchinterval for `serve`: how long a thread may hold the GIL while others wait (s).",
+    )
     wait_timeout_seconds: float = Field(default=5.0, description="Default bounded wait for `wait_for`.")
     max_wait_seconds: float = Field(default=30.0, description="Longest `wait_timeout` a query may ask for.")
     runner_batch_size: int = Field(default=2000, description="Events folded per read-model transaction.")
