@@ -148,7 +148,7 @@ class CommandBus:
             roles=actor.roles,
         )
         return Prepared(command, ctx, handler_for(command), command_entry_id(ctx.tenant, command_id),
-                        fingerprint(command))
+                        fingerprint(command) if command.command_id else "")
 
     def _attempts(self, prepared: Prepared) -> Result:
         command, ctx = prepared.command, prepared.ctx

@@ -36,7 +36,7 @@ class Prepared:
     ctx: Context
     handler: Handler
     entry_id: uuid.UUID
-    print_: str
+    print_: str  # the payload's fingerprint; "" without a client command_id (nothing ever compares it then)
 
 
 def fingerprint(command: Command) -> str:
