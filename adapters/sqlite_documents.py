@@ -156,8 +156,10 @@ class SqliteDocumentStore:
         """A row to store: key, tenant, position, JSON text and the copies of the indexed fields."""
         if doc is None:
             return (key, None, position, None, *(None for _ in self._fields[table]))
-        return (key, doc.get("tenant"), position, orjson.dumps(doc).decode(),
-                *[_column_value(doc.get(f)) for f in self._fields[table]])
+        get = doc.get
+        # strings and None, nearly every indexed value, are stored as they are without a call (a rebuild's 600,000)
+        return (key, get("tenant"), position, orjson.dumps(doc).decode(),
+                *[v if (v := get(f)) is None or type(v) is str else _column_value(v) for f in self._fields[table]])
 
     def ensure_indexes(self, collections: Iterable[str] | None = None) -> None:
         """Create the query and text indexes (idempotent; a rebuild creates them once at the end, not row by row),
