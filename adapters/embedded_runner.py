@@ -25,6 +25,8 @@ from projections.ports import DocumentStore
 
 log = logging.getLogger(__name__)
 Subscriber = Callable[[Sequence[Positioned]], None]
+# (position before the window, last position of the window, its events) once the read models hold it
+WindowListener = Callable[[int, int, Sequence[Positioned]], None]
 
 
 def freeze_startup_objects() -> None:
@@ -64,27 +66,39 @@ class EmbeddedRunner(CatchUpThread):
         self.types = frozenset(t.type_name() for p in self.projections for t in p.folds)
         self._progress = threading.Condition()
         self._subscribers: list[Subscriber] = []
+        self._window_listeners: list[WindowListener] = []
+        self._folded = self.types  # what subscribers see (share_windows may make the runner read more)
         store.on_append(lambda _position: self._wake.set())
 
     def subscribe(self, subscriber: Subscriber) -> None:
         """Call subscriber with each batch once it is visible in the read models (SSE, publishers)."""
         self._subscribers.append(subscriber)
 
+    def share_windows(self, types: frozenset[str], listener: WindowListener) -> None:
+        """Also read events of `types` and hand listener every window of the log once the read models hold it, so
+        that another follower of the log (the process manager) need not read and decode it again."""
+        self.types = self.types | types
+        self._window_listeners.append(listener)
+
     def step(self) -> int:
         """Apply the next batch; return how many events it held."""
-        batch, last = self.store.read_batch(self.position, self.batch_size, self.types)
-        if last == self.position:
+        after = self.position
+        batch, last = self.store.read_batch(after, self.batch_size, self.types)
+        if last == after:
             return 0
         writes = fold_batch(self.projections, batch, self.documents.get_many)
         self.documents.write(writes, (self.name, last))
         with self._progress:
             self.position = last
             self._progress.notify_all()
+        folded = batch if self.types == self._folded else [p for p in batch if type(p.event).__name__ in self._folded]
         for subscriber in self._subscribers:
             try:
-                subscriber(batch)
+                subscriber(folded)
             except Exception:  # a subscriber's failure must not stop the read models
                 log.exception("runner subscriber failed")
+        for listener in self._window_listeners:
+            listener(after, last, batch)
         return max(1, len(batch))
 
     def catch_up(self) -> int:

@@ -23,7 +23,8 @@ import dataclasses
 import logging
 import threading
 import uuid
-from collections.abc import Callable, Mapping
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 from uuid import UUID
 
@@ -126,13 +127,35 @@ class ProcessManager(CatchUpThread):
         self._failures: dict[int, int] = {}  # position -> technical failures so far
         self._correlated = False  # the event being handled correlated a message (not idempotent)
         self._progress = threading.Condition()
-        self._types: frozenset[str] | None = None
+        self.types = case_event_types() | {TaskCompleted.type_name()}  # the event types it reads
+        self._classes = frozenset(EVENT_TYPES[name] for name in self.types)
+        # windows of the log the runner read and decoded for the read models (bounded: a manager far behind
+        # reads the store instead)
+        self._offered: deque[tuple[int, int, Sequence[Positioned]]] = deque(maxlen=64)
+        self._offer_lock = threading.Lock()
 
     # -- feeding -------------------------------------------------------------------------------------
 
     def notify(self, _batch: object = None) -> None:
         """Runner subscriber: new events are in the read models (cheap; the work happens on our thread)."""
         self._wake.set()
+
+    def offer(self, after: int, last: int, batch: Sequence[Positioned]) -> None:
+        """Runner window listener (EmbeddedRunner.share_windows): the decoded events of (after, last], which the
+        read models now hold; `step` takes them instead of reading the store when they start at its position."""
+        with self._offer_lock:
+            self._offered.append((after, last, batch))
+        self._wake.set()
+
+    def _shared_window(self, limit: int) -> tuple[list[Positioned], int] | None:
+        """The offered window starting at our position, of our event types, if there is one."""
+        with self._offer_lock:
+            while self._offered and self._offered[0][0] < self.position:
+                self._offered.popleft()  # handled already (or overlapping what the store gave us)
+            if not self._offered or self._offered[0][0] != self.position or self._offered[0][1] > limit:
+                return None
+            _after, last, events = self._offered.popleft()
+        return [p for p in events if type(p.event) in self._classes], last
 
     def skip_to(self, position: int) -> None:
         """Record position as handled without acting on the events before it (e.g. demo history)."""
@@ -151,11 +174,13 @@ class ProcessManager(CatchUpThread):
         limit = self.read_limit()
         if limit <= self.position:
             return 0
-        if self._types is None:  # every event module is imported by now
-            self._types = case_event_types() | {TaskCompleted.type_name()}
-        batch, last = self.store.read_batch(self.position, self.batch_size, self._types)
+        shared = self._shared_window(limit)
+        batch, last = shared or self.store.read_batch(self.position, self.batch_size, self.types)
         batch = [p for p in batch if p.position <= limit]
         last = min(last, limit)
+        for positioned in batch:  # a case's number is issued just before it opens: know its definition already
+            if isinstance(event := positioned.event, CaseOpened):
+                self._cases.setdefault(str(event.aggregate_id), (event.definition_key, event.definition_version))
         for positioned in batch:
             self._correlated = False
             if self._handle(positioned) and self._correlated:

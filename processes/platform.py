@@ -88,7 +88,7 @@ class Processes:
             engine = EmbeddedEngine(self.bus, self.store)
             deployed = [engine.deploy(path.read_bytes(), path.name) for path in shipped_files(self.definitions)]
             manager = ProcessManager(engine, self.bus, self.store, self.documents, lambda: self.runner.position)
-            self.runner.subscribe(manager.notify)
+            self.runner.share_windows(manager.types, manager.offer)
             # all at once: publishing checks process ids against the catalog as soon as it is not empty
             for process in deployed:
                 DEPLOYED_PROCESSES.add(process.process_id)

@@ -227,3 +227,48 @@ def test_rule_on_task_completed_sees_the_form_data(
     moves = [e for e in store.events_of(case_id) if type(e).__name__ == "CaseMovedToStage"]
     assert [(e.to_stage, e.actor) for e in moves] == [("review", "automation")]  # type: ignore[attr-defined]
     assert engine.calls == []
+
+
+class CountingReads:
+    """The store, counting the log reads of whoever holds this wrapper."""
+
+    def __init__(self, store: RecorderEventStore) -> None:
+        self.store = store
+        self.reads = 0
+
+    def read_batch(self, *args: Any, **kwargs: Any) -> Any:
+        self.reads += 1
+        return self.store.read_batch(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
+
+
+@pytest.mark.usefixtures("processes_claim")
+def test_a_manager_fed_the_runners_windows_acts_as_one_reading_the_store_and_reads_nothing(
+    bus: CommandBus, alice: Actor, store: RecorderEventStore, documents: SqliteDocumentStore, tmp_path: Any,
+) -> None:
+    from projections.catalog import ALL
+
+    own_docs = SqliteDocumentStore(tmp_path / "other-views.db", ALL)
+    reading_runner, sharing_runner = EmbeddedRunner(store, documents, ALL), EmbeddedRunner(store, own_docs, ALL)
+    reading_engine, sharing_engine = RecordingEngine(), RecordingEngine()
+    counted = CountingReads(store)
+    reading = ProcessManager(reading_engine, bus, store, documents, lambda: reading_runner.position)
+    sharing = ProcessManager(sharing_engine, bus, counted, own_docs,  # type: ignore[arg-type]
+                             lambda: sharing_runner.position)
+    sharing_runner.share_windows(sharing.types, sharing.offer)
+    for round_ in range(3):  # several windows, with the manager following each
+        case_id = UUID(open_claim(bus, alice, amount=round_).id)
+        bus.dispatch(m.MoveCaseToStage(case_id=case_id, stage="review"), alice)
+        bus.dispatch(m.AssignCase(case_id=case_id, assignee="bob"), alice)  # rule: set-queue fraud, then a start
+        bus.dispatch(m.AddComment(case_id=case_id, body="hi"), CUSTOMER)  # rule: correlate a message
+        run(reading_runner, reading)
+        run(sharing_runner, sharing)
+    run(reading_runner, reading)  # the rules' own commands
+    run(sharing_runner, sharing)
+    assert sharing_engine.calls == reading_engine.calls
+    assert len(reading_engine.calls) >= 9
+    assert sharing.position == reading.position == store.max_position()
+    assert counted.reads == 0
+    own_docs.close()
