@@ -18,12 +18,14 @@ Target printed beside the figure: >= 50,000 events/s.
     python bench/rebuild.py --quick       # < 1 min (small log)
     python bench/rebuild.py               # >= 1,000,000 events (first run generates the log: minutes)
     python bench/rebuild.py --profile     # also cProfile a rebuild
+    python bench/rebuild.py --phases      # also CPU seconds per phase of a rebuild (read, decode, fold, write, index)
 """
 
 from __future__ import annotations
 
 import argparse
 import cProfile
+import gc
 import hashlib
 import io
 import os
@@ -89,6 +91,52 @@ def timed_bulk_rebuild(runner: Any, processes: int) -> tuple[int, float, float]:
     return runner.position, seconds, cpu
 
 
+def phases(store: Any, documents: Any, projections: Any) -> list[list[Any]]:
+    """CPU seconds per phase of one in-memory rebuild, done step by step the way `adapters.bulk_rebuild` does it
+    (read rows of the folded types, decode, fold into dicts, write each collection, build its indexes)."""
+    from adapters import bulk_rebuild
+    from adapters.codec import decoder_for
+
+    spent: dict[str, float] = {"read rows": 0.0, "decode": 0.0, "fold": 0.0}
+
+    def timed(label: str, work: Any, *args: Any) -> Any:
+        cpu0 = time.process_time()
+        result = work(*args)
+        spent[label] = spent.get(label, 0.0) + time.process_time() - cpu0
+        return result
+
+    def decode(rows: Any) -> list[Any]:
+        return [(row[0], decoder_for(row[3])(row[4], row[1], row[2]), routes[row[3]]) for row in rows]
+
+    def fold(events: Any) -> None:
+        for at, event, targets in events:
+            for key_of, fold_one, docs, _collection in targets:
+                key = key_of(event)
+                doc, stored = docs.get(key, (None, 0))
+                if at > stored:
+                    docs[key] = (fold_one(doc, event), at)
+
+    gc.disable()
+    try:
+        documents.reset(defer_indexes=True)
+        memory: dict[str, dict[str, Any]] = {p.collection: {} for p in projections}
+        routes = bulk_rebuild._routes(projections, memory)
+        types = frozenset(routes)
+        stop, position = store.max_position(), 0
+        while position < stop:
+            rows, position = timed("read rows", store.read_rows, position, min(50_000, stop - position), types)
+            timed("fold", fold, timed("decode", decode, rows))
+        for collection, docs in sorted(memory.items(), key=lambda item: -len(item[1])):
+            if docs:
+                timed(f"write {collection} ({len(docs):,} documents)", documents.bulk_write, {collection: docs})
+                timed(f"indexes of {collection}", documents.ensure_indexes, [collection])
+        memory.clear()
+    finally:
+        gc.enable()
+    total = sum(spent.values())
+    return [[label, seconds, 100 * seconds / total] for label, seconds in spent.items()] + [["total", total, 100.0]]
+
+
 def digest(documents: Any) -> str:
     """A digest of every stored row (key, tenant, position, document) and the tracking positions."""
     sha = hashlib.sha256()
@@ -107,6 +155,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=None, help="runner batch (default: Settings)")
     parser.add_argument("--max-seconds", type=float, default=900.0, help="bound on each timed pass")
     parser.add_argument("--profile", action="store_true", help="cProfile a rebuild (1 process)")
+    parser.add_argument("--phases", action="store_true", help="CPU seconds per phase of a rebuild (1 process)")
     parser.add_argument("--processes", type=int, nargs="+", choices=(1, 2), default=[1, 2],
                         help="rebuild passes: 1 process, 2 (a helper folds every other read model), or both")
     parser.add_argument("--no-live", dest="live", action="store_false",
@@ -162,6 +211,7 @@ def main() -> None:
         sizes = {c: documents._reader().execute(f"SELECT COUNT(*) FROM {c}").fetchone()[0]
                  for c in documents.projections}
         views_mb = sum(p.stat().st_size for p in tmp.glob("views.sqlite*")) / 1e6
+        phase_rows = phases(store, documents, ALL) if args.phases else []
         profile_text = ""
         if args.profile:
             profiler = cProfile.Profile()
@@ -175,6 +225,9 @@ def main() -> None:
     print(f"read models after rebuild: {sizes}; views file {views_mb:,.0f} MB")
     same = len(set(d for d in digests.values() if d != "(stopped)")) == 1
     print(f"digest of every stored row per pass: {digests} -> {'identical' if same else 'DIFFERENT'}")
+    if phase_rows:
+        print(f"CPU seconds per phase of a rebuild ({total:,} events):")
+        table(["phase", "CPU s", "%"], phase_rows)
     if profile_text:
         print("cProfile of EmbeddedRunner.rebuild (this process only):\n" + profile_text)
     print(common.machine_line())
