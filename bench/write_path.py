@@ -353,7 +353,8 @@ async def send_batch(conn: RawHttp, items: list[dict[str, Any]], tally: Tally, s
         return
     for item, result, t0 in zip(items, orjson.loads(content)["results"], started, strict=True):
         tally.latencies.append(answered - t0)
-        tally.statuses[str(result["status"])] += 1
+        refused = result["status"] >= 300
+        tally.statuses[f"{result['status']} {result['type'].rsplit('/', 1)[-1]}" if refused else str(result["status"])] += 1
         tally.ops[item["type"]] += 1
 
 
