@@ -39,7 +39,7 @@ from eventsourcing.domain import Aggregate, event
 
 TARGET_PG_THROUGHPUT = 2_000.0
 TARGET_P99_MS = 50.0
-CASES_PER_CLIENT = 4
+CASES_PER_CLIENT = 32  # open cases each client works on (--cases-per-client)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -232,7 +232,8 @@ class RawHttp:
 
 
 async def closed_loop(
-    url: str, token: str, cases: list[OwnedCase], clients: int, seconds: float, max_commands: int
+    url: str, token: str, cases: list[OwnedCase], clients: int, seconds: float, max_commands: int,
+    per_client: int = CASES_PER_CLIENT,
 ) -> tuple[Tally, float, float]:
     """N clients (one connection each), each sending its next command as soon as the previous one is answered."""
     tally = Tally()
@@ -244,7 +245,7 @@ async def closed_loop(
 
     async def worker(index: int) -> None:
         rng = random.Random(index)
-        mine = cases[index * CASES_PER_CLIENT:(index + 1) * CASES_PER_CLIENT]
+        mine = cases[index * per_client:(index + 1) * per_client]
         for turn in itertools.count():
             seq = next(counter)
             if seq >= max_commands or time.perf_counter() > deadline:
@@ -353,13 +354,15 @@ async def send_batch(conn: RawHttp, items: list[dict[str, Any]], tally: Tally, s
         return
     for item, result, t0 in zip(items, orjson.loads(content)["results"], started, strict=True):
         tally.latencies.append(answered - t0)
+        status = str(result["status"])
         refused = result["status"] >= 300
-        tally.statuses[f"{result['status']} {result['type'].rsplit('/', 1)[-1]}" if refused else str(result["status"])] += 1
+        tally.statuses[f"{status} {result['type'].rsplit('/', 1)[-1]}" if refused else status] += 1
         tally.ops[item["type"]] += 1
 
 
 async def closed_loop_batched(
-    url: str, token: str, cases: list[OwnedCase], clients: int, seconds: float, max_commands: int, batch: int
+    url: str, token: str, cases: list[OwnedCase], clients: int, seconds: float, max_commands: int, batch: int,
+    per_client: int = CASES_PER_CLIENT,
 ) -> tuple[Tally, float, float]:
     """N clients, each sending its next batch of `batch` commands as soon as the previous one is answered."""
     tally = Tally()
@@ -371,7 +374,7 @@ async def closed_loop_batched(
 
     async def worker(index: int) -> None:
         rng = random.Random(index)
-        mine = cases[index * CASES_PER_CLIENT:(index + 1) * CASES_PER_CLIENT]
+        mine = cases[index * per_client:(index + 1) * per_client]
         turn = 0
         while time.perf_counter() <= deadline:
             items = []
@@ -571,10 +574,10 @@ def run_backend(backend: str, args: argparse.Namespace, rows: list[list[Any]], n
             import httpx
 
             async with httpx.AsyncClient(base_url=served.url, timeout=60) as client:
-                cases = await prepare(client, supervisor, worker, args.clients * CASES_PER_CLIENT)
+                cases = await prepare(client, supervisor, worker, args.clients * args.cases_per_client)
             server0 = common.process_cpu_seconds(pid)
             tally, elapsed, cpu = await closed_loop(
-                served.url, worker, cases, args.clients, args.duration, args.max_commands
+                served.url, worker, cases, args.clients, args.duration, args.max_commands, args.cases_per_client
             )
             n = max(len(tally.latencies), 1)
             server_ms = (common.process_cpu_seconds(pid) - server0) / n * 1000
@@ -611,7 +614,8 @@ def run_backend(backend: str, args: argparse.Namespace, rows: list[list[Any]], n
             await settle(served.url, worker, cases[0])
             server0 = common.process_cpu_seconds(pid)
             tally, elapsed, cpu = await closed_loop_batched(
-                served.url, worker, cases, args.clients, args.duration, args.max_commands, args.batch
+                served.url, worker, cases, args.clients, args.duration, args.max_commands, args.batch,
+                args.cases_per_client,
             )
             n = max(len(tally.latencies), 1)
             server_ms = (common.process_cpu_seconds(pid) - server0) / n * 1000
@@ -664,6 +668,9 @@ def main() -> None:
     parser.add_argument("--drain", type=float, default=30.0, help="open loop: seconds to wait for stragglers")
     parser.add_argument("--profile", action="store_true", help="also cProfile the in-process bus")
     parser.add_argument("--profile-commands", type=int, default=2000)
+    parser.add_argument("--cases-per-client", type=int, default=CASES_PER_CLIENT,
+                        help="open cases per client (the open loops spread over all of them); with few, every case "
+                             "gathers hundreds of comments in a run and its growing document costs more per fold")
     parser.add_argument("--batch", type=int, default=32,
                         help="commands per request of the batched closed loop (POST /api/commands); 1: no batched runs")
     parser.add_argument("--batch-window", type=float, default=0.01,
