@@ -13,13 +13,9 @@ have finished. Both read and decode the events they share and take turns at SQLi
 only where a core is idle (see bench/README.md).
 
 Memory is bounded: past `max_documents` documents in memory they are written (without a tracking position) and
-dropped; a later event of a dropped document loads it back. The documents of a projection whose folds ignore the
-document they are given (`fresh_documents`: the timeline, one document per event) are written after each window
-and dropped: nothing later needs them, and they are encoded while still in the CPU caches.
-
-A crash mid-rebuild leaves the tracking position at 0 (the reset dropped it) and documents each stored with the
-position of the last event folded into them, so the next run, live or rebuild, folds every event again and skips
-those already in a document: the same result.
+dropped; a later event of a dropped document loads it back. A crash mid-rebuild leaves the tracking position at
+0 (the reset dropped it) and documents each stored with the position of the last event folded into them, so
+the next run, live or rebuild, folds every event again and skips those already in a document: the same result.
 """
 
 from __future__ import annotations
@@ -186,7 +182,6 @@ def _fold_into(
     tracking position in the same transaction as the last documents."""
     memory: Documents = {p.collection: {} for p in projections}
     dropped: dict[str, set[str]] = {c: set() for c in memory}
-    fresh = [p.collection for p in projections if p.fresh_documents]
     routes = _routes(projections, memory)
     types = frozenset(routes)
     position = 0
@@ -205,12 +200,6 @@ def _fold_into(
                     continue
                 docs[key] = (fold(doc, event), at)
         position = last
-        if fresh:
-            # a fold of these never reads the stored document, so none is loaded back; the position guard of the
-            # write keeps the newest of a key written twice, as holding it in memory would
-            documents.bulk_write({c: memory[c] for c in fresh})
-            for collection in fresh:
-                memory[collection].clear()
         if sum(map(len, memory.values())) > max_documents:
             documents.bulk_write(memory)
             for collection, docs in memory.items():

@@ -30,9 +30,6 @@ class Projection:
     # folds giving the same documents as `folds` but updating the one passed in: only for a host that holds the
     # sole reference to each document (a rebuild folding in memory), where copying it per event is wasted work
     in_place_folds: Mapping[type[Event], Fold] = field(default_factory=dict)
-    # every fold builds its document from the event alone and ignores the one passed in (the timeline: a document
-    # per event): a rebuild then writes these documents window by window instead of holding them all to the end
-    fresh_documents: bool = False
 
     def handles(self, event: Event) -> bool:
         return type(event) in self.folds

@@ -106,5 +106,4 @@ TIMELINE = Projection(
     key=lambda e: uuid_text(e.event_id),
     indexes=("case_id",),
     order="at",
-    fresh_documents=True,  # `entry` ignores the document it is given
 )

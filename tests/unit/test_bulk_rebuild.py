@@ -165,18 +165,3 @@ def test_the_in_place_case_folds_give_the_pure_folds_documents(store: RecorderEv
         folded += 1
     # each case: opened, data, stage, assignee, 2 comments, 1 edit; 3: delete, queue, retitle; 1: close, reopen
     assert folded == 6 * 7 + 3 * 3 + 2 and len(pure) == 6
-
-
-def test_projections_with_fresh_documents_ignore_the_document_they_are_given(
-    store: RecorderEventStore, worked_log: int
-) -> None:
-    fresh = [p for p in ALL if p.fresh_documents]
-    assert [p.collection for p in fresh] == ["timeline"]
-    folded = 0
-    for item in store.read(0, worked_log):
-        for projection in fresh:
-            if projection.handles(item.event):
-                stale = {"id": "stale", "tenant": "other", "summary": "left over", "version": 99}
-                assert projection.fold(stale, item.event) == projection.fold(None, item.event)
-                folded += 1
-    assert folded > 0
