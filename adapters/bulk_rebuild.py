@@ -8,9 +8,10 @@ built. The fold and its rule (an event at or below a document's position is skip
 documents are the ones the live runner stores.
 
 With `helper` (a SQLite log and document file), a second process folds every other projection (the timeline
-while this one folds the cases) into its own tables of the same file; the tracking position is written once both
-have finished. Both read and decode the events they share and take turns at SQLite's one write lock, so it pays
-only where a core is idle (see bench/README.md).
+while this one folds the cases) into a file of its own beside the document file (no index, no shared write
+lock), and this process copies its tables over in one statement each once it has written its own; then the
+indexes and the tracking position. Both read and decode the events they share, so it pays only where a core is
+idle (see bench/README.md).
 
 Memory is bounded: past `max_documents` documents in memory they are written (without a tracking position) and
 dropped; a later event of a dropped document loads it back. A crash mid-rebuild leaves the tracking position at
@@ -66,6 +67,13 @@ class BulkDocuments(Protocol):
     def ensure_indexes(self, collections: Iterable[str] | None = None) -> None: ...
 
 
+@runtime_checkable
+class TableCopies(Protocol):
+    """A document store that fills its tables from another file's (SqliteDocumentStore), for the helper's."""
+
+    def copy_tables(self, path: str, collections: Sequence[str]) -> None: ...
+
+
 def _fold_of(projection: Projection, event_type: type) -> Fold:
     """The projection's fold for this type, its in-place one if it has one (the documents folded here are held
     nowhere else); its own `fold` when a subclass overrides the base's."""
@@ -117,26 +125,41 @@ def rebuild(
         stop = log.max_position()
         if helper is None:
             return _fold_into(log, documents, projections, stop, window, max_documents, progress, name)
+        if not isinstance(documents, TableCopies):
+            raise TypeError("a rebuild with a helper process needs a document store that copies tables (SQLite)")
         mine, theirs = list(projections[0::2]), [p.collection for p in projections[1::2]]
-        # the helper writes as it goes (a window's documents at a time), while this process is still folding:
-        # held to the end, its writes and the parent's would queue for the one SQLite write lock
-        process = _start_helper(*helper, theirs, stop, window, min(window, max_documents))
+        log_file, synchronous, documents_file = helper
+        # its own file: in the shared one its writes and this process's queued for SQLite's one write lock
+        helper_file = f"{documents_file}.rebuild-helper"
+        _remove_helper_file(helper_file)
         try:
-            _fold_into(log, documents, mine, stop, window, max_documents, progress, None)
-        except BaseException:
-            process.kill()
-            raise
+            process = _start_helper(log_file, synchronous, helper_file, theirs, stop, window, max_documents)
+            try:
+                _fold_into(log, documents, mine, stop, window, max_documents, progress, None)
+            except BaseException:
+                process.kill()
+                raise
+            finally:
+                process.wait()
+            if process.returncode != 0:
+                raise RuntimeError(f"the rebuild helper process failed (exit code {process.returncode}); the read "
+                                   "models are incomplete and the next start folds the log again: run the rebuild "
+                                   "again")
+            documents.copy_tables(helper_file, theirs)
         finally:
-            process.wait()
-        if process.returncode != 0:
-            raise RuntimeError(f"the rebuild helper process failed (exit code {process.returncode}); the read "
-                               "models are incomplete and the next start folds the log again: run the rebuild again")
-        documents.ensure_indexes()  # idempotent: registers the helper's text indexes with this store
+            _remove_helper_file(helper_file)
+        documents.ensure_indexes()  # idempotent: builds the copied collections' indexes
         documents.bulk_write({}, (name, stop))
         return stop
     finally:
         if enabled:
             gc.enable()
+
+
+def _remove_helper_file(path: str) -> None:
+    for stale in (path, f"{path}-wal", f"{path}-shm", f"{path}-journal"):
+        if os.path.exists(stale):
+            os.remove(stale)
 
 
 def _start_helper(
@@ -154,7 +177,7 @@ def helper_main(
     log_file: str, synchronous: str, documents_file: str, collections: Sequence[str], stop: int, window: int,
     max_documents: int,
 ) -> None:
-    """The helper process: fold these collections of the catalog into their (reset) tables, then index them."""
+    """The helper process: fold these collections of the catalog into their tables in a new file (unindexed)."""
     from adapters.event_store import sqlite_event_store
     from adapters.sqlite_documents import SqliteDocumentStore
     from projections.catalog import ALL
@@ -168,7 +191,7 @@ def helper_main(
     log = sqlite_event_store(log_file, pool_size=1, synchronous=synchronous)
     documents = SqliteDocumentStore(documents_file, projections, indexes=False)
     try:
-        _fold_into(log, documents, projections, stop, window, max_documents, None, None)
+        _fold_into(log, documents, projections, stop, window, max_documents, None, None, indexes=False)
     finally:
         documents.close()
         log.close()
@@ -176,10 +199,10 @@ def helper_main(
 
 def _fold_into(
     log: RowLog, documents: BulkDocuments, projections: Sequence[Projection], stop: int, window: int,
-    max_documents: int, progress: Callable[[int], None] | None, name: str | None,
+    max_documents: int, progress: Callable[[int], None] | None, name: str | None, *, indexes: bool = True,
 ) -> int:
-    """Fold the log up to stop into these projections' (empty) tables and index them; with name, write its
-    tracking position in the same transaction as the last documents."""
+    """Fold the log up to stop into these projections' (empty) tables and index them (unless not `indexes`); with
+    name, write its tracking position in the same transaction as the last documents."""
     memory: Documents = {p.collection: {} for p in projections}
     dropped: dict[str, set[str]] = {c: set() for c in memory}
     routes = _routes(projections, memory)
@@ -208,7 +231,8 @@ def _fold_into(
         if progress is not None:
             progress(position)
     documents.bulk_write(memory, None if name is None else (name, position))
-    documents.ensure_indexes(list(memory))
+    if indexes:
+        documents.ensure_indexes(list(memory))
     return position
 
 

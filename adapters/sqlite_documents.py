@@ -269,6 +269,26 @@ class SqliteDocumentStore:
                 cur.execute("ROLLBACK")
                 raise
 
+    def copy_tables(self, path: str, collections: Sequence[str]) -> None:
+        """Fill these collections' (empty, unindexed) tables with the rows of the same tables in another
+        read-model file of these projections (a rebuild helper's), one statement each, in one transaction."""
+        tables = [self._table(c) for c in collections]
+        with self._write_lock:
+            cur = self._writer
+            cur.execute("ATTACH DATABASE ? AS helper", (path,))
+            try:
+                cur.execute("BEGIN IMMEDIATE")
+                try:
+                    for table in tables:
+                        names = ", ".join(["key", "tenant", "position", "doc", *self._columns[table].values()])
+                        cur.execute(f"INSERT INTO main.{table} ({names}) SELECT {names} FROM helper.{table}")
+                    cur.execute("COMMIT")
+                except BaseException:
+                    cur.execute("ROLLBACK")
+                    raise
+            finally:
+                cur.execute("DETACH DATABASE helper")
+
     @staticmethod
     def _text_changes(cur: sqlite3.Connection, table: str, writes: Sequence[Write]) -> list[str]:
         """Keys of this table's writes whose search text may change: most updates (an assignment, a comment, a

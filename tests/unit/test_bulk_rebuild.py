@@ -133,6 +133,7 @@ def test_a_rebuild_with_a_helper_process_stores_what_the_live_runner_stores(
     assert documents._text_indexed == {p.collection for p in ALL if p.text_search}
     names = {row[0] for row in documents._writer.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
     assert {"ix_timeline_case_id", "ix_cases_status", "ix_queues_key"} <= names
+    assert sorted(p.name for p in tmp_path.iterdir() if "rebuild-helper" in p.name) == []  # its file is removed
 
 
 def test_a_helper_that_fails_fails_the_rebuild_and_leaves_no_tracking_position(
@@ -144,6 +145,7 @@ def test_a_helper_that_fails_fails_the_rebuild_and_leaves_no_tracking_position(
                              helper=(str(tmp_path / "events.db"), "SOMETIMES", str(tmp_path / "rebuilt.db")))
     assert snapshot(documents)["tracking"] == []
     assert EmbeddedRunner(store, documents, ALL).position == 0
+    assert sorted(p.name for p in tmp_path.iterdir() if "rebuild-helper" in p.name) == []
 
 
 def test_the_in_place_case_folds_give_the_pure_folds_documents(store: RecorderEventStore, worked_log: int) -> None:
