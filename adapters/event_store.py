@@ -56,6 +56,7 @@ class RecorderEventStore:
         except IntegrityError as exc:
             raise VersionConflict("another change to the same record was stored first; retry") from exc
         positions = list(ids or [])
+        self._extend_histories(events)
         if positions:
             for listener in self._listeners:
                 listener(positions[-1])
@@ -79,6 +80,22 @@ class RecorderEventStore:
                 event = decoder_for(topic)(state, originator_id, version)
                 fresh[event.aggregate_id].append(event)
         return {a: self._remember(a, known[a], fresh[a]) for a in wanted}
+
+    def _extend_histories(self, events: Sequence[Event]) -> None:
+        """Just-stored events join the cached histories they continue (or start), so the next load of those
+        aggregates reads nothing back. Cached lists are replaced, never changed: readers may hold them."""
+        with self._histories_lock:
+            for event in events:
+                known = self._histories.get(event.aggregate_id)
+                if known is not None and known[-1].version + 1 == event.version:
+                    self._histories[event.aggregate_id] = [*known, event]
+                elif known is None and event.version == 1:
+                    self._histories[event.aggregate_id] = [event]
+                else:
+                    continue
+                self._histories.move_to_end(event.aggregate_id)
+            while len(self._histories) > self.history_cache_size:
+                self._histories.popitem(last=False)
 
     def _known(self, aggregate_id: UUID) -> list[Event] | None:
         with self._histories_lock:
