@@ -1,0 +1,47 @@
+"""The event store's cache of decoded histories: what it appends is known without reading it back, and what
+another writer appends is still read."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+from adapters.event_store import sqlite_event_store
+from commands import messages as m
+from commands.bus import Actor, CommandBus
+from tests.unit.conftest import TENANT, claim_definition
+
+ALICE = Actor("alice", TENANT, ("caseworker",))
+
+
+def test_appended_events_are_loaded_without_reading_them_back_and_other_writers_are_still_seen(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "events.db"
+    mine, other = sqlite_event_store(path), sqlite_event_store(path)  # two processes' stores on one log
+    try:
+        bus = CommandBus(mine)
+        bus.dispatch(claim_definition(), ALICE)
+        case = UUID(bus.dispatch(m.OpenCase(definition_key="claim", title="t", data={"amount": 1}), ALICE).id)
+        bus.dispatch(m.AddComment(case_id=case, body="mine"), ALICE)
+        fetched: list[int] = []
+        real = mine.recorder.select_events
+
+        def counting(*args: Any, **kwargs: Any) -> Any:
+            rows = real(*args, **kwargs)
+            fetched.append(len(rows))
+            return rows
+
+        mine.recorder.select_events = counting  # type: ignore[method-assign]
+        assert [type(e).__name__ for e in mine.events_of(case)] == ["CaseOpened", "CommentAdded"]
+        assert fetched == [0]  # asked only for what came after the cached history: nothing
+        CommandBus(other).dispatch(m.AddComment(case_id=case, body="theirs"), ALICE)
+        history = mine.events_of(case)
+        assert [getattr(e, "body", None) for e in history] == [None, "mine", "theirs"]
+        assert [e.version for e in history] == [1, 2, 3]
+        assert fetched == [0, 1]
+        assert history == other.events_of(case)  # the same events as decoded from the log
+    finally:
+        mine.close()
+        other.close()
