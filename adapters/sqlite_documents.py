@@ -127,26 +127,30 @@ class SqliteDocumentStore:
     def _add_columns(self, cur: sqlite3.Connection, name: str) -> None:
         """Give a table from an older file the columns it lacks, filled from its documents, and drop the indexes
         built on JSON expressions (`ensure_indexes` builds them again on the columns)."""
-        present = {row[1] for row in cur.execute(f"PRAGMA table_info({name})")}
-        missing = {f: c for f, c in self._columns[name].items() if c not in present}
-        if not missing:
+        if not self._missing_columns(cur, name):
             return
         cur.execute("BEGIN IMMEDIATE")
         try:
-            for column in missing.values():
-                cur.execute(f"ALTER TABLE {name} ADD COLUMN {column}")
-            fill = ", ".join(f"{c} = {_field(f)}" for f, c in missing.items())
-            cur.execute(f"UPDATE {name} SET {fill} WHERE doc IS NOT NULL")
-            stale = cur.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql LIKE '%json_extract%'",
-                (name,),
-            ).fetchall()
-            for (index,) in stale:
-                cur.execute(f"DROP INDEX {index}")
+            missing = self._missing_columns(cur, name)  # again under the lock: another process may have added them
+            if missing:
+                for column in missing.values():
+                    cur.execute(f"ALTER TABLE {name} ADD COLUMN {column}")
+                fill = ", ".join(f"{c} = {_field(f)}" for f, c in missing.items())
+                cur.execute(f"UPDATE {name} SET {fill} WHERE doc IS NOT NULL")
+                stale = cur.execute(
+                    "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ? "
+                    "AND sql LIKE '%json_extract%'", (name,),
+                ).fetchall()
+                for (index,) in stale:
+                    cur.execute(f"DROP INDEX {index}")
             cur.execute("COMMIT")
         except BaseException:
             cur.execute("ROLLBACK")
             raise
+
+    def _missing_columns(self, cur: sqlite3.Connection, name: str) -> dict[str, str]:
+        present = {row[1] for row in cur.execute(f"PRAGMA table_info({name})")}
+        return {f: c for f, c in self._columns[name].items() if c not in present}
 
     def _expr(self, table: str, name: str) -> str:
         """How a query reads the document field `name`: its column if it has one, else from the JSON."""

@@ -4,6 +4,8 @@ document, the queries use its index, and a file from before the columns gets the
 from __future__ import annotations
 
 import sqlite3
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -116,5 +118,40 @@ def test_list_queries_search_the_column_indexes(tmp_path: Path) -> None:
         plans = [" / ".join(row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + sql)) for sql in issued]
         assert "USING INDEX ix_items_status (tenant=? AND f_status=?)" in plans[0]
         assert "USING INDEX ix_items_order (tenant=?)" in plans[1]
+    finally:
+        store.close()
+
+
+def test_a_store_opening_an_old_file_while_another_process_migrates_it_adds_nothing_twice(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    _old_file(path)
+    other = sqlite3.connect(path, isolation_level=None, timeout=30)
+    other.execute("PRAGMA journal_mode=WAL")
+    other.execute("BEGIN IMMEDIATE")  # the other process is migrating: columns added, not committed yet
+    for column in ("f_status", "f_value", "f_updated_at"):
+        other.execute(f"ALTER TABLE items ADD COLUMN {column}")
+    other.execute("UPDATE items SET f_status = json_extract(doc, '$.status'), f_value = json_extract(doc, '$.value'), "
+                  "f_updated_at = json_extract(doc, '$.updated_at') WHERE doc IS NOT NULL")
+    opened: list[SqliteDocumentStore] = []
+    failed: list[BaseException] = []
+
+    def open_store() -> None:
+        try:
+            opened.append(SqliteDocumentStore(path, [ITEMS]))
+        except BaseException as error:  # handed to the test thread
+            failed.append(error)
+
+    thread = threading.Thread(target=open_store)
+    thread.start()
+    time.sleep(0.5)  # it has seen the columns missing and waits for the write lock
+    other.execute("COMMIT")
+    other.close()
+    thread.join(timeout=30)
+    assert failed == [] and len(opened) == 1
+    store = opened[0]
+    try:
+        columns = [row[1] for row in store._writer.execute("PRAGMA table_info(items)")]
+        assert columns == ["key", "tenant", "position", "doc", "f_status", "f_value", "f_updated_at"]
+        assert store.count_by("items", "acme", "status", {}) == {"open": 2, "closed": 1}
     finally:
         store.close()
