@@ -264,8 +264,9 @@ class SqliteDocumentStore:
                         continue
                     table = self._table(collection)
                     row = self._row
-                    cur.executemany(self._upserts[table], [row(table, key, doc, position)
-                                                           for key, (doc, position) in docs.items()])
+                    # rows made as SQLite takes them: no list of them all, each encoded just before it is stored
+                    cur.executemany(self._upserts[table], (row(table, key, doc, position)
+                                                           for key, (doc, position) in docs.items()))
                 if tracking is not None:
                     cur.execute(_ADVANCE, tracking)
                 cur.execute("COMMIT")
