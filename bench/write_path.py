@@ -72,7 +72,7 @@ def raw_eventsourcing_rate(backend: str, where: Path | dict[str, str], seconds: 
             "POSTGRES_HOST": where["host"], "POSTGRES_PORT": where["port"], "POSTGRES_USER": where["user"],
             "POSTGRES_PASSWORD": where["password"],
         }
-    app = Application(env=env)
+    app: Application[Any] = Application(env=env)
     if backend == "sqlite":
         # the same durability as casestream's default (WAL + synchronous=NORMAL), for a like-for-like baseline
         from adapters.event_store import _SyncModePool
@@ -120,7 +120,7 @@ class Tally:
 
 
 def definition_body() -> dict[str, Any]:
-    spec = common.claim_spec().to_dict()
+    spec: dict[str, Any] = common.claim_spec().to_dict()
     spec["stages"] = [{"key": s["key"], "name": s["name"], "transitions": s["transitions"]} for s in spec["stages"]]
     return spec
 
@@ -233,9 +233,10 @@ class RawHttp:
 
 async def closed_loop(
     url: str, token: str, cases: list[OwnedCase], clients: int, seconds: float, max_commands: int,
-    per_client: int = CASES_PER_CLIENT,
+    per_client: int = CASES_PER_CLIENT, batch: int = 1,
 ) -> tuple[Tally, float, float]:
-    """N clients (one connection each), each sending its next command as soon as the previous one is answered."""
+    """N clients (one connection each), each sending its next command (or, with batch > 1, its next `batch`
+    commands as one POST /api/commands) as soon as the previous one is answered."""
     tally = Tally()
     counter = itertools.count()
     conns = [RawHttp(url, token) for _ in range(clients)]
@@ -246,12 +247,24 @@ async def closed_loop(
     async def worker(index: int) -> None:
         rng = random.Random(index)
         mine = cases[index * per_client:(index + 1) * per_client]
-        for turn in itertools.count():
-            seq = next(counter)
-            if seq >= max_commands or time.perf_counter() > deadline:
+        turn = 0
+        while time.perf_counter() <= deadline:
+            picked: list[tuple[OwnedCase, str, str, dict[str, Any]]] = []
+            for _ in range(batch):
+                seq = next(counter)
+                if seq >= max_commands:
+                    break
+                case = mine[turn % len(mine)]
+                turn += 1
+                picked.append((case, *next_request(rng, case, seq)))
+            if not picked:
                 return
-            op, path, body = next_request(rng, mine[turn % len(mine)], seq)
             t0 = time.perf_counter()
+            if batch > 1:
+                items = [batch_item(op, body, case) for case, op, _path, body in picked]
+                await send_batch(conns[index], items, tally, [t0] * len(items))
+                continue
+            _case, op, path, body = picked[0]
             status = await conns[index].post(path, body)
             tally.latencies.append(time.perf_counter() - t0)
             tally.statuses[status] += 1
@@ -358,45 +371,6 @@ async def send_batch(conn: RawHttp, items: list[dict[str, Any]], tally: Tally, s
         refused = result["status"] >= 300
         tally.statuses[f"{status} {result['type'].rsplit('/', 1)[-1]}" if refused else status] += 1
         tally.ops[item["type"]] += 1
-
-
-async def closed_loop_batched(
-    url: str, token: str, cases: list[OwnedCase], clients: int, seconds: float, max_commands: int, batch: int,
-    per_client: int = CASES_PER_CLIENT,
-) -> tuple[Tally, float, float]:
-    """N clients, each sending its next batch of `batch` commands as soon as the previous one is answered."""
-    tally = Tally()
-    counter = itertools.count()
-    conns = [RawHttp(url, token) for _ in range(clients)]
-    cpu0 = time.process_time()
-    started = time.perf_counter()
-    deadline = started + seconds
-
-    async def worker(index: int) -> None:
-        rng = random.Random(index)
-        mine = cases[index * per_client:(index + 1) * per_client]
-        turn = 0
-        while time.perf_counter() <= deadline:
-            items = []
-            for _ in range(batch):
-                seq = next(counter)
-                if seq >= max_commands:
-                    break
-                case = mine[turn % len(mine)]
-                turn += 1
-                op, _path, body = next_request(rng, case, seq)
-                items.append(batch_item(op, body, case))
-            if not items:
-                return
-            t0 = time.perf_counter()
-            await send_batch(conns[index], items, tally, [t0] * len(items))
-
-    await asyncio.gather(*(worker(i) for i in range(clients)))
-    elapsed = time.perf_counter() - started
-    cpu = time.process_time() - cpu0
-    for conn in conns:
-        await conn.close()
-    return tally, elapsed, cpu
 
 
 async def open_loop_batched(
@@ -613,9 +587,9 @@ def run_backend(backend: str, args: argparse.Namespace, rows: list[list[Any]], n
             """The same mix through POST /api/commands: closed loop, then open loop grouped per window."""
             await settle(served.url, worker, cases[0])
             server0 = common.process_cpu_seconds(pid)
-            tally, elapsed, cpu = await closed_loop_batched(
-                served.url, worker, cases, args.clients, args.duration, args.max_commands, args.batch,
-                args.cases_per_client,
+            tally, elapsed, cpu = await closed_loop(
+                served.url, worker, cases, args.clients, args.duration, args.max_commands, args.cases_per_client,
+                args.batch,
             )
             n = max(len(tally.latencies), 1)
             server_ms = (common.process_cpu_seconds(pid) - server0) / n * 1000
