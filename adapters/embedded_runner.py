@@ -172,9 +172,9 @@ class EmbeddedRunner(CatchUpThread):
         """Drop the read models and fold the whole log again (indexes built once at the end); return events read.
 
         On a store and log that support it (SQLite), the documents are folded in memory and written once
-        (`adapters.bulk_rebuild`); with processes=2 a helper process folds every other read model (on the
-        2-core bench machine it saved 0-20% of wall time for 25-45% more CPU, so it is not the default);
-        subscribers are not called for a rebuild's events then."""
+        (`adapters.bulk_rebuild`); with processes=2 a helper process folds every other read model into a file of
+        its own, whose tables are then copied in (on the shared 2-core bench machine it did not save wall time, so
+        it is not the default); subscribers are not called for a rebuild's events then."""
         freeze_startup_objects()
         self.cache.clear()
         if bulk_rebuild.supported(self.store, self.documents, self.projections):
