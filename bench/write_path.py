@@ -149,11 +149,13 @@ def next_request(rng: random.Random, case: OwnedCase, seq: int) -> tuple[str, st
     return "AddComment", f"/api/cases/{case.id}/comments", {"body": f"comment {seq}: waiting for documents"}
 
 
-async def prepare(client: Any, supervisor: str, worker: str, n_cases: int) -> list[OwnedCase]:
-    """Publish the definition and open n_cases cases (not measured)."""
-    r = await client.post("/api/definitions", json=definition_body(), headers={"Authorization": f"Bearer {supervisor}"})
-    if r.status_code >= 300:
-        raise RuntimeError(f"publishing the definition failed: {r.status_code} {r.text}")
+async def prepare(client: Any, supervisor: str, worker: str, n_cases: int, publish: bool = True) -> list[OwnedCase]:
+    """Publish the definition (unless already done) and open n_cases cases (not measured)."""
+    if publish:
+        r = await client.post("/api/definitions", json=definition_body(),
+                              headers={"Authorization": f"Bearer {supervisor}"})
+        if r.status_code >= 300:
+            raise RuntimeError(f"publishing the definition failed: {r.status_code} {r.text}")
     rng = random.Random(1)
     sem = asyncio.Semaphore(16)
 
@@ -583,8 +585,14 @@ def run_backend(backend: str, args: argparse.Namespace, rows: list[list[Any]], n
             if args.batch > 1:
                 await batched(cases)
 
-        async def batched(cases: list[OwnedCase]) -> None:
-            """The same mix through POST /api/commands: closed loop, then open loop grouped per window."""
+        async def batched(earlier: list[OwnedCase]) -> None:
+            """The same mix through POST /api/commands on fresh cases (the open loop above shed commands whose
+            effects the client had already assumed): closed loop, then open loop grouped per window."""
+            import httpx
+
+            await settle(served.url, worker, earlier[0])
+            async with httpx.AsyncClient(base_url=served.url, timeout=60) as client:
+                cases = await prepare(client, supervisor, worker, args.clients * args.cases_per_client, publish=False)
             await settle(served.url, worker, cases[0])
             server0 = common.process_cpu_seconds(pid)
             tally, elapsed, cpu = await closed_loop(

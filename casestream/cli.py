@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import sys
 import time
@@ -64,6 +65,7 @@ def serve(
     # the bus, the runner and the process manager share the GIL; a thread back from a database round trip waits
     # for the running one to yield, by default every 5 ms: 1 ms keeps command latency low under load
     sys.setswitchinterval(settings.gil_switch_interval)
+    gc.set_threshold(*settings.gc_thresholds)
     try:
         uvicorn.run(application, host=settings.host, port=settings.port, log_level="warning")
     finally:
