@@ -99,7 +99,8 @@ def bootstrap(
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = build_event_store(settings)
     documents = SqliteDocumentStore(settings.views_path, ALL)
-    runner = EmbeddedRunner(store, documents, ALL, batch_size=settings.runner_batch_size)
+    runner = EmbeddedRunner(store, documents, ALL, batch_size=settings.runner_batch_size,
+                            coalesce=settings.runner_coalesce_seconds)
     issuer = BuiltinIssuer(settings.key_path, settings.base_url, settings.audience, settings.token_ttl_seconds)
     lag = EmbeddedLag(store, runner, ALL)
     monitor = LagMonitor(lag.measure, lag.read_models, "embedded", settings.lag_refresh_seconds)

@@ -51,6 +51,11 @@ class Settings(BaseSettings):
     wait_timeout_seconds: float = Field(default=5.0, description="Default bounded wait for `wait_for`.")
     max_wait_seconds: float = Field(default=30.0, description="Longest `wait_timeout` a query may ask for.")
     runner_batch_size: int = Field(default=2000, description="Events folded per read-model transaction.")
+    runner_coalesce_seconds: float = Field(
+        default=0.005, ge=0, le=1,
+        description="After a commit wakes the runner, how long it waits to gather more before folding (read-your-"
+                    "writes latency against CPU per event under load).",
+    )
 
     kafka_bootstrap: str = Field(default="127.0.0.1:29092", description="Kafka bootstrap servers (relay).")
     kafka_topic_prefix: str = Field(default="casestream", description="Prefix of the event topics.")
