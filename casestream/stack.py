@@ -70,7 +70,8 @@ def _environment(postgres: dict[str, str], shared: Path) -> dict[str, str]:
         "CASESTREAM_EVENT_STORE": "postgres",
         "CASESTREAM_POSTGRES_HOST": postgres["host"],
         "CASESTREAM_POSTGRES_PORT": postgres["port"],
-        "CASESTREAM_POSTGRES_DB": postgres["dbname"],
+        # a database named in the environment (which must exist) keeps this stack's log apart from others'
+        "CASESTREAM_POSTGRES_DB": os.environ.get("CASESTREAM_POSTGRES_DB") or postgres["dbname"],
         "CASESTREAM_POSTGRES_USER": postgres["user"],
         "CASESTREAM_POSTGRES_PASSWORD": postgres["password"],
         "CASESTREAM_KEY_FILE": str(shared / "issuer-key.json"),

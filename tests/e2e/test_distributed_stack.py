@@ -11,18 +11,28 @@ import httpx
 import pytest
 
 from casestream.stack import Stack, start
+from infra.server import Server
+from tests.postgres_store import scratch_database
 
 EDGE = "http://127.0.0.1:28000"
 
 
 @pytest.fixture(scope="module")
-def stack() -> Iterator[Stack]:
+def stack(postgres_server: Server) -> Iterator[Stack]:
+    """A stack of its own: log database, topics, consumer group and read-model database that no earlier run used
+    (the relay's stored partition heads must describe the topics and read models the workers fill)."""
     lines: list[str] = []
-    running = start(2, lines.append)
-    try:
-        yield running
-    finally:
-        running.stop(lines.append)
+    suffix = uuid.uuid4().hex[:8]
+    with scratch_database(postgres_server, "stack") as db, pytest.MonkeyPatch.context() as env:
+        env.setenv("CASESTREAM_POSTGRES_DB", db)
+        env.setenv("CASESTREAM_KAFKA_TOPIC_PREFIX", f"stack{suffix}")
+        env.setenv("CASESTREAM_WORKER_GROUP", f"stack-{suffix}")
+        env.setenv("CASESTREAM_MONGO_DATABASE", f"stack_{suffix}")
+        running = start(2, lines.append)
+        try:
+            yield running
+        finally:
+            running.stop(lines.append)
 
 
 def test_commands_through_the_edge_reach_postgres_and_both_replicas(stack: Stack) -> None:
