@@ -546,42 +546,42 @@ def run_backend(backend: str, args: argparse.Namespace, rows: list[list[Any]], n
         worker = served.token("alice", ("caseworker",))
         pid = served.process.pid
 
+        def record(run: str, figure: str, measured: tuple[Tally, float, float], server0: float, closed: bool) -> None:
+            """A table row (and a figure) for one run: a closed loop against the throughput target (PostgreSQL),
+            an open loop against the p99 target."""
+            tally, elapsed, cpu = measured
+            n = max(len(tally.latencies), 1)
+            server_ms = (common.process_cpu_seconds(pid) - server0) / n * 1000
+            thr = len(tally.latencies) / elapsed
+            p99 = common.ms(percentile(tally.latencies, 99))
+            if closed:
+                figures[figure], figures[f"{figure}_cpu_ms"] = thr, server_ms
+                target = "" if backend == "sqlite" else (
+                    f">= {TARGET_PG_THROUGHPUT:,.0f}/s: {verdict(thr, TARGET_PG_THROUGHPUT, higher_is_better=True)}"
+                )
+            else:
+                figures[figure] = p99
+                target = f"p99 < {TARGET_P99_MS:.0f} ms: {verdict(p99, TARGET_P99_MS, higher_is_better=False)}"
+            errs = errors_text(tally) + (f", shed:{tally.shed}" if tally.shed else "")
+            rows.append([backend, run, len(tally.latencies), thr, common.ms(percentile(tally.latencies, 50)), p99,
+                         errs, server_ms, cpu / n * 1000, target])
+
         async def scenario() -> None:
             import httpx
 
             async with httpx.AsyncClient(base_url=served.url, timeout=60) as client:
                 cases = await prepare(client, supervisor, worker, args.clients * args.cases_per_client)
             server0 = common.process_cpu_seconds(pid)
-            tally, elapsed, cpu = await closed_loop(
+            measured = await closed_loop(
                 served.url, worker, cases, args.clients, args.duration, args.max_commands, args.cases_per_client
             )
-            n = max(len(tally.latencies), 1)
-            server_ms = (common.process_cpu_seconds(pid) - server0) / n * 1000
-            thr = len(tally.latencies) / elapsed
-            figures["closed"] = thr
-            figures["closed_cpu_ms"] = server_ms
-            target = "" if backend == "sqlite" else (
-                f">= {TARGET_PG_THROUGHPUT:,.0f}/s: {verdict(thr, TARGET_PG_THROUGHPUT, higher_is_better=True)}"
-            )
-            rows.append([backend, f"closed loop, {args.clients} clients, {elapsed:.1f}s", len(tally.latencies), thr,
-                         common.ms(percentile(tally.latencies, 50)), common.ms(percentile(tally.latencies, 99)),
-                         errors_text(tally), server_ms, cpu / n * 1000, target])
-            notes.append(f"{backend} closed-loop mix: {dict(tally.ops)}")
+            record(f"closed loop, {args.clients} clients, {measured[1]:.1f}s", "closed", measured, server0, True)
+            notes.append(f"{backend} closed-loop mix: {dict(measured[0].ops)}")
             notes.append(f"{backend}: the server folded the closed loop's backlog in "
                          f"{await settle(served.url, worker, cases[0]):.1f}s before the next run")
             server0 = common.process_cpu_seconds(pid)
-            tally, elapsed, cpu = await open_loop(
-                served.url, worker, cases, args.rate, args.rate_seconds, args.drain
-            )
-            n = max(len(tally.latencies), 1)
-            server_ms = (common.process_cpu_seconds(pid) - server0) / n * 1000
-            p99 = common.ms(percentile(tally.latencies, 99))
-            figures["open_p99"] = p99
-            errs = errors_text(tally) + (f", shed:{tally.shed}" if tally.shed else "")
-            rows.append([backend, f"open loop {args.rate:,.0f}/s for {args.rate_seconds:g}s", len(tally.latencies),
-                         len(tally.latencies) / elapsed, common.ms(percentile(tally.latencies, 50)), p99, errs,
-                         server_ms, cpu / n * 1000,
-                         f"p99 < {TARGET_P99_MS:.0f} ms: {verdict(p99, TARGET_P99_MS, higher_is_better=False)}"])
+            measured = await open_loop(served.url, worker, cases, args.rate, args.rate_seconds, args.drain)
+            record(f"open loop {args.rate:,.0f}/s for {args.rate_seconds:g}s", "open_p99", measured, server0, False)
             if args.batch > 1:
                 await batched(cases)
 
@@ -595,37 +595,20 @@ def run_backend(backend: str, args: argparse.Namespace, rows: list[list[Any]], n
                 cases = await prepare(client, supervisor, worker, args.clients * args.cases_per_client, publish=False)
             await settle(served.url, worker, cases[0])
             server0 = common.process_cpu_seconds(pid)
-            tally, elapsed, cpu = await closed_loop(
+            measured = await closed_loop(
                 served.url, worker, cases, args.clients, args.duration, args.max_commands, args.cases_per_client,
                 args.batch,
             )
-            n = max(len(tally.latencies), 1)
-            server_ms = (common.process_cpu_seconds(pid) - server0) / n * 1000
-            thr = len(tally.latencies) / elapsed
-            figures["batched"] = thr
-            figures["batched_cpu_ms"] = server_ms
-            target = "" if backend == "sqlite" else (
-                f">= {TARGET_PG_THROUGHPUT:,.0f}/s: {verdict(thr, TARGET_PG_THROUGHPUT, higher_is_better=True)}"
-            )
-            rows.append([backend, f"closed loop, {args.clients} clients x batches of {args.batch}, {elapsed:.1f}s",
-                         len(tally.latencies), thr, common.ms(percentile(tally.latencies, 50)),
-                         common.ms(percentile(tally.latencies, 99)), errors_text(tally), server_ms, cpu / n * 1000,
-                         target])
+            record(f"closed loop, {args.clients} clients x batches of {args.batch}, {measured[1]:.1f}s", "batched",
+                   measured, server0, True)
             notes.append(f"{backend}: the server folded the batched closed loop's backlog in "
                          f"{await settle(served.url, worker, cases[0]):.1f}s before the next run")
             server0 = common.process_cpu_seconds(pid)
-            tally, elapsed, cpu = await open_loop_batched(
+            measured = await open_loop_batched(
                 served.url, worker, cases, args.rate, args.rate_seconds, args.drain, args.batch_window
             )
-            n = max(len(tally.latencies), 1)
-            server_ms = (common.process_cpu_seconds(pid) - server0) / n * 1000
-            p99 = common.ms(percentile(tally.latencies, 99))
-            figures["batched_open_p99"] = p99
-            rows.append([backend, f"open loop {args.rate:,.0f}/s for {args.rate_seconds:g}s, sent every "
-                         f"{args.batch_window * 1000:g} ms as one batch", len(tally.latencies),
-                         len(tally.latencies) / elapsed, common.ms(percentile(tally.latencies, 50)), p99,
-                         errors_text(tally), server_ms, cpu / n * 1000,
-                         f"p99 < {TARGET_P99_MS:.0f} ms: {verdict(p99, TARGET_P99_MS, higher_is_better=False)}"])
+            record(f"open loop {args.rate:,.0f}/s for {args.rate_seconds:g}s, sent every "
+                   f"{args.batch_window * 1000:g} ms as one batch", "batched_open_p99", measured, server0, False)
 
         asyncio.run(scenario())
         if args.profile:
