@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -33,11 +34,18 @@ def kafka_cluster() -> Iterator[KafkaCluster]:
             assert not any(pid_alive(pid) for pid in pids), "a Kafka node outlived down()"
 
 
-async def describe_topic(bootstrap: str, topic: str) -> list[dict[str, Any]]:
+async def describe_topic(bootstrap: str, topic: str, within: float = 30.0) -> list[dict[str, Any]]:
+    """The topic's partitions; a broker may answer without them for a moment after the topic is created (its
+    metadata has not reached that broker yet), so asked again until they show, for up to `within` seconds."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
+    deadline = time.monotonic() + within
     try:
-        [described] = await admin.describe_topics([topic])
+        while True:
+            [described] = await admin.describe_topics([topic])
+            if described["partitions"] or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.2)
     finally:
         await admin.close()
     return sorted(described["partitions"], key=lambda p: p["partition"])
