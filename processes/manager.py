@@ -136,10 +136,6 @@ class ProcessManager(CatchUpThread):
 
     # -- feeding -------------------------------------------------------------------------------------
 
-    def notify(self, _batch: object = None) -> None:
-        """Runner subscriber: new events are in the read models (cheap; the work happens on our thread)."""
-        self._wake.set()
-
     def offer(self, after: int, last: int, batch: Sequence[Positioned]) -> None:
         """Runner window listener (EmbeddedRunner.share_windows): the decoded events of (after, last], which the
         read models now hold; `step` takes them instead of reading the store when they start at its position."""
