@@ -38,6 +38,41 @@ class Settings(BaseSettings):
     dev_password: str = Field(default="casestream", description="Password of the embedded issuer's dev users.")
     audience: str = Field(default="casestream", description="`aud` every accepted token must carry.")
 
+    # --- identity (docs/identity.md) ---
+    oidc_issuers: dict[str, str] = Field(
+        default_factory=dict,
+        description="External OIDC issuers whose tokens the API accepts, as a JSON object {issuer URL: tenant} "
+        "(Keycloak: a realm per tenant). When any is set, the built-in issuer is off.",
+    )
+    oidc_role_claims: list[str] = Field(
+        default_factory=lambda: ["realm_access.roles", "resource_access.{audience}.roles"],
+        description="Dotted claim paths whose string lists are the token's roles ({audience} is replaced).",
+    )
+    oidc_group_claim: str = Field(default="groups", description="Claim path of the token's groups.")
+    jwks_cache_seconds: float = Field(default=300.0, gt=0, description="How long a fetched JWKS is trusted.")
+    jwks_refetch_interval_seconds: float = Field(
+        default=10.0, ge=0, description="An unknown `kid` refetches the JWKS at most this often per issuer.")
+    token_leeway_seconds: int = Field(default=30, ge=0, le=300, description="Clock skew allowed on exp/nbf/iat.")
+    token_max_lifetime_seconds: int = Field(
+        default=24 * 3600, gt=0, description="Tokens whose exp - iat is longer than this are refused.")
+    users_file: Path | None = Field(
+        default=None, description="The built-in issuer's users, passwords (argon2) and tenant memberships "
+        "(default DATA_DIR/users.json).")
+    login_max_failures: int = Field(default=5, ge=1, description="Failed logins before a user is locked out.")
+    login_lockout_seconds: float = Field(default=300.0, gt=0, description="How long a lockout lasts.")
+
+    # --- authorization (docs/authorization.md) ---
+    policy_engine: Literal["embedded", "opa", "none"] = Field(
+        default="embedded",
+        description="Who evaluates the Rego policies: embedded (regopy, in-process), opa (the OPA server at "
+        "opa_url), none (no policy: benchmarks only; every request allowed, loudly warned).",
+    )
+    policy_dir: Path | None = Field(default=None, description="Folder of the Rego policies (default: policies/).")
+    opa_url: str = Field(default="http://127.0.0.1:28181", description="OPA server of policy_engine=opa.")
+    opa_timeout_seconds: float = Field(default=2.0, gt=0, description="Timeout of one OPA decision request.")
+    policy_cache_seconds: float = Field(default=2.0, ge=0, description="How long a decision is reused for an "
+                                        "identical request (0: never).")
+
     max_body_bytes: int = Field(default=1_048_576, description="Largest request body the API accepts.")
     gc_thresholds: tuple[PositiveInt, PositiveInt, PositiveInt] = Field(
         default=(50_000, 50, 100),

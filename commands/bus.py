@@ -33,6 +33,7 @@ class Actor:
     user: str
     tenant: str
     roles: tuple[str, ...] = ()
+    groups: tuple[str, ...] = ()  # the identity provider's groups (Keycloak group paths without the leading /)
 
 
 @dataclass(frozen=True)

@@ -112,3 +112,22 @@ class CommandIdReused(DomainError):
     status = 409
 
 
+
+
+class Forbidden(DomainError):
+    """The authorization policy denies this actor this action on this resource; `reasons` says why."""
+
+    code = "forbidden"
+    status = 403
+
+    def __init__(self, detail: str, reasons: tuple[str, ...] = ()) -> None:
+        super().__init__(detail)
+        self.reasons = reasons
+
+
+class PolicyUnavailable(DomainError):
+    """The policy engine could not be asked (OPA unreachable, timed out): never an allow; retry later."""
+
+    code = "policy-unavailable"
+    status = 503
+    retry_after_seconds = 2
