@@ -21,7 +21,7 @@ from pymongo.database import Database
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from projections.base import Doc, Projection
-from projections.ports import Query, Write
+from projections.ports import In, Query, Write
 
 Record = dict[str, Any]
 _T = TypeVar("_T")
@@ -275,6 +275,11 @@ class MongoDocumentStore:
     def _match(self, collection: str, tenant: str, filters: Mapping[str, Any], text: str | None) -> Record:
         match: Record = {"tenant": tenant}
         for name, value in filters.items():
+            if isinstance(value, In):
+                # one value as equality: FerretDB pushes only top-level equality down to PostgreSQL
+                values = [_encode(v)[0] for v in value.values]
+                match[self._path(collection, name)] = values[0] if len(values) == 1 else {"$in": values}
+                continue
             # equality with None matches null and missing fields alike, as json_extract(...) IS NULL does
             match[self._path(collection, name)] = _encode(value)[0]
         if text:

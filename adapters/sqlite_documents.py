@@ -23,7 +23,7 @@ from typing import Any
 import orjson
 
 from projections.base import Doc, Projection
-from projections.ports import Query, Write
+from projections.ports import In, Query, Write
 
 _NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 
@@ -335,7 +335,12 @@ class SqliteDocumentStore:
         clauses = ["tenant = ?", "doc IS NOT NULL"]
         params: list[Any] = [tenant]
         for name, value in filters.items():
-            if value is None:
+            if isinstance(value, In):
+                # an empty set matches nothing; NULL is never IN a list, as in MongoDB's $in without null
+                marks = ",".join("?" * len(value.values))
+                clauses.append(f"{self._expr(table, name)} IN ({marks})" if value.values else "0")
+                params.extend(value.values)
+            elif value is None:
                 clauses.append(f"{self._expr(table, name)} IS NULL")
             else:
                 clauses.append(f"{self._expr(table, name)} = ?")

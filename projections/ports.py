@@ -20,8 +20,15 @@ class Write:
 
 
 @dataclass(frozen=True)
+class In:
+    """A filter value matching any of `values` (none: matches nothing), e.g. the definitions a reader may see."""
+
+    values: tuple[Any, ...]
+
+
+@dataclass(frozen=True)
 class Query:
-    """A list query: equality filters, optional text search, one sort field, keyset pagination."""
+    """A list query: equality (or `In`) filters, optional text search, one sort field, keyset pagination."""
 
     collection: str
     tenant: str

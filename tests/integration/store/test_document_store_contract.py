@@ -34,7 +34,7 @@ from projections import queries
 from projections.base import Doc, Projection
 from projections.catalog import ALL
 from projections.folding import fold_batch
-from projections.ports import DocumentStore, Query, Write
+from projections.ports import DocumentStore, In, Query, Write
 
 # small read models of our own, so the contract does not depend on what the real projections store
 ITEMS = Projection("items", {}, indexes=("status", "owner"), order="updated_at")
@@ -307,6 +307,24 @@ class DocumentStoreContract:
         assert found(kind="x", status="closed") == ["d"]
         assert found(status="nope") == []
         assert found() == ["a", "b", "c", "d"]
+
+    def test_in_filter_matches_any_of_its_values_and_nothing_when_empty(self, documents: DocumentStore) -> None:
+        put(documents, 1, item("a", status="open", owner="bob", kind="x"))
+        put(documents, 2, item("b", status="closed", owner="ann", kind="y"))
+        put(documents, 3, item("c", status="open", kind="z"))
+        put(documents, 4, item("d", tenant="globex", status="open", owner="bob", kind="x"))
+
+        def found(**filters: Any) -> list[str]:
+            return sorted(keys(documents.find(Query("items", "acme", filters))))
+
+        assert found(owner=In(("bob", "ann"))) == ["a", "b"]
+        assert found(owner=In(("bob",))) == ["a"]
+        assert found(owner=In(())) == []
+        assert found(kind=In(("x", "z")), status="open") == ["a", "c"]  # not an indexed field
+        assert found(owner=In(("carl",))) == []
+        assert documents.count_by("items", "acme", "status", {"owner": In(("bob", "ann"))}) == {"open": 1, "closed": 1}
+        assert documents.count_by("items", "acme", "status", {"owner": In(())}) == {}
+        assert keys(documents.find(Query("items", "acme", {"owner": In(("ann",))}, text="nothing"))) == []
 
     def test_find_filters_numbers(self, documents: DocumentStore) -> None:
         put(documents, 1, item("a", rank=1))
