@@ -1,0 +1,43 @@
+# Per-definition access rules (read_groups, write_groups, restrict), applied on top of the base rules for every
+# role; the process engine acts for the definition itself and is exempt.
+package casestream.authz
+
+# The resource that carries the definition's rules: a case, a task's case, or the definition itself.
+governed := input.resource if input.resource.kind in {"case", "definition"}
+
+governed := input.resource.case if input.resource.kind == "task"
+
+access := governed.access if is_object(governed.access)
+
+else := {}
+
+definition_key := governed.definition_key if is_string(governed.definition_key)
+
+else := "?"
+
+read_groups := access.read_groups if is_array(access.read_groups)
+
+else := []
+
+write_groups := access.write_groups if is_array(access.write_groups)
+
+else := []
+
+access_denials contains sprintf("definition %s is visible only to groups [%s]", [definition_key, concat(", ", read_groups)]) if {
+	not is_process
+	count(read_groups) > 0
+	not in_any_group(read_groups)
+}
+
+access_denials contains sprintf("definition %s takes commands only from groups [%s]", [definition_key, concat(", ", write_groups)]) if {
+	not is_process
+	not action in query_actions
+	count(write_groups) > 0
+	not in_any_group(write_groups)
+}
+
+access_denials contains sprintf("definition %s allows %s only to roles [%s]", [definition_key, action, concat(", ", allowed_roles)]) if {
+	not is_process
+	allowed_roles := access.restrict[action]
+	not has_any_role(allowed_roles)
+}

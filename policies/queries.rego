@@ -1,0 +1,22 @@
+# Base rules for queries: read (cases of one definition), read_reference, read_audit.
+package casestream.authz
+
+query_actions := {"read", "read_reference", "read_audit"}
+
+permitted if {
+	reads
+	input.resource.kind == "definition"
+	action == "read"
+}
+
+permitted if {
+	reads
+	action == "read_reference"
+}
+
+permitted if {
+	administers
+	action == "read_audit"
+}
+
+state_denials contains "only admins read the audit log" if action == "read_audit"

@@ -1,0 +1,30 @@
+# Query actions: read, read_reference, read_audit.
+package casestream.authz_test
+
+import data.casestream.authz
+
+definition := {"kind": "definition", "definition_key": "claim", "access": {}}
+
+test_every_reading_role_reads_cases_and_reference_data if {
+	every role in ["viewer", "caseworker", "worker", "supervisor", "admin"] {
+		allows([role], "read", definition)
+		allows([role], "read_reference", {"kind": "tenant"})
+	}
+}
+
+test_only_admins_read_the_audit_log if {
+	allows(["admin"], "read_audit", {"kind": "tenant"})
+	every role in ["viewer", "caseworker", "worker", "supervisor", "process"] {
+		denies([role], "read_audit", {"kind": "tenant"})
+	}
+	"only admins read the audit log" in decide(["supervisor"], "read_audit", {"kind": "tenant"}).reasons
+}
+
+test_read_needs_a_definition_resource if {
+	denies(["viewer"], "read", {"kind": "tenant"})
+}
+
+test_roles_combine if {
+	allows(["viewer", "admin"], "read_audit", {"kind": "tenant"})
+	allows(["viewer", "caseworker"], "AddComment", case_resource("open"))
+}
