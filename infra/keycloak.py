@@ -23,7 +23,8 @@ from infra.server import Launch, Server
 KC_VERSION = "26.5.6"
 HTTP_PORT = 28080
 MANAGEMENT_PORT = 28081
-SEED_PORT = 38082  # management port of the one-off `kc.sh import` that seeds the database template
+SEED_PORT = 28082  # management port of the one-off `kc.sh import` that seeds the database template (below the
+# ephemeral range, so no client socket holds it)
 ADMIN_USER = "admin"
 ADMIN_PASSWORD = "casestream-admin"
 AUDIENCE = "casestream"
@@ -53,10 +54,34 @@ def realm_names() -> list[str]:
     return sorted(p.stem for p in REALMS_DIR.glob("*.json"))
 
 
+def _realm_files() -> dict[str, bytes]:
+    """The realm files' content by realm name, read once so one start sees one consistent set."""
+    return {p.stem: p.read_bytes() for p in sorted(REALMS_DIR.glob("*.json"))}
+
+
+def _digest(realms: dict[str, bytes]) -> str:
+    digest = hashlib.sha256(f"{KC_VERSION} template v2\0".encode())
+    for name, content in sorted(realms.items()):
+        digest.update(f"{name}.json".encode() + b"\0" + content + b"\0")
+    return digest.hexdigest()
+
+
+def realms_digest() -> str:
+    """SHA-256 over the realm files (and the Keycloak version): names the database template, marks a running server."""
+    return _digest(_realm_files())
+
+
 def realm_definition(realm: str) -> dict[str, Any]:
     """The realm JSON we import, parsed (tests read client secrets and users from it)."""
     data: dict[str, Any] = json.loads((REALMS_DIR / f"{realm}.json").read_text())
     return data
+
+
+def demo_password(realm: str, user: str) -> str:
+    """The password a realm's demo user signs in with (from the realm file)."""
+    users = realm_definition(realm)["users"]
+    credentials = next(u["credentials"] for u in users if u["username"] == user)
+    return str(next(c["value"] for c in credentials if c["type"] == "password"))
 
 
 def _extract(zip_path: Path, target: Path) -> None:
@@ -98,19 +123,22 @@ class KeycloakServer(Server):
     @property
     def template(self) -> Path:
         """H2 database with the schema and our realms already in it, keyed by the realm files' content."""
-        digest = hashlib.sha256(f"{KC_VERSION} template v2\0".encode())
-        for realm_file in sorted(REALMS_DIR.glob("*.json")):
-            digest.update(realm_file.name.encode() + b"\0" + realm_file.read_bytes() + b"\0")
-        return self.cache / f"h2-template-{digest.hexdigest()[:16]}"
+        return self.cache / f"h2-template-{realms_digest()[:16]}"
+
+    @property
+    def realms_marker(self) -> Path:
+        """The digest of the realm files the running server was started with."""
+        return self.data_dir / "realms.sha256"
 
     def obtain(self) -> None:
-        if (self.dist / BUILT_MARKER).exists() and self.template.exists():
+        template = self.template  # fixed once: realm files edited while seeding must not relabel the result
+        if (self.dist / BUILT_MARKER).exists() and template.exists():
             return
         with self._lock():
             if not (self.dist / BUILT_MARKER).exists():
                 self._install()
-            if not self.template.exists():
-                self._seed_template()
+            if not template.exists():
+                self._seed_template(template)
 
     def _kc(self, home: Path, *args: str, what: str, env: dict[str, str] | None = None) -> None:
         """Run one kc.sh command to completion; fail with its output tail."""
@@ -139,29 +167,32 @@ class KeycloakServer(Server):
         self._kc(self.dist, "build", *BUILD_OPTIONS, what="build")
         (self.dist / BUILT_MARKER).write_text(" ".join(BUILD_OPTIONS) + "\n")
 
-    def _seed_template(self) -> None:
+    def _seed_template(self, template: Path) -> None:
         # Creating the schema and importing the realms takes minutes on this machine: do it once per realm
         # set with `kc.sh import`, and let every start copy the resulting database into its run folder.
         work = self.cache / "template.tmp"
         shutil.rmtree(work, ignore_errors=True)
         home = work / "home"
-        self._lay_out_home(home)
+        realms = _realm_files()
+        if _digest(realms)[:16] not in template.name:
+            raise RuntimeError("the realm files changed while Keycloak was being prepared; start it again")
+        self._lay_out_home(home, realms)
         # The import command still opens a management interface: keep it on loopback, off our ports.
         seed_env = {"KC_HTTP_HOST": "127.0.0.1", "KC_HTTP_MANAGEMENT_PORT": str(SEED_PORT), "KC_CACHE": "local"}
         import_dir = home / "data" / "import"
         self._kc(home, "import", "--optimized", f"--dir={import_dir}", what="import", env=seed_env)
-        (home / "data" / "h2").rename(self.template)
+        (home / "data" / "h2").rename(template)
         shutil.rmtree(work)
 
-    def _lay_out_home(self, home: Path) -> None:
+    def _lay_out_home(self, home: Path, realms: dict[str, bytes]) -> None:
         """A Keycloak home of our own: data/ is real, lib/themes/providers point into the cached dist."""
         import_dir = home / "data" / "import"
         import_dir.mkdir(parents=True)
         for part in ("lib", "themes", "providers"):
             (home / part).symlink_to(self.dist / part)
-        for realm_file in REALMS_DIR.glob("*.json"):
+        for name, content in realms.items():
             # `kc.sh import --dir` only reads files named <realm>-realm.json.
-            shutil.copy(realm_file, import_dir / f"{realm_file.stem}-realm.json")
+            (import_dir / f"{name}-realm.json").write_bytes(content)
 
     def _env(self) -> dict[str, str]:
         return {
@@ -198,8 +229,13 @@ class KeycloakServer(Server):
         return zip_path
 
     def prepare(self) -> Launch:
-        self._lay_out_home(self.home)
-        shutil.copytree(self.template, self.home / "data" / "h2")
+        realms = _realm_files()
+        template = self.cache / f"h2-template-{_digest(realms)[:16]}"
+        if not template.exists():
+            raise RuntimeError("the realm files changed while Keycloak was being prepared; start it again")
+        self._lay_out_home(self.home, realms)
+        shutil.copytree(template, self.home / "data" / "h2")
+        self.realms_marker.write_text(_digest(realms) + "\n")
         argv = [
             str(self.dist / "bin" / "kc.sh"),
             # Keycloak reads data/ (H2 files, import/) under its home: point it at the run folder.
@@ -223,6 +259,9 @@ class KeycloakServer(Server):
         with httpx.Client(timeout=3.0) as client:
             ready = client.get(f"{self.management_url()}/health/ready")
             if ready.status_code != 200 or ready.json().get("status") != "UP":
+                return False
+            # A server started from other realm files is not ours any more: `up` restarts it with the new realms.
+            if not self.realms_marker.exists() or self.realms_marker.read_text().strip() != realms_digest():
                 return False
             for realm in realm_names():
                 discovery = client.get(f"{self.issuer(realm)}/.well-known/openid-configuration")

@@ -12,7 +12,7 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
-from infra.keycloak import AUDIENCE, KeycloakServer, realm_definition, realm_names
+from infra.keycloak import AUDIENCE, KeycloakServer, demo_password, realm_definition, realm_names
 from infra.server import Server
 
 
@@ -46,7 +46,7 @@ def _password_token(kc: KeycloakServer, realm: str, user: str) -> str:
         "grant_type": "password",
         "client_id": "casestream-test",
         "username": user,
-        "password": f"{user}-password",
+        "password": demo_password(realm, user),
         "scope": "openid",
     }
     return _token(kc, realm, form)
@@ -142,8 +142,23 @@ def test_user_password_grant_token(keycloak_server: Server, realm: str) -> None:
     assert alice["tenant"] == realm
     assert alice["preferred_username"] == "alice"
     assert "caseworker" in alice["roles"] and "supervisor" not in alice["roles"]
+    assert alice["realm_access"]["roles"] == ["caseworker"]
+    assert alice["groups"] == ["claims-team"]
     bob = _verify(kc, realm, _password_token(kc, realm, "bob"))
     assert "supervisor" in bob["roles"] and "caseworker" not in bob["roles"]
+    assert sorted(bob["groups"]) == ["claims-team", "fraud-team"]
+    admin = _verify(kc, realm, _password_token(kc, realm, "admin"))
+    assert sorted(admin["realm_access"]["roles"]) == ["admin", "supervisor"]
+
+
+def test_portal_client_is_public_with_pkce_and_knows_the_portal_addresses() -> None:
+    for realm in realm_names():
+        portal = next(c for c in realm_definition(realm)["clients"] if c["clientId"] == "casestream-portal")
+        assert portal["publicClient"] and portal["standardFlowEnabled"] and not portal["directAccessGrantsEnabled"]
+        assert portal["attributes"]["pkce.code.challenge.method"] == "S256"
+        # the front door of `up --distributed`, its first API replica and `./run`
+        for origin in ("http://127.0.0.1:28000", "http://127.0.0.1:8101", "http://127.0.0.1:8000"):
+            assert origin in portal["webOrigins"] and f"{origin}/*" in portal["redirectUris"]
 
 
 def test_token_from_one_realm_does_not_verify_in_another(keycloak_server: Server) -> None:
