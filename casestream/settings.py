@@ -49,6 +49,12 @@ class Settings(BaseSettings):
         description="Dotted claim paths whose string lists are the token's roles ({audience} is replaced).",
     )
     oidc_group_claim: str = Field(default="groups", description="Claim path of the token's groups.")
+    oidc_portal_client_id: str = Field(
+        default="casestream-portal", description="Public OIDC client the portal signs in with (code + PKCE).")
+    oidc_client_id: str = Field(
+        default="casestream-worker", description="Confidential OIDC client of casestream's own API clients "
+        "(`casestream service-token`): client credentials grant.")
+    oidc_client_secret: str = Field(default="", description="Secret of oidc_client_id at the tenant's issuer.")
     jwks_cache_seconds: float = Field(default=300.0, gt=0, description="How long a fetched JWKS is trusted.")
     jwks_refetch_interval_seconds: float = Field(
         default=10.0, ge=0, description="An unknown `kid` refetches the JWKS at most this often per issuer.")
