@@ -63,6 +63,11 @@ TOPIC_FAMILIES: dict[str, tuple[tuple[str, ...], str]] = {
         "Process instances: started, advanced, jobs failed, incidents, BPMN errors, timers, messages, compensation,"
         " completed. Key: process instance id; `case_id` names the case. `delta` is the engine's opaque state change.",
     ),
+    "audit": (
+        ("domain.audit",),
+        "The audit log: refused commands (coalesced per actor, action and reasons in a window, with a count) and"
+        " membership changes. Key: audit entry id.",
+    ),
 }
 TOPIC_MAJOR = 1
 # Bookkeeping that stays inside the event store: the command log (idempotency entries with fingerprints

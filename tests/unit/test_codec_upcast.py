@@ -51,6 +51,15 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "RecordTypeDefined": {"key": "country", "name": "Country", "schema": {"type": "object"}},
     "RecordSaved": {"type_key": "country", "key": "fr", "data": {"iso": "FR"}},
     "RecordRemoved": {"reason": "obsolete"},
+    "CommandDenied": {
+        "user": "alice", "roles": ["caseworker"], "groups": ["claims"], "action": "CloseCase", "targets": ["case:c-1"],
+        "reasons": ["only the assignee closes"], "detail": "forbidden", "command_id": "cmd-1",
+        "correlation_id": "corr-1", "window_start": "2026-03-01T12:30:00.000000+00:00",
+        "first_at": "2026-03-01T12:30:15.123456+00:00", "last_at": "2026-03-01T12:30:15.123456+00:00", "count": 1,
+    },
+    "CommandDenialsRepeated": {"count": 7, "last_at": "2026-03-01T12:30:59.000000+00:00", "targets": ["case:c-1"]},
+    "MembershipChanged": {"user": "carol", "before": {"roles": ["viewer"], "groups": []},
+                          "after": {"roles": ["caseworker"], "groups": ["claims"]}, "by": "admin", "source": "cli"},
     **{name: {"case_id": "c-1", "title": "Review", "process_instance_key": "pi-1", "element_id": "review", **extra}
        for name, extra in {
            "TaskCreated": {
