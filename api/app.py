@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +24,10 @@ from api import (
     routes_tasks,
 )
 from api.live import Broadcaster
+from api.security_headers import SecurityHeaders, portal_csp
 from casestream.bootstrap import Platform
 
+log = logging.getLogger(__name__)
 UI_DIR = Path(__file__).resolve().parent.parent / "ui" / "static"
 
 
@@ -84,6 +87,11 @@ class BodyLimit:
         await problems.problem(status, code, detail)(scope, receive, send)
 
 
+def _public(error: str | None) -> str | None:
+    """What an unauthenticated health probe may learn of an internal error: that there is one."""
+    return None if error is None else "failing; the server log has the details"
+
+
 def create_app(platform: Platform) -> FastAPI:
     """Build the app around an already bootstrapped platform."""
     app = FastAPI(
@@ -99,6 +107,7 @@ def create_app(platform: Platform) -> FastAPI:
     if isinstance(platform.runner, EmbeddedRunner):  # distributed: the feed comes from Kafka, not a runner
         platform.runner.subscribe(broadcaster.publish)
     app.add_middleware(BodyLimit, max_bytes=platform.settings.max_body_bytes)
+    app.add_middleware(SecurityHeaders, portal_policy=portal_csp(platform.settings.oidc_issuers))
     problems.install(app)
     backpressure.install(app, platform)  # lag measured in the lifespan, /metrics, 429 on commands above the limits
     app.include_router(routes_auth.router)
@@ -122,14 +131,17 @@ def create_app(platform: Platform) -> FastAPI:
             report["event_store"] = {"position": head}
             position = platform.runner.position
             report["read_models"] = {"position": position, "lag_events": max(0, head - position)}
-        except Exception as exc:  # readiness reports failures, it does not raise them
-            return JSONResponse({"status": "unavailable", "error": repr(exc)}, status_code=503)
+        except Exception:  # readiness reports failures, it does not raise them (nor show their text: it is public)
+            log.exception("readiness check failed")
+            return JSONResponse({"status": "unavailable", "error": "the event store or read models did not answer; "
+                                 "see the server log"}, status_code=503)
         runner_ok = platform.runner.running and platform.runner.last_error is None
-        report["runner"] = {"running": platform.runner.running, "error": platform.runner.last_error}
+        report["runner"] = {"running": platform.runner.running, "error": _public(platform.runner.last_error)}
         if platform.lag is not None:
             report["lag"] = platform.lag.report.as_json()
         if platform.processes is not None:  # reported, not gating: cases can be worked by hand while it starts
-            report["processes"] = platform.processes.status()
+            status = platform.processes.status()
+            report["processes"] = {**status, "error": _public(status.get("error"))}
         report["status"] = "ready" if runner_ok else "unavailable"
         return JSONResponse(report, status_code=200 if runner_ok else 503)
 
