@@ -1,6 +1,6 @@
 """The built-in token issuer (embedded mode): RS256 keys on disk, JWKS, discovery, and verification.
 
-Keycloak takes this role in the distributed mode; both hand the API the same `Actor`.
+External OIDC issuers (Keycloak, adapters/oidc.py) take this role when configured; both hand the API the same `Actor`.
 """
 
 from __future__ import annotations
@@ -16,13 +16,12 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet, RSAKey
 
+from adapters.tokens import TokenInvalid, VerifiedTokens, without_internal_roles
 from commands.bus import Actor
 
+__all__ = ["ROLE_NAMES", "BuiltinIssuer", "TokenInvalid"]
+
 ROLE_NAMES = frozenset({"caseworker", "supervisor", "admin", "viewer", "worker"})
-
-
-class TokenInvalid(Exception):
-    """The bearer token is missing, malformed, forged, expired or meant for someone else."""
 
 
 def _load_or_create_key(path: Path) -> RSAKey:
@@ -39,7 +38,7 @@ def _load_or_create_key(path: Path) -> RSAKey:
 
 
 class BuiltinIssuer:
-    """Signs and verifies RS256 tokens carrying sub, tenant and roles."""
+    """Signs and verifies RS256 tokens carrying sub, tenant, roles and groups (a TokenVerifier)."""
 
     def __init__(self, key_path: Path, issuer: str, audience: str, ttl_seconds: int) -> None:
         self.key = _load_or_create_key(key_path)
@@ -47,7 +46,7 @@ class BuiltinIssuer:
         self.audience = audience
         self.ttl = ttl_seconds
         self._keys = KeySet([self.key])
-        self._verified: dict[str, tuple[Actor, int]] = {}
+        self._verified = VerifiedTokens()
         self._claims = jwt.JWTClaimsRegistry(
             iss={"essential": True, "value": issuer},
             aud={"essential": True, "value": audience},
@@ -55,11 +54,15 @@ class BuiltinIssuer:
             sub={"essential": True},
         )
 
-    def issue(self, user: str, tenant: str, roles: list[str] | tuple[str, ...], ttl: int | None = None) -> str:
-        """A signed token for user in tenant with roles."""
+    def issue(
+        self, user: str, tenant: str, roles: list[str] | tuple[str, ...], ttl: int | None = None,
+        groups: list[str] | tuple[str, ...] = (),
+    ) -> str:
+        """A signed token for user in tenant with roles and groups."""
         now = int(time.time())
         claims = {
             "iss": self.issuer, "aud": self.audience, "sub": user, "tenant": tenant, "roles": list(roles),
+            "groups": list(groups),
             "iat": now, "nbf": now, "exp": now + (ttl if ttl is not None else self.ttl), "jti": uuid.uuid4().hex,
         }
         return jwt.encode({"alg": "RS256", "kid": self.key.kid, "typ": "JWT"}, claims, self.key)
@@ -71,12 +74,10 @@ class BuiltinIssuer:
         typical request, and a token cannot change.
         """
         cached = self._verified.get(token)
-        if cached is not None and cached[1] > time.time():
-            return cached[0]
+        if cached is not None:
+            return cached
         actor, expires = self._verify(token)
-        if len(self._verified) >= 10_000:
-            self._verified.clear()
-        self._verified[token] = (actor, expires)
+        self._verified.put(token, actor, expires)
         return actor
 
     def _verify(self, token: str) -> tuple[Actor, int]:
@@ -88,12 +89,15 @@ class BuiltinIssuer:
         except ValueError as exc:
             raise TokenInvalid(f"token malformed: {exc}") from None
         claims = decoded.claims
-        tenant, roles = claims.get("tenant"), claims.get("roles", [])
+        tenant, roles, groups = claims.get("tenant"), claims.get("roles", []), claims.get("groups", [])
         if not isinstance(tenant, str) or not tenant:
             raise TokenInvalid("token has no tenant claim")
         if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
             raise TokenInvalid("token roles claim must be a list of strings")
-        return Actor(user=str(claims["sub"]), tenant=tenant, roles=tuple(roles)), int(claims["exp"])
+        if not isinstance(groups, list) or not all(isinstance(g, str) for g in groups):
+            raise TokenInvalid("token groups claim must be a list of strings")
+        actor = Actor(user=str(claims["sub"]), tenant=tenant, roles=without_internal_roles(roles), groups=tuple(groups))
+        return actor, int(claims["exp"])
 
     def jwks(self) -> dict[str, Any]:
         return dict(self._keys.as_dict(private=False))

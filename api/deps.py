@@ -10,12 +10,13 @@ from fastapi.security.utils import get_authorization_scheme_param
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection
 
-from adapters.issuer import TokenInvalid
+from adapters.tokens import TokenInvalid
 from api.problems import ApiProblem
 from casestream.bootstrap import Platform
 from commands.bus import Actor
 
-_bearer = HTTPBearer(auto_error=False, description="A token from /auth/token or `casestream token`.")
+_bearer = HTTPBearer(auto_error=False, description="A token from a configured OIDC issuer (Keycloak), or from "
+                     "/auth/token or `casestream token` when the built-in issuer is on.")
 
 
 async def get_platform(request: Request) -> Platform:
@@ -33,7 +34,7 @@ async def get_actor(
     """The actor of the bearer token; never taken from the request body."""
     if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
         raise TokenInvalid("a bearer token is required (Authorization: Bearer <token>)")
-    return platform.issuer.verify(credentials.credentials)
+    return platform.verifier.verify(credentials.credentials)
 
 
 ActorDep = Annotated[Actor, Depends(get_actor)]
@@ -49,7 +50,7 @@ class BearerActor(HTTPBearer):
         if not (authorization and scheme and token) or scheme.lower() != "bearer":
             raise TokenInvalid("a bearer token is required (Authorization: Bearer <token>)")
         platform: Platform = request.app.state.platform
-        return platform.issuer.verify(token)
+        return platform.verifier.verify(token)
 
 
 BearerActorDep = Annotated[Actor, Depends(BearerActor(auto_error=False, scheme_name="HTTPBearer",

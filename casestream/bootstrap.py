@@ -10,6 +10,7 @@ from adapters.event_store import RecorderEventStore, postgres_event_store, sqlit
 from adapters.issuer import BuiltinIssuer
 from adapters.lag import EmbeddedLag, LagMonitor, read_model_topics
 from adapters.sqlite_documents import SqliteDocumentStore
+from casestream.identity import build_identity
 from casestream.settings import Settings
 from commands.bus import CommandBus
 from projections.catalog import ALL
@@ -17,7 +18,9 @@ from projections.ports import DocumentStore
 
 if TYPE_CHECKING:  # the distributed mode's adapters (aiokafka, pymongo) are imported only when it is built
     from adapters.mongo_documents import MongoDocumentStore
+    from adapters.password_login import PasswordLogin
     from adapters.read_progress import KafkaReadProgress
+    from adapters.tokens import TokenVerifier
     from processes.platform import Processes
 
 
@@ -52,9 +55,11 @@ class Platform:
     bus: CommandBus
     documents: ReadModels
     runner: ReadModelHost
-    issuer: BuiltinIssuer
+    issuer: BuiltinIssuer | None  # None when external OIDC issuers are configured (the built-in one is off)
+    verifier: TokenVerifier  # what the API checks bearer tokens with (docs/identity.md)
     lag: LagMonitor | None = None  # projection lag, measured in the background while the API runs
     processes: Processes | None = None  # BPMN engine + process manager (embedded, CASESTREAM_PROCESSES=on)
+    login: PasswordLogin | None = None  # the built-in issuer's password grant (None when it is off)
 
     def close(self) -> None:
         if self.processes is not None:
@@ -101,10 +106,11 @@ def bootstrap(
     documents = SqliteDocumentStore(settings.views_path, ALL)
     runner = EmbeddedRunner(store, documents, ALL, batch_size=settings.runner_batch_size,
                             coalesce=settings.runner_coalesce_seconds)
-    issuer = BuiltinIssuer(settings.key_path, settings.base_url, settings.audience, settings.token_ttl_seconds)
+    identity = build_identity(settings)
     lag = EmbeddedLag(store, runner, ALL)
     monitor = LagMonitor(lag.measure, lag.read_models, "embedded", settings.lag_refresh_seconds)
-    platform = EmbeddedPlatform(settings, store, CommandBus(store), documents, runner, issuer, monitor)
+    platform = EmbeddedPlatform(settings, store, CommandBus(store), documents, runner, identity.issuer,
+                                identity.verifier, monitor, login=identity.login)
     if settings.processes == "on":
         from processes.platform import Processes
 
@@ -148,5 +154,6 @@ def bootstrap_distributed(settings: Settings | None = None) -> DistributedPlatfo
         store=store, progress=progress, handled_offsets=mongo_tracking_offsets(documents.db),
     )
     monitor = LagMonitor(lag.measure, read_models, "distributed", settings.lag_refresh_seconds, close=lag.close)
-    issuer = BuiltinIssuer(settings.key_path, settings.base_url, settings.audience, settings.token_ttl_seconds)
-    return DistributedPlatform(settings, store, CommandBus(store), documents, progress, issuer, monitor)
+    identity = build_identity(settings)
+    return DistributedPlatform(settings, store, CommandBus(store), documents, progress, identity.issuer,
+                               identity.verifier, monitor, login=identity.login)

@@ -7,19 +7,24 @@ import json
 import sys
 import time
 from datetime import datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 from uuid import UUID
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from casestream.cli_distributed import register as register_distributed
+from casestream.cli_users import app as users_app
 from casestream.settings import Settings
 from domain.errors import DomainError
 from infra.cli import app as infra_app
 
+if TYPE_CHECKING:
+    from casestream.bootstrap import Platform
+
 app = typer.Typer(help="casestream: event-sourced case management.", no_args_is_help=True)
 app.add_typer(infra_app, name="infra")
+app.add_typer(users_app, name="users")
 register_distributed(app)
 
 
@@ -41,7 +46,7 @@ def serve(
     import uvicorn
 
     from api.app import create_app
-    from casestream.bootstrap import Platform, bootstrap
+    from casestream.bootstrap import bootstrap
 
     overrides: dict[str, object] = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     if distributed:
@@ -61,7 +66,7 @@ def serve(
     (settings.data_dir / "issuer-url").write_text(settings.base_url)
     typer.echo(f"casestream serving on {settings.base_url}  (UI at {settings.base_url}/, API docs at /docs)")
     typer.echo(f"  data: {settings.data_dir.resolve()}  event store: {settings.event_store}")
-    typer.echo("  token: casestream token --user alice --roles caseworker   (or log in as alice / casestream)")
+    _announce_identity(platform)
     # the bus, the runner and the process manager share the GIL; a thread back from a database round trip waits
     # for the running one to yield, by default every 5 ms: 1 ms keeps command latency low under load
     sys.setswitchinterval(settings.gil_switch_interval)
@@ -70,6 +75,25 @@ def serve(
         uvicorn.run(application, host=settings.host, port=settings.port, log_level="warning")
     finally:
         platform.close()
+
+
+def _announce_identity(platform: Platform) -> None:
+    """Say which identity the server trusts; warn loudly when a user still has the shipped demo password."""
+    import logging
+
+    from adapters.user_directory import DEMO_PASSWORD
+
+    if platform.login is None:
+        typer.echo(f"  identity: OIDC issuers {', '.join(platform.settings.oidc_issuers)} (built-in issuer off)")
+        return
+    typer.echo("  token: casestream token --user alice   (or log in as alice / casestream)")
+    demo = platform.login.directory.with_password(DEMO_PASSWORD)
+    if demo:
+        logging.basicConfig(format="%(levelname)s %(name)s: %(message)s")
+        logging.getLogger("casestream.identity").warning(
+            "users %s still have the shipped demo password %r: anyone can log in as them. Set real passwords "
+            "(casestream users passwd <user>) or configure an OIDC issuer before exposing this server.",
+            ", ".join(demo), DEMO_PASSWORD)
 
 
 @app.command()
@@ -96,10 +120,31 @@ def token(
     tenant: Annotated[str | None, typer.Option(help="Tenant (default from settings).")] = None,
     ttl: Annotated[int | None, typer.Option(help="Lifetime in seconds.")] = None,
 ) -> None:
-    """Print a bearer token from the built-in issuer (for curl and scripts)."""
+    """Print a bearer token from the built-in issuer (for curl and scripts).
+
+    It signs with the key file directly, so it is an operator's tool (whoever reads the key can sign anything);
+    still, a user of the users file gets tokens only for their own tenants, with their membership's roles and
+    groups unless --roles says otherwise. Names not in the users file (service scripts) get what is asked.
+    """
     from adapters.issuer import ROLE_NAMES, BuiltinIssuer
+    from adapters.user_directory import UserDirectory
+    from casestream.identity import users_path
 
     settings = Settings()
+    if settings.oidc_issuers:
+        typer.echo("error: the built-in issuer is off (CASESTREAM_OIDC_ISSUERS is set); get a token from your "
+                   "OIDC issuer", err=True)
+        raise typer.Exit(1)
+    owner = tenant or settings.default_tenant
+    groups: tuple[str, ...] = ()
+    known = UserDirectory.open_or_create_demo(users_path(settings)).get(user)
+    if known is not None:
+        membership = known.memberships.get(owner)
+        if membership is None:
+            raise typer.BadParameter(f"user {user} is not a member of tenant {owner!r} (casestream users grant)",
+                                     param_hint="--tenant")
+        groups = membership.groups
+        roles = roles or list(membership.roles)
     chosen = roles or ["caseworker"]
     unknown = [r for r in chosen if r not in ROLE_NAMES]
     if unknown:
@@ -110,7 +155,7 @@ def token(
     recorded = settings.data_dir / "issuer-url"
     issuer_url = recorded.read_text().strip() if recorded.exists() and not settings.public_url else settings.base_url
     issuer = BuiltinIssuer(settings.key_path, issuer_url, settings.audience, settings.token_ttl_seconds)
-    typer.echo(issuer.issue(user, tenant or settings.default_tenant, chosen, ttl))
+    typer.echo(issuer.issue(user, owner, chosen, ttl, groups=groups))
 
 
 @app.command()

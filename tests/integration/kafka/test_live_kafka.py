@@ -190,7 +190,8 @@ def stack(tmp_path: Path, relay: KafkaRelay, bootstrap: str, prefix: str, ferret
     mongo = MongoDocumentStore(mongo_uri(ferretdb_server), f"live_{uuid.uuid4().hex[:10]}", ALL)
     runner = EmbeddedRunner(store, mongo, ALL, poll_interval=0.05)
     issuer = BuiltinIssuer(settings.key_path, settings.base_url, settings.audience, settings.token_ttl_seconds)
-    platform = Platform(settings, store, CommandBus(store), cast(SqliteDocumentStore, mongo), runner, issuer)
+    platform = Platform(settings, store, CommandBus(store), cast(SqliteDocumentStore, mongo), runner, issuer,
+                        issuer)
     runner.start()
     app = create_app(platform)
     # distributed mode: the replica's Broadcaster is fed from Kafka (not by the runner) and waits for the
