@@ -21,6 +21,7 @@ from api import (
     routes_commands,
     routes_live,
     routes_queries,
+    routes_signin,
     routes_tasks,
 )
 from api.live import Broadcaster
@@ -111,6 +112,7 @@ def create_app(platform: Platform) -> FastAPI:
     problems.install(app)
     backpressure.install(app, platform)  # lag measured in the lifespan, /metrics, 429 on commands above the limits
     app.include_router(routes_auth.router)
+    app.include_router(routes_signin.router)
     app.include_router(routes_commands.router)
     app.include_router(routes_queries.router)
     app.include_router(routes_live.router)

@@ -1,4 +1,5 @@
-"""Distributed-mode commands: `casestream relay` (event log -> Kafka) and `casestream contract export`."""
+"""Distributed-mode commands: `casestream relay` (event log -> Kafka), `casestream contract export`,
+`casestream service-token`; and the distributed mode's identity default (the infra Keycloak)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,22 @@ if TYPE_CHECKING:  # aiokafka is an extra of the distributed mode: imported only
     from adapters.zeebe_engine import ZeebeConfig
 
 DEFAULT_CONTRACT_DIR = Path("docs/contract")
+
+
+def infra_keycloak_issuers() -> dict[str, str]:
+    """{issuer: tenant} of the Keycloak that `casestream infra` runs: one realm per tenant."""
+    from infra.keycloak import KeycloakServer, realm_names
+
+    keycloak = KeycloakServer()
+    return {keycloak.issuer(realm): realm for realm in realm_names()}
+
+
+def with_distributed_identity(settings: Settings) -> Settings:
+    """The distributed mode trusts the infra Keycloak's realms (the built-in issuer off) unless the operator named
+    issuers in CASESTREAM_OIDC_ISSUERS; `{}` there keeps the built-in issuer (throwaway tenants in tests)."""
+    if "oidc_issuers" in settings.model_fields_set:
+        return settings
+    return settings.model_copy(update={"oidc_issuers": infra_keycloak_issuers()})
 
 
 def relay_config(settings: Settings) -> RelayConfig:
@@ -136,6 +153,22 @@ def register(app: typer.Typer) -> None:
             with contextlib.suppress(KeyboardInterrupt):
                 asyncio.run(_zeebe_worker_until_signalled(Settings(), list(deploy or [])))
         except BpmnRejected as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(1) from None
+
+    @app.command("service-token")
+    def service_token(
+        tenant: Annotated[str | None, typer.Option(help="Tenant whose issuer signs (default from settings).")] = None,
+    ) -> None:
+        """Print a bearer token of casestream's own client (client credentials at the tenant's OIDC issuer)."""
+        from adapters.client_credentials import ClientCredentials, ClientCredentialsRefused, issuer_for_tenant
+
+        settings = with_distributed_identity(Settings())
+        try:
+            issuer = issuer_for_tenant(settings.oidc_issuers, tenant or settings.default_tenant)
+            client = ClientCredentials(issuer, settings.oidc_client_id, settings.oidc_client_secret)
+            typer.echo(client.access_token())
+        except ClientCredentialsRefused as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(1) from None
 
