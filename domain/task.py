@@ -71,6 +71,9 @@ class TaskCreated(Event):
     priority: int
     process_instance_key: str | None
     element_id: str | None
+    # the case's definition, so the inbox can be filtered by what a reader may see (docs/authorization.md);
+    # "" in events stored before it was recorded
+    definition_key: str = ""
 
 
 class TaskClaimed(Event):
@@ -174,7 +177,12 @@ def _due(due_at: datetime | None) -> str | None:
     if due_at.tzinfo is None:
         raise ValidationFailed("due_at needs a time zone", [FieldError("due_at", "e.g. 2026-01-31T12:00:00Z")])
     # kept as ISO text in UTC, so that due dates sort as text in the read models
-    return due_at.astimezone(UTC).isoformat()
+    try:
+        utc = due_at.astimezone(UTC)
+    except OverflowError:  # 9999-12-31T23:59:59-14:00 is past the last representable moment once in UTC
+        raise ValidationFailed("due_at is out of range", [FieldError("due_at", "must lie between the years 1 and "
+                                                                               "9999 in UTC")]) from None
+    return utc.isoformat()
 
 
 class Task(Aggregate):
@@ -231,7 +239,7 @@ class Task(Aggregate):
         task = cls(task_id)
         task.record(
             ctx, TaskCreated, case_id=str(case.id), case_number=case.number, case_title=case.title,
-            form_schema=form_schema, process_instance_key=process_instance_key, element_id=element_id, **fields,
+            definition_key=case.definition_key, form_schema=form_schema, process_instance_key=process_instance_key, element_id=element_id, **fields,
         )
         return task
 
@@ -242,7 +250,7 @@ class Task(Aggregate):
             if self.claimed_by == ctx.actor:
                 raise InvalidStateChange("you already hold this task")
             raise TaskAlreadyClaimed(f"the task is held by {self.claimed_by}")
-        if not self.may_claim(ctx.actor, ctx.roles):
+        if not self.may_claim(ctx.actor, (*ctx.roles, *ctx.groups)):  # candidate groups: the actor's groups or roles
             raise NotPermitted(f"the task is for {self._audience()}; you may not claim it")
         self.record(ctx, TaskClaimed, **self._refs())
 

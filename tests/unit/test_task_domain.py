@@ -127,6 +127,13 @@ def test_due_date_without_time_zone_is_refused(bus, store, alice, case_id):
     assert [e.path for e in error.errors] == ["due_at"]
 
 
+@pytest.mark.parametrize("moment", ["9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+14:00"])
+def test_due_date_that_overflows_in_utc_is_refused_naming_it(bus, store, alice, case_id, moment):
+    command = m.CreateTask(case_id=UUID(case_id), title="x", due_at=datetime.fromisoformat(moment))
+    error = _refused(store, bus, command, alice, ValidationFailed)
+    assert [e.path for e in error.errors] == ["due_at"]
+
+
 def test_priority_outside_0_to_100_is_refused_by_command_and_domain(case_id, store, bus, alice):
     with pytest.raises(ValidationError):
         m.CreateTask(case_id=UUID(case_id), title="x", priority=101)
