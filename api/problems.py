@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from adapters.issuer import TokenInvalid
-from domain.errors import DomainError, ValidationFailed
+from domain.errors import DomainError, PolicyUnavailable, ValidationFailed
 
 log = logging.getLogger(__name__)
 PROBLEM_BASE = "https://casestream.dev/problems/"
@@ -75,7 +75,9 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(DomainError)
     async def domain_error(_request: Request, exc: DomainError) -> JSONResponse:
-        return JSONResponse(domain_problem_body(exc), status_code=exc.status, media_type=MEDIA_TYPE)
+        # a policy engine out of reach refuses this request only: say when to try again
+        headers = {"Retry-After": str(exc.retry_after_seconds)} if isinstance(exc, PolicyUnavailable) else None
+        return JSONResponse(domain_problem_body(exc), status_code=exc.status, media_type=MEDIA_TYPE, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def request_invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -1,9 +1,9 @@
 """POST /api/commands: many commands in one request, decided in order and stored together.
 
 Each command is decided as if sent on its own endpoint, one after the other (commands/batch.py). The request is
-checked as a whole first: an unknown command type, a malformed command or a missing role refuses the whole request
-(422 / 403, nothing stored). After that every command has its own answer, in `results`: what its own endpoint would
-have answered, the `status` included; a command the domain refuses (an illegal transition, a stale
+checked as a whole first: an unknown command type or a malformed command refuses the whole request (422, nothing
+stored). After that every command has its own answer, in `results`: what its own endpoint would have answered, the
+`status` included; a command the policy refuses (403) or the domain refuses (an illegal transition, a stale
 expected_version, ...) gets its problem document and the others are stored.
 """
 
@@ -20,11 +20,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from api.deps import BearerActorDep
 from api.json_reply import JsonReply
-from api.problems import ApiProblem, domain_problem_body
+from api.problems import domain_problem_body
 from api.routes_commands import BATCHABLE, BUS_THREADS, Batchable, reply_of
 from casestream.bootstrap import Platform
 from commands import messages as m
-from commands.bus import Actor
 from domain.errors import DomainError
 
 router = APIRouter(prefix="/api", tags=["commands"])
@@ -52,7 +51,7 @@ class BatchReply(BaseModel):
     )
 
 
-def parse(batch: CommandBatch, actor: Actor) -> list[tuple[m.Command, Batchable]]:
+def parse(batch: CommandBatch) -> list[tuple[m.Command, Batchable]]:
     """The commands of the batch, or one error naming every malformed one (`commands[i].field`)."""
     errors: list[dict[str, Any]] = []
     parsed: list[tuple[m.Command, Batchable]] = []
@@ -74,16 +73,12 @@ def parse(batch: CommandBatch, actor: Actor) -> list[tuple[m.Command, Batchable]
             errors.extend({**e, "loc": (*where, *e["loc"])} for e in exc.errors(include_url=False))
     if errors:
         raise RequestValidationError(errors)
-    for index, (command, spec) in enumerate(parsed):
-        if spec.roles is not None and not spec.roles.intersection(actor.roles):
-            raise ApiProblem(403, "forbidden", f"commands[{index}]: {type(command).__name__} needs one of the "
-                                               f"roles: {', '.join(sorted(spec.roles))}")
     return parsed
 
 
 @router.post("/commands", response_model=BatchReply, summary="Send many commands at once")
 async def send_commands(request: Request, batch: CommandBatch, actor: BearerActorDep) -> Response:
-    parsed = parse(batch, actor)
+    parsed = parse(batch)
     platform: Platform = request.app.state.platform
     headers = request.headers
     outcomes = await asyncio.get_running_loop().run_in_executor(BUS_THREADS, partial(

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, create_model
 
-from api.deps import DESIGNER_ROLES, WRITER_ROLES, BearerActorDep, require_role
+from api.deps import BearerActorDep
 from api.json_reply import JsonReply
 from casestream.bootstrap import Platform
 from commands import messages as m
@@ -38,10 +38,10 @@ class CommandReply(BaseModel):
 
 @dataclass(frozen=True)
 class Batchable:
-    """A command that POST /api/commands accepts: who may send it and what only its own endpoint may not set."""
+    """A command that POST /api/commands accepts: what only its own endpoint may not set, and its status. Who may
+    send it is the policy's decision, per command (commands/authorization.py)."""
 
     command_type: type[m.Command]
-    roles: frozenset[str] | None  # None: the aggregate decides who may (tasks)
     omit: frozenset[str]
     status: int
 
@@ -49,11 +49,9 @@ class Batchable:
 BATCHABLE: dict[str, Batchable] = {}
 
 
-def batchable(
-    command_type: type[m.Command], roles: frozenset[str] | None, status: int, omit: frozenset[str] = frozenset()
-) -> None:
+def batchable(command_type: type[m.Command], status: int, omit: frozenset[str] = frozenset()) -> None:
     """Let the batch endpoint accept command_type, with the rules of its own endpoint."""
-    BATCHABLE[command_type.__name__] = Batchable(command_type, roles, omit, status)
+    BATCHABLE[command_type.__name__] = Batchable(command_type, omit, status)
 
 
 def body_model(command_type: type[m.Command], omit: frozenset[str] = frozenset()) -> type[BaseModel]:
@@ -92,13 +90,11 @@ def add_command_route(
     )
 
 
-def command_route(path: str, command_type: type[m.Command], *, status: int = 200, designer: bool = False) -> None:
-    """Register POST path for command_type."""
+def command_route(path: str, command_type: type[m.Command], *, status: int = 200) -> None:
+    """Register POST path for command_type (the bus's policy decides who may send it)."""
     body_type = body_model(command_type)
-    allowed = DESIGNER_ROLES if designer else WRITER_ROLES
 
     async def endpoint(request: Request, body: body_type, actor: BearerActorDep) -> Response:  # type: ignore[valid-type]
-        require_role(actor, allowed, command_type.__name__)
         command = command_of(command_type, body, request)
         platform: Platform = request.app.state.platform
         headers = request.headers
@@ -109,14 +105,14 @@ def command_route(path: str, command_type: type[m.Command], *, status: int = 200
         return JsonReply(reply_of(result), status_code=status if not result.repeated else 200)
 
     add_command_route(router, path, endpoint, command_type, status)
-    batchable(command_type, allowed, status)
+    batchable(command_type, status)
 
 
-command_route("/definitions", m.PublishCaseDefinition, designer=True)
-command_route("/queues", m.DefineQueue, designer=True)
-command_route("/record-types", m.DefineRecordType, designer=True)
-command_route("/record-types/{type_key}/records", m.SaveRecord, designer=True)
-command_route("/record-types/{type_key}/records/{key}/remove", m.RemoveRecord, designer=True)
+command_route("/definitions", m.PublishCaseDefinition)
+command_route("/queues", m.DefineQueue)
+command_route("/record-types", m.DefineRecordType)
+command_route("/record-types/{type_key}/records", m.SaveRecord)
+command_route("/record-types/{type_key}/records/{key}/remove", m.RemoveRecord)
 command_route("/cases", m.OpenCase, status=201)
 command_route("/cases/{case_id}/data", m.UpdateCaseData)
 command_route("/cases/{case_id}/title", m.RetitleCase)

@@ -9,8 +9,9 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
-from api.deps import WRITER_ROLES, ActorDep, PlatformDep, Waited, require_role
+from api.deps import ActorDep, PlatformDep, Waited
 from api.json_reply import JsonReply
+from api.read_scope import ReadScopeDep
 from api.routes_commands import BUS_THREADS, add_command_route, batchable, body_model, command_of, reply_of
 from commands import messages as m
 from projections import task_queries
@@ -23,15 +24,12 @@ PROCESS_FIELDS = frozenset({"task_id", "process_instance_key", "element_id"})
 
 
 def task_route(
-    path: str, command_type: type[m.Command], *, status: int = 200, omit: frozenset[str] = frozenset(),
-    writers_only: bool = False,
+    path: str, command_type: type[m.Command], *, status: int = 200, omit: frozenset[str] = frozenset()
 ) -> None:
-    """Register POST path for command_type; who may do what on a task is the aggregate's decision."""
+    """Register POST path for command_type; who may do what on a task is the policy's decision, then the task's."""
     body_type = body_model(command_type, omit)
 
     async def endpoint(request: Request, body: body_type, actor: ActorDep, platform: PlatformDep) -> JSONResponse:  # type: ignore[valid-type]
-        if writers_only:
-            require_role(actor, WRITER_ROLES, command_type.__name__)
         command = command_of(command_type, body, request)
         result = await asyncio.get_running_loop().run_in_executor(BUS_THREADS, partial(
             platform.bus.submit, command, actor,
@@ -41,10 +39,10 @@ def task_route(
         return JSONResponse(reply_of(result), status_code=status if not result.repeated else 200)
 
     add_command_route(router, path, endpoint, command_type, status)
-    batchable(command_type, WRITER_ROLES if writers_only else None, status, omit)
+    batchable(command_type, status, omit)
 
 
-task_route("/cases/{case_id}/tasks", m.CreateTask, status=201, omit=PROCESS_FIELDS, writers_only=True)
+task_route("/cases/{case_id}/tasks", m.CreateTask, status=201, omit=PROCESS_FIELDS)
 task_route("/tasks/{task_id}/claim", m.ClaimTask)
 task_route("/tasks/{task_id}/unclaim", m.UnclaimTask)
 task_route("/tasks/{task_id}/complete", m.CompleteTask)
@@ -57,6 +55,7 @@ task_route("/tasks/{task_id}/assign", m.AssignTask)
 def list_tasks(
     actor: ActorDep,
     platform: PlatformDep,
+    scope: ReadScopeDep,
     view: Annotated[
         Literal["mine", "groups", "unassigned", "all"],
         Query(description="mine: held by or assigned to me; groups: unclaimed, for one of my roles; "
@@ -75,12 +74,12 @@ def list_tasks(
     """An inbox view of tasks, filtered by case and status, sorted, with cursor pagination."""
     page = task_queries.list_tasks(
         platform.documents, actor.tenant, actor.user, actor.roles, view=view, case_id=case_id, status=status,
-        sort=sort, descending=None if order is None else order == "desc", limit=limit, cursor=cursor,
+        sort=sort, descending=None if order is None else order == "desc", limit=limit, cursor=cursor, scope=scope,
     )
     return JsonReply({"items": page.items, "next_cursor": page.next_cursor})
 
 
 @router.get("/tasks/{task_id}", dependencies=[Waited], response_class=JsonReply)
-def get_task(task_id: str, actor: ActorDep, platform: PlatformDep) -> JsonReply:
+def get_task(task_id: str, actor: ActorDep, platform: PlatformDep, scope: ReadScopeDep) -> JsonReply:
     """One task with its form schema and, once completed, its data."""
-    return JsonReply(task_queries.get_task(platform.documents, actor.tenant, task_id))
+    return JsonReply(task_queries.get_task(platform.documents, actor.tenant, task_id, scope))

@@ -3,27 +3,36 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import random
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from commands.authorization import Authorized, Concealed
 from commands.batch import Batch
 from commands.coalesce import Coalescer
 from commands.handlers import contention_key, handler_for
 from commands.messages import Command
 from commands.outcomes import Prepared, Result, entry_events, fingerprint, repeat_of, stored_entry
+from commands.policy import Policy
 from commands.ports import EventStore
 from commands.unit_of_work import LoadedAggregates, UnitOfWork
 from domain.command_log import command_entry_id
-from domain.errors import DomainError, InvalidStateChange, VersionConflict
+from domain.errors import DomainError, Forbidden, InvalidStateChange, VersionConflict
 from domain.events import Context
 
 MAX_ATTEMPTS = 25
-__all__ = ["MAX_ATTEMPTS", "Actor", "CommandBus", "Result", "fingerprint"]
+__all__ = ["MAX_ATTEMPTS", "Actor", "CommandBus", "DenialListener", "Result", "fingerprint"]
+log = logging.getLogger(__name__)
+
+# Told of every command the policy refused: the prepared command (its command, and in its ctx the actor, tenant,
+# roles, groups, command id and correlation id) and the Forbidden naming the reasons. A refusal answered as not found
+# (a definition the actor may not read) is told too, with the Forbidden behind it.
+DenialListener = Callable[[Prepared, Forbidden], None]
 
 
 @dataclass(frozen=True)
@@ -47,10 +56,18 @@ class Envelope:
 
 
 class CommandBus:
-    """Dispatches a command to its handler and stores what it recorded, exactly once per command_id."""
+    """Dispatches a command to its handler and stores what it recorded, exactly once per command_id.
 
-    def __init__(self, store: EventStore) -> None:
+    With a policy, every command is decided before its handler runs (commands/authorization.py), on both the
+    one-by-one and the batch path; without one (policy_engine=none, tests of the domain) every command is allowed.
+    `denial_listeners` (DenialListener: `(prepared, forbidden) -> None`) are called once per refused command, after
+    its batch was stored and outside every lock of the bus; an exception in one is logged, never the command's answer.
+    """
+
+    def __init__(self, store: EventStore, policy: Policy | None = None) -> None:
         self.store = store
+        self.policy = policy
+        self.denial_listeners: list[DenialListener] = []
         self.loaded = LoadedAggregates()
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
@@ -73,7 +90,14 @@ class CommandBus:
         causation_id: str | None = None,
     ) -> Result:
         prepared = self.prepare(command, actor, correlation_id, causation_id)
-        with self._serialised(contention_key(command, actor.tenant)):
+        try:
+            return self._serialised_attempts(prepared)
+        except DomainError as exc:
+            self._tell_denials([(prepared, exc)])
+            raise
+
+    def _serialised_attempts(self, prepared: Prepared) -> Result:
+        with self._serialised(contention_key(prepared.command, prepared.ctx.tenant)):
             return self._attempts(prepared)
 
     def dispatch_many(
@@ -97,13 +121,29 @@ class CommandBus:
         # what the batch could not settle (a lost race, rounds exhausted) goes the one-by-one way
         for index in batch.one_by_one:
             envelope = envelopes[index]
+            prepared[index] = self.prepare(envelope.command, envelope.actor, envelope.correlation_id,
+                                           envelope.causation_id)
             try:
-                batch.outcomes[index] = self.dispatch(envelope.command, envelope.actor,
-                                                      correlation_id=envelope.correlation_id,
-                                                      causation_id=envelope.causation_id)
+                batch.outcomes[index] = self._serialised_attempts(prepared[index])
             except DomainError as exc:
                 batch.outcomes[index] = exc
-        return batch.results()
+        results = batch.results()
+        self._tell_denials(list(zip(prepared, results, strict=True)))
+        return results
+
+    def _tell_denials(self, outcomes: Sequence[tuple[Prepared, Result | DomainError]]) -> None:
+        """Hand each policy refusal among outcomes to the denial listeners."""
+        if not self.denial_listeners:
+            return
+        for prepared, outcome in outcomes:
+            denial = outcome.denial if isinstance(outcome, Concealed) else outcome
+            if not isinstance(denial, Forbidden):
+                continue
+            for listener in self.denial_listeners:
+                try:
+                    listener(prepared, denial)
+                except Exception:
+                    log.exception("a denial listener failed for %s", type(prepared.command).__name__)
 
     def submit(
         self, command: Command, actor: Actor, *, correlation_id: str | None = None,
@@ -147,8 +187,12 @@ class CommandBus:
             causation_id=causation_id or command_id,
             now=datetime.now(UTC),
             roles=actor.roles,
+            groups=actor.groups,
         )
-        return Prepared(command, ctx, handler_for(command), command_entry_id(ctx.tenant, command_id),
+        handler = handler_for(command)
+        if self.policy is not None:
+            handler = Authorized(self.policy, handler)
+        return Prepared(command, ctx, handler, command_entry_id(ctx.tenant, command_id),
                         fingerprint(command) if command.command_id else "")
 
     def _attempts(self, prepared: Prepared) -> Result:

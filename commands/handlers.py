@@ -12,7 +12,15 @@ from commands import messages as m
 from commands.unit_of_work import UnitOfWork
 from domain.aggregate import Aggregate
 from domain.case import Case
-from domain.definition import DEPLOYED_PROCESSES, AutomationRule, CaseDefinition, DefinitionSpec, Stage, definition_id
+from domain.definition import (
+    DEPLOYED_PROCESSES,
+    AutomationRule,
+    CaseDefinition,
+    DefinitionAccess,
+    DefinitionSpec,
+    Stage,
+    definition_id,
+)
 from domain.errors import AlreadyExists, NotFound, VersionConflict
 from domain.events import Context
 from domain.numbering import CaseNumberSequence, sequence_id
@@ -58,6 +66,7 @@ def _spec(cmd: m.PublishCaseDefinition) -> DefinitionSpec:
         number_prefix=cmd.number_prefix, lifecycle_process=cmd.lifecycle_process,
         stage_processes={stage: tuple(ids) for stage, ids in cmd.stage_processes.items()},
         automation=tuple(AutomationRule(r.on, r.action, r.value, r.when) for r in cmd.automation),
+        access=DefinitionAccess.from_dict(cmd.access.model_dump() if cmd.access else None),
     )
 
 

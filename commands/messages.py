@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 
 class Command(BaseModel):
@@ -45,6 +45,50 @@ class AutomationRuleIn(BaseModel):
     when: str = Field(default="", max_length=2000, description="FEEL condition over the event (leading '=').")
 
 
+# a group or role name in a definition's access rules: no surrounding whitespace, bounded
+AccessName = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=r"^\S(.*\S)?$")]
+
+
+def command_type_names() -> frozenset[str]:
+    """The names of every command type (what `access.restrict` may name); the shared bases are none."""
+    found: set[str] = set()
+    todo = list(Command.__subclasses__())
+    while todo:
+        cls = todo.pop()
+        todo.extend(cls.__subclasses__())
+        found.add(cls.__name__)
+    return frozenset(found - {"CaseCommand", "TaskCommand"})
+
+
+class AccessIn(BaseModel):
+    """A definition's own access rules, applied on top of the base rules for every role (docs/authorization.md)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    read_groups: list[AccessName] = Field(
+        default_factory=list, max_length=50,
+        description="When not empty, only members of one of these groups see or change the definition's cases.",
+    )
+    write_groups: list[AccessName] = Field(
+        default_factory=list, max_length=50,
+        description="When not empty, only members of one of these groups send commands to its cases.",
+    )
+    restrict: dict[str, list[AccessName]] = Field(
+        default_factory=dict, max_length=50,
+        description="A command type name -> the only roles that may send it to this definition's cases.",
+    )
+
+    @field_validator("restrict")
+    @classmethod
+    def _known_commands(cls, restrict: dict[str, list[str]]) -> dict[str, list[str]]:
+        known = command_type_names()
+        for command, roles in restrict.items():
+            if command not in known:
+                raise ValueError(f"unknown command type {command!r}")
+            if not 1 <= len(roles) <= 50:
+                raise ValueError(f"{command} must name 1-50 roles")
+        return restrict
+
+
 class PublishCaseDefinition(Command):
     """Create a case definition, or publish a new version of it."""
 
@@ -62,6 +106,8 @@ class PublishCaseDefinition(Command):
     stage_processes: dict[str, list[str]] = Field(default_factory=dict,
                                                   description="Processes started when a case enters each stage.")
     automation: list[AutomationRuleIn] = Field(default_factory=list, max_length=50)
+    access: AccessIn | None = Field(default=None, description="The definition's own access rules (none: the "
+                                                              "base rules alone).")
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 

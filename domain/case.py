@@ -191,6 +191,7 @@ class Case(Aggregate):
         self.status = ""
         self.assignee: str | None = None
         self.queue: str | None = None
+        self.owner = ""  # who opened the case (the authorization policy's `owner`)
         self.comments: dict[str, Comment] = {}
         self.opened_at: datetime | None = None
         self.updated_at: datetime | None = None
@@ -354,6 +355,7 @@ class Case(Aggregate):
         self.definition_key, self.definition_version = e.definition_key, e.definition_version
         self.number, self.title, self.data, self.stage = e.number, e.title, dict(e.data), e.stage
         self.status = OPEN
+        self.owner = e.actor
         self.opened_at = e.occurred_at
         self._touch(e)
 

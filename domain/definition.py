@@ -87,6 +87,68 @@ class ProcessCatalog:
 
 DEPLOYED_PROCESSES = ProcessCatalog()
 
+MAX_ACCESS_NAMES = 50  # groups per list, commands restricted, roles per command
+MAX_ACCESS_NAME = 100
+COMMAND_NAME_PATTERN = re.compile(r"^[A-Z][A-Za-z]{1,59}$")
+
+
+@dataclass(frozen=True)
+class DefinitionAccess:
+    """A definition's own access rules, applied by the policy on top of the base rules (docs/authorization.md).
+
+    read_groups: when not empty, only members of one of them see or change its cases; write_groups: when not
+    empty, only members send commands to its cases; restrict: a command type allowed only to the listed roles.
+    """
+
+    read_groups: tuple[str, ...] = ()
+    write_groups: tuple[str, ...] = ()
+    restrict: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The rules as the policy's `access` object: only the keys that say something ({} when none)."""
+        rules: dict[str, Any] = {}
+        if self.read_groups:
+            rules["read_groups"] = list(self.read_groups)
+        if self.write_groups:
+            rules["write_groups"] = list(self.write_groups)
+        if self.restrict:
+            rules["restrict"] = {command: list(roles) for command, roles in self.restrict.items()}
+        return rules
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any] | None) -> DefinitionAccess:
+        raw = raw or {}
+        return cls(
+            read_groups=tuple(raw.get("read_groups") or ()),
+            write_groups=tuple(raw.get("write_groups") or ()),
+            restrict={command: tuple(roles) for command, roles in (raw.get("restrict") or {}).items()},
+        )
+
+    def problems(self) -> list[FieldError]:
+        """What is wrong with the rules' shape, each naming its field (command names are checked by the
+        command message, which knows them)."""
+        errors: list[FieldError] = []
+
+        def names(values: tuple[str, ...], path: str, *, required: bool) -> None:
+            if len(values) > MAX_ACCESS_NAMES:
+                errors.append(FieldError(path, f"at most {MAX_ACCESS_NAMES} names"))
+            if required and not values:
+                errors.append(FieldError(path, "must name at least one role"))
+            for i, value in enumerate(values):
+                if not isinstance(value, str) or not value.strip() or len(value) > MAX_ACCESS_NAME:
+                    errors.append(FieldError(f"{path}[{i}]", f"must be a non-empty name of at most "
+                                                            f"{MAX_ACCESS_NAME} characters"))
+
+        names(self.read_groups, "access.read_groups", required=False)
+        names(self.write_groups, "access.write_groups", required=False)
+        if len(self.restrict) > MAX_ACCESS_NAMES:
+            errors.append(FieldError("access.restrict", f"at most {MAX_ACCESS_NAMES} commands"))
+        for command, roles in self.restrict.items():
+            if not isinstance(command, str) or not COMMAND_NAME_PATTERN.match(command):
+                errors.append(FieldError(f"access.restrict.{command}", "must be a command type name"))
+            names(roles, f"access.restrict.{command}", required=True)
+        return errors
+
 
 @dataclass(frozen=True)
 class DefinitionSpec:
@@ -104,6 +166,7 @@ class DefinitionSpec:
     lifecycle_process: str | None = None
     stage_processes: dict[str, tuple[str, ...]] = field(default_factory=dict)
     automation: tuple[AutomationRule, ...] = ()
+    access: DefinitionAccess = field(default_factory=DefinitionAccess)
 
     @property
     def initial_stage(self) -> str:
@@ -130,6 +193,7 @@ class DefinitionSpec:
             "lifecycle_process": self.lifecycle_process,
             "stage_processes": {stage: list(ids) for stage, ids in self.stage_processes.items()},
             "automation": [rule.to_dict() for rule in self.automation],
+            "access": self.access.to_dict(),
         }
 
     @classmethod
@@ -150,6 +214,7 @@ class DefinitionSpec:
             lifecycle_process=raw.get("lifecycle_process") or None,
             stage_processes={k: tuple(v) for k, v in (raw.get("stage_processes") or {}).items()},
             automation=tuple(AutomationRule.from_dict(r) for r in raw.get("automation") or ()),
+            access=DefinitionAccess.from_dict(raw.get("access")),
         )
 
     def check(self, known_processes: frozenset[str] = frozenset()) -> None:
@@ -179,6 +244,7 @@ class DefinitionSpec:
             if problem := key_problem(queue, f"queues[{i}]"):
                 errors.append(problem)
         errors.extend(self._process_problems(keys, known_processes))
+        errors.extend(self.access.problems())
         if errors:
             raise ValidationFailed("case definition is not valid", errors)
         check_schema(self.schema, "schema")
@@ -240,14 +306,20 @@ def _spec_with_processes(state: dict[str, Any]) -> dict[str, Any]:
     return {**state, "spec": spec}
 
 
+def _spec_with_access(state: dict[str, Any]) -> dict[str, Any]:
+    """Version 2 specs predate per-definition access rules: none ({})."""
+    return {**state, "spec": {"access": {}, **state["spec"]}}
+
+
 class DefinitionPublished(Event):
     """A new version of a case definition was published (the first one creates the definition).
 
     Version 2: the spec carries `lifecycle_process`, `stage_processes` and `automation`.
+    Version 3: the spec carries `access`, the definition's own access rules ({} when none).
     """
 
-    class_version = 2
-    upcasters: ClassVar[dict[int, Upcaster]] = {1: _spec_with_processes}
+    class_version = 3
+    upcasters: ClassVar[dict[int, Upcaster]] = {1: _spec_with_processes, 2: _spec_with_access}
 
     definition_version: int
     spec: dict[str, Any]

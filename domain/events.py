@@ -23,6 +23,7 @@ class Context:
     causation_id: str
     now: datetime
     roles: tuple[str, ...] = ()
+    groups: tuple[str, ...] = ()  # for the authorization policy only; not stored (Metadata keeps neither)
 
 
 @dataclass(frozen=True)
