@@ -16,6 +16,7 @@ from adapters.embedded_runner import EmbeddedRunner
 from api import (
     backpressure,
     problems,
+    routes_audit,
     routes_auth,
     routes_batch,
     routes_commands,
@@ -118,6 +119,7 @@ def create_app(platform: Platform) -> FastAPI:
     app.include_router(routes_live.router)
     app.include_router(routes_tasks.router)
     app.include_router(routes_batch.router)
+    app.include_router(routes_audit.router)
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:

@@ -12,6 +12,7 @@ from adapters.lag import EmbeddedLag, LagMonitor, read_model_topics
 from adapters.sqlite_documents import SqliteDocumentStore
 from casestream.identity import build_identity
 from casestream.settings import Settings
+from commands.audit import audit_denials
 from commands.bus import CommandBus
 from projections.catalog import ALL
 from projections.ports import DocumentStore
@@ -111,6 +112,7 @@ def bootstrap(
     monitor = LagMonitor(lag.measure, lag.read_models, "embedded", settings.lag_refresh_seconds)
     platform = EmbeddedPlatform(settings, store, CommandBus(store), documents, runner, identity.issuer,
                                 identity.verifier, monitor, login=identity.login)
+    audit_denials(platform.bus)  # refused commands go to the audit log (commands/audit.py)
     if settings.processes == "on":
         from processes.platform import Processes
 
@@ -155,5 +157,7 @@ def bootstrap_distributed(settings: Settings | None = None) -> DistributedPlatfo
     )
     monitor = LagMonitor(lag.measure, read_models, "distributed", settings.lag_refresh_seconds, close=lag.close)
     identity = build_identity(settings)
-    return DistributedPlatform(settings, store, CommandBus(store), documents, progress, identity.issuer,
+    platform = DistributedPlatform(settings, store, CommandBus(store), documents, progress, identity.issuer,
                                identity.verifier, monitor, login=identity.login)
+    audit_denials(platform.bus)  # refused commands go to the audit log (commands/audit.py)
+    return platform

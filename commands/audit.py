@@ -311,3 +311,10 @@ def record_membership_change(
     entry = AuditEntry.membership_changed(ctx, user=user, before=old, after=new, by=by, source=source)
     return store.append(entry.collect())[-1]
 
+
+
+def audit_denials(bus: CommandBus, window_seconds: float = DEFAULT_WINDOW_SECONDS) -> AuditRecorder:
+    """Record the commands `bus` refuses (the composition root calls this once per bus)."""
+    recorder = AuditRecorder(bus.store, window_seconds=window_seconds)
+    bus.denial_listeners.append(recorder.on_denied)
+    return recorder
