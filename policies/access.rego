@@ -23,21 +23,28 @@ write_groups := access.write_groups if is_array(access.write_groups)
 
 else := []
 
-access_denials contains sprintf("definition %s is visible only to groups [%s]", [definition_key, concat(", ", read_groups)]) if {
+access_denials contains concat("", ["definition ", definition_key, " is visible only to groups [", concat(", ", read_groups), "]"]) if {
 	not is_process
 	count(read_groups) > 0
 	not in_any_group(read_groups)
 }
 
-access_denials contains sprintf("definition %s takes commands only from groups [%s]", [definition_key, concat(", ", write_groups)]) if {
+access_denials contains concat("", ["definition ", definition_key, " takes commands only from groups [", concat(", ", write_groups), "]"]) if {
 	not is_process
 	not action in query_actions
 	count(write_groups) > 0
 	not in_any_group(write_groups)
 }
 
-access_denials contains sprintf("definition %s allows %s only to roles [%s]", [definition_key, action, concat(", ", allowed_roles)]) if {
+access_denials contains concat("", ["definition ", definition_key, " allows ", action, " only to roles [", concat(", ", allowed_roles), "]"]) if {
 	not is_process
 	allowed_roles := access.restrict[action]
+	count(allowed_roles) > 0
 	not has_any_role(allowed_roles)
+}
+
+access_denials contains concat("", ["definition ", definition_key, " allows ", action, " to no role"]) if {
+	not is_process
+	allowed_roles := access.restrict[action]
+	count(allowed_roles) == 0
 }

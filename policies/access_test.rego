@@ -74,3 +74,10 @@ test_reasons_are_plain_text if {
 	d.allow == false
 	"no rule allows Add?Comment for roles [cafe?worker]" in d.reasons
 }
+
+test_restrict_to_no_role_refuses_everyone_but_the_process if {
+	access := {"restrict": {"AddComment": []}}
+	reasons := with_groups(["admin"], [], "AddComment", case_with(access, "open")).reasons
+	"definition claim allows AddComment to no role" in reasons
+	with_groups(["process"], [], "AddComment", case_with(access, "open")).allow == true
+}

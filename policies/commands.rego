@@ -107,7 +107,7 @@ state_denials contains "viewers change nothing" if {
 	not is_process
 }
 
-state_denials contains sprintf("the case is %s: only a supervisor reopens, archives or comments on it", [target_case.status]) if {
+state_denials contains concat("", ["the case is ", target_case.status, ": only a supervisor reopens, archives or comments on it"]) if {
 	action in commands
 	not is_process
 	not target_case.status == "open"

@@ -72,6 +72,7 @@ test_no_role_or_unknown_roles_get_nothing if {
 		}
 	}
 	"the subject has no known role" in decide(["auditor"], "read", {"kind": "definition"}).reasons
+	"no rule allows read without a role" in decide([], "read", {"kind": "definition"}).reasons
 }
 
 test_caseworker_and_worker_work_open_cases if {

@@ -19,10 +19,19 @@ allowed if {
 
 action := input.action if is_string(input.action)
 
-else := ""
+else := "an unnamed action"
 
 # Why a request is refused: every specific reason that applies, and a general one when no base rule permits it.
-denials contains sprintf("no rule allows %s for roles [%s]", [action, concat(", ", sorted_roles)]) if not permitted
+# Messages are built with concat: regopy quotes a computed string that sprintf formats with %s.
+denials contains concat("", ["no rule allows ", action, " for roles [", concat(", ", sorted_roles), "]"]) if {
+	not permitted
+	count(sorted_roles) > 0
+}
+
+denials contains concat("", ["no rule allows ", action, " without a role"]) if {
+	not permitted
+	count(sorted_roles) == 0
+}
 
 denials contains reason if {
 	not permitted
