@@ -1,4 +1,8 @@
-"""Open Policy Agent v1 built with `go install`, serving a folder of Rego v1 policies on loopback."""
+"""Open Policy Agent v1 built with `go install`, serving on loopback with no policies of its own.
+
+The application uploads the repo's policies/ at start (adapters/opa_policy.py), so the server evaluates exactly
+the files of the checkout that talks to it, and a policy that does not compile is refused with file and line.
+"""
 
 from __future__ import annotations
 
@@ -15,22 +19,16 @@ OPA_VERSION = "1.22.3"
 OPA_MODULE = "github.com/open-policy-agent/opa"
 OPA_HOST = "127.0.0.1"
 OPA_PORT = 28181
-DEFAULT_POLICY_DIR = Path(__file__).resolve().parent / "opa_policies"
-# package queried by the health probe when serving the default policy folder
-DEFAULT_PROBE = "casestream/authz"
+# the product policies, run by `opa test` in the suite
+REPO_POLICY_DIR = Path(__file__).resolve().parent.parent / "policies"
 
 
 class OpaServer(Server):
-    """`opa run --server` on 127.0.0.1:28181 with one policy folder loaded at start."""
+    """`opa run --server` on 127.0.0.1:28181, started empty; clients put their policies through the REST API."""
 
     name = "opa"
     version = OPA_VERSION
     start_timeout = 60.0
-
-    def __init__(self, policy_dir: Path | None = None, probe: str | None = None) -> None:
-        self.policy_dir = (policy_dir or DEFAULT_POLICY_DIR).resolve()
-        # the health probe queries a package that the folder defines; the whole data tree otherwise
-        self.probe = probe if probe is not None else (DEFAULT_PROBE if policy_dir is None else "")
 
     @property
     def binary(self) -> Path:
@@ -40,8 +38,6 @@ class OpaServer(Server):
         go_install(OPA_MODULE, f"v{OPA_VERSION}", self.cache, "opa")
 
     def prepare(self) -> Launch:
-        if not self.policy_dir.is_dir():
-            raise FileNotFoundError(f"OPA policy folder {self.policy_dir} does not exist")
         return Launch(
             argv=[
                 str(self.binary),
@@ -50,7 +46,6 @@ class OpaServer(Server):
                 f"--addr={OPA_HOST}:{OPA_PORT}",
                 "--disable-telemetry",
                 "--log-level=info",
-                str(self.policy_dir),
             ],
             cwd=self.data_dir,
         )
@@ -70,25 +65,20 @@ class OpaServer(Server):
         health = httpx.get(f"{self.url()}/health", timeout=2.0)
         if health.status_code != 200:
             return False
-        # a real evaluation: the probed package must be loaded and give a document back
-        response = httpx.post(f"{self.url()}/v1/data/{self.probe}", json={"input": {}}, timeout=2.0)
-        return response.status_code == 200 and isinstance(response.json().get("result"), dict)
+        # a real evaluation: a query over the data tree must compile and answer
+        response = httpx.post(f"{self.url()}/v1/query", json={"query": "x := 1"}, timeout=2.0)
+        return response.status_code == 200 and response.json().get("result") == [{"x": 1}]
 
     def info(self) -> dict[str, str]:
-        return {
-            "url": self.url(),
-            "host": OPA_HOST,
-            "port": str(OPA_PORT),
-            "policy_dir": str(self.policy_dir),
-        }
+        return {"url": self.url(), "host": OPA_HOST, "port": str(OPA_PORT)}
 
 
-def opa_test(policy_dir: Path | None = None, timeout: float = 300.0) -> subprocess.CompletedProcess[str]:
-    """Run `opa test -v` on a policy folder (default infra/opa_policies) and return the finished process."""
-    server = OpaServer(policy_dir)
+def opa_test(policy_dir: Path = REPO_POLICY_DIR, timeout: float = 300.0) -> subprocess.CompletedProcess[str]:
+    """Run `opa test -v` on a policy folder (default the repo's policies/) and return the finished process."""
+    server = OpaServer()
     server.obtain()
     return subprocess.run(
-        [str(server.binary), "test", "-v", str(server.policy_dir)],
+        [str(server.binary), "test", "-v", str(policy_dir)],
         capture_output=True,
         text=True,
         timeout=timeout,
