@@ -10,7 +10,6 @@ from fastapi import FastAPI
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from adapters.embedded_runner import EmbeddedRunner
 from api import (
@@ -26,67 +25,12 @@ from api import (
     routes_tasks,
 )
 from api.live import Broadcaster
+from api.request_limits import RequestLimits
 from api.security_headers import SecurityHeaders, portal_csp
 from casestream.bootstrap import Platform
 
 log = logging.getLogger(__name__)
 UI_DIR = Path(__file__).resolve().parent.parent / "ui" / "static"
-
-
-class BodyLimit:
-    """Refuse request bodies above max_bytes (pure ASGI, so it adds no task or thread per request)."""
-
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        headers = dict(scope["headers"])
-        length = headers.get(b"content-length")
-        if length is not None:
-            if not length.isdigit():
-                await self._refuse(scope, receive, send, 400, "bad-request", "Content-Length is not a number")
-            elif int(length) > self.max_bytes:
-                await self._too_big(scope, receive, send)
-            else:
-                await self.app(scope, receive, send)
-            return
-        # no length (chunked): read up to the limit, then hand the body on
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                break
-            chunks.append(message.get("body", b""))
-            size += len(chunks[-1])
-            if size > self.max_bytes:
-                await self._too_big(scope, receive, send)
-                return
-            if not message.get("more_body"):
-                break
-        body = b"".join(chunks)
-        sent = False
-
-        async def replay() -> Message:
-            nonlocal sent
-            if not sent:
-                sent = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
-        await self.app(scope, replay, send)
-
-    async def _too_big(self, scope: Scope, receive: Receive, send: Send) -> None:
-        detail = f"request bodies are limited to {self.max_bytes} bytes"
-        await self._refuse(scope, receive, send, 413, "body-too-large", detail)
-
-    @staticmethod
-    async def _refuse(scope: Scope, receive: Receive, send: Send, status: int, code: str, detail: str) -> None:
-        await problems.problem(status, code, detail)(scope, receive, send)
 
 
 def _public(error: str | None) -> str | None:
@@ -108,7 +52,9 @@ def create_app(platform: Platform) -> FastAPI:
     app.state.broadcaster = broadcaster
     if isinstance(platform.runner, EmbeddedRunner):  # distributed: the feed comes from Kafka, not a runner
         platform.runner.subscribe(broadcaster.publish)
-    app.add_middleware(BodyLimit, max_bytes=platform.settings.max_body_bytes)
+    settings = platform.settings
+    app.add_middleware(RequestLimits, max_bytes=settings.max_body_bytes, max_header_bytes=settings.max_header_bytes,
+                       body_timeout=settings.body_timeout_seconds)
     app.add_middleware(SecurityHeaders, portal_policy=portal_csp(platform.settings.oidc_issuers))
     problems.install(app)
     backpressure.install(app, platform)  # lag measured in the lifespan, /metrics, 429 on commands above the limits

@@ -80,6 +80,10 @@ class Settings(BaseSettings):
                                         "identical request (0: never).")
 
     max_body_bytes: int = Field(default=1_048_576, description="Largest request body the API accepts.")
+    max_header_bytes: int = Field(default=16_384, ge=1024, description="Largest request head (all headers) the "
+                                  "API accepts (431 above it).")
+    body_timeout_seconds: float = Field(default=30.0, gt=0, description="A request body must arrive within this "
+                                        "many seconds (408 otherwise).")
     gc_thresholds: tuple[PositiveInt, PositiveInt, PositiveInt] = Field(
         default=(50_000, 50, 100),
         description="gc.set_threshold for `serve` (JSON list). The caches keep many live objects; with Python's "
