@@ -63,8 +63,10 @@ def _loc_path(loc: tuple[Any, ...] | list[Any]) -> str:
 
 
 def _validation(errors: list[Any]) -> JSONResponse:
-    if any(e.get("type") == "json_invalid" for e in errors):
-        return problem(400, "malformed-json", "the request body is not valid JSON")
+    invalid = next((e for e in errors if e.get("type") == "json_invalid"), None)
+    if invalid is not None:
+        reason = str((invalid.get("ctx") or {}).get("error", ""))[:200]
+        return problem(400, "malformed-json", "the request body is not valid JSON" + (f": {reason}" if reason else ""))
     fields = [{"path": _loc_path(e.get("loc", ())), "message": str(e.get("msg", ""))} for e in errors]
     summary = "; ".join(f"{f['path']}: {f['message']}" for f in fields[:5])
     return problem(422, "validation-failed", f"request is not valid: {summary}", fields)

@@ -22,11 +22,12 @@ from api.deps import BearerActorDep
 from api.json_reply import JsonReply
 from api.problems import domain_problem_body
 from api.routes_commands import BATCHABLE, BUS_THREADS, Batchable, reply_of
+from api.strict_json import StrictJsonRoute
 from casestream.bootstrap import Platform
 from commands import messages as m
 from domain.errors import DomainError
 
-router = APIRouter(prefix="/api", tags=["commands"])
+router = APIRouter(prefix="/api", tags=["commands"], route_class=StrictJsonRoute)
 MAX_COMMANDS = 500
 
 

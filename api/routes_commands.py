@@ -15,11 +15,12 @@ from pydantic import BaseModel, ConfigDict, create_model
 
 from api.deps import BearerActorDep
 from api.json_reply import JsonReply
+from api.strict_json import StrictJsonRoute
 from casestream.bootstrap import Platform
 from commands import messages as m
 from commands.outcomes import Result
 
-router = APIRouter(prefix="/api", tags=["commands"])
+router = APIRouter(prefix="/api", tags=["commands"], route_class=StrictJsonRoute)
 
 # The bus blocks on the event store; its calls run on a pool of their own. Concurrent commands are handled together
 # (CommandBus.submit): one thread leads a batch while the others wait for their answers, so waiting threads are

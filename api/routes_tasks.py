@@ -13,11 +13,12 @@ from api.deps import ActorDep, PlatformDep, Waited
 from api.json_reply import JsonReply
 from api.read_scope import ReadScopeDep
 from api.routes_commands import BUS_THREADS, add_command_route, batchable, body_model, command_of, reply_of
+from api.strict_json import StrictJsonRoute
 from commands import messages as m
 from projections import task_queries
 from projections.queries import MAX_LIMIT
 
-router = APIRouter(prefix="/api", tags=["tasks"])
+router = APIRouter(prefix="/api", tags=["tasks"], route_class=StrictJsonRoute)
 
 # what only a process sets: a person's ad-hoc task gets a new id and belongs to no process instance
 PROCESS_FIELDS = frozenset({"task_id", "process_instance_key", "element_id"})

@@ -86,3 +86,23 @@ def test_bodies_over_the_limit_are_refused_with_or_without_a_length(limited: Liv
 
         streamed = client.post("/api/cases", content=chunks(), headers={"content-type": "application/json"})
         assert streamed.status_code == 413
+
+
+@pytest.mark.parametrize("body", [
+    b'{"definition_key": "claim", "title": "t", "data": {"amount": NaN}}',
+    b'{"definition_key": "claim", "title": "t", "data": {"amount": 1e309}}',
+    b'{"definition_key": "claim", "title": "t", "data": {"amount": 123456789012345678901234567890}}',
+    b'{"definition_key": "claim", "title": "t", "command_id": "c", "expected_version": 99999999999999999999}',
+    b'{"definition_key": "claim", "title": "t", "data": ' + b'{"a":' * 256 + b"1" + b"}" * 256 + b"}",
+])
+@pytest.mark.parametrize("path", ["/api/cases", "/api/commands"])
+def test_numbers_that_cannot_be_stored_and_deep_nesting_are_malformed_json(
+    limited: LiveServer, body: bytes, path: str
+) -> None:
+    if path == "/api/commands":
+        body = b'{"commands": [{"type": "OpenCase", ' + body[1:] + b"]}"
+    with limited.client("admin", ("admin",)) as client:
+        reply = client.post(path, content=body, headers={"content-type": "application/json"})
+    assert reply.status_code == 400, reply.text
+    assert reply.json()["type"].endswith("/malformed-json")
+    assert limited.platform.store.max_position() == 0
