@@ -48,7 +48,8 @@ class IssuerKeys:
         self.fetches = 0  # how many times the JWKS was fetched (tests and metrics read it)
         self._keys: dict[str, Key] = {}
         self._fetched_at: float | None = None
-        self._attempted_at = float("-inf")
+        self._attempted_at = float("-inf")  # the last fetch, successful or not
+        self._refetched_at = float("-inf")  # the last fetch caused by an unknown kid
         self._error: str | None = None
         self._lock = threading.Lock()
 
@@ -58,7 +59,7 @@ class IssuerKeys:
         if self._fetched_at is None or now - self._fetched_at > self.cache_seconds:
             self._refresh(stale_at=self._fetched_at)
         key = self._find(kid)
-        if key is None and now - self._attempted_at >= self.refetch_interval:
+        if key is None and now - self._refetched_at >= self.refetch_interval:
             self._refresh(stale_at=self._fetched_at, unknown_kid=True)
             key = self._find(kid)
         if key is None:
@@ -77,12 +78,14 @@ class IssuerKeys:
             # another thread refreshed while this one waited: use its result
             if self._fetched_at != stale_at:
                 return
-            if time.monotonic() - self._attempted_at < self.refetch_interval:
-                if unknown_kid:
+            now = time.monotonic()
+            if unknown_kid:
+                if now - self._refetched_at < self.refetch_interval:
                     return
-                if self._error is not None:  # the issuer failed moments ago: do not ask again on every request
-                    raise TokenInvalid(self._error)
-            self._attempted_at = time.monotonic()
+                self._refetched_at = now
+            elif now - self._attempted_at < self.refetch_interval and self._error is not None:
+                raise TokenInvalid(self._error)  # the issuer failed moments ago: do not ask again on every request
+            self._attempted_at = now
             try:
                 keys = self._fetch()
             except TokenInvalid as exc:

@@ -58,6 +58,7 @@ class OidcVerifier:
         self.group_claim = group_claim
         self.leeway = leeway
         self.max_lifetime = max_lifetime
+        self.jwks_cache_seconds = jwks_cache_seconds
         self.http = http or httpx.Client(timeout=httpx.Timeout(5.0, connect=2.0), follow_redirects=False)
         self.verified = VerifiedTokens()
         self.keys = {
@@ -81,7 +82,9 @@ class OidcVerifier:
         if actor is not None:
             return actor
         actor, expires_at = self._verify(token)
-        self.verified.put(token, actor, expires_at)
+        # never trusted longer than the keys that verified it: a key dropped from the JWKS stops working at the latest
+        # when the JWKS cache runs out
+        self.verified.put(token, actor, min(expires_at, time.time() + self.jwks_cache_seconds))
         return actor
 
     def close(self) -> None:

@@ -20,7 +20,9 @@ USER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,99}$")
 TENANT_NAME = re.compile(r"^[a-z][a-z0-9-]{0,99}$")
 GROUP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/ -]{0,99}$")
 
-_hasher = PasswordHasher()
+# OWASP's argon2id minimum (19 MiB, 2 passes, 1 lane): the library default (64 MiB, 3 passes, 4 lanes) costs ~1 s
+# of CPU per login on a busy 2-core host, which turns the login form into a denial-of-service lever
+_hasher = PasswordHasher(time_cost=2, memory_cost=19_456, parallelism=1)
 # verified for unknown user names so that a miss costs what a hit costs: user existence does not leak by timing
 _DUMMY_HASH = _hasher.hash("not a password of anyone")
 
