@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any, ClassVar
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints, field_validator
 
 
 class Command(BaseModel):
@@ -20,7 +20,7 @@ class Command(BaseModel):
         default=None, min_length=1, max_length=200,
         description="Idempotency key: a repeat returns the first result and stores nothing new.",
     )
-    expected_version: int | None = Field(
+    expected_version: StrictInt | None = Field(
         default=None, ge=0, description="Refuse with 409 unless the target is at this version."
     )
 
@@ -237,7 +237,7 @@ class CreateTask(Command):
     assignee: str | None = Field(default=None, max_length=200)
     candidate_groups: list[str] = Field(default_factory=list, max_length=20)
     due_at: datetime | None = None
-    priority: int = Field(default=50, ge=0, le=100)
+    priority: StrictInt = Field(default=50, ge=0, le=100)
     process_instance_key: str | None = Field(default=None, max_length=200)
     element_id: str | None = Field(default=None, max_length=200)
 
@@ -272,7 +272,7 @@ class CancelTask(TaskCommand):
 class ChangeTaskPriority(TaskCommand):
     """Set a task's priority (0-100)."""
 
-    priority: int = Field(ge=0, le=100)
+    priority: StrictInt = Field(ge=0, le=100)
 
 
 class AssignTask(TaskCommand):
