@@ -1,5 +1,5 @@
-// HTTP client for the casestream API: bearer token in sessionStorage, problem+json errors,
-// read-your-writes via wait_for, and a fetch()-based Server-Sent Events subscriber.
+// HTTP client for the casestream API: bearer token in sessionStorage (refreshed ahead of expiry when the sign-in
+// gave a refresh token), problem+json errors, read-your-writes via wait_for, and a fetch()-based SSE subscriber.
 
 const TOKEN_KEY = 'casestream.token';
 const EXPIRY_KEY = 'casestream.expires';
@@ -19,6 +19,29 @@ export function token() {
   const expires = Number(sessionStorage.getItem(EXPIRY_KEY) || 0);
   if (expires && Date.now() > expires) { clearToken(); return null; }
   return sessionStorage.getItem(TOKEN_KEY);
+}
+
+export function setToken(accessToken, expiresIn) {
+  sessionStorage.setItem(TOKEN_KEY, accessToken);
+  if (expiresIn) sessionStorage.setItem(EXPIRY_KEY, String(Date.now() + expiresIn * 1000 - 5000));
+  else sessionStorage.removeItem(EXPIRY_KEY);
+}
+
+// Set by oidc.js: gets a new access token with the refresh token (resolves true when it did).
+let refresher = null;
+let refreshing = null;
+export function setRefresher(fn) { refresher = fn; }
+
+const REFRESH_WITHIN_MS = 30000;
+
+// The access token, refreshed first when it expires within REFRESH_WITHIN_MS and a refresher can renew it.
+export async function freshToken() {
+  const expires = Number(sessionStorage.getItem(EXPIRY_KEY) || 0);
+  if (refresher && expires && Date.now() > expires - REFRESH_WITHIN_MS) {
+    refreshing ??= Promise.resolve(refresher()).catch(() => false).finally(() => { refreshing = null; });
+    await refreshing;
+  }
+  return token();
 }
 
 export function clearToken() {
@@ -57,7 +80,7 @@ async function send(method, path, { query, json, form, auth = true } = {}) {
   if (json !== undefined) { headers['Content-Type'] = 'application/json'; body = JSON.stringify(json); }
   if (form) body = new URLSearchParams(form);
   if (auth) {
-    const t = token();
+    const t = await freshToken();
     if (!t) { unauthorized(); throw new Problem({ title: 'Not signed in', detail: 'Please sign in again.' }, 401); }
     headers.Authorization = `Bearer ${t}`;
   }
@@ -95,12 +118,14 @@ export async function command(path, body = {}) {
   return reply;
 }
 
+// How this server signs people in: {mode: 'password'} (the login form below) or {mode: 'oidc', issuers: [...]}.
+export const signinConfig = () => send('GET', '/auth/config', { auth: false });
+
 export async function login(username, password, tenant) {
   const form = { grant_type: 'password', username, password };
   if (tenant) form.tenant = tenant;
   const reply = await send('POST', '/auth/token', { form, auth: false });
-  sessionStorage.setItem(TOKEN_KEY, reply.access_token);
-  if (reply.expires_in) sessionStorage.setItem(EXPIRY_KEY, String(Date.now() + reply.expires_in * 1000 - 5000));
+  setToken(reply.access_token, reply.expires_in);
   return reply;
 }
 
@@ -152,7 +177,7 @@ export function subscribe(onEvent, onStatus) {
   const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
   (async () => {
     while (!stopped) {
-      const t = token();
+      const t = await freshToken();
       if (!t) { unauthorized(); return; }
       controller = new AbortController();
       const headers = { Authorization: `Bearer ${t}`, Accept: 'text/event-stream' };

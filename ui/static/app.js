@@ -1,5 +1,6 @@
-// casestream portal: login, hash router, header and the live event feed.
+// casestream portal: sign-in (password form, or an OIDC issuer per tenant), hash router, header and the live feed.
 import * as api from './api.js';
+import * as oidc from './oidc.js';
 import { h, mount, option, showProblem, toast } from './dom.js';
 import * as store from './store.js';
 import { renderList, renderNew } from './list.js';
@@ -12,6 +13,7 @@ const nav = document.getElementById('nav');
 let cleanup = null;
 let stopFeed = null;
 let routeSeq = 0;
+let signin = null; // GET /auth/config: {mode: 'password'} or {mode: 'oidc', issuers: [...]}; null if it failed
 
 const go = (hash) => { if (location.hash === hash) route(); else location.hash = hash; };
 
@@ -32,7 +34,7 @@ function renderNav() {
     h('div', { class: 'who' },
       h('span', { id: 'live', class: 'live', role: 'status' }),
       h('span', {}, h('strong', {}, me.user), ` @ ${me.tenant}`, me.roles?.length ? h('span', { class: 'muted' }, ` (${me.roles.join(', ')})`) : null),
-      h('button', { type: 'button', onclick: logout }, 'Sign out')));
+      h('button', { type: 'button', onclick: signOut }, 'Sign out')));
   setLiveStatus('connecting');
 }
 
@@ -43,9 +45,39 @@ function highlightNav() {
   }
 }
 
+// OIDC mode: one button per tenant; the tenant's issuer asks for the password on its own page.
+function renderIssuerChoice(message) {
+  const box = h('div', { class: 'problem', hidden: true });
+  const choose = async (issuer, button) => {
+    button.disabled = true;
+    try { await oidc.begin(issuer); } catch (err) { showProblem(box, err); button.disabled = false; }
+  };
+  const last = sessionStorage.getItem('casestream.tenant');
+  const buttons = signin.issuers.map((issuer) => {
+    const button = h('button', { type: 'button', class: issuer.tenant === last ? 'primary' : '' }, `Sign in with ${issuer.tenant}`);
+    button.addEventListener('click', () => choose(issuer, button));
+    return button;
+  });
+  mount(main, h('section', { class: 'card login', 'aria-labelledby': 'login-h' },
+    h('h1', { id: 'login-h' }, 'Sign in to casestream'),
+    message ? h('p', { class: 'notice', role: 'status' }, message) : null,
+    box,
+    h('p', { class: 'muted' }, 'Choose your organisation; its sign-in page asks for your password.'),
+    h('div', { class: 'actions' }, ...buttons)));
+  buttons.find((b) => b.classList.contains('primary'))?.focus();
+}
+
 function renderLogin(message) {
   nav.replaceChildren();
   document.title = 'Sign in · casestream';
+  if (signin?.mode === 'oidc') { renderIssuerChoice(message); return; }
+  if (!signin) {
+    mount(main, h('section', { class: 'card login', 'aria-labelledby': 'login-h' },
+      h('h1', { id: 'login-h' }, 'Sign in to casestream'),
+      h('p', { class: 'notice', role: 'status' }, 'The sign-in options could not be loaded; the server may be starting.'),
+      h('div', { class: 'actions' }, h('button', { type: 'button', class: 'primary', onclick: () => boot() }, 'Try again'))));
+    return;
+  }
   const box = h('div', { class: 'problem', hidden: true });
   const submit = h('button', { type: 'submit', class: 'primary' }, 'Sign in');
   const field = (id, label, attrs) => h('div', { class: 'field' }, h('label', { for: id }, label), h('input', { id, name: id, ...attrs }));
@@ -75,8 +107,19 @@ function logout(message) {
   stopFeed?.(); stopFeed = null;
   cleanup?.(); cleanup = null;
   api.clearToken();
+  oidc.signOut(false);
   store.reset();
   renderLogin(typeof message === 'string' ? message : null);
+}
+
+// The Sign out button: with an OIDC session, also end it at the issuer (which sends the browser back here).
+function signOut() {
+  const atIssuer = oidc.session() !== null;
+  stopFeed?.(); stopFeed = null;
+  cleanup?.(); cleanup = null;
+  api.clearToken();
+  store.reset();
+  if (!oidc.signOut(atIssuer)) renderLogin();
 }
 
 async function route() {
@@ -139,4 +182,19 @@ window.addEventListener('casestream:unauthorized', () => {
   if (store.session.me) { toast('Your session ended; please sign in again.', 'error'); logout('Your session ended; please sign in again.'); }
 });
 
-if (api.token()) start(); else renderLogin();
+async function boot() {
+  try { signin = await api.signinConfig(); } catch { signin = null; }
+  if (signin?.mode === 'oidc') {
+    try {
+      if (await oidc.complete()) { await start(); return; }
+    } catch (err) {
+      renderLogin(`${err.title || 'Sign-in failed'}: ${err.detail || err.message}`);
+      return;
+    }
+    // a reload after the access token expired: the refresh token may still renew it
+    if (!api.token() && oidc.session()) await oidc.refresh().catch(() => false);
+  }
+  if (api.token()) start(); else renderLogin();
+}
+
+boot();
