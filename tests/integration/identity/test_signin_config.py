@@ -75,7 +75,8 @@ def test_an_unreachable_issuer_is_a_503_with_retry_after(tmp_path: Path) -> None
 def test_a_worker_calls_the_api_with_its_own_client_credentials(
     oidc_server: LiveServer, keycloak: KeycloakServer,
 ) -> None:
-    worker = ClientCredentials(issuer_for_tenant(infra_keycloak_issuers(), "acme"), "casestream-worker", _secret("acme"))
+    acme = issuer_for_tenant(infra_keycloak_issuers(), "acme")
+    worker = ClientCredentials(acme, "casestream-worker", _secret("acme"))
     headers = worker.headers()
     assert worker.access_token() == headers["Authorization"].removeprefix("Bearer ")  # reused, not fetched again
     me = httpx.get(f"{oidc_server.url}/api/me", headers=headers)
