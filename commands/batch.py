@@ -12,6 +12,7 @@ would from the command log.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from uuid import UUID
@@ -19,9 +20,11 @@ from uuid import UUID
 from commands.outcomes import Prepared, Result, check_same_command, entry_events, repeat_of, stored_entry
 from commands.ports import EventStore
 from commands.unit_of_work import LoadedAggregates, UnitOfWork
-from domain.errors import DomainError, InvalidStateChange, VersionConflict
+from domain.errors import CommandFailed, DomainError, InvalidStateChange, VersionConflict
 from domain.events import Event
 
+log = logging.getLogger(__name__)
+FAILED = "the command failed unexpectedly; nothing of it was stored and the error has been logged"
 MAX_ROUNDS = 10  # rounds of reads; the deepest handler reads three levels (case, definition, sequence)
 
 
@@ -172,6 +175,10 @@ class Batch:
                     waiting.append(index)
                 else:
                     self.outcomes[index] = exc
+                continue
+            except Exception:  # a defect in one command fails that command alone (its aggregates are not kept)
+                log.exception("%s failed in a batch", type(prepared.command).__name__)
+                self.outcomes[index] = CommandFailed(FAILED)
                 continue
             touched = uow.touched()
             if touched & blocked:  # (an aggregate it added, not loaded, that a waiting command needs)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from commands.authorization import Authorized, Concealed
-from commands.batch import Batch
+from commands.batch import FAILED, Batch
 from commands.coalesce import Coalescer
 from commands.handlers import contention_key, handler_for
 from commands.messages import Command
@@ -22,7 +22,7 @@ from commands.policy import Policy
 from commands.ports import EventStore
 from commands.unit_of_work import LoadedAggregates, UnitOfWork
 from domain.command_log import command_entry_id
-from domain.errors import DomainError, Forbidden, InvalidStateChange, VersionConflict
+from domain.errors import CommandFailed, DomainError, Forbidden, InvalidStateChange, VersionConflict
 from domain.events import Context
 
 MAX_ATTEMPTS = 25
@@ -127,6 +127,9 @@ class CommandBus:
                 batch.outcomes[index] = self._serialised_attempts(prepared[index])
             except DomainError as exc:
                 batch.outcomes[index] = exc
+            except Exception:  # a defect fails this command alone: the others of the batch may be stored already
+                log.exception("%s failed", type(envelope.command).__name__)
+                batch.outcomes[index] = CommandFailed(FAILED)
         results = batch.results()
         self._tell_denials(list(zip(prepared, results, strict=True)))
         return results

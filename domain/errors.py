@@ -131,3 +131,10 @@ class PolicyUnavailable(DomainError):
     code = "policy-unavailable"
     status = 503
     retry_after_seconds = 2
+
+
+class CommandFailed(DomainError):
+    """A command failed for a reason that is not a refusal (a defect); it alone fails, nothing of it is stored."""
+
+    code = "internal-error"
+    status = 500
