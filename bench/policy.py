@@ -1,0 +1,138 @@
+"""What authorization costs: the in-process command bus with no policy, regopy in-process and the OPA server, in one
+run, and decision latency p50/p99 per engine, cached and uncached.
+
+    python bench/policy.py [--seconds 8] [--decisions 2000]
+
+The OPA server is the one `infra/` runs (started if needed). Figures are printed beside the same run's no-policy
+baseline; nothing asserts on time. Targets (issue #11): policy costs < 15% of the no-policy command rate
+in-process, decision p99 < 5 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import common  # noqa: I001  (sets sys.path to the repo root)
+from write_path import OwnedCase, definition_body, next_request, open_body
+
+from adapters.event_store import sqlite_event_store
+from adapters.opa_policy import OpaPolicy
+from adapters.policy_cache import CachedPolicy
+from adapters.rego_policy import RegoPolicy
+from casestream.policy_setup import POLICY_DIR
+from commands import messages as m
+from commands.bus import Actor, CommandBus
+from commands.policy import Policy
+from domain.definition import DefinitionSpec
+from infra import registry
+from scripts.policy_table import scenarios
+
+
+def command_rate(policy: Policy | None, seconds: float) -> float:
+    """Commands per second through CommandBus.dispatch on a fresh SQLite store, one thread, the write-path mix."""
+    with common.temp_dir("policy-bench") as folder:
+        store = sqlite_event_store(folder / "events.db", synchronous="NORMAL")
+        bus = CommandBus(store, policy)
+        body = definition_body()
+        spec = DefinitionSpec.from_dict(body)
+        bus.dispatch(m.PublishCaseDefinition(
+            key=spec.key, name=spec.name, schema=spec.schema, stages=body["stages"], queues=list(spec.queues),
+            number_prefix=spec.number_prefix,
+        ), Actor("bob", common.TENANT, ("supervisor",)))
+        actor = Actor("alice", common.TENANT, ("caseworker",))
+        rng = random.Random(3)
+        cases = [OwnedCase(bus.dispatch(m.OpenCase(**open_body(rng)), actor).id) for _ in range(32)]
+        kinds: dict[str, Callable[..., m.Command]] = {
+            "OpenCase": m.OpenCase, "AssignCase": m.AssignCase, "UpdateCaseData": m.UpdateCaseData,
+            "AddComment": m.AddComment,
+        }
+        done, started = 0, time.perf_counter()
+        while time.perf_counter() - started < seconds:
+            case = cases[done % len(cases)]
+            op, _path, payload = next_request(rng, case, done)
+            if op != "OpenCase":
+                payload = {**payload, "case_id": uuid.UUID(case.id)}
+            bus.dispatch(kinds[op](**payload), actor)
+            done += 1
+        elapsed = time.perf_counter() - started
+        store.close()
+    return done / elapsed
+
+
+def read_requests() -> list[dict[str, Any]]:
+    """A query's policy work: one `read` decision per definition (row filtering) and one `read_reference`."""
+    subject = {"user": "alice", "tenant": common.TENANT, "roles": ["caseworker"], "groups": ["claims-team"]}
+    reads = [{"subject": subject, "action": "read",
+              "resource": {"kind": "definition", "definition_key": key, "access": {}}}
+             for key in ("claim", "complaint", "onboarding")]
+    return [*reads, {"subject": subject, "action": "read_reference", "resource": {"kind": "tenant"}}]
+
+
+def query_rate(policy: Policy | None, seconds: float) -> float:
+    """Policy decisions a list query needs, as queries per second (the query itself is the same for every engine)."""
+    requests = read_requests()
+    done, started = 0, time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        if policy is not None:
+            for request in requests:
+                policy.decide(request)
+        done += 1
+    return done / (time.perf_counter() - started)
+
+
+def latencies(policy: Policy, requests: list[dict[str, Any]], n: int) -> tuple[float, float]:
+    """p50 and p99 of one decide() in milliseconds over n requests cycling through the list."""
+    times = []
+    for i in range(n):
+        request = requests[i % len(requests)]
+        started = time.perf_counter()
+        policy.decide(request)
+        times.append(time.perf_counter() - started)
+    return common.ms(common.percentile(times, 50)), common.ms(common.percentile(times, 99))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=float, default=8.0, help="seconds per command-rate and query-rate run")
+    parser.add_argument("--decisions", type=int, default=2000, help="decisions per latency figure")
+    args = parser.parse_args()
+    common.banner("policy bench", f"{args.seconds:.0f} s per rate run; {args.decisions} decisions per latency")
+
+    opa = registry.get("opa")
+    opa.up()
+    rego = RegoPolicy(POLICY_DIR)
+    opa_policy = OpaPolicy(POLICY_DIR, opa.info()["url"], 2.0)
+    engines: list[tuple[str, Policy | None]] = [
+        ("none", None),
+        ("embedded (regopy), cached 2 s", CachedPolicy(rego, 2.0)),
+        ("embedded (regopy), uncached", rego),
+        ("OPA server, cached 2 s", CachedPolicy(opa_policy, 2.0)),
+        ("OPA server, uncached", opa_policy),
+    ]
+    rows: list[list[Any]] = []
+    base_commands = 0.0
+    for name, policy in engines:
+        commands = command_rate(policy, args.seconds)
+        queries = query_rate(policy, args.seconds / 2)
+        if policy is None:
+            base_commands = commands
+        # the query column is the policy work of one list query alone (none: no work, so no figure)
+        rows.append([name, commands, f"{commands / base_commands:.0%}", "—" if policy is None else queries])
+    common.table(["engine", "commands/s", "of none", "policy work: queries/s"], rows)
+
+    matrix = [s.request for s in scenarios()]
+    lat_rows: list[list[Any]] = []
+    for name, policy in engines[1:]:
+        p50, p99 = latencies(policy, matrix, args.decisions)  # type: ignore[arg-type]
+        lat_rows.append([name, p50, p99, common.verdict(p99, 5.0, higher_is_better=False)])
+    common.table(["engine", "decision p50 ms", "decision p99 ms", "p99 < 5 ms"], lat_rows)
+    opa_policy.close()
+
+
+if __name__ == "__main__":
+    main()
