@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-import common  # noqa: I001  (sets sys.path to the repo root)
+import common  # first: puts the repo root on sys.path
 from write_path import OwnedCase, definition_body, next_request, open_body
 
 from adapters.event_store import sqlite_event_store
