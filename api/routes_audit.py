@@ -77,7 +77,7 @@ def require_audit_reader(platform: PlatformDep, actor: Actor) -> None:
 
 
 @router.get(
-    "/audit", response_model=AuditPage, response_class=JsonReply,
+    "/audit", response_model=AuditPage,
     responses={401: _problem("No valid bearer token."), 403: _problem("The policy does not allow read_audit."),
                422: _problem("A filter, time or cursor is not valid."),
                503: _problem("The policy engine could not be asked (Retry-After).")},
