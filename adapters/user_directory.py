@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import json
+import logging
 import os
 import re
 import threading
@@ -15,6 +17,8 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 
 from adapters.issuer import ROLE_NAMES
 
+log = logging.getLogger(__name__)
+
 DEMO_PASSWORD = "casestream"  # the shipped demo password, named so the start-up warning can look for it
 USER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,99}$")
 TENANT_NAME = re.compile(r"^[a-z][a-z0-9-]{0,99}$")
@@ -23,8 +27,12 @@ GROUP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/ -]{0,99}$")
 # OWASP's argon2id minimum (19 MiB, 2 passes, 1 lane): the library default (64 MiB, 3 passes, 4 lanes) costs ~1 s
 # of CPU per login on a busy 2-core host, which turns the login form into a denial-of-service lever
 _hasher = PasswordHasher(time_cost=2, memory_cost=19_456, parallelism=1)
-# verified for unknown user names so that a miss costs what a hit costs: user existence does not leak by timing
-_DUMMY_HASH = _hasher.hash("not a password of anyone")
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified for unknown user names so that a miss costs what a hit costs: user existence does not leak by timing."""
+    return _hasher.hash("not a password of anyone")
 
 
 class UserFileInvalid(ValueError):
@@ -99,7 +107,7 @@ class UserDirectory:
         self._users: dict[str, User] = {}
         self._stamp: tuple[int, int] | None = None
         self._lock = threading.Lock()
-        self.reload()
+        self._read()  # at start a broken file stops the server, naming the field
 
     @classmethod
     def open_or_create_demo(cls, path: Path) -> UserDirectory:
@@ -110,7 +118,13 @@ class UserDirectory:
         return cls(path)
 
     def reload(self) -> None:
-        """Read the file if it changed since the last read."""
+        """Read the file if it changed since the last read; a file broken while running keeps the last good users."""
+        try:
+            self._read()
+        except (OSError, UserFileInvalid) as exc:
+            log.error("users file %s not reloaded, the last good version stays in force: %s", self.path, exc)
+
+    def _read(self) -> None:
         stat = self.path.stat()
         stamp = (stat.st_mtime_ns, stat.st_size)
         if stamp == self._stamp:
@@ -131,7 +145,7 @@ class UserDirectory:
         """The user when the password is right; None otherwise, after the same work for unknown names."""
         user = self.get(name)
         if user is None:
-            _verify(_DUMMY_HASH, password)
+            _verify(_dummy_hash(), password)
             return None
         return user if user.check_password(password) else None
 

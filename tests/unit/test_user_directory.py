@@ -142,3 +142,14 @@ def test_token_cli_refuses_a_tenant_the_user_is_not_a_member_of(tmp_path: Path,
     assert refused.exit_code != 0 and "--tenant" in refused.output and "not a member" in refused.output
     assert runner.invoke(app, ["token", "--user", "admin", "--tenant", "globex"]).exit_code == 0
     assert runner.invoke(app, ["token", "--user", "script-bot", "--tenant", "globex"]).exit_code == 0
+
+
+def test_a_users_file_broken_while_running_keeps_the_last_good_users(users_file: Path) -> None:
+    directory = UserDirectory.open_or_create_demo(users_file)
+    users_file.write_text("{not json")
+    assert directory.authenticate("alice", DEMO_PASSWORD) is not None
+    users_file.unlink()
+    assert directory.authenticate("alice", DEMO_PASSWORD) is not None
+    with pytest.raises(UserFileInvalid, match="not JSON"):
+        users_file.write_text("{not json")
+        UserDirectory(users_file)  # at start, a broken file stops the server
