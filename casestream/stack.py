@@ -164,6 +164,21 @@ def start(replicas: int, say: Callable[[str], None]) -> Stack:
     return stack
 
 
+def _identity_hints() -> list[str]:
+    """How people and clients sign in to the stack (its replicas trust the infra Keycloak unless told otherwise)."""
+    from casestream.cli_distributed import infra_keycloak_issuers
+
+    configured = os.environ.get("CASESTREAM_OIDC_ISSUERS")
+    issuers = infra_keycloak_issuers() if configured is None else None
+    if not issuers:
+        return [f"  identity: CASESTREAM_OIDC_ISSUERS={configured}"]
+    return [
+        f"  sign in: the portal signs in through Keycloak ({', '.join(issuers)}); demo users alice, bob, carol, "
+        "admin with password casestream",
+        "  service token: CASESTREAM_OIDC_CLIENT_SECRET=acme-worker-secret casestream service-token --tenant acme",
+    ]
+
+
 def run_until_interrupted(replicas: int, say: Callable[[str], None], stop_event: threading.Event | None = None) -> None:
     """Start the stack, wait for Ctrl-C (or stop_event), stop everything that was started."""
     stop_event = stop_event or threading.Event()
@@ -171,6 +186,8 @@ def run_until_interrupted(replicas: int, say: Callable[[str], None], stop_event:
     previous = {sig: signal.signal(sig, lambda *_: stop_event.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         say("casestream distributed stack is up; Ctrl-C stops it.")
+        for line in _identity_hints():
+            say(line)
         while not stop_event.wait(0.5):
             for proc in stack.replicas:
                 if proc.poll() is not None:
