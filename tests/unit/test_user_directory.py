@@ -12,7 +12,9 @@ from typer.testing import CliRunner
 
 from adapters.password_login import BadCredentials, LoginLocked, LoginThrottle, NotAMember, PasswordLogin
 from adapters.user_directory import DEMO_PASSWORD, UserDirectory, UserFileInvalid, read_users
+from casestream.bootstrap import build_event_store
 from casestream.cli import app
+from casestream.settings import Settings
 
 
 @pytest.fixture()
@@ -121,6 +123,11 @@ def test_users_cli_adds_grants_revokes_and_lists(tmp_path: Path, monkeypatch: py
     listed = runner.invoke(app, ["users", "list"])
     assert "dave  acme: caseworker (groups claims-team)" in listed.output
     assert "$argon2" not in listed.output
+    store = build_event_store(Settings(data_dir=tmp_path))
+    try:  # add, grant and revoke each reached the audit log
+        assert store.max_position() >= 3
+    finally:
+        store.close()
 
 
 def test_users_cli_names_the_option_on_bad_input(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
