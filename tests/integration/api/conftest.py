@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -58,3 +59,34 @@ def open_claim(client: httpx.Client, amount: float = 100, title: str = "Water da
     assert reply.status_code == 201, reply.text
     body: dict[str, Any] = reply.json()
     return body
+
+
+class _ServerErrors(logging.Handler):
+    """Collects ERROR records of the server's own loggers (the servers of these tests run in this process)."""
+
+    WATCHED = ("api", "commands", "adapters", "projections", "casestream", "uvicorn.error")
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.name.split(".")[0] in self.WATCHED or record.name in self.WATCHED:
+            self.records.append(record)
+
+
+@pytest.fixture(autouse=True)
+def no_server_errors() -> Iterator[None]:
+    """Fails the test during which the server logged an error (a 500, a crashed request): bad input must never
+    get that far. A test that provokes one on purpose marks itself `expected_server_errors`."""
+    collector = _ServerErrors()
+    root = logging.getLogger()
+    root.addHandler(collector)
+    try:
+        yield
+    finally:
+        root.removeHandler(collector)
+    if collector.records:
+        lines = [f"{r.name}: {r.getMessage()}" + (f"\n{logging.Formatter().formatException(r.exc_info)}"
+                                                   if r.exc_info else "") for r in collector.records[:3]]
+        pytest.fail("the server logged errors during this test:\n" + "\n".join(lines))
