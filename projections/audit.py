@@ -103,6 +103,18 @@ AUDIT = Projection(
 )
 
 
+def _bound(name: str, moment: datetime | None) -> str | None:
+    """A time bound as stored (UTC text); a moment without a zone, or beyond what UTC can hold, is refused."""
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        raise ValidationFailed(f"{name} needs a time zone", [FieldError(name, "e.g. 2026-01-31T12:00:00Z")])
+    try:
+        return iso(moment)
+    except OverflowError:
+        raise ValidationFailed(f"{name} is out of range", [FieldError(name, "not a representable UTC time")]) from None
+
+
 def list_audit(
     documents: DocumentStore, tenant: str, *, kind: str | None = None, actor: str | None = None,
     action: str | None = None, since: datetime | None = None, until: datetime | None = None, limit: int = 50,
@@ -113,15 +125,12 @@ def list_audit(
         raise ValidationFailed(f"unknown kind {kind!r}", [FieldError("kind", f"one of {', '.join(KINDS)}")])
     if not 1 <= limit <= MAX_LIMIT:
         raise ValidationFailed("limit out of range", [FieldError("limit", f"between 1 and {MAX_LIMIT}")])
-    for name, moment in (("since", since), ("until", until)):
-        if moment is not None and moment.tzinfo is None:
-            raise ValidationFailed(f"{name} needs a time zone", [FieldError(name, "e.g. 2026-01-31T12:00:00Z")])
-    after = decode_cursor(cursor) if cursor else ((iso(until), _AFTER_EVERY_KEY) if until else None)
+    floor, ceiling = _bound("since", since), _bound("until", until)
+    after = decode_cursor(cursor) if cursor else ((ceiling, _AFTER_EVERY_KEY) if ceiling else None)
     filters = {k: v for k, v in (("kind", kind), ("actor", actor), ("action", action)) if v is not None}
     docs = documents.find(Query("audit", tenant, filters, sort="at", descending=True, limit=limit + 1, after=after))
     more = len(docs) > limit
-    if since is not None:  # newest first: the first entry before `since` ends the list
-        floor = iso(since)
+    if floor is not None:  # newest first: the first entry before `since` ends the list
         kept = [doc for doc in docs if doc["at"] >= floor]
         more = more and len(kept) == len(docs)
         docs = kept
