@@ -35,7 +35,6 @@ class Settings(BaseSettings):
 
     default_tenant: str = Field(default="acme", description="Tenant `token` uses when none is given.")
     token_ttl_seconds: int = Field(default=8 * 3600, description="Lifetime of tokens from the built-in issuer.")
-    dev_password: str = Field(default="casestream", description="Password of the embedded issuer's dev users.")
     audience: str = Field(default="casestream", description="`aud` every accepted token must carry.")
 
     # --- identity (docs/identity.md) ---

@@ -19,7 +19,7 @@ if TYPE_CHECKING:  # playwright is imported where used
     from playwright.sync_api import Browser, Page
 
 DEMO_CASES = 30
-PASSWORD = "casestream"  # the embedded issuer's dev password (Settings.dev_password)
+PASSWORD = "casestream"  # the demo users' password in the users file `./run` creates
 
 
 @pytest.fixture(scope="module")

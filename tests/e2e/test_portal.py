@@ -19,7 +19,7 @@ from playwright.sync_api import Locator, Page, expect
 
 from tests.http_server import LiveServer
 
-PASSWORD = "casestream"  # the embedded issuer's dev password (Settings.dev_password)
+PASSWORD = "casestream"  # the demo users' password in the users file `./run` creates
 SCREENSHOTS = Path("/tmp/casestream-e2e")
 T = TypeVar("T")
 
