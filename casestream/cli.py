@@ -75,7 +75,9 @@ def serve(
     sys.setswitchinterval(settings.gil_switch_interval)
     gc.set_threshold(*settings.gc_thresholds)
     try:
-        uvicorn.run(application, host=settings.host, port=settings.port, log_level="warning")
+        uvicorn.run(application, host=settings.host, port=settings.port, log_level="warning",
+                    proxy_headers=bool(settings.forwarded_allow_ips),
+                    forwarded_allow_ips=settings.forwarded_allow_ips or None)
     finally:
         platform.close()
 

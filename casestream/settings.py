@@ -79,6 +79,10 @@ class Settings(BaseSettings):
                                         "identical request (0: never).")
 
     max_body_bytes: int = Field(default=1_048_576, description="Largest request body the API accepts.")
+    forwarded_allow_ips: str = Field(
+        default="", description="Proxies whose X-Forwarded-For / X-Forwarded-Proto `serve` believes (uvicorn's "
+        "forwarded_allow_ips: comma-separated addresses, or *). Empty: none, so a client cannot pick the address "
+        "that login lockouts count against. The distributed stack sets 127.0.0.1 (Traefik).")
     max_header_bytes: int = Field(default=16_384, ge=1024, description="Largest request head (all headers) the "
                                   "API accepts (431 above it).")
     body_timeout_seconds: float = Field(default=30.0, gt=0, description="A request body must arrive within this "

@@ -141,6 +141,7 @@ def start(replicas: int, say: Callable[[str], None]) -> Stack:
             proc = launch(f"replica-{i}", ["serve", "--distributed"], {
                 "CASESTREAM_PUBLIC_URL": edge_url if "traefik" in available else f"http://127.0.0.1:{port}",
                 "CASESTREAM_PORT": str(port),
+                "CASESTREAM_FORWARDED_ALLOW_IPS": "127.0.0.1",  # the client address Traefik saw, for login lockouts
             })
             stack.replicas.append(proc)
             url = f"http://127.0.0.1:{port}"
