@@ -167,12 +167,24 @@ class AuditRecorder:
 
     def _run(self) -> None:
         while not self._stopped:
-            self._wake.wait(self._next_due())
+            due = self._next_due()
+            woken = self._wake.wait(self.window if due is None else due)
             self._wake.clear()
             if self._stopped:
                 break
+            if not woken and due is None and self._retire():
+                return
             if not self.flush():
                 time.sleep(RETRY_SECONDS)  # the store failed: do not spin on it
+
+    def _retire(self) -> bool:
+        """End an idle writer (a window with nothing to do), so that a platform closed without close() leaves no
+        thread behind; the next refusal starts another. Under the lock `denied` adds work with, so none is missed."""
+        with self._lock:
+            if any(not s.created or s.count > s.written for s in self._slots.values()):
+                return False
+            self._thread = None
+            return True
 
     def _next_due(self) -> float | None:
         """Seconds until the earliest window with unstored repeats ends (None: nothing to wait for)."""
@@ -276,6 +288,11 @@ class AuditRecorder:
         self.failures += 1
         log.exception("audit: could not store %d entries; retrying later", entries)
         return False
+
+    @property
+    def writing(self) -> bool:
+        """Whether a writer thread runs now."""
+        return self._thread is not None
 
     def pending(self) -> int:
         """Kinds of refusal held in memory (new, or with counts not yet stored)."""

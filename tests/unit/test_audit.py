@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -177,6 +178,22 @@ def test_two_processes_add_up_to_one_entry(store: RecorderEventStore) -> None:
     two.flush()
     [entry_id] = {e.aggregate_id for e in _audit_events(store)}
     assert AuditEntry.replay(entry_id, store.events_of(entry_id)).count == 7
+
+
+def test_an_idle_writer_ends_and_the_next_refusal_starts_another(store: RecorderEventStore) -> None:
+    recorder = AuditRecorder(store, window_seconds=0.2)
+    recorder.denied(_denial())
+    _wait_for(lambda: len(_audit_events(store)) == 1 and not recorder.writing, "the writer to store and retire")
+    recorder.denied(_denial())  # a later window: a new entry, by a new writer
+    _wait_for(lambda: len(_audit_events(store)) == 2, "a second writer to store the next refusal")
+    recorder.close()
+
+
+def _wait_for(condition: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
+    give_up = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < give_up, f"timed out waiting for {what}"
+        time.sleep(0.02)
 
 
 # --- through the bus, with the real policy ---------------------------------------------------------------------------
