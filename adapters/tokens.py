@@ -22,6 +22,10 @@ class TokenVerifier(Protocol):
 
     def verify(self, token: str) -> Actor: ...
 
+    def known(self, token: str) -> Actor | None:
+        """The actor of a token verified before and not expired since (no I/O, no signature check)."""
+        ...
+
 
 def without_internal_roles(roles: list[str] | tuple[str, ...]) -> tuple[str, ...]:
     """The roles a token may grant: never an internal one, each once, in the token's order."""

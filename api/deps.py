@@ -27,6 +27,15 @@ async def get_platform(request: Request) -> Platform:
 PlatformDep = Annotated[Platform, Depends(get_platform)]
 
 
+async def actor_of(platform: Platform, token: str) -> Actor:
+    """The token's actor: from the verified-token cache on the event loop, else verified on a worker thread (a new
+    token may need the issuer's JWKS fetched, which must not stall every other request)."""
+    actor = platform.verifier.known(token)
+    if actor is not None:
+        return actor
+    return await run_in_threadpool(platform.verifier.verify, token)
+
+
 async def get_actor(
     platform: PlatformDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
@@ -34,7 +43,7 @@ async def get_actor(
     """The actor of the bearer token; never taken from the request body."""
     if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
         raise TokenInvalid("a bearer token is required (Authorization: Bearer <token>)")
-    return platform.verifier.verify(credentials.credentials)
+    return await actor_of(platform, credentials.credentials)
 
 
 ActorDep = Annotated[Actor, Depends(get_actor)]
@@ -50,7 +59,7 @@ class BearerActor(HTTPBearer):
         if not (authorization and scheme and token) or scheme.lower() != "bearer":
             raise TokenInvalid("a bearer token is required (Authorization: Bearer <token>)")
         platform: Platform = request.app.state.platform
-        return platform.verifier.verify(token)
+        return await actor_of(platform, token)
 
 
 BearerActorDep = Annotated[Actor, Depends(BearerActor(auto_error=False, scheme_name="HTTPBearer",
