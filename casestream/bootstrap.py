@@ -11,6 +11,7 @@ from adapters.issuer import BuiltinIssuer
 from adapters.lag import EmbeddedLag, LagMonitor, read_model_topics
 from adapters.sqlite_documents import SqliteDocumentStore
 from casestream.identity import build_identity
+from casestream.policy_setup import build_policy
 from casestream.settings import Settings
 from commands.audit import audit_denials
 from commands.bus import CommandBus
@@ -102,6 +103,7 @@ def bootstrap(
 ) -> EmbeddedPlatform:
     """Build the platform for settings (read from the environment when None)."""
     settings = settings or Settings()
+    policy = build_policy(settings)  # first: a policy that fails to load stops the start (file and line)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = build_event_store(settings)
     documents = SqliteDocumentStore(settings.views_path, ALL)
@@ -110,7 +112,7 @@ def bootstrap(
     identity = build_identity(settings)
     lag = EmbeddedLag(store, runner, ALL)
     monitor = LagMonitor(lag.measure, lag.read_models, "embedded", settings.lag_refresh_seconds)
-    platform = EmbeddedPlatform(settings, store, CommandBus(store), documents, runner, identity.issuer,
+    platform = EmbeddedPlatform(settings, store, CommandBus(store, policy), documents, runner, identity.issuer,
                                 identity.verifier, monitor, login=identity.login)
     audit_denials(platform.bus)  # refused commands go to the audit log (commands/audit.py)
     if settings.processes == "on":
@@ -137,6 +139,7 @@ def bootstrap_distributed(settings: Settings | None = None) -> DistributedPlatfo
     settings = settings or Settings()
     if settings.event_store != "postgres":
         raise ValueError("the distributed mode needs CASESTREAM_EVENT_STORE=postgres (event_store)")
+    policy = build_policy(settings)  # first: a policy that fails to load stops the start (file and line)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = build_event_store(settings)
     try:
@@ -157,7 +160,7 @@ def bootstrap_distributed(settings: Settings | None = None) -> DistributedPlatfo
     )
     monitor = LagMonitor(lag.measure, read_models, "distributed", settings.lag_refresh_seconds, close=lag.close)
     identity = build_identity(settings)
-    platform = DistributedPlatform(settings, store, CommandBus(store), documents, progress, identity.issuer,
+    platform = DistributedPlatform(settings, store, CommandBus(store, policy), documents, progress, identity.issuer,
                                identity.verifier, monitor, login=identity.login)
     audit_denials(platform.bus)  # refused commands go to the audit log (commands/audit.py)
     return platform

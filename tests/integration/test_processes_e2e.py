@@ -32,7 +32,8 @@ TENANT = "acme"
 ALICE = Actor("alice", TENANT, ("caseworker",))
 BOB = Actor("bob", TENANT, ("supervisor",))
 ADMIN = Actor("admin", TENANT, ("admin",))
-CUSTOMER = Actor("customer:jane.smit", TENANT, ("viewer",))
+# a customer's reply comes in through a service account (role worker: viewers change nothing), acting as the customer
+CUSTOMER = Actor("customer:jane.smit", TENANT, ("worker",))
 T = TypeVar("T")
 
 CLAIM_DATA = {"policy_number": "POL-1234567", "claimant_name": "Jan Smit", "incident_date": "2025-09-01",
