@@ -7,6 +7,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -16,6 +17,9 @@ from eventsourcing.persistence import StoredEvent
 from pydantic import ValidationError
 
 from adapters.event_store import RecorderEventStore
+from adapters.policy_files import PolicyLoadError
+from casestream.bootstrap import bootstrap
+from casestream.settings import Settings
 from commands import messages as m
 from commands.authorization import Concealed
 from commands.bus import Actor, CommandBus, Envelope
@@ -306,3 +310,34 @@ def test_a_version_two_definition_event_is_upcast_with_no_access_rules(store: Re
     (event,) = store.events_of(did)
     assert isinstance(event, DefinitionPublished) and event.spec["access"] == {}
     assert CaseDefinition.replay(did, [event]).latest == claim_spec(key="legacy")
+
+
+# --- wiring ------------------------------------------------------------------------------------------------------
+
+def test_bootstrap_decides_commands_with_the_configured_policy(tmp_path: Path) -> None:
+    platform = bootstrap(Settings(data_dir=tmp_path, processes="off"), start_runner=False)
+    try:
+        assert platform.bus.policy is not None
+        with pytest.raises(Forbidden):
+            platform.bus.dispatch(claim_definition(), VICTOR)
+    finally:
+        platform.close()
+
+
+def test_with_policy_engine_none_commands_are_not_decided(tmp_path: Path) -> None:
+    platform = bootstrap(Settings(data_dir=tmp_path, processes="off", policy_engine="none"), start_runner=False)
+    try:
+        assert platform.bus.policy is None
+        platform.bus.dispatch(claim_definition(), VICTOR)
+    finally:
+        platform.close()
+
+
+def test_a_policy_that_does_not_load_stops_bootstrap_before_anything_is_opened(tmp_path: Path) -> None:
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    (policies / "broken.rego").write_text("package casestream.authz\n\ndecision := {\"allow\": true\n")
+    data = tmp_path / "data"
+    with pytest.raises(PolicyLoadError, match="broken.rego"):
+        bootstrap(Settings(data_dir=data, processes="off", policy_dir=policies), start_runner=False)
+    assert not data.exists()

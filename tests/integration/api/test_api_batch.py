@@ -59,13 +59,17 @@ def test_a_malformed_command_refuses_the_whole_batch_naming_it(server: LiveServe
     assert server.platform.store.max_position() == before
 
 
-def test_a_command_needing_a_role_the_actor_lacks_refuses_the_batch(server: LiveServer) -> None:
+def test_a_command_the_policy_denies_is_refused_alone(server: LiveServer) -> None:
     before = server.platform.store.max_position()
     with server.client("carol", ("caseworker",)) as carol:
-        reply = send(carol, {"type": "DefineQueue", "key": "vip", "name": "VIP"})
-    assert reply.status_code == 403
-    assert "commands[0]" in reply.json()["detail"]
-    assert server.platform.store.max_position() == before
+        reply = send(carol, {"type": "DefineQueue", "key": "vip", "name": "VIP"},
+                     {"type": "OpenCase", "definition_key": "claim", "title": "Batch opened", "data": {"amount": 7}})
+    assert reply.status_code == 200, reply.text
+    denied, opened = reply.json()["results"]
+    assert (denied["status"], denied["type"].rsplit("/", 1)[-1]) == (403, "forbidden")
+    assert denied["detail"].startswith("DefineQueue is not allowed")
+    stored = {type(p.event).__name__ for p in server.platform.store.read(before, 100)}
+    assert opened["status"] == 201 and "QueueDefined" not in stored and "CaseOpened" in stored
 
 
 def test_process_fields_of_a_task_are_refused_as_on_the_task_endpoint(alice: httpx.Client) -> None:
