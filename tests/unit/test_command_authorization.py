@@ -338,6 +338,6 @@ def test_a_policy_that_does_not_load_stops_bootstrap_before_anything_is_opened(t
     policies.mkdir()
     (policies / "broken.rego").write_text("package casestream.authz\n\ndecision := {\"allow\": true\n")
     data = tmp_path / "data"
-    with pytest.raises(PolicyLoadError, match="broken.rego"):
+    with pytest.raises(PolicyLoadError, match=r"broken\.rego"):
         bootstrap(Settings(data_dir=data, processes="off", policy_dir=policies), start_runner=False)
     assert not data.exists()
