@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import itertools
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,8 @@ import pytest
 from casestream.settings import Settings
 from commands import messages as m
 from commands.bus import Actor
+from commands.policy import Decision
+from domain.errors import PolicyUnavailable
 from tests.http_server import LiveServer, live_server
 from tests.integration.api.conftest import CLAIM
 
@@ -263,3 +265,26 @@ def test_a_confidential_definitions_case_is_not_found_for_a_non_member(app: Live
     with app.client("ivy", ("caseworker",)) as client:
         client.headers["Authorization"] = f"Bearer {token}"
         assert client.post(f"/api/cases/{case_id}/comments", json={"body": "mine"}).status_code == 200
+
+
+class Unreachable:
+    """A policy engine that cannot be asked (the real OPA server is shared by every test, so it is not stopped)."""
+
+    def decide(self, request: Mapping[str, Any]) -> Decision:
+        raise PolicyUnavailable("the policy engine did not answer within 2.0s")
+
+
+def test_an_unreachable_policy_engine_refuses_with_503_and_retry_after(app: LiveServer) -> None:
+    target = prepare(app, BY_NAME["AddComment"], "open", "alice")
+    bus = app.platform.bus
+    before, policy = app.platform.store.max_position(), bus.policy
+    bus.policy = Unreachable()
+    try:
+        with app.client("alice", ("caseworker",)) as client:
+            reply = client.post(f"/api/cases/{target.case_id}/comments", json={"body": "hello"})
+    finally:
+        bus.policy = policy
+    assert reply.status_code == 503 and reply.headers["retry-after"] == "2", reply.text
+    assert reply.headers["content-type"].startswith("application/problem+json")
+    assert reply.json()["type"].endswith("/policy-unavailable")
+    assert app.platform.store.max_position() == before
