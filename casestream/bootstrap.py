@@ -13,7 +13,7 @@ from adapters.sqlite_documents import SqliteDocumentStore
 from casestream.identity import build_identity
 from casestream.policy_setup import build_policy
 from casestream.settings import Settings
-from commands.audit import audit_denials
+from commands.audit import AuditRecorder, audit_denials
 from commands.bus import CommandBus
 from projections.catalog import ALL
 from projections.ports import DocumentStore
@@ -62,12 +62,18 @@ class Platform:
     lag: LagMonitor | None = None  # projection lag, measured in the background while the API runs
     processes: Processes | None = None  # BPMN engine + process manager (embedded, CASESTREAM_PROCESSES=on)
     login: PasswordLogin | None = None  # the built-in issuer's password grant (None when it is off)
+    audit: AuditRecorder | None = None  # records the commands the policy refuses (commands/audit.py)
 
     def close(self) -> None:
         if self.processes is not None:
             self.processes.stop()
+        if self.audit is not None:  # stores the repeat counts of the current window before the store closes
+            self.audit.close()
         self.runner.stop()
         self.documents.close()
+        close_verifier = getattr(self.verifier, "close", None)
+        if close_verifier is not None:  # the OIDC verifier's HTTP client
+            close_verifier()
         self.store.close()
 
 
@@ -114,7 +120,7 @@ def bootstrap(
     monitor = LagMonitor(lag.measure, lag.read_models, "embedded", settings.lag_refresh_seconds)
     platform = EmbeddedPlatform(settings, store, CommandBus(store, policy), documents, runner, identity.issuer,
                                 identity.verifier, monitor, login=identity.login)
-    audit_denials(platform.bus)  # refused commands go to the audit log (commands/audit.py)
+    platform.audit = audit_denials(platform.bus)  # refused commands go to the audit log (commands/audit.py)
     if settings.processes == "on":
         from processes.platform import Processes
 
@@ -162,5 +168,5 @@ def bootstrap_distributed(settings: Settings | None = None) -> DistributedPlatfo
     identity = build_identity(settings)
     platform = DistributedPlatform(settings, store, CommandBus(store, policy), documents, progress, identity.issuer,
                                identity.verifier, monitor, login=identity.login)
-    audit_denials(platform.bus)  # refused commands go to the audit log (commands/audit.py)
+    platform.audit = audit_denials(platform.bus)  # refused commands go to the audit log (commands/audit.py)
     return platform
