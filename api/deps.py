@@ -65,15 +65,6 @@ class BearerActor(HTTPBearer):
 BearerActorDep = Annotated[Actor, Depends(BearerActor(auto_error=False, scheme_name="HTTPBearer",
                                                       description=_bearer.model.description))]
 
-WRITER_ROLES = frozenset({"caseworker", "supervisor", "admin", "worker"})
-DESIGNER_ROLES = frozenset({"supervisor", "admin"})
-
-
-def require_role(actor: Actor, allowed: frozenset[str], what: str) -> None:
-    if not allowed.intersection(actor.roles):
-        raise ApiProblem(403, "forbidden", f"{what} needs one of the roles: {', '.join(sorted(allowed))}")
-
-
 async def wait_for_position(
     platform: PlatformDep,
     wait_for: Annotated[int | None, Query(ge=0, description="Wait until read models include this position.")] = None,
