@@ -32,6 +32,7 @@ from typing import Any, Protocol, runtime_checkable
 from adapters.codec import decoder_for
 from domain.events import EVENT_TYPES
 from projections.base import Doc, Fold, Projection
+from projections.catalog import VERSION, VERSION_MARK
 
 Stored = tuple[Doc | None, int]
 Documents = dict[str, dict[str, Stored]]
@@ -122,6 +123,8 @@ def rebuild(
     gc.disable()
     try:
         documents.reset(defer_indexes=True)
+        # what is written from now on has the current shape (projections/catalog.py VERSION)
+        documents.bulk_write({}, (VERSION_MARK, VERSION))
         stop = log.max_position()
         if helper is None:
             return _fold_into(log, documents, projections, stop, window, max_documents, progress, name)

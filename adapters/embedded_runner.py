@@ -20,7 +20,7 @@ from adapters.sqlite_documents import SqliteDocumentStore
 from commands.ports import EventStore
 from domain.events import Positioned
 from projections.base import Projection
-from projections.catalog import ALL
+from projections.catalog import ALL, VERSION, VERSION_MARK
 from projections.folding import LoadMany, Stored, fold_batch
 from projections.ports import DocumentStore, Write
 
@@ -99,6 +99,13 @@ class EmbeddedRunner(CatchUpThread):
             log.warning("read models are at %s but the event log ends at %s; rebuilding them", self.position, head)
             documents.reset()
             self.position = 0
+        if documents.tracking(VERSION_MARK) < VERSION:
+            if self.position:
+                # built by folds of an older shape (projections/catalog.py VERSION): fold the log again
+                log.warning("read models have an older shape than version %s; rebuilding them", VERSION)
+                documents.reset()
+                self.position = 0
+            documents.write([], (VERSION_MARK, VERSION))
         # events no read model folds (command log, number sequences) are skipped undecoded
         self.types = frozenset(t.type_name() for p in self.projections for t in p.folds)
         self._progress = threading.Condition()
@@ -189,6 +196,7 @@ class EmbeddedRunner(CatchUpThread):
                 self._progress.notify_all()
             return last
         self.documents.reset(defer_indexes=True)
+        self.documents.write([], (VERSION_MARK, VERSION))  # what is written from now on has the current shape
         with self._progress:
             self.position = 0
         total = 0

@@ -1,4 +1,9 @@
-"""Query endpoints: read models only (history folds a case's own events, for analysts)."""
+"""Query endpoints: read models only (history folds a case's own events, for analysts).
+
+Every one is filtered by the reader's ReadScope (api/read_scope.py): cases, tasks and their timelines, history
+and counts of definitions it may not read are absent (404 by id, never 403: their existence does not leak);
+reference data (queues, record types, records, the definitions list) needs "read_reference" (403 otherwise).
+"""
 
 from __future__ import annotations
 
@@ -11,8 +16,11 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import ActorDep, PlatformDep, Waited
 from api.json_reply import JsonReply
+from api.read_scope import ReadScopeDep
+from domain.case import CaseOpened
 from domain.errors import FieldError, NotFound, ValidationFailed
 from projections import history, queries
+from projections.read_scope import ReadScope
 
 router = APIRouter(prefix="/api", tags=["queries"], dependencies=[Waited])
 
@@ -27,6 +35,7 @@ def me(actor: ActorDep) -> JsonReply:
 def list_cases(
     actor: ActorDep,
     platform: PlatformDep,
+    scope: ReadScopeDep,
     definition_key: str | None = None,
     status: str | None = None,
     stage: str | None = None,
@@ -43,37 +52,39 @@ def list_cases(
         platform.documents, actor.tenant,
         filters={"definition_key": definition_key, "status": status, "stage": stage, "queue": queue,
                  "assignee": assignee},
-        text=q, sort=sort, descending=order == "desc", limit=limit, cursor=cursor,
+        text=q, sort=sort, descending=order == "desc", limit=limit, cursor=cursor, scope=scope,
     )
     return JsonReply({"items": page.items, "next_cursor": page.next_cursor})
 
 
 @router.get("/cases/{case_id}", response_class=JsonReply)
-def get_case(case_id: str, actor: ActorDep, platform: PlatformDep) -> JsonReply:
+def get_case(case_id: str, actor: ActorDep, platform: PlatformDep, scope: ReadScopeDep) -> JsonReply:
     """One case with its data and comment threads."""
-    return JsonReply(queries.get_case(platform.documents, actor.tenant, case_id))
+    return JsonReply(queries.get_case(platform.documents, actor.tenant, case_id, scope))
 
 
 @router.get("/cases/{case_id}/timeline", response_class=JsonReply)
-def timeline(case_id: str, actor: ActorDep, platform: PlatformDep) -> JsonReply:
+def timeline(case_id: str, actor: ActorDep, platform: PlatformDep, scope: ReadScopeDep) -> JsonReply:
     """Every event of a case, in order, in words."""
-    return JsonReply(queries.case_timeline(platform.documents, actor.tenant, case_id))
+    return JsonReply(queries.case_timeline(platform.documents, actor.tenant, case_id, scope))
 
 
-def _case_events(platform: PlatformDep, actor: ActorDep, case_id: str) -> list[Any]:
+def _case_events(platform: PlatformDep, actor: ActorDep, case_id: str, scope: ReadScope) -> list[Any]:
+    """The events of a case the reader may see (its CaseOpened names the definition), else NotFound."""
     try:
         uid = UUID(case_id)
     except ValueError:
         raise NotFound(f"case {case_id} not found") from None
     events = platform.store.events_of(uid)
-    if not events or events[0].tenant != actor.tenant or events[0].type_name() != "CaseOpened":
+    if (not events or events[0].tenant != actor.tenant or not isinstance(events[0], CaseOpened)
+            or not scope.allows(events[0].definition_key)):
         raise NotFound(f"case {case_id} not found")
     return events
 
 
 @router.get("/cases/{case_id}/history", response_class=JsonReply)
 async def case_history(
-    case_id: str, actor: ActorDep, platform: PlatformDep,
+    case_id: str, actor: ActorDep, platform: PlatformDep, scope: ReadScopeDep,
     version: Annotated[int | None, Query(ge=1)] = None,
     as_of: Annotated[datetime | None, Query(description="ISO-8601 moment, with a time zone.")] = None,
 ) -> JsonReply:
@@ -82,55 +93,60 @@ async def case_history(
         raise ValidationFailed("give exactly one of version or as_of", [FieldError("version", "or as_of")])
     if as_of is not None and as_of.tzinfo is None:
         raise ValidationFailed("as_of needs a time zone", [FieldError("as_of", "e.g. 2026-01-31T12:00:00Z")])
-    events = await run_in_threadpool(_case_events, platform, actor, case_id)
+    events = await run_in_threadpool(_case_events, platform, actor, case_id, scope)
     return JsonReply(history.as_of(events, version=version, at=as_of))
 
 
 @router.get("/cases/{case_id}/diff", response_class=JsonReply)
 async def case_diff(
-    case_id: str, actor: ActorDep, platform: PlatformDep,
+    case_id: str, actor: ActorDep, platform: PlatformDep, scope: ReadScopeDep,
     from_: Annotated[int, Query(alias="from", ge=1)], to: Annotated[int, Query(ge=1)],
 ) -> JsonReply:
     """What changed between two versions of a case."""
-    events = await run_in_threadpool(_case_events, platform, actor, case_id)
+    events = await run_in_threadpool(_case_events, platform, actor, case_id, scope)
     return JsonReply(history.compare(events, from_, to))
 
 
 @router.get("/kanban/{definition_key}", response_class=JsonReply)
 def kanban(
-    definition_key: str, actor: ActorDep, platform: PlatformDep,
+    definition_key: str, actor: ActorDep, platform: PlatformDep, scope: ReadScopeDep,
     per_column: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> JsonReply:
     """The board of a definition: a column per stage with its open cases."""
-    return JsonReply(queries.kanban(platform.documents, actor.tenant, definition_key, per_column))
+    return JsonReply(queries.kanban(platform.documents, actor.tenant, definition_key, per_column, scope))
 
 
 @router.get("/counts", response_class=JsonReply)
-def counts(actor: ActorDep, platform: PlatformDep, definition_key: str | None = None) -> JsonReply:
+def counts(
+    actor: ActorDep, platform: PlatformDep, scope: ReadScopeDep, definition_key: str | None = None,
+) -> JsonReply:
     """Case counts per status, stage, queue, definition and assignee."""
-    return JsonReply(queries.case_counts(platform.documents, actor.tenant, definition_key))
+    return JsonReply(queries.case_counts(platform.documents, actor.tenant, definition_key, scope))
 
 
 @router.get("/definitions", response_class=JsonReply)
-def definitions(actor: ActorDep, platform: PlatformDep) -> JsonReply:
-    return JsonReply(queries.list_collection(platform.documents, "definitions", actor.tenant))
+def definitions(actor: ActorDep, platform: PlatformDep, scope: ReadScopeDep) -> JsonReply:
+    """The definitions whose cases the reader may see."""
+    return JsonReply(queries.list_collection(platform.documents, "definitions", actor.tenant, scope))
 
 
 @router.get("/definitions/{key}", response_class=JsonReply)
-def definition(key: str, actor: ActorDep, platform: PlatformDep) -> JsonReply:
-    return JsonReply(queries.get_definition(platform.documents, actor.tenant, key))
+def definition(key: str, actor: ActorDep, platform: PlatformDep, scope: ReadScopeDep) -> JsonReply:
+    """One definition (its latest version and every earlier one), if the reader may see its cases."""
+    scope.require_reference()
+    return JsonReply(queries.get_definition(platform.documents, actor.tenant, key, scope))
 
 
 @router.get("/queues", response_class=JsonReply)
-def queues(actor: ActorDep, platform: PlatformDep) -> JsonReply:
-    return JsonReply(queries.list_collection(platform.documents, "queues", actor.tenant))
+def queues(actor: ActorDep, platform: PlatformDep, scope: ReadScopeDep) -> JsonReply:
+    return JsonReply(queries.list_collection(platform.documents, "queues", actor.tenant, scope))
 
 
 @router.get("/record-types", response_class=JsonReply)
-def record_types(actor: ActorDep, platform: PlatformDep) -> JsonReply:
-    return JsonReply(queries.list_collection(platform.documents, "record_types", actor.tenant))
+def record_types(actor: ActorDep, platform: PlatformDep, scope: ReadScopeDep) -> JsonReply:
+    return JsonReply(queries.list_collection(platform.documents, "record_types", actor.tenant, scope))
 
 
 @router.get("/record-types/{type_key}/records", response_class=JsonReply)
-def records(type_key: str, actor: ActorDep, platform: PlatformDep) -> JsonReply:
-    return JsonReply(queries.list_collection(platform.documents, "records", actor.tenant, type_key=type_key))
+def records(type_key: str, actor: ActorDep, platform: PlatformDep, scope: ReadScopeDep) -> JsonReply:
+    return JsonReply(queries.list_collection(platform.documents, "records", actor.tenant, scope, type_key=type_key))

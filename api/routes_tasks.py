@@ -59,7 +59,7 @@ def list_tasks(
     scope: ReadScopeDep,
     view: Annotated[
         Literal["mine", "groups", "unassigned", "all"],
-        Query(description="mine: held by or assigned to me; groups: unclaimed, for one of my roles; "
+        Query(description="mine: held by or assigned to me; groups: unclaimed, for one of my roles or groups; "
                           "unassigned: open and for nobody in particular; all: every task of the tenant."),
     ] = "mine",
     case_id: Annotated[str | None, Query(max_length=100)] = None,
@@ -74,8 +74,9 @@ def list_tasks(
 ) -> JsonReply:
     """An inbox view of tasks, filtered by case and status, sorted, with cursor pagination."""
     page = task_queries.list_tasks(
-        platform.documents, actor.tenant, actor.user, actor.roles, view=view, case_id=case_id, status=status,
-        sort=sort, descending=None if order is None else order == "desc", limit=limit, cursor=cursor, scope=scope,
+        platform.documents, actor.tenant, actor.user, (*actor.roles, *actor.groups), view=view, case_id=case_id,
+        status=status, sort=sort, descending=None if order is None else order == "desc", limit=limit, cursor=cursor,
+        scope=scope,
     )
     return JsonReply({"items": page.items, "next_cursor": page.next_cursor})
 

@@ -239,7 +239,8 @@ class Task(Aggregate):
         task = cls(task_id)
         task.record(
             ctx, TaskCreated, case_id=str(case.id), case_number=case.number, case_title=case.title,
-            definition_key=case.definition_key, form_schema=form_schema, process_instance_key=process_instance_key, element_id=element_id, **fields,
+            definition_key=case.definition_key, form_schema=form_schema, process_instance_key=process_instance_key,
+            element_id=element_id, **fields,
         )
         return task
 

@@ -1,4 +1,4 @@
-"""Every read model the platform maintains."""
+"""Every read model the platform maintains, and the version of their shape."""
 
 from __future__ import annotations
 
@@ -10,3 +10,11 @@ from projections.tasks import TASKS
 from projections.timeline import TIMELINE
 
 ALL: tuple[Projection, ...] = (CASES, TIMELINE, DEFINITIONS, QUEUES, RECORD_TYPES, RECORDS, TASKS, AUDIT)
+
+# The shape of the documents the folds write. Bump it whenever a fold's output changes, so read models built by an
+# older fold are rebuilt: the embedded runner records it beside its tracking position (as the tracking entry
+# VERSION_MARK) and drops and refolds read models recorded under a lower one. Distributed read models (MongoDB) are
+# rebuilt with `casestream worker rebuild --from store`.
+# 2: tasks carry their case's `definition_key`, definitions their `access` rules (row-level read authorization).
+VERSION = 2
+VERSION_MARK = "read-models-version"

@@ -1,4 +1,7 @@
-"""Inbox queries over the `tasks` read model: mine, my groups, unassigned (or all), sorted, cursor-paged."""
+"""Inbox queries over the `tasks` read model: mine, my groups, unassigned (or all), sorted, cursor-paged.
+
+Only tasks of cases the reader may see (its ReadScope, projections/read_scope.py; None: all) are listed or found.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ from domain.errors import FieldError, NotFound, ValidationFailed
 from projections.base import Doc
 from projections.ports import DocumentStore, Query
 from projections.queries import MAX_LIMIT, Page, decode_cursor, encode_cursor
+from projections.read_scope import ReadScope
 from projections.tasks import group_tokens
 
 VIEWS = ("mine", "groups", "unassigned", "all")
@@ -50,7 +54,7 @@ def _check(view: str, status: str | None, sort: str, limit: int) -> None:
 def list_tasks(
     documents: DocumentStore, tenant: str, user: str, roles: Sequence[str], *, view: str = "mine",
     case_id: str | None = None, status: str | None = None, sort: str = "due_at", descending: bool | None = None,
-    limit: int = 50, cursor: str | None = None,
+    limit: int = 50, cursor: str | None = None, scope: ReadScope | None = None,
 ) -> Page:
     """The tasks of one inbox view of a tenant, filtered by case and status, sorted, paged by keyset cursor."""
     _check(view, status, sort, limit)
@@ -62,6 +66,8 @@ def list_tasks(
         filters["status"] = status
     if case_id is not None:
         filters["case_id"] = case_id
+    if scope is not None:
+        filters = scope.narrow(filters)
     after = decode_cursor(cursor) if cursor else None
 
     def query(text: str | None) -> list[Doc]:
@@ -87,10 +93,12 @@ def list_tasks(
     return Page([{k: v for k, v in d.items() if k not in hidden} for d in docs], next_cursor)
 
 
-def get_task(documents: DocumentStore, tenant: str, task_id: str) -> Doc:
-    """One task with its form schema and completion data, and the position it was written at."""
+def get_task(documents: DocumentStore, tenant: str, task_id: str, scope: ReadScope | None = None) -> Doc:
+    """One task with its form schema and completion data, and the position it was written at (404 when it is
+    missing, of another tenant or of a case the reader may not see)."""
     found = documents.get("tasks", task_id)
-    if found is None or found[0] is None or found[0]["tenant"] != tenant:
+    if (found is None or found[0] is None or found[0]["tenant"] != tenant
+            or (scope is not None and not scope.allows(found[0].get("definition_key")))):
         raise NotFound(f"task {task_id} not found")
     doc = {k: v for k, v in found[0].items() if k not in _INTERNAL}
     doc["position"] = found[1]

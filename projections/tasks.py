@@ -58,6 +58,7 @@ def created(_doc: Doc | None, e: t.TaskCreated) -> Doc:
         "case_id": e.case_id,
         "case_number": e.case_number,
         "case_title": e.case_title,
+        "definition_key": e.definition_key,  # who may read the task: those who may read its case's definition
         "title": e.title,
         "description": e.description,
         "form_schema": e.form_schema,
@@ -128,7 +129,7 @@ FOLDS: dict[type[Event], Fold] = {
 TASKS = Projection(
     collection="tasks",
     folds=FOLDS,
-    indexes=("case_id", "status", "owner", "active", "due_order", "priority"),
+    indexes=("case_id", "status", "owner", "active", "due_order", "priority", "definition_key"),
     order="created_at",
     text_search=True,
 )

@@ -67,7 +67,9 @@ def test_invalid_form_data_is_a_422_naming_the_fields(server: LiveServer, alice:
 
 
 def test_inbox_views_differ_per_user(server: LiveServer) -> None:
-    with server.client("hana", ("caseworker",)) as hana, server.client("ivan", ("underwriting",)) as ivan, \
+    # ivan: a caseworker whose role list also names the candidate group (roles alone read nothing, per the policy)
+    with server.client("hana", ("caseworker",)) as hana, \
+            server.client("ivan", ("caseworker", "underwriting")) as ivan, \
             server.client("boss", ("supervisor",)) as boss:
         case = open_claim(hana)
         _create_task(boss, case["id"], title="hana-1", assignee="hana", priority=20)
