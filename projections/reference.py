@@ -13,7 +13,7 @@ def _definition(doc: Doc | None, e: d.DefinitionPublished) -> Doc:
         "id": str(e.aggregate_id), "tenant": e.tenant, "key": e.spec["key"], "name": e.spec["name"],
         "latest_version": e.definition_version, "latest": e.spec, "versions": versions,
         # the latest version's access rules (who may read and change its cases); {} when it has none
-        "access": getattr(e, "access", None) or {},
+        "access": e.spec.get("access") or {},
         "updated_at": e.occurred_at.isoformat(),
     }
 
