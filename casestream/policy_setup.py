@@ -1,4 +1,5 @@
-"""Builds the configured policy engine (embedded regopy, the OPA server, or none) behind a decision cache."""
+"""Builds the configured policy engine (embedded regopy, the OPA server, or none) behind a decision cache, asked
+with user names replaced by relations to the subject."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 from adapters.opa_policy import OpaPolicy
 from adapters.policy_cache import CachedPolicy
 from adapters.rego_policy import RegoPolicy
+from adapters.relational_policy import RelationalPolicy
 from casestream.settings import Settings
 from commands.policy import Policy
 
@@ -42,4 +44,5 @@ def build_policy(settings: Settings) -> Policy | None:
     else:
         engine = RegoPolicy(folder)
         log.info("policies from %s compiled in-process (regopy)", folder)
-    return CachedPolicy(engine, settings.policy_cache_seconds)
+    # user names become relations first (adapters/relational_policy.py), so the cache serves every user alike
+    return RelationalPolicy(CachedPolicy(engine, settings.policy_cache_seconds))

@@ -70,7 +70,7 @@ def rows() -> list[Row]:
 def resource(row: Row, state: str | None) -> dict[str, Any]:
     """The resource the row's action is asked about (no access rules: the base rules)."""
     status = state or "open"
-    case = {
+    case: dict[str, Any] = {
         "kind": "case", "definition_key": "claim", "stage": "intake", "status": status, "queue": None,
         "assignee": USER if row.owned and row.action == "CloseCase" else "bob", "owner": "bob", "access": {},
     }
