@@ -6,11 +6,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request
 from sse_starlette import EventSourceResponse
+from starlette.concurrency import run_in_threadpool
 
 from api.deps import ActorDep, PlatformDep
 from api.live import Broadcaster, stream
 from api.problems import ApiProblem
 from api.read_scope import ReadScopeDep, read_scopes
+from domain.errors import FieldError, ValidationFailed
 from projections.read_scope import ReadScope
 
 router = APIRouter(prefix="/api", tags=["live"])
@@ -23,15 +25,20 @@ async def events(
     platform: PlatformDep,
     scope: ReadScopeDep,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
-    resume_after: Annotated[int | None, Query(ge=0, alias="last_event_id")] = None,
+    resume_after: Annotated[int | None, Query(ge=0, le=2**63 - 1, alias="last_event_id")] = None,
     case_id: Annotated[str | None, Query(max_length=64)] = None,
 ) -> EventSourceResponse:
     """Events of the cases you may read as they become visible, resumable with Last-Event-ID (a log position)."""
     after = resume_after
     if last_event_id is not None:
-        if not last_event_id.isdigit():
+        if not (last_event_id.isascii() and last_event_id.isdigit() and len(last_event_id) <= 18):
             raise ApiProblem(422, "validation-failed", "Last-Event-ID must be a log position (an integer)")
         after = int(last_event_id)
+    if after is not None and after > (head := await run_in_threadpool(platform.store.max_position)):
+        # a stream resumed past the log's end would wait for positions that are not coming (or are another log's)
+        raise ValidationFailed(f"position {after} is beyond the log (its last position is {head})",
+                               [FieldError("Last-Event-ID" if last_event_id is not None else "last_event_id",
+                                           f"at most {head}")])
     broadcaster: Broadcaster = request.app.state.broadcaster
     scopes = read_scopes(request.app, platform)
 

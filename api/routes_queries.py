@@ -22,6 +22,7 @@ from domain.errors import FieldError, NotFound, ValidationFailed
 from projections import history, queries
 from projections.read_scope import ReadScope
 
+MAX_POSITION = 2**63 - 1  # versions and positions are stored as 64-bit integers
 router = APIRouter(prefix="/api", tags=["queries"], dependencies=[Waited])
 
 
@@ -85,7 +86,7 @@ def _case_events(platform: PlatformDep, actor: ActorDep, case_id: str, scope: Re
 @router.get("/cases/{case_id}/history", response_class=JsonReply)
 async def case_history(
     case_id: str, actor: ActorDep, platform: PlatformDep, scope: ReadScopeDep,
-    version: Annotated[int | None, Query(ge=1)] = None,
+    version: Annotated[int | None, Query(ge=1, le=MAX_POSITION)] = None,
     as_of: Annotated[datetime | None, Query(description="ISO-8601 moment, with a time zone.")] = None,
 ) -> JsonReply:
     """The case as it was at a version or a moment (replayed from its events)."""
@@ -100,7 +101,8 @@ async def case_history(
 @router.get("/cases/{case_id}/diff", response_class=JsonReply)
 async def case_diff(
     case_id: str, actor: ActorDep, platform: PlatformDep, scope: ReadScopeDep,
-    from_: Annotated[int, Query(alias="from", ge=1)], to: Annotated[int, Query(ge=1)],
+    from_: Annotated[int, Query(alias="from", ge=1, le=MAX_POSITION)],
+    to: Annotated[int, Query(ge=1, le=MAX_POSITION)],
 ) -> JsonReply:
     """What changed between two versions of a case."""
     events = await run_in_threadpool(_case_events, platform, actor, case_id, scope)

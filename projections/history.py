@@ -16,7 +16,10 @@ TRACKED = ("title", "stage", "status", "assignee", "queue", "closed_reason", "re
 
 
 def as_of(events: Sequence[Event], *, version: int | None = None, at: datetime | None = None) -> Doc:
-    """The case document after the last event at or before version / at."""
+    """The case document after the last event at or before version / at (a version it never had is refused)."""
+    latest = events[-1].version if events else 0
+    if version is not None and not 1 <= version <= latest:
+        raise ValidationFailed(f"the case has no version {version}", [FieldError("version", f"between 1 and {latest}")])
     doc: Doc | None = None
     for event in events:
         if version is not None and event.version > version:
@@ -37,6 +40,8 @@ def compare(events: Sequence[Event], from_version: int, to_version: int) -> dict
     for name, value in (("from", from_version), ("to", to_version)):
         if not 1 <= value <= latest:
             raise ValidationFailed(f"{name} version out of range", [FieldError(name, f"between 1 and {latest}")])
+    if from_version > to_version:
+        raise ValidationFailed("from is after to", [FieldError("from", f"at most to ({to_version})")])
     before = as_of(events, version=from_version)
     after = as_of(events, version=to_version)
     fields = {f: {"old": before.get(f), "new": after.get(f)} for f in TRACKED if before.get(f) != after.get(f)}

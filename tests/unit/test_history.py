@@ -59,8 +59,10 @@ def test_as_of_timestamp_includes_events_at_or_before_it(story):
 def test_as_of_before_the_case_existed_is_not_found(story):
     with pytest.raises(NotFound):
         as_of(story, at=T0)
-    with pytest.raises(NotFound):
+    with pytest.raises(ValidationFailed):  # version 0 never existed: a bad request, not a moment before the case
         as_of(story, version=0)
+    with pytest.raises(ValidationFailed):  # nor a version after the last (it used to answer the latest)
+        as_of(story, version=story[-1].version + 1)
 
 
 def test_as_of_version_and_timestamp_both_apply(story):
@@ -84,12 +86,11 @@ def test_compare_lists_changed_fields_data_diff_and_events_between(story):
     assert result["events"][0]["at"] == "2026-01-05T09:02:00+00:00"
 
 
-def test_compare_backwards_shows_the_reverse_diff(story):
-    result = compare(story, 7, 2)
-    assert result["fields"]["status"] == {"old": "closed", "new": "open"}
-    assert result["fields"]["closed_reason"] == {"old": "paid", "new": None}
-    assert result["data"] == [{"op": "set", "path": ["customer"], "old": None, "new": "Ann"}]
-    assert result["events"] == []
+def test_compare_backwards_is_refused_naming_from(story):
+    # a reversed diff with no events between was a confusing answer to a mistaken request (issue #12)
+    with pytest.raises(ValidationFailed) as refused:
+        compare(story, 7, 2)
+    assert [e.path for e in refused.value.errors] == ["from"]
 
 
 def test_compare_same_version_is_empty(story):
