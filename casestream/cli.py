@@ -14,7 +14,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from casestream.cli_distributed import register as register_distributed
-from casestream.cli_distributed import with_distributed_identity
+from casestream.cli_distributed import with_distributed_identity, with_distributed_policy
 from casestream.cli_users import app as users_app
 from casestream.settings import Settings
 from domain.errors import DomainError
@@ -54,7 +54,7 @@ def serve(
         overrides["event_store"] = "postgres"
     settings = Settings(**overrides)  # type: ignore[arg-type]
     if distributed:  # the infra Keycloak's realms, unless CASESTREAM_OIDC_ISSUERS names others
-        settings = with_distributed_identity(settings)
+        settings = with_distributed_policy(with_distributed_identity(settings))
     platform: Platform
     if distributed:
         from api.distributed import create_distributed_app

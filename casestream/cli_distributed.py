@@ -36,6 +36,19 @@ def with_distributed_identity(settings: Settings) -> Settings:
     return settings.model_copy(update={"oidc_issuers": infra_keycloak_issuers()})
 
 
+def with_distributed_policy(settings: Settings) -> Settings:
+    """The distributed mode asks the OPA server that `infra/` runs (every API replica shares its decisions' source)
+    unless the operator chose CASESTREAM_POLICY_ENGINE / CASESTREAM_OPA_URL."""
+    if "policy_engine" in settings.model_fields_set:
+        return settings
+    update: dict[str, object] = {"policy_engine": "opa"}
+    if "opa_url" not in settings.model_fields_set:
+        from infra.opa import OpaServer
+
+        update["opa_url"] = OpaServer().info()["url"]
+    return settings.model_copy(update=update)
+
+
 def relay_config(settings: Settings) -> RelayConfig:
     """The relay's configuration, from the one Settings object (CASESTREAM_KAFKA_* / CASESTREAM_RELAY_*)."""
     from adapters.kafka_relay import RelayConfig

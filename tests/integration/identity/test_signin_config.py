@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from adapters.client_credentials import ClientCredentials, ClientCredentialsRefused, issuer_for_tenant
 from casestream.cli import app as cli_app
-from casestream.cli_distributed import infra_keycloak_issuers, with_distributed_identity
+from casestream.cli_distributed import infra_keycloak_issuers, with_distributed_identity, with_distributed_policy
 from casestream.settings import Settings
 from infra.keycloak import KeycloakServer, realm_definition
 from infra.server import Server
@@ -127,3 +127,15 @@ def test_service_token_command_prints_a_token_of_the_worker_client(
     assert me.status_code == 200 and me.json()["tenant"] == "globex"
     refused = CliRunner().invoke(cli_app, ["service-token", "--tenant", "acme"])  # globex's secret at acme
     assert refused.exit_code == 1 and "401" in refused.output
+
+
+def test_distributed_mode_asks_the_opa_server_unless_told_otherwise(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CASESTREAM_POLICY_ENGINE", raising=False)
+    monkeypatch.delenv("CASESTREAM_OPA_URL", raising=False)
+    chosen = with_distributed_policy(Settings())
+    assert (chosen.policy_engine, chosen.opa_url) == ("opa", "http://127.0.0.1:28181")
+    monkeypatch.setenv("CASESTREAM_POLICY_ENGINE", "embedded")
+    assert with_distributed_policy(Settings()).policy_engine == "embedded"
+    monkeypatch.setenv("CASESTREAM_POLICY_ENGINE", "opa")
+    monkeypatch.setenv("CASESTREAM_OPA_URL", "http://opa.internal:8181")
+    assert with_distributed_policy(Settings()).opa_url == "http://opa.internal:8181"
