@@ -3,10 +3,10 @@ decide."""
 
 from __future__ import annotations
 
-from adapters.rego_policy import RegoPolicy
-from casestream.policy_setup import POLICY_DIR
 import pytest
 
+from adapters.rego_policy import RegoPolicy
+from casestream.policy_setup import POLICY_DIR
 from scripts.policy_table import BEGIN, DOCS, END, markdown
 
 
