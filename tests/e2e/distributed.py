@@ -63,6 +63,9 @@ class Deployment:
             "CASESTREAM_NOTIFY_GROUP": self.notify_group,
             "CASESTREAM_DATA_DIR": str(self.log_dir / "data"),
             "CASESTREAM_KEY_FILE": str(self.log_dir / "issuer-key.json"),
+            # these deployments test the data path with throwaway tenants: the built-in issuer, not the infra
+            # Keycloak that `serve --distributed` trusts by default (test_portal_keycloak covers that)
+            "CASESTREAM_OIDC_ISSUERS": "{}",
             "PYTHONUNBUFFERED": "1",
         })
         env.update(extra or {})

@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from casestream.stack import Stack, start
+from infra.keycloak import KeycloakServer, demo_password
 from infra.server import Server
 from tests.postgres_store import scratch_database
 
@@ -18,7 +19,7 @@ EDGE = "http://127.0.0.1:28000"
 
 
 @pytest.fixture(scope="module")
-def stack(postgres_server: Server) -> Iterator[Stack]:
+def stack(postgres_server: Server, keycloak_server: Server) -> Iterator[Stack]:
     """A stack of its own: log database, topics, consumer group and read-model database that no earlier run used
     (the relay's stored partition heads must describe the topics and read models the workers fill)."""
     lines: list[str] = []
@@ -35,11 +36,16 @@ def stack(postgres_server: Server) -> Iterator[Stack]:
             running.stop(lines.append)
 
 
-def test_commands_through_the_edge_reach_postgres_and_both_replicas(stack: Stack) -> None:
-    token = httpx.post(f"{EDGE}/auth/token", data={
-        "grant_type": "password", "username": "admin", "password": "casestream", "tenant": f"t{uuid.uuid4().hex[:8]}",
+def test_commands_through_the_edge_reach_postgres_and_both_replicas(stack: Stack, keycloak_server: Server) -> None:
+    # the distributed mode trusts the infra Keycloak (the built-in issuer is off): acme's admin from its realm
+    assert isinstance(keycloak_server, KeycloakServer)
+    token = httpx.post(keycloak_server.token_endpoint("acme"), data={
+        "grant_type": "password", "client_id": "casestream-test", "username": "admin",
+        "password": demo_password("acme", "admin"),
     })
     assert token.status_code == 200, token.text
+    assert httpx.post(f"{EDGE}/auth/token", data={"grant_type": "password", "username": "admin",
+                                                  "password": "casestream"}).status_code == 404
     auth = {"Authorization": f"Bearer {token.json()['access_token']}"}
     definition = {
         "key": "incident", "name": "Incident", "schema": {"type": "object"},
