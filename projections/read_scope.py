@@ -107,15 +107,30 @@ class ReadScopes:
 
     def __init__(
         self, documents: DocumentStore, policy: Policy | None, *, ttl: float = 2.0, size: int = 10_000,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = time.monotonic, signature_ttl: float = 0.2,
     ) -> None:
         self.documents = documents
         self.policy = policy
         self.ttl = ttl
         self.size = size
         self.clock = clock
+        # how long one look at a tenant's definitions signature serves every reader of the tenant: a published
+        # definition's access rules reach queries within this time (commands see them at once), and a busy API
+        # does not pay one extra query per request for it (bench/policy.py)
+        self.signature_ttl = signature_ttl
         self._lock = threading.Lock()
         self._scopes: OrderedDict[tuple[Any, ...], tuple[float, tuple[Any, ...], ReadScope]] = OrderedDict()
+        self._signatures: dict[str, tuple[float, tuple[Any, ...]]] = {}
+
+    def _signature(self, tenant: str, now: float) -> tuple[Any, ...]:
+        with self._lock:
+            known = self._signatures.get(tenant)
+        if known is not None and known[0] > now:
+            return known[1]
+        signature = definitions_signature(self.documents, tenant)
+        with self._lock:
+            self._signatures[tenant] = (now + self.signature_ttl, signature)
+        return signature
 
     def of(self, user: str, tenant: str, roles: Iterable[str], groups: Iterable[str] = ()) -> ReadScope:
         """The scope of one subject (blocking: reads the definitions read model, may ask the policy)."""
@@ -123,8 +138,8 @@ class ReadScopes:
             return ReadScope.everything(tenant)
         who = subject(user, tenant, roles, groups)
         slot = (user, tenant, tuple(who["roles"]), tuple(who["groups"]))
-        signature = definitions_signature(self.documents, tenant)
         now = self.clock()
+        signature = self._signature(tenant, now)
         with self._lock:
             hit = self._scopes.get(slot)
         if hit is not None and hit[0] > now and hit[1] == signature:
