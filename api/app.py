@@ -14,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from adapters.embedded_runner import EmbeddedRunner
 from api import (
     backpressure,
+    openapi,
     problems,
     routes_audit,
     routes_auth,
@@ -26,6 +27,8 @@ from api import (
 )
 from api.live import Broadcaster
 from api.request_limits import RequestLimits
+from api.schemas.platform import Health, Readiness
+from api.schemas.problem import public_responses
 from api.security_headers import SecurityHeaders, portal_csp
 from casestream.bootstrap import Platform
 
@@ -66,13 +69,16 @@ def create_app(platform: Platform) -> FastAPI:
     app.include_router(routes_tasks.router)
     app.include_router(routes_batch.router)
     app.include_router(routes_audit.router)
+    openapi.install(app)
 
-    @app.get("/healthz", tags=["health"])
+    @app.get("/healthz", tags=["health"], response_model=Health, responses=public_responses())
     def healthz() -> dict[str, str]:
         """The process is up."""
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["health"])
+    @app.get("/readyz", tags=["health"], response_model=Readiness, responses={
+        **public_responses(), 503: {"description": "Not ready: what does not answer (no internal error text).",
+                                    "model": Readiness}})
     async def readyz() -> JSONResponse:
         """The event store and read models answer and the runner is running."""
         report: dict[str, Any] = {}

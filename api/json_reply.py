@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 from fastapi.encoders import jsonable_encoder
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse
 
 
 def _other(value: Any) -> Any:
@@ -27,8 +27,12 @@ def dumps(content: Any) -> bytes:
     return orjson.dumps(content, default=_other, option=orjson.OPT_NON_STR_KEYS)
 
 
-class JsonReply(Response):
-    """application/json, encoded with orjson; return it from an endpoint (or name it as its response_class)."""
+class JsonReply(JSONResponse):
+    """application/json, encoded with orjson; return it from an endpoint (or name it as its response_class).
+
+    A JSONResponse, so that the OpenAPI documents the route's response_model; an endpoint that returns a
+    JsonReply is never serialised through that model (FastAPI passes a returned Response through as it is).
+    """
 
     media_type = "application/json"
 

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from api.deps import ActorDep, PlatformDep, Waited
 from api.json_reply import JsonReply
+from api.schemas.problem import query_responses
 from commands.bus import Actor
 from domain.errors import Forbidden
 from projections.audit import list_audit
@@ -18,20 +19,6 @@ from projections.queries import MAX_LIMIT
 router = APIRouter(prefix="/api", tags=["audit"], dependencies=[Waited])
 
 ADMIN_ROLES = frozenset({"admin"})
-
-
-class Problem(BaseModel):
-    """An error, as application/problem+json (RFC 9457)."""
-
-    type: str
-    title: str
-    status: int
-    detail: str
-    errors: list[dict[str, str]] | None = None
-
-
-def _problem(description: str) -> dict[str, Any]:
-    return {"description": description, "model": Problem, "content": {"application/problem+json": {}}}
 
 
 class AuditEntry(BaseModel):
@@ -77,10 +64,7 @@ def require_audit_reader(platform: PlatformDep, actor: Actor) -> None:
 
 
 @router.get(
-    "/audit", response_model=AuditPage,
-    responses={401: _problem("No valid bearer token."), 403: _problem("The policy does not allow read_audit."),
-               422: _problem("A filter, time or cursor is not valid."),
-               503: _problem("The policy engine could not be asked (Retry-After).")},
+    "/audit", response_class=JsonReply, response_model=AuditPage, responses=query_responses(403),
 )
 def audit(
     actor: ActorDep,

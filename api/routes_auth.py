@@ -15,6 +15,8 @@ from adapters.issuer import BuiltinIssuer
 from adapters.password_login import BadCredentials, LoginLocked, NotAMember, PasswordLogin
 from api.deps import PlatformDep
 from api.problems import ApiProblem
+from api.schemas.platform import Discovery, Jwks, TokenReply
+from api.schemas.problem import public_responses
 from casestream.bootstrap import Platform
 
 router = APIRouter(tags=["identity"])
@@ -27,17 +29,19 @@ def _builtin(platform: Platform) -> tuple[BuiltinIssuer, PasswordLogin]:
     return platform.issuer, platform.login
 
 
-@router.get("/.well-known/openid-configuration")
+@router.get("/.well-known/openid-configuration", response_model=Discovery, responses=public_responses(404))
 def discovery(platform: PlatformDep) -> dict[str, Any]:
+    """The built-in issuer's OpenID discovery document (404 when external issuers are configured)."""
     return _builtin(platform)[0].discovery()
 
 
-@router.get("/.well-known/jwks.json")
+@router.get("/.well-known/jwks.json", response_model=Jwks, responses=public_responses(404))
 def jwks(platform: PlatformDep) -> dict[str, Any]:
+    """The built-in issuer's public keys (404 when external issuers are configured)."""
     return _builtin(platform)[0].jwks()
 
 
-@router.post("/auth/token")
+@router.post("/auth/token", response_model=TokenReply, responses=public_responses(401, 403, 404, 422, 429))
 async def token(
     request: Request,
     platform: PlatformDep,

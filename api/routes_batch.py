@@ -22,6 +22,8 @@ from api.deps import BearerActorDep
 from api.json_reply import JsonReply
 from api.problems import domain_problem_body
 from api.routes_commands import BATCHABLE, BUS_THREADS, Batchable, reply_of
+from api.schemas.commands import BatchReply
+from api.schemas.problem import command_responses
 from api.strict_json import StrictJsonRoute
 from casestream.bootstrap import Platform
 from commands import messages as m
@@ -39,16 +41,6 @@ class CommandBatch(BaseModel):
         min_length=1, max_length=MAX_COMMANDS,
         description="Each: {\"type\": \"AddComment\", \"case_id\": \"...\", \"body\": \"...\"}: the command's name "
                     "and its fields, the ones its own endpoint takes from the path included.",
-    )
-
-
-class BatchReply(BaseModel):
-    """One answer per command, in order, and the log position covering every stored one (for `wait_for`)."""
-
-    position: int
-    results: list[dict[str, Any]] = Field(
-        description="Per command: {status, id, version, position, ...} as its own endpoint replies, or the "
-                    "problem+json document of its refusal (type, title, status, detail)."
     )
 
 
@@ -77,7 +69,8 @@ def parse(batch: CommandBatch) -> list[tuple[m.Command, Batchable]]:
     return parsed
 
 
-@router.post("/commands", response_model=BatchReply, summary="Send many commands at once")
+@router.post("/commands", response_model=BatchReply, summary="Send many commands at once",
+             responses=command_responses())
 async def send_commands(request: Request, batch: CommandBatch, actor: BearerActorDep) -> Response:
     parsed = parse(batch)
     platform: Platform = request.app.state.platform

@@ -3,18 +3,22 @@
 # No `from __future__ import annotations` here: the generated endpoints' annotations must be real classes.
 
 import asyncio
+import inspect
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from annotated_types import MaxLen
+from fastapi import APIRouter, Path, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, create_model
 
 from api.deps import BearerActorDep
 from api.json_reply import JsonReply
+from api.schemas.commands import CommandReply
+from api.schemas.problem import command_responses
 from api.strict_json import StrictJsonRoute
 from casestream.bootstrap import Platform
 from commands import messages as m
@@ -26,15 +30,6 @@ router = APIRouter(prefix="/api", tags=["commands"], route_class=StrictJsonRoute
 # (CommandBus.submit): one thread leads a batch while the others wait for their answers, so waiting threads are
 # cheap and 32 lets 32 concurrent requests share one batch.
 BUS_THREADS = ThreadPoolExecutor(max_workers=32, thread_name_prefix="casestream-bus")
-
-
-class CommandReply(BaseModel):
-    """What every command returns: the aggregate id, its new version and the log position to wait for."""
-
-    model_config = ConfigDict(extra="allow")
-    id: str
-    version: int
-    position: int
 
 
 @dataclass(frozen=True)
@@ -78,16 +73,31 @@ def reply_of(result: Result) -> dict[str, Any]:
     return {"id": result.id, "version": result.version, "position": result.position, **result.extra}
 
 
+def path_parameters(command_type: type[m.Command]) -> list[inspect.Parameter]:
+    """The command's target fields as path parameters, with the command field's type and length limit."""
+    parameters = []
+    for name in command_type.target_fields:
+        info = command_type.model_fields[name]
+        limit = next((c.max_length for c in info.metadata if isinstance(c, MaxLen)), None)
+        path = Path(max_length=limit, description=info.description or f"The {name.replace('_', ' ')}.")
+        parameters.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY,
+                                            annotation=Annotated[info.annotation, path]))
+    return parameters
+
+
 def add_command_route(
     router: APIRouter, path: str, endpoint: Callable[..., Awaitable[Response]], command_type: type[m.Command],
     status: int,
 ) -> None:
-    """Register endpoint as POST path, named and summarised after command_type."""
+    """Register endpoint as POST path, named and summarised after command_type, its path parameters declared (the
+    endpoint takes them as **path; FastAPI validates and documents them from the signature set here)."""
     endpoint.__name__ = command_type.__name__
+    own = [p for p in inspect.signature(endpoint).parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
+    endpoint.__signature__ = inspect.Signature([*own, *path_parameters(command_type)])  # type: ignore[attr-defined]
     router.add_api_route(
         path, endpoint, methods=["POST"], response_model=CommandReply, status_code=status,
         summary=(command_type.__doc__ or command_type.__name__).strip().splitlines()[0],
-        name=command_type.__name__,
+        name=command_type.__name__, responses=command_responses(),
     )
 
 
@@ -95,7 +105,7 @@ def command_route(path: str, command_type: type[m.Command], *, status: int = 200
     """Register POST path for command_type (the bus's policy decides who may send it)."""
     body_type = body_model(command_type)
 
-    async def endpoint(request: Request, body: body_type, actor: BearerActorDep) -> Response:  # type: ignore[valid-type]
+    async def endpoint(request: Request, body: body_type, actor: BearerActorDep, **_path: Any) -> Response:  # type: ignore[valid-type]
         command = command_of(command_type, body, request)
         platform: Platform = request.app.state.platform
         headers = request.headers

@@ -12,13 +12,20 @@ from api.deps import ActorDep, PlatformDep
 from api.live import Broadcaster, stream
 from api.problems import ApiProblem
 from api.read_scope import ReadScopeDep, read_scopes
+from api.schemas.problem import problem_responses
 from domain.errors import FieldError, ValidationFailed
 from projections.read_scope import ReadScope
 
 router = APIRouter(prefix="/api", tags=["live"])
 
 
-@router.get("/events", response_class=EventSourceResponse)
+@router.get(
+    "/events", response_class=EventSourceResponse,
+    responses={200: {"description": "Server-Sent Events: `id` a log position, `event` the event type, `data` a "
+                                    "timeline entry (JSON); a comment line every 15 s keeps it open.",
+                     "content": {"text/event-stream": {"schema": {"type": "string"}}}},
+               **problem_responses(401, 422, 503)},
+)
 async def events(
     request: Request,
     actor: ActorDep,

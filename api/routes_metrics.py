@@ -5,11 +5,20 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse
 
+from api.schemas.problem import public_responses
+
 router = APIRouter(tags=["health"])
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
-@router.get("/metrics", response_class=PlainTextResponse)
+class PrometheusText(PlainTextResponse):
+    """The Prometheus text exposition format, version 0.0.4."""
+
+    media_type = CONTENT_TYPE
+
+
+@router.get("/metrics", response_class=PrometheusText, responses={
+    200: {"description": "Prometheus text exposition format 0.0.4."}, **public_responses()})
 def metrics(request: Request) -> PlainTextResponse:
     """Lag per read model and partition (events, seconds), relay lag, and whether commands are being refused."""
     from api.backpressure import Gate

@@ -17,6 +17,11 @@ from starlette.concurrency import run_in_threadpool
 from api.deps import ActorDep, PlatformDep, Waited
 from api.json_reply import JsonReply
 from api.read_scope import ReadScopeDep
+from api.schemas.cases import Case, CaseAsOf, CaseCounts, CaseDiff, CasePage, Kanban, TimelineEntry
+from api.schemas.params import CaseIdPath, DefinitionKeyPath, TypeKeyPath
+from api.schemas.platform import Me
+from api.schemas.problem import query_responses
+from api.schemas.reference import Definition, Queue, RecordType, ReferenceRecord
 from domain.case import CaseOpened
 from domain.errors import FieldError, NotFound, ValidationFailed
 from projections import history, queries
@@ -26,13 +31,13 @@ MAX_POSITION = 2**63 - 1  # versions and positions are stored as 64-bit integers
 router = APIRouter(prefix="/api", tags=["queries"], dependencies=[Waited])
 
 
-@router.get("/me", response_class=JsonReply)
+@router.get("/me", response_class=JsonReply, response_model=Me, responses=query_responses())
 def me(actor: ActorDep) -> JsonReply:
     """Who the token says you are."""
     return JsonReply({"user": actor.user, "tenant": actor.tenant, "roles": list(actor.roles)})
 
 
-@router.get("/cases", response_class=JsonReply)
+@router.get("/cases", response_class=JsonReply, response_model=CasePage, responses=query_responses())
 def list_cases(
     actor: ActorDep,
     platform: PlatformDep,
@@ -58,14 +63,15 @@ def list_cases(
     return JsonReply({"items": page.items, "next_cursor": page.next_cursor})
 
 
-@router.get("/cases/{case_id}", response_class=JsonReply)
-def get_case(case_id: str, actor: ActorDep, platform: PlatformDep, scope: ReadScopeDep) -> JsonReply:
+@router.get("/cases/{case_id}", response_class=JsonReply, response_model=Case, responses=query_responses(404))
+def get_case(case_id: CaseIdPath, actor: ActorDep, platform: PlatformDep, scope: ReadScopeDep) -> JsonReply:
     """One case with its data and comment threads."""
     return JsonReply(queries.get_case(platform.documents, actor.tenant, case_id, scope))
 
 
-@router.get("/cases/{case_id}/timeline", response_class=JsonReply)
-def timeline(case_id: str, actor: ActorDep, platform: PlatformDep, scope: ReadScopeDep) -> JsonReply:
+@router.get("/cases/{case_id}/timeline", response_class=JsonReply, response_model=list[TimelineEntry],
+            responses=query_responses(404))
+def timeline(case_id: CaseIdPath, actor: ActorDep, platform: PlatformDep, scope: ReadScopeDep) -> JsonReply:
     """Every event of a case, in order, in words."""
     return JsonReply(queries.case_timeline(platform.documents, actor.tenant, case_id, scope))
 
@@ -83,9 +89,10 @@ def _case_events(platform: PlatformDep, actor: ActorDep, case_id: str, scope: Re
     return events
 
 
-@router.get("/cases/{case_id}/history", response_class=JsonReply)
+@router.get("/cases/{case_id}/history", response_class=JsonReply, response_model=CaseAsOf,
+            responses=query_responses(404))
 async def case_history(
-    case_id: str, actor: ActorDep, platform: PlatformDep, scope: ReadScopeDep,
+    case_id: CaseIdPath, actor: ActorDep, platform: PlatformDep, scope: ReadScopeDep,
     version: Annotated[int | None, Query(ge=1, le=MAX_POSITION)] = None,
     as_of: Annotated[datetime | None, Query(description="ISO-8601 moment, with a time zone.")] = None,
 ) -> JsonReply:
@@ -98,9 +105,10 @@ async def case_history(
     return JsonReply(history.as_of(events, version=version, at=as_of))
 
 
-@router.get("/cases/{case_id}/diff", response_class=JsonReply)
+@router.get("/cases/{case_id}/diff", response_class=JsonReply, response_model=CaseDiff,
+            responses=query_responses(404))
 async def case_diff(
-    case_id: str, actor: ActorDep, platform: PlatformDep, scope: ReadScopeDep,
+    case_id: CaseIdPath, actor: ActorDep, platform: PlatformDep, scope: ReadScopeDep,
     from_: Annotated[int, Query(alias="from", ge=1, le=MAX_POSITION)],
     to: Annotated[int, Query(ge=1, le=MAX_POSITION)],
 ) -> JsonReply:
@@ -109,16 +117,17 @@ async def case_diff(
     return JsonReply(history.compare(events, from_, to))
 
 
-@router.get("/kanban/{definition_key}", response_class=JsonReply)
+@router.get("/kanban/{definition_key}", response_class=JsonReply, response_model=Kanban,
+            responses=query_responses(404))
 def kanban(
-    definition_key: str, actor: ActorDep, platform: PlatformDep, scope: ReadScopeDep,
+    definition_key: DefinitionKeyPath, actor: ActorDep, platform: PlatformDep, scope: ReadScopeDep,
     per_column: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> JsonReply:
     """The board of a definition: a column per stage with its open cases."""
     return JsonReply(queries.kanban(platform.documents, actor.tenant, definition_key, per_column, scope))
 
 
-@router.get("/counts", response_class=JsonReply)
+@router.get("/counts", response_class=JsonReply, response_model=CaseCounts, responses=query_responses())
 def counts(
     actor: ActorDep, platform: PlatformDep, scope: ReadScopeDep, definition_key: str | None = None,
 ) -> JsonReply:
@@ -126,29 +135,36 @@ def counts(
     return JsonReply(queries.case_counts(platform.documents, actor.tenant, definition_key, scope))
 
 
-@router.get("/definitions", response_class=JsonReply)
+@router.get("/definitions", response_class=JsonReply, response_model=list[Definition],
+            responses=query_responses(403))
 def definitions(actor: ActorDep, platform: PlatformDep, scope: ReadScopeDep) -> JsonReply:
     """The definitions whose cases the reader may see."""
     return JsonReply(queries.list_collection(platform.documents, "definitions", actor.tenant, scope))
 
 
-@router.get("/definitions/{key}", response_class=JsonReply)
-def definition(key: str, actor: ActorDep, platform: PlatformDep, scope: ReadScopeDep) -> JsonReply:
+@router.get("/definitions/{key}", response_class=JsonReply, response_model=Definition,
+            responses=query_responses(403, 404))
+def definition(key: DefinitionKeyPath, actor: ActorDep, platform: PlatformDep, scope: ReadScopeDep) -> JsonReply:
     """One definition (its latest version and every earlier one), if the reader may see its cases."""
     scope.require_reference()
     return JsonReply(queries.get_definition(platform.documents, actor.tenant, key, scope))
 
 
-@router.get("/queues", response_class=JsonReply)
+@router.get("/queues", response_class=JsonReply, response_model=list[Queue], responses=query_responses(403))
 def queues(actor: ActorDep, platform: PlatformDep, scope: ReadScopeDep) -> JsonReply:
+    """The work queues of the tenant (reference data)."""
     return JsonReply(queries.list_collection(platform.documents, "queues", actor.tenant, scope))
 
 
-@router.get("/record-types", response_class=JsonReply)
+@router.get("/record-types", response_class=JsonReply, response_model=list[RecordType],
+            responses=query_responses(403))
 def record_types(actor: ActorDep, platform: PlatformDep, scope: ReadScopeDep) -> JsonReply:
+    """The record types of the tenant and their schemas (reference data)."""
     return JsonReply(queries.list_collection(platform.documents, "record_types", actor.tenant, scope))
 
 
-@router.get("/record-types/{type_key}/records", response_class=JsonReply)
-def records(type_key: str, actor: ActorDep, platform: PlatformDep, scope: ReadScopeDep) -> JsonReply:
+@router.get("/record-types/{type_key}/records", response_class=JsonReply, response_model=list[ReferenceRecord],
+            responses=query_responses(403))
+def records(type_key: TypeKeyPath, actor: ActorDep, platform: PlatformDep, scope: ReadScopeDep) -> JsonReply:
+    """The records of one record type (reference data)."""
     return JsonReply(queries.list_collection(platform.documents, "records", actor.tenant, scope, type_key=type_key))

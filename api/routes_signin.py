@@ -12,6 +12,8 @@ from fastapi import APIRouter, Request
 
 from api.deps import PlatformDep
 from api.problems import ApiProblem
+from api.schemas.platform import SigninConfig
+from api.schemas.problem import public_responses
 
 router = APIRouter(tags=["identity"])
 
@@ -53,7 +55,8 @@ def _cache(request: Request) -> DiscoveryCache:
     return cache
 
 
-@router.get("/auth/config")
+@router.get("/auth/config", response_model=SigninConfig, response_model_exclude_unset=True,
+            responses=public_responses(503))
 async def signin_config(request: Request, platform: PlatformDep) -> dict[str, Any]:
     """`{"mode": "password"}` with the built-in issuer; `{"mode": "oidc", "issuers": [...]}` with external ones
     (the portal then signs in with the authorization code flow and PKCE, and never sees a password)."""

@@ -4,7 +4,7 @@
 
 import asyncio
 from functools import partial
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
@@ -13,6 +13,9 @@ from api.deps import ActorDep, PlatformDep, Waited
 from api.json_reply import JsonReply
 from api.read_scope import ReadScopeDep
 from api.routes_commands import BUS_THREADS, add_command_route, batchable, body_model, command_of, reply_of
+from api.schemas.params import TaskIdPath
+from api.schemas.problem import query_responses
+from api.schemas.tasks import Task, TaskPage
 from api.strict_json import StrictJsonRoute
 from commands import messages as m
 from projections import task_queries
@@ -30,7 +33,9 @@ def task_route(
     """Register POST path for command_type; who may do what on a task is the policy's decision, then the task's."""
     body_type = body_model(command_type, omit)
 
-    async def endpoint(request: Request, body: body_type, actor: ActorDep, platform: PlatformDep) -> JSONResponse:  # type: ignore[valid-type]
+    async def endpoint(
+        request: Request, body: body_type, actor: ActorDep, platform: PlatformDep, **_path: Any,  # type: ignore[valid-type]
+    ) -> JSONResponse:
         command = command_of(command_type, body, request)
         result = await asyncio.get_running_loop().run_in_executor(BUS_THREADS, partial(
             platform.bus.submit, command, actor,
@@ -52,7 +57,8 @@ task_route("/tasks/{task_id}/priority", m.ChangeTaskPriority)
 task_route("/tasks/{task_id}/assign", m.AssignTask)
 
 
-@router.get("/tasks", dependencies=[Waited], response_class=JsonReply)
+@router.get("/tasks", dependencies=[Waited], response_class=JsonReply, response_model=TaskPage,
+            responses=query_responses())
 def list_tasks(
     actor: ActorDep,
     platform: PlatformDep,
@@ -81,7 +87,8 @@ def list_tasks(
     return JsonReply({"items": page.items, "next_cursor": page.next_cursor})
 
 
-@router.get("/tasks/{task_id}", dependencies=[Waited], response_class=JsonReply)
-def get_task(task_id: str, actor: ActorDep, platform: PlatformDep, scope: ReadScopeDep) -> JsonReply:
+@router.get("/tasks/{task_id}", dependencies=[Waited], response_class=JsonReply, response_model=Task,
+            responses=query_responses(404))
+def get_task(task_id: TaskIdPath, actor: ActorDep, platform: PlatformDep, scope: ReadScopeDep) -> JsonReply:
     """One task with its form schema and, once completed, its data."""
     return JsonReply(task_queries.get_task(platform.documents, actor.tenant, task_id, scope))

@@ -1,0 +1,1 @@
+"""The documented shapes of the API's replies, one module per resource family (the OpenAPI's components)."""
