@@ -5,6 +5,7 @@ Chromium is Debian's (infra/browser.py installs it when missing); Playwright dri
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -16,7 +17,7 @@ from infra.browser import CHROMIUM_ARGS, ensure_chromium
 from tests.http_server import LiveServer, live_server
 
 if TYPE_CHECKING:  # playwright is imported where used
-    from playwright.sync_api import Browser, Page
+    from playwright.sync_api import Browser, ConsoleMessage, Page
 
 DEMO_CASES = 30
 PASSWORD = "casestream"  # the demo users' password in the users file `./run` creates
@@ -43,6 +44,9 @@ def browser() -> Iterator[Browser]:
             chromium.close()
 
 
+_EXPECTED_4XX = re.compile(r"Failed to load resource: the server responded with a status of 4\d\d ")
+
+
 @pytest.fixture
 def page(browser: Browser, server: LiveServer) -> Iterator[Page]:
     """A fresh browser context (own sessionStorage) on the portal; fails the test on uncaught page errors."""
@@ -51,6 +55,14 @@ def page(browser: Browser, server: LiveServer) -> Iterator[Page]:
     tab = context.new_page()
     errors: list[str] = []
     tab.on("pageerror", lambda exc: errors.append(str(exc)))
+    # console errors too: a Content-Security-Policy violation (api/security_headers.py) is reported only there.
+    # The browser also logs every 4xx reply as an error; the portal expects some (401 before sign-in, a refused
+    # command), so those alone are not failures
+    def on_console(msg: ConsoleMessage) -> None:
+        if msg.type == "error" and not _EXPECTED_4XX.match(msg.text):
+            errors.append(f"console: {msg.text}")
+
+    tab.on("console", on_console)
     try:
         yield tab
     finally:
