@@ -17,7 +17,9 @@ from infra.server import Launch, Server
 TRAEFIK_VERSION = "v3.6.12"
 TRAEFIK_CMD = "github.com/traefik/traefik/v3/cmd/traefik"
 WEB_PORT = 28000
-PING_PORT = 38082  # Traefik's own entrypoint: /ping and the read-only API, never proxied traffic
+# Traefik's own entrypoint: /ping and the read-only API, never proxied traffic; below the ephemeral range (a client
+# socket once held the old 38082 and the stack's Traefik could not bind it)
+PING_PORT = 28088
 DEFAULT_API_URLS = ("http://127.0.0.1:8001", "http://127.0.0.1:8002")
 DEFAULT_UI_URL = "http://127.0.0.1:8000"
 WRAPPER_DIR = Path(__file__).resolve().parent / "traefik_wrapper"
