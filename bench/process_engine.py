@@ -117,7 +117,7 @@ def run_instances(engine: EmbeddedEngine, pid: str, count: int, jobs_per: int) -
     start, cpu = time.perf_counter(), time.process_time()
     for n in range(count):
         engine.start(pid, tenant=TENANT, variables={"n": n})
-    wait_until(lambda: len(STORED) >= count * jobs_per and not engine._instances, 300)
+    wait_until(lambda: len(STORED) >= count * jobs_per and not engine.open_instances(), 300)
     elapsed = time.perf_counter() - start
     return count / elapsed, len(STORED) / elapsed, (time.process_time() - cpu) / count
 

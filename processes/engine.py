@@ -13,9 +13,11 @@ commands to other aggregates (tasks) are sent after it is released.
 from __future__ import annotations
 
 import heapq
+import itertools
 import logging
 import queue
 import threading
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -41,8 +43,8 @@ from commands.ports import EventStore
 from domain.definition import NAMESPACE
 from domain.errors import AlreadyExists, DomainError
 from domain.process import (
-    CANCELLED,
-    COMPLETED,
+    RUNNING,
+    InstanceState,
     ProcessCancelled,
     ProcessCompleted,
     ProcessStarted,
@@ -50,6 +52,8 @@ from domain.process import (
     process_instance_id,
 )
 from processes.bpmn import DeployedProcess, ZeebeServiceTask
+from processes.cache import InstanceCache
+from processes.index import Subscription, UserTaskRef, WaitIndex
 from processes.instance import Instance
 from processes.jobs import Failed, Job, JobOutcome, known_task_types, run_job
 from processes.model import ProcessModel, content_hash, prepare_model
@@ -96,6 +100,7 @@ class EmbeddedEngine:
         backoff_max_seconds: float = 300.0,
         task_types: frozenset[str] | None = None,
         on_job_ready: Callable[[Job], None] | None = None,
+        cache_size: int = 1000,
     ) -> None:
         self.bus = bus
         self.store = store
@@ -110,8 +115,9 @@ class EmbeddedEngine:
         self._wake = threading.Condition(self._lock)
         self._models: dict[str, ProcessModel] = {}  # process id -> latest deployment
         self._by_hash: dict[str, ProcessModel] = {}
-        self._instances: dict[UUID, Instance] = {}
-        self._user_tasks: dict[UUID, tuple[UUID, UUID]] = {}  # task id -> (instance id, spiff task id)
+        self._loaded = InstanceCache(cache_size)  # in memory: busy instances and the most recent resting ones
+        self._index = WaitIndex()  # every open instance, loaded or not, with what it waits for
+        self._unindexed: dict[UUID, None] = {}  # found unfinished at recovery, not yet loaded and indexed
         self._timers: list[_Timer] = []
         self._timer_seq = 0
         self._scheduled: set[tuple[UUID, str, datetime]] = set()
@@ -134,6 +140,20 @@ class EmbeddedEngine:
         timer = threading.Thread(target=self._tick, name="bpmn-timers", daemon=True)
         timer.start()
         self._threads.append(timer)
+        if self._unindexed:
+            indexer = threading.Thread(target=self._index_in_background, name="bpmn-recovery", daemon=True)
+            indexer.start()
+            self._threads.append(indexer)
+
+    def _index_in_background(self) -> None:
+        """Index lazily recovered instances in small batches (the lock is free between them for new work)."""
+        while self._running:
+            try:
+                if self.index_pending() == 0:
+                    return
+            except Exception:
+                log.exception("indexing recovered process instances failed; retrying")
+                time.sleep(1.0)
 
     def stop(self) -> None:
         """Stop the background threads (jobs already taken finish first)."""
@@ -184,7 +204,7 @@ class EmbeddedEngine:
         iid = process_instance_id(tenant, key)
         effects: list[Callable[[], None]] = []
         with self._lock:
-            if iid in self._instances:
+            if iid in self._index.open:
                 return key
             model = self._models.get(process_id)
             if model is None:
@@ -197,7 +217,7 @@ class EmbeddedEngine:
             instance.workflow = BpmnWorkflow(model.deployed.spec, model.deployed.subprocess_specs,
                                              script_engine=instance.script)
             instance.saved_variables = dict(values)
-            self._instances[iid] = instance
+            self._index.add(iid, key, tenant)
             try:
                 self._advance(instance)
                 self._commit(instance, [(ProcessStarted.__name__, {
@@ -206,9 +226,10 @@ class EmbeddedEngine:
                     "case_id": instance.case_id,
                 })], effects)
             except AlreadyExists:
+                self._index.drop(iid)
                 return key  # started before (maybe finished): the aggregate refused a second start
             except Exception:
-                self._instances.pop(iid, None)
+                self._index.drop(iid)
                 raise
         self._run_effects(effects)
         self._relieve_backlog()
@@ -262,17 +283,23 @@ class EmbeddedEngine:
         instance.version = result.version
         if any(t in (ProcessCompleted.__name__, ProcessCancelled.__name__) for t, _ in step):
             self._close_user_tasks(instance, effects, finished=True)
+            self._index.drop(instance.id)
             self._forget(instance)
             return
         self._collect_effects(instance, effects)
+        self._loaded.settle(instance)
 
     def _actor(self, instance: Instance) -> Actor:
         return Actor(user=f"process:{instance.model.process_id}", tenant=instance.tenant, roles=("process",))
 
     def _forget(self, instance: Instance) -> None:
-        self._instances.pop(instance.id, None)
-        for task_id in [t for t, (iid, _) in self._user_tasks.items() if iid == instance.id]:
-            self._user_tasks.pop(task_id, None)
+        """Drop the loaded copy (finished, or ahead of the store after a failed save: the next use reloads it)."""
+        self._loaded.drop(instance.id)
+
+    def _settle(self, instance: Instance) -> None:
+        """Re-file a still-open instance in the cache after work that saved no step (a job offered or dropped)."""
+        if instance.id in self._index.open and instance.id in self._loaded:
+            self._loaded.settle(instance)
 
     def _send(self, instance: Instance, command: Command) -> Callable[[], None]:
         actor, key = self._actor(instance), instance.key
@@ -285,18 +312,24 @@ class EmbeddedEngine:
 
         return send
 
-    def _collect_effects(self, instance: Instance, effects: list[Callable[[], None]]) -> None:
-        """After a saved step: hand ready jobs to the workers, announce user tasks, schedule timers."""
+    def _collect_effects(self, instance: Instance, effects: list[Callable[[], None]], *,
+                         recovering: bool = False) -> None:
+        """After a saved step: hand ready jobs to the workers, announce user tasks, schedule timers, index the
+        messages it waits for. Recovering, a user task is announced only if its task was never created."""
+        subscriptions: set[Subscription] = set()
         for task in instance.all_tasks(TaskState.STARTED | TaskState.READY | TaskState.WAITING):
             spec = task.task_spec
+            if task.state == TaskState.WAITING and task.internal_data.get("correlation_key") is not None:
+                subscriptions.add((instance.tenant, str(task.internal_data.get("message_name")),
+                                   str(task.internal_data["correlation_key"])))
             if isinstance(spec, ZeebeServiceTask) and task.state == TaskState.STARTED:
                 self._offer_job(instance, str(task.id), self._service_job(instance, task))
             elif isinstance(spec, UserTask) and task.state == TaskState.READY:
                 task_id = self.user_task_id(instance.key, spec.name, task.id)
-                if task_id not in self._user_tasks:
-                    self._user_tasks[task_id] = (instance.id, task.id)
+                if task_id not in self._index.tasks:
+                    self._index.add_task(task_id, UserTaskRef(instance.id, task.id, spec.name))
                     command = user_task_command(instance, task, task_id)
-                    if command is not None:
+                    if command is not None and not (recovering and self.store.position_of(task_id, 1) is not None):
                         effects.append(self._send(instance, command))
             elif task.state == TaskState.WAITING and isinstance(spec, CatchingEvent):
                 if isinstance(spec.event_definition, TimerEventDefinition):
@@ -305,16 +338,16 @@ class EmbeddedEngine:
                         self._schedule(instance.id, str(task.id), due)
             elif task.state == TaskState.STARTED and spec.name in instance.model.compensation_throws:
                 offer_compensation(self, instance, task)
+        self._index.subscribe(instance.id, frozenset(subscriptions))
         self._close_user_tasks(instance, effects, finished=False)
 
     def _close_user_tasks(self, instance: Instance, effects: list[Callable[[], None]], *, finished: bool) -> None:
-        for task_id, (iid, spiff_id) in list(self._user_tasks.items()):
-            if iid != instance.id:
-                continue
-            task = instance.task(spiff_id)
+        """Withdraw the instance's announced user tasks that are no longer ready (only its own: by the index)."""
+        for task_id, ref in self._index.tasks_of(instance.id).items():
+            task = instance.task(ref.spiff_id)
             if task is not None and task.state == TaskState.READY and not finished:
                 continue
-            self._user_tasks.pop(task_id, None)
+            self._index.remove_task(task_id)
             if task is None or task.state != TaskState.COMPLETED:
                 reason = "the process instance ended" if finished else "the process moved on (boundary event)"
                 if instance.case_id is not None:
@@ -407,13 +440,15 @@ class EmbeddedEngine:
         """Apply a job's outcome: complete and advance, throw its BPMN error, or retry / raise an incident."""
         effects: list[Callable[[], None]] = []
         with self._lock:
-            instance = self._instances.get(instance_id)
+            instance = self._instance(instance_id, effects)
             if instance is None:
                 return
             instance.in_flight.discard(ref)
             step = apply_outcome(self, instance, ref, job, outcome)
             if step:
                 self._commit(instance, step, effects)
+            else:
+                self._settle(instance)
         self._run_effects(effects)
 
     def retry_delay(self, retries_left: int, initial: int) -> timedelta:
@@ -445,13 +480,25 @@ class EmbeddedEngine:
                     self._wake.wait(min(wait, 60.0))
             if self._running:
                 try:
-                    self.fire_due_timers(self.clock())
+                    self._fire_due(self.clock())
                 except Exception:
                     log.exception("firing timers failed")
 
     def fire_due_timers(self, now: datetime | None = None) -> int:
-        """Fire every timer (and job retry) due at `now`; returns how many fired."""
-        now = now or self.clock()
+        """Fire every timer (and job retry) due at `now`; returns how many fired. Instances a lazy recovery has
+        not indexed yet are indexed first, so their timers count (the timer thread does not wait for that)."""
+        effects: list[Callable[[], None]] = []
+        with self._lock:
+            self._index_all(effects)
+        self._run_effects(effects)
+        return self._fire_due(now or self.clock())
+
+    @property
+    def recovering(self) -> int:
+        """Instances found unfinished at recovery and not indexed yet."""
+        return len(self._unindexed)
+
+    def _fire_due(self, now: datetime) -> int:
         fired = 0
         while True:
             effects: list[Callable[[], None]] = []
@@ -460,7 +507,7 @@ class EmbeddedEngine:
                     return fired
                 entry = heapq.heappop(self._timers)
                 self._scheduled.discard((entry.instance_id, entry.ref, entry.due))
-                instance = self._instances.get(entry.instance_id)
+                instance = self._instance(entry.instance_id, effects)
                 if instance is None:
                     continue
                 # each timer fires in its own step at its due time, so a later timer does not ride along
@@ -468,6 +515,7 @@ class EmbeddedEngine:
                 try:
                     if fire_timer(self, instance, entry.ref, entry.due, effects):
                         fired += 1
+                    self._settle(instance)
                 except Exception:
                     log.exception("process %s: timer %s failed", instance.key, entry.ref)
                 finally:
@@ -481,107 +529,198 @@ class EmbeddedEngine:
         """Deliver a message to the first instance waiting for it with this correlation key."""
         effects: list[Callable[[], None]] = []
         with self._lock:
-            for instance in list(self._instances.values()):
-                if instance.tenant != tenant:
+            self._index_all(effects)  # an instance not indexed yet after a restart may be the one waiting
+            delivered = False
+            for iid in self._index.subscribers((tenant, name, str(correlation_key))):
+                instance = self._instance(iid, effects)
+                if instance is None:
                     continue
                 for task in instance.all_tasks(TaskState.WAITING):
                     data = task.internal_data
                     if data.get("message_name") == name and data.get("correlation_key") == str(correlation_key):
                         deliver_message(self, instance, task, dict(variables or {}), effects)
+                        delivered = True
                         break
-                else:
-                    continue
-                break
-            else:
-                return False
+                if delivered:
+                    break
         self._run_effects(effects)
-        return True
+        return delivered
 
     def complete_user_task(self, tenant: str, task_id: str | UUID, variables: Mapping[str, Any] | None = None) -> bool:
         """Complete the user task behind a task with its variables; False if no open user task has that id."""
         effects: list[Callable[[], None]] = []
         with self._lock:
-            found = self._user_tasks.get(UUID(str(task_id)))
-            if found is None:
-                return False
-            instance = self._instances.get(found[0])
-            if instance is None or instance.tenant != tenant:
-                return False
-            task = instance.task(found[1])
-            if task is None or task.state != TaskState.READY:
-                return False
-            instance.merge_result(task.task_spec.name, dict(variables or {}))
-            task.run()
-            self._advance(instance)
-            self._commit(instance, [("ProcessAdvanced", {"cause": "user-task-completed",
-                                                         "element_id": task.task_spec.name})], effects)
+            found = self._user_task(UUID(str(task_id)), tenant, effects)
+            if found is not None:
+                instance, task = found
+                instance.merge_result(task.task_spec.name, dict(variables or {}))
+                task.run()
+                self._advance(instance)
+                self._commit(instance, [("ProcessAdvanced", {"cause": "user-task-completed",
+                                                             "element_id": task.task_spec.name})], effects)
         self._run_effects(effects)
-        return True
+        return found is not None
+
+    def _user_task(self, task_id: UUID, tenant: str, effects: list[Callable[[], None]]) -> tuple[Instance, Task] | None:
+        """The instance and ready SpiffWorkflow task behind an announced user task, by the index."""
+        ref = self._index.tasks.get(task_id)
+        if ref is None and self._unindexed:
+            ref = self._index_owner_of(task_id, tenant, effects)
+        if ref is None:
+            return None
+        instance = self._instance(ref.instance_id, effects)
+        if instance is None or instance.tenant != tenant:
+            return None
+        task = instance.task(ref.spiff_id)
+        if task is None or task.state != TaskState.READY:
+            return None
+        return instance, task
 
     def cancel(self, instance_key: str, reason: str, *, tenant: str | None = None) -> bool:
         """Cancel a running instance (its open user tasks are cancelled too); False if none runs with that key."""
         effects: list[Callable[[], None]] = []
         with self._lock:
-            instance = next((i for i in self._instances.values()
-                             if i.key == instance_key and (tenant is None or i.tenant == tenant)), None)
-            if instance is None:
-                return False
-            instance.workflow.cancel()
-            self._commit(instance, [(ProcessCancelled.__name__, {"reason": reason})], effects)
+            iid = self._index.by_key(instance_key, tenant)
+            instance = self._instance(iid, effects) if iid is not None else None
+            if instance is not None:
+                instance.workflow.cancel()
+                self._commit(instance, [(ProcessCancelled.__name__, {"reason": reason})], effects)
         self._run_effects(effects)
-        return True
+        return instance is not None
 
     # ------------------------------------------------------------------------------------------ inspection
 
     def instance(self, instance_key: str, tenant: str) -> Instance | None:
-        """The live (unfinished) instance with this key, if loaded."""
-        return self._instances.get(process_instance_id(tenant, instance_key))
+        """The open (unfinished) instance with this key, loaded from its events if it was evicted."""
+        effects: list[Callable[[], None]] = []
+        with self._lock:
+            found = self._instance(process_instance_id(tenant, instance_key), effects)
+        self._run_effects(effects)
+        return found
+
+    def open_instances(self) -> int:
+        """How many instances are open (loaded or not)."""
+        return len(self._index)
+
+    def loaded_instances(self) -> int:
+        """How many instances are held in memory (busy ones and the cache of resting ones)."""
+        return len(self._loaded)
 
     def open_user_tasks(self, instance_key: str, tenant: str) -> dict[str, UUID]:
         """Element id -> task id of the instance's open user tasks."""
         iid = process_instance_id(tenant, instance_key)
+        effects: list[Callable[[], None]] = []
         with self._lock:
-            instance = self._instances.get(iid)
-            if instance is None:
-                return {}
-            return {instance.task(spiff).task_spec.name: task_id  # type: ignore[union-attr]
-                    for task_id, (i, spiff) in self._user_tasks.items() if i == iid and instance.task(spiff)}
+            if iid in self._unindexed:
+                self._index_one(iid, effects)
+            tasks = {ref.element_id: task_id for task_id, ref in self._index.tasks_of(iid).items()}
+        self._run_effects(effects)
+        return tasks
 
     # --------------------------------------------------------------------------------------------- recover
 
-    def recover(self) -> list[str]:
-        """Load every unfinished instance from the event store (after a restart); returns their keys.
+    def recover(self, *, lazily: bool = False) -> list[str]:
+        """Know every unfinished instance again after a restart (deploy the processes first); their keys.
 
-        Deploy the processes first: an instance whose deployment is unknown is skipped with a warning.
+        The log's start and end events name the unfinished instances; each is then folded from its own events,
+        its user tasks, timers and messages indexed, and its work in flight at the stop (a job, an unannounced
+        user task) offered again. Lazily, that folding is left to `index_pending` (the engine's recovery thread
+        once started), and whatever arrives for an instance not indexed yet indexes that one first.
         """
         effects: list[Callable[[], None]] = []
         recovered: list[str] = []
         with self._lock:
-            for iid in unfinished_instances(self.store):
-                if iid in self._instances:
+            for found in unfinished_instances(self.store):
+                if found.instance_id in self._index.open:
                     continue
-                state = fold_instance(self.store.events_of(iid))
-                if state.status in (COMPLETED, CANCELLED, ""):
-                    continue
-                model = self._by_hash.get(state.definition_hash)
-                if model is None:
-                    log.warning("process instance %s: its deployment %s of %r is not deployed; not recovered",
-                                state.instance_key, state.definition_hash[:12], state.process_id)
-                    continue
-                instance = self._new_instance(iid, state.instance_key, state.tenant, state.case_id, model,
-                                              dict(state.variables))
-                instance.workflow = restore_workflow(model.deployed.spec, model.deployed.subprocess_specs, state,
-                                                     instance.script)
-                instance.version = state.version
-                instance.saved_variables = dict(state.variables)
-                instance.jobs = dict(state.jobs)
-                instance.extra = dict(state.extra)
-                instance.tracker.delta(instance.workflow)  # the restored tasks are the saved baseline
-                self._instances[iid] = instance
-                self._collect_effects(instance, effects)
-                recovered.append(state.instance_key)
+                self._index.add(found.instance_id, found.key, found.tenant)
+                self._unindexed[found.instance_id] = None
+                recovered.append(found.key)
+            if not lazily:
+                self._index_all(effects)
+                recovered = [key for key in recovered if self._index.by_key(key) is not None]
         self._run_effects(effects)
         return recovered
+
+    def index_pending(self, limit: int = 200) -> int:
+        """Fold and index up to `limit` instances recovered lazily; returns how many are left."""
+        effects: list[Callable[[], None]] = []
+        with self._lock:
+            batch = list(itertools.islice(self._unindexed, limit))
+            events = self.store.events_of_many(batch) if batch else {}
+            for iid in batch:
+                if iid in self._unindexed:
+                    self._index_one(iid, effects, events.get(iid, []))
+            left = len(self._unindexed)
+        self._run_effects(effects)
+        return left
+
+    def _index_all(self, effects: list[Callable[[], None]]) -> None:
+        while self._unindexed:
+            batch = list(itertools.islice(self._unindexed, 500))
+            events = self.store.events_of_many(batch)
+            for iid in batch:
+                self._index_one(iid, effects, events.get(iid, []))
+
+    def _index_one(self, iid: UUID, effects: list[Callable[[], None]],
+                   events: list[Any] | None = None) -> Instance | None:
+        """Load a recovered instance and index what it waits for, offering the work it had in flight."""
+        self._unindexed.pop(iid, None)
+        instance = self._load(iid, events)
+        if instance is not None:
+            self._collect_effects(instance, effects, recovering=True)
+            self._loaded.settle(instance)
+        return instance
+
+    def _index_owner_of(self, task_id: UUID, tenant: str, effects: list[Callable[[], None]]) -> UserTaskRef | None:
+        """Before recovery indexed everything: find the instance that announced a task from the task's creation."""
+        created = next(iter(self.store.events_of(task_id)), None)
+        key = getattr(created, "process_instance_key", None)
+        if key is None:
+            return None
+        iid = process_instance_id(tenant, str(key))
+        if iid in self._unindexed:
+            self._index_one(iid, effects)
+        return self._index.tasks.get(task_id)
+
+    def _instance(self, iid: UUID, effects: list[Callable[[], None]]) -> Instance | None:
+        """An open instance: the loaded copy, else folded from its events (and indexed, if recovery had not yet)."""
+        found = self._loaded.get(iid)
+        if found is not None:
+            return found
+        if iid not in self._index.open:
+            return None
+        if iid in self._unindexed:
+            return self._index_one(iid, effects)
+        return self._load(iid)
+
+    def _load(self, iid: UUID, events: list[Any] | None = None) -> Instance | None:
+        """Rebuild an open instance from its stored events and hold it in the cache."""
+        state = fold_instance(self.store.events_of(iid) if events is None else events)
+        if state.status != RUNNING:
+            self._index.drop(iid)
+            return None
+        model = self._by_hash.get(state.definition_hash)
+        if model is None:
+            log.warning("process instance %s: its deployment %s of %r is not deployed; not recovered",
+                        state.instance_key, state.definition_hash[:12], state.process_id)
+            self._index.drop(iid)
+            return None
+        instance = self._restore(iid, state, model)
+        self._loaded.put(instance)
+        return instance
+
+    def _restore(self, iid: UUID, state: InstanceState, model: ProcessModel) -> Instance:
+        instance = self._new_instance(iid, state.instance_key, state.tenant, state.case_id, model,
+                                      dict(state.variables))
+        instance.workflow = restore_workflow(model.deployed.spec, model.deployed.subprocess_specs, state,
+                                             instance.script)
+        instance.version = state.version
+        instance.saved_variables = dict(state.variables)
+        instance.jobs = dict(state.jobs)
+        instance.extra = dict(state.extra)
+        instance.tracker.delta(instance.workflow)  # the restored tasks are the saved baseline
+        return instance
 
     # ----------------------------------------------------------------------------------------- helpers
 

@@ -105,7 +105,10 @@ class Processes:
         """Build, recover unfinished instances, then start the engine's threads and the manager."""
         try:
             self.build()
-            self.recovered = self.engine.recover()
+            # lazily: the unfinished instances are known at once, each is folded and indexed on the engine's
+            # recovery thread (or first, when something arrives for it), so a restart with many open instances
+            # is ready in seconds
+            self.recovered = self.engine.recover(lazily=True)
             if self.recovered:
                 log.info("recovered %d unfinished process instances", len(self.recovered))
             self._unregister = register_task_lookup(self.engine.open_user_tasks)

@@ -1,7 +1,8 @@
-"""Finding the process instances a restarted engine must load again."""
+"""Finding the process instances a restarted engine must know again."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from uuid import UUID
 
 from commands.ports import EventStore
@@ -10,17 +11,28 @@ from domain.process import ProcessCancelled, ProcessCompleted, ProcessStarted
 _TYPES = frozenset({ProcessStarted.__name__, ProcessCompleted.__name__, ProcessCancelled.__name__})
 
 
-def unfinished_instances(store: EventStore, batch: int = 10_000) -> list[UUID]:
-    """Ids of instances started and neither completed nor cancelled, in start order (one filtered log scan)."""
-    running: dict[UUID, None] = {}
+@dataclass(frozen=True)
+class Unfinished:
+    """An instance started and neither completed nor cancelled: its id, key and tenant."""
+
+    instance_id: UUID
+    key: str
+    tenant: str
+
+
+def unfinished_instances(store: EventStore, batch: int = 10_000) -> list[Unfinished]:
+    """Instances started and neither completed nor cancelled, in start order (one filtered scan of the log's
+    start and end events: their states are folded later, one instance at a time, when it is needed)."""
+    running: dict[UUID, Unfinished] = {}
     after = 0
     while True:
         items, last = store.read_batch(after, batch, _TYPES)
         for item in items:
-            if isinstance(item.event, ProcessStarted):
-                running[item.event.aggregate_id] = None
+            event = item.event
+            if isinstance(event, ProcessStarted):
+                running[event.aggregate_id] = Unfinished(event.aggregate_id, event.instance_key, event.tenant)
             else:
-                running.pop(item.event.aggregate_id, None)
+                running.pop(event.aggregate_id, None)
         if last <= after:
-            return list(running)
+            return list(running.values())
         after = last
