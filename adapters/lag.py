@@ -11,6 +11,8 @@ by `/metrics`, `/readyz` and the command backpressure.
   the CloudEvent) of the record at that next offset, read only for partitions that lag.
   The relay's own lag is the log head minus its stored position, with the age of the first unrelayed event.
 Every read model folded from a topic shares that topic's partition lag (one worker write covers them all).
+The process manager (embedded, processes on) follows the same log: its lag is the log head minus its stored
+position, with the age of the first event it has not handled.
 """
 
 from __future__ import annotations
@@ -50,6 +52,25 @@ class PartitionLag:
 
 
 @dataclass(frozen=True)
+class ProcessLag:
+    """How far the process manager is behind the log: its position, events and seconds behind the head."""
+
+    position: int
+    events: int
+    seconds: float
+
+    def as_json(self) -> dict[str, Any]:
+        return {"position": self.position, "events_behind": self.events, "seconds_behind": round(self.seconds, 3)}
+
+
+def process_lag(store: EventStore, position: int, now: float | None = None) -> ProcessLag:
+    """The process manager's lag at `position` against the log head."""
+    now = time.time() if now is None else now
+    events = max(0, store.max_position() - position)
+    return ProcessLag(position, events, event_age(store, position, now) if events else 0.0)
+
+
+@dataclass(frozen=True)
 class LagReport:
     """One measurement of every partition's lag, plus the relay's (distributed mode)."""
 
@@ -60,6 +81,7 @@ class LagReport:
     relay_seconds: float = 0.0
     measured_at: float = field(default_factory=time.time)
     error: str | None = None
+    processes: ProcessLag | None = None  # the process manager's, when it runs in this process
 
     @property
     def events_behind(self) -> int:
@@ -93,6 +115,8 @@ class LagReport:
         }
         if self.mode == "distributed":
             body["relay"] = {"events": self.relay_events, "seconds": round(self.relay_seconds, 3)}
+        if self.processes is not None:
+            body["process_manager"] = self.processes.as_json()
         if self.error:
             body["error"] = self.error
         return body
@@ -121,6 +145,19 @@ class LagReport:
                 "# HELP casestream_relay_lag_seconds Age of the oldest event not yet published to Kafka.",
                 "# TYPE casestream_relay_lag_seconds gauge",
                 f"casestream_relay_lag_seconds {self.relay_seconds:.3f}",
+            ]
+        if self.processes is not None:
+            lines += [
+                "# HELP casestream_process_manager_position Last log position the process manager handled.",
+                "# TYPE casestream_process_manager_position gauge",
+                f"casestream_process_manager_position {self.processes.position}",
+                "# HELP casestream_process_manager_lag_events Log positions the process manager has not handled.",
+                "# TYPE casestream_process_manager_lag_events gauge",
+                f"casestream_process_manager_lag_events {self.processes.events}",
+                "# HELP casestream_process_manager_lag_seconds Age of the oldest event the process manager has not "
+                "handled.",
+                "# TYPE casestream_process_manager_lag_seconds gauge",
+                f"casestream_process_manager_lag_seconds {self.processes.seconds:.3f}",
             ]
         lines += [
             "# HELP casestream_lag_measured_timestamp_seconds When the lag was last measured (Unix time).",
@@ -165,6 +202,8 @@ class EmbeddedLag:
         self.store = store
         self.runner = runner
         self.read_models = {p.collection: (EMBEDDED_SOURCE,) for p in projections}
+        # the process manager's position (None until it is built); set by the composition root when processes run
+        self.process_position: Callable[[], int | None] | None = None
 
     def measure_now(self) -> LagReport:
         now = time.time()
@@ -172,8 +211,10 @@ class EmbeddedLag:
         position = self.runner.position
         events = max(0, head - position)
         seconds = event_age(self.store, position, now) if events else 0.0
+        manager = self.process_position() if self.process_position is not None else None
+        processes = process_lag(self.store, manager, now) if manager is not None else None
         return LagReport("embedded", self.read_models, (PartitionLag(EMBEDDED_SOURCE, 0, events, seconds),),
-                         measured_at=now)
+                         measured_at=now, processes=processes)
 
     async def measure(self) -> LagReport:
         return await asyncio.to_thread(self.measure_now)

@@ -96,7 +96,7 @@ def create_app(platform: Platform) -> FastAPI:
         if platform.lag is not None:
             report["lag"] = platform.lag.report.as_json()
         if platform.processes is not None:  # reported, not gating: cases can be worked by hand while it starts
-            status = platform.processes.status()
+            status = await run_in_threadpool(platform.processes.status)
             report["processes"] = {**status, "error": _public(status.get("error"))}
         report["status"] = "ready" if runner_ok else "unavailable"
         return JSONResponse(report, status_code=200 if runner_ok else 503)

@@ -1,4 +1,5 @@
-"""Backpressure: while the read models are further behind than the operator allows, commands get 429.
+"""Backpressure: while the read models (or the process manager) are further behind than the operator allows,
+commands get 429.
 
 Queries keep working (they read what is there, or wait with `wait_for`); only command intake (POST under
 /api/) is refused, with `Retry-After`, so read models cannot fall hours behind under a burst. The decision
@@ -44,6 +45,7 @@ class Decision:
     admit: bool
     retry_after: int = 0
     detail: str = ""
+    code: str = "read-models-behind"
 
 
 ADMIT = Decision(True)
@@ -51,10 +53,19 @@ ADMIT = Decision(True)
 
 def decide(report: LagReport | None, limits: Limits, interval: float = 1.0) -> Decision:
     """Refuse while lag is above a limit. Retry-After: the seconds above the limit (at least one measurement
-    interval, at most 30 s), so clients come back about when the read models may be within it again."""
+    interval, at most 30 s), so clients come back about when the read models may be within it again. The process
+    manager's lag counts the same way: its backlog is work the commands already accepted still owe."""
     if report is None or not limits.active:
         return ADMIT
-    events, seconds = report.events_behind, report.seconds_behind
+    decision = _over(report.events_behind, report.seconds_behind, limits, interval, "the read models are")
+    if decision.admit and report.processes is not None:
+        decision = _over(report.processes.events, report.processes.seconds, limits, interval,
+                         "the process manager is", "processes-behind")
+    return decision
+
+
+def _over(events: int, seconds: float, limits: Limits, interval: float, who: str,
+          code: str = "read-models-behind") -> Decision:
     over_events = limits.events > 0 and events > limits.events
     over_seconds = limits.seconds > 0 and seconds > limits.seconds
     if not (over_events or over_seconds):
@@ -68,8 +79,8 @@ def decide(report: LagReport | None, limits: Limits, interval: float = 1.0) -> D
         reasons.append(f"{events:,} events behind (limit {limits.events:,})")
     if over_seconds:
         reasons.append(f"{seconds:.1f}s behind (limit {limits.seconds:g}s)")
-    detail = f"the read models are {' and '.join(reasons)}; commands are paused, retry after {wait}s"
-    return Decision(False, wait, detail)
+    detail = f"{who} {' and '.join(reasons)}; commands are paused, retry after {wait}s"
+    return Decision(False, wait, detail, code)
 
 
 class Gate:
@@ -97,7 +108,7 @@ class Backpressure:
             decision = self.gate.decision()
             if not decision.admit:
                 self.gate.refused += 1
-                response = problems.problem(429, "read-models-behind", decision.detail,
+                response = problems.problem(429, decision.code, decision.detail,
                                             headers={"Retry-After": str(decision.retry_after)})
                 await response(scope, receive, send)
                 return

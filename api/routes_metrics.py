@@ -20,7 +20,8 @@ class PrometheusText(PlainTextResponse):
 @router.get("/metrics", response_class=PrometheusText, responses={
     200: {"description": "Prometheus text exposition format 0.0.4."}, **public_responses()})
 def metrics(request: Request) -> PlainTextResponse:
-    """Lag per read model and partition (events, seconds), relay lag, and whether commands are being refused."""
+    """Lag per read model and partition (events, seconds), relay and process-manager lag, and whether commands
+    are being refused."""
     from api.backpressure import Gate
 
     gate: Gate = request.app.state.gate

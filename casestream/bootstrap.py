@@ -125,6 +125,7 @@ def bootstrap(
         from processes.platform import Processes
 
         platform.processes = Processes(platform.bus, store, documents, runner)
+        lag.process_position = platform.processes.position  # the manager's backlog in /metrics and backpressure
         if not start_runner:  # tools (demo, rebuild) run no processes but publish definitions naming them
             platform.processes.build()
     if start_runner:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from adapters.embedded_runner import EmbeddedRunner
+from adapters.lag import process_lag
 from commands.bus import CommandBus
 from commands.ports import EventStore
 from domain.definition import DEPLOYED_PROCESSES
@@ -136,13 +137,25 @@ class Processes:
         """Block until the processes run (True) or failed to start / timed out (False)."""
         return self._ready.wait(timeout) and self.state == RUNNING
 
-    def status(self) -> dict[str, Any]:
-        """What /readyz reports: state, the manager's position and last error."""
+    def position(self) -> int | None:
+        """The last log position the process manager handled (None until it is built)."""
         manager = self._manager
+        return manager.position if manager is not None else None
+
+    def status(self) -> dict[str, Any]:
+        """What /readyz reports: state, the manager's position and lag behind the log, the engine's open, loaded and
+        still-recovering instances, and the last error (reads the log head: call it off the event loop)."""
+        manager, engine = self._manager, self._engine
+        lag = process_lag(self.store, manager.position) if manager is not None else None
         return {
             "state": self.state,
             "running": manager is not None and manager.running,
             "position": manager.position if manager is not None else None,
+            "lag_events": lag.events if lag is not None else None,
+            "lag_seconds": round(lag.seconds, 3) if lag is not None else None,
+            "instances": None if engine is None else {
+                "open": engine.open_instances(), "loaded": engine.loaded_instances(),
+                "recovering": engine.recovering},
             "error": self.error or (manager.last_error if manager is not None else None),
         }
 

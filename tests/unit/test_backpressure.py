@@ -65,3 +65,17 @@ def test_prometheus_text_names_each_read_model_and_partition() -> None:
     assert "casestream_relay_lag_events 3" in lines
     assert not any('read_model="definitions"' in line for line in lines)  # no partitions of its topic measured
     assert text.endswith("\n")
+
+
+def test_a_process_manager_behind_the_limit_refuses_commands_and_says_so() -> None:
+    from dataclasses import replace
+
+    from adapters.lag import ProcessLag
+
+    limits = Limits(events=100, seconds=5)
+    assert decide(replace(report((3, 0.1)), processes=ProcessLag(900, 100, 4.0)), limits).admit
+    refused = decide(replace(report((3, 0.1)), processes=ProcessLag(900, 101, 7.5)), limits)
+    assert (refused.admit, refused.code, refused.retry_after) == (False, "processes-behind", 3)
+    assert refused.detail.startswith("the process manager is 101 events behind")
+    lagging_models = decide(replace(report((500, 0.1)), processes=ProcessLag(900, 500, 0.1)), limits)
+    assert lagging_models.code == "read-models-behind"
