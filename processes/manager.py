@@ -23,7 +23,7 @@ import dataclasses
 import logging
 import threading
 import uuid
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 from uuid import UUID
@@ -45,6 +45,7 @@ NAME = "process-manager"
 NAMESPACE = uuid.UUID("9b0f4b8e-3f0c-4c55-8d1a-5e6f7a8b9c0d")
 AUTOMATION_ACTOR = "automation"
 MAX_ATTEMPTS = 3  # tries per event before a technical failure is logged and the event passed over
+CASES_REMEMBERED = 10_000  # case -> definition pins kept (the rest are read from the case's first event again)
 
 
 class Engine(Protocol):
@@ -122,7 +123,8 @@ class ProcessManager(CatchUpThread):
         super().__init__(poll_interval)
         self.position = documents.tracking(NAME)
         self._specs: dict[tuple[str, str, int], DefinitionSpec] = {}
-        self._cases: dict[str, tuple[str, int]] = {}  # case id -> (definition key, version)
+        # case id -> (definition key, version), the most recent cases only: memory must not grow with history
+        self._cases: OrderedDict[str, tuple[str, int]] = OrderedDict()
         self._conditions: dict[str, Expression] = {}
         self._failures: dict[int, int] = {}  # position -> technical failures so far
         self._correlated = False  # the event being handled correlated a message (not idempotent)
@@ -175,8 +177,8 @@ class ProcessManager(CatchUpThread):
         batch = [p for p in batch if p.position <= limit]
         last = min(last, limit)
         for positioned in batch:  # a case's number is issued just before it opens: know its definition already
-            if isinstance(event := positioned.event, CaseOpened):
-                self._cases.setdefault(str(event.aggregate_id), (event.definition_key, event.definition_version))
+            if isinstance(event := positioned.event, CaseOpened) and str(event.aggregate_id) not in self._cases:
+                self._pin(str(event.aggregate_id), (event.definition_key, event.definition_version))
         for positioned in batch:
             self._correlated = False
             if self._handle(positioned) and self._correlated:
@@ -211,7 +213,7 @@ class ProcessManager(CatchUpThread):
         acted = False
         try:
             if isinstance(event, CaseOpened):
-                self._cases[str(event.aggregate_id)] = (event.definition_key, event.definition_version)
+                self._pin(str(event.aggregate_id), (event.definition_key, event.definition_version))
                 acted = self._on_opened(event)
             elif isinstance(event, CaseMovedToStage):
                 acted = self._on_moved(event)
@@ -338,5 +340,12 @@ class ProcessManager(CatchUpThread):
             opened = events[0] if events else None
             if not isinstance(opened, CaseOpened) or opened.tenant != tenant:
                 return None
-            pinned = self._cases[case_id] = (opened.definition_key, opened.definition_version)
+            pinned = (opened.definition_key, opened.definition_version)
+            self._pin(case_id, pinned)
         return self._spec(tenant, *pinned)
+
+    def _pin(self, case_id: str, pinned: tuple[str, int]) -> None:
+        self._cases[case_id] = pinned
+        self._cases.move_to_end(case_id)
+        if len(self._cases) > CASES_REMEMBERED:
+            self._cases.popitem(last=False)
