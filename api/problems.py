@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from adapters.issuer import TokenInvalid
 from domain.errors import DomainError, PolicyUnavailable, ValidationFailed
@@ -72,6 +73,16 @@ def _validation(errors: list[Any]) -> JSONResponse:
     return problem(422, "validation-failed", f"request is not valid: {summary}", fields)
 
 
+def _allowed_methods(app: FastAPI, request: Request) -> list[str]:
+    """Every method some route of the request's path answers."""
+    methods: set[str] = set()
+    for route in app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match is not Match.NONE:
+            methods.update(getattr(route, "methods", None) or ())
+    return sorted(methods)
+
+
 def install(app: FastAPI) -> None:
     """Register the handlers that turn every error into problem+json."""
 
@@ -98,9 +109,12 @@ def install(app: FastAPI) -> None:
         return problem(exc.status, exc.code, exc.detail, headers=exc.headers)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         codes = {404: "not-found", 405: "method-not-allowed", 413: "body-too-large", 415: "unsupported-media-type"}
-        return problem(exc.status_code, codes.get(exc.status_code, "http-error"), str(exc.detail))
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:  # Starlette names the first route's methods only; a path may have several routes
+            headers["Allow"] = ", ".join(_allowed_methods(app, request))
+        return problem(exc.status_code, codes.get(exc.status_code, "http-error"), str(exc.detail), headers=headers)
 
     @app.exception_handler(Exception)
     async def unexpected(_request: Request, exc: Exception) -> JSONResponse:

@@ -45,9 +45,10 @@ def jwks(platform: PlatformDep) -> dict[str, Any]:
 async def token(
     request: Request,
     platform: PlatformDep,
-    grant_type: Annotated[str, Form()],
-    username: Annotated[str, Form(max_length=200)],
-    password: Annotated[str, Form(max_length=200)],
+    grant_type: Annotated[str, Form(min_length=1, json_schema_extra={"enum": ["password"]},
+                                    description="password (anything else: 400 unsupported-grant-type)")],
+    username: Annotated[str, Form(min_length=1, max_length=200)],
+    password: Annotated[str, Form(min_length=1, max_length=200)],
     tenant: Annotated[str | None, Form(max_length=100, pattern=r"^[a-z][a-z0-9-]*$")] = None,
 ) -> dict[str, Any]:
     """OAuth2 password grant against the users file: a token only for a tenant the user belongs to.

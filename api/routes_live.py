@@ -31,7 +31,8 @@ async def events(
     actor: ActorDep,
     platform: PlatformDep,
     scope: ReadScopeDep,
-    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
+    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", pattern=r"^[0-9]{1,18}$",
+                                                description="Resume after this log position.")] = None,
     resume_after: Annotated[int | None, Query(ge=0, le=2**63 - 1, alias="last_event_id")] = None,
     case_id: Annotated[str | None, Query(max_length=64)] = None,
 ) -> EventSourceResponse:
@@ -49,8 +50,8 @@ async def events(
     broadcaster: Broadcaster = request.app.state.broadcaster
     scopes = read_scopes(request.app, platform)
 
-    def scope_of() -> ReadScope:
-        return scopes.of(actor.user, actor.tenant, actor.roles, actor.groups)
+    def scope_of(fresh: bool) -> ReadScope:
+        return scopes.of(actor.user, actor.tenant, actor.roles, actor.groups, fresh=fresh)
 
     return EventSourceResponse(
         stream(broadcaster, platform.documents, actor.tenant, after, case_id, scope_of, scope), ping=15,
