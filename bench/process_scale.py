@@ -1,0 +1,172 @@
+"""Processes as open work piles up: starting claim lifecycles must not slow down, memory must stay flat, a restart
+with every instance open must be ready in seconds.
+
+Opens claims through the command bus on an embedded platform with processes on (the shipped `claim-case` BPMN:
+each claim's process moves it to triage and waits on the triage user task and its 8-hour SLA timer, so every
+instance stays open). Per window of instances it prints the start rate (claims opened and their process started,
+per second of the window), the engine's step latency (`EmbeddedEngine.start`: run until waiting, save the step)
+and the memory growth; each beside the first window, this run's baseline. Then it restarts the platform with all
+instances open and prints the time until the processes are running and until a new claim's process has started.
+Targets (issue #13): last window's rate within 20% of the first; memory growth < 50 MB per 10,000 open
+instances; restart ready and processing a new command < 10 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from common import banner, percentile, table, temp_dir
+
+from casestream import demo_data as d
+from casestream.bootstrap import EmbeddedPlatform, bootstrap
+from casestream.settings import Settings
+from commands import messages as m
+from commands.bus import Actor
+from processes.manager import lifecycle_key
+
+TENANT = "acme"
+ALICE = Actor("alice", TENANT, ("caseworker",))
+ADMIN = Actor("admin", TENANT, ("admin",))
+CLAIM = {"policy_number": "POL-1234567", "claimant_name": "Jan Smit", "incident_date": "2025-09-01",
+         "amount": 1200.0, "currency": "EUR", "category": "storm"}
+BATCH = 250
+
+
+def rss_mb() -> float:
+    """Resident memory of this process (Linux /proc)."""
+    pages = int(Path("/proc/self/statm").read_text().split()[1])
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def start(folder: Path) -> EmbeddedPlatform:
+    platform = bootstrap(Settings(data_dir=folder, processes="on"))
+    assert platform.processes is not None
+    if not platform.processes.wait_ready(120):
+        raise RuntimeError(f"processes did not start: {platform.processes.status()}")
+    return platform
+
+
+def settle(platform: EmbeddedPlatform, timeout: float = 600) -> None:
+    """Wait until the process manager has handled everything stored and the log stops growing (jobs done)."""
+    assert platform.processes is not None
+    manager = platform.processes.manager
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        head = platform.store.max_position()
+        manager.wait(head, max(0.0, deadline - time.monotonic()))
+        time.sleep(0.05)
+        if platform.store.max_position() == head and manager.position >= head:
+            return
+    raise RuntimeError("the process manager did not catch up")
+
+
+def time_starts(platform: EmbeddedPlatform, into: list[float]) -> None:
+    """Record how long each engine step that starts an instance takes (measurement only)."""
+    assert platform.processes is not None
+    engine = platform.processes.engine
+    inner: Callable[..., str] = engine.start
+
+    def timed(*args: Any, **kwargs: Any) -> str:
+        t0 = time.perf_counter()
+        try:
+            return inner(*args, **kwargs)
+        finally:
+            into.append(time.perf_counter() - t0)
+
+    engine.start = timed  # type: ignore[method-assign]
+
+
+def open_claims(platform: EmbeddedPlatform, count: int, first: int) -> list[str]:
+    ids = []
+    for n in range(first, first + count, BATCH):
+        for i in range(n, min(n + BATCH, first + count)):
+            ids.append(platform.bus.dispatch(m.OpenCase(definition_key="claim", title=f"Claim {i}", data=CLAIM),
+                                             ALICE).id)
+        settle(platform)
+    return ids
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--instances", type=int, default=50_000, help="claims (lifecycle processes) to open")
+    parser.add_argument("--window", type=int, default=10_000, help="instances per measured window")
+    parser.add_argument("--quick", action="store_true", help="3,000 instances in windows of 1,000")
+    args = parser.parse_args()
+    if args.quick:
+        args.instances, args.window = 3_000, 1_000
+    windows = max(1, args.instances // args.window)
+    banner("bench/process_scale.py: claim lifecycles piling up (embedded, SQLite, processes on)",
+           f"{windows * args.window:,} instances in windows of {args.window:,}; every instance stays open "
+           "(triage user task + 8 h SLA timer)")
+    with temp_dir("casestream-bench-process-scale") as folder:
+        platform = start(folder)
+        try:
+            for record_type in d.PROCESS_RECORD_TYPES:
+                platform.bus.dispatch(m.DefineRecordType(**record_type), ADMIN)
+            platform.bus.dispatch(m.PublishCaseDefinition(**d.CLAIM_LIVE), ADMIN)
+            steps: list[float] = []
+            time_starts(platform, steps)
+            open_claims(platform, 200, 0)  # warm-up
+            rows, rates, memory = [], [], [rss_mb()]
+            for w in range(windows):
+                steps.clear()
+                t0, cpu = time.perf_counter(), time.process_time()
+                open_claims(platform, args.window, 200 + w * args.window)
+                elapsed = time.perf_counter() - t0
+                rate = args.window / elapsed
+                rates.append(rate)
+                memory.append(rss_mb())
+                growth = (memory[-1] - memory[-2]) * 10_000 / args.window
+                assert platform.processes is not None
+                engine = platform.processes.engine
+                rows.append([f"{w * args.window:,}-{(w + 1) * args.window:,}", f"{rate:.0f}",
+                             f"{rate / rates[0]:.2f}",
+                             f"{percentile(steps, 50) * 1000:.1f} / {percentile(steps, 99) * 1000:.1f}",
+                             f"{(time.process_time() - cpu) / args.window * 1000:.2f}",
+                             f"{memory[-1]:.0f}", f"{growth:+.1f}",
+                             f"{engine.open_instances():,} / {engine.loaded_instances():,}"])
+                print(f"window {w + 1}/{windows}: {rate:.0f} instances/s, rss {memory[-1]:.0f} MB", flush=True)
+            table(["open instances", "starts/s", "vs first", "step p50 / p99 ms", "CPU ms/instance", "RSS MB",
+                   "MB per 10k", "open / loaded"], rows)
+            open_before = platform.processes.engine.open_instances() if platform.processes else 0
+        finally:
+            platform.close()
+
+        t0 = time.perf_counter()
+        second = start(folder)
+        ready = time.perf_counter() - t0
+        try:
+            assert second.processes is not None
+            engine = second.processes.engine
+            case_id = second.bus.dispatch(m.OpenCase(definition_key="claim", title="after restart", data=CLAIM),
+                                          ALICE).id
+            key = lifecycle_key(case_id, "claim-case")
+            while not engine.open_user_tasks(key, TENANT):
+                time.sleep(0.01)
+            processed = time.perf_counter() - t0
+            recovering_then = engine.recovering
+            while engine.recovering:
+                time.sleep(0.1)
+            indexed = time.perf_counter() - t0
+            table(["restart with all instances open", "seconds", "target"], [
+                [f"ready (processes running; {open_before:,} open, {recovering_then:,} still to index then)",
+                 f"{ready:.2f}", "-"],
+                ["a new claim's process started (its triage task announced)", f"{processed:.2f}", "< 10"],
+                ["every recovered instance indexed (background)", f"{indexed:.2f}", "-"],
+                ["RSS after indexing, MB", f"{rss_mb():.0f}", "-"],
+            ])
+        finally:
+            second.close()
+    later = (memory[-1] - memory[1]) * 10_000 / max(1, (windows - 1) * args.window)
+    print(f"RATIO starts/s last window / first window = {rates[-1] / rates[0]:.2f} (target >= 0.80); memory growth "
+          f"per 10k open instances after the first window = {later:.1f} MB (target < 50); restart: a new claim's "
+          f"process started {processed:.2f} s after the start (target < 10)")
+
+
+if __name__ == "__main__":
+    main()
