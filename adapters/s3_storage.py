@@ -105,7 +105,8 @@ class S3Storage:
         return self.signer.presigned_put_object(self.bucket, key, lifetime(int(expires.total_seconds())))
 
     def presign_get(self, key: str, expires: timedelta, filename: str, content_type: str) -> str:
-        headers = {"response-content-disposition": content_disposition(filename),
-                   "response-content-type": content_type}
+        headers: dict[str, str | list[str] | tuple[str]] = {
+            "response-content-disposition": content_disposition(filename), "response-content-type": content_type,
+        }
         return self.signer.presigned_get_object(self.bucket, key, lifetime(int(expires.total_seconds())),
                                                 response_headers=headers)
