@@ -58,6 +58,11 @@ TOPIC_FAMILIES: dict[str, tuple[tuple[str, ...], str]] = {
         "User tasks (ad hoc or from a process): created, claimed, completed, cancelled, reprioritised. Key: task id;"
         " each event names its case in `case_id`.",
     ),
+    "document": (
+        ("domain.document",),
+        "Documents on cases: uploads requested, attached, new versions, renamed, removed, legal hold on and off."
+        " Key: document id; each event names its case in `case_id`. Bytes are in object storage, never in events.",
+    ),
     "process": (
         ("domain.process",),
         "Process instances: started, advanced, jobs failed, incidents, BPMN errors, timers, messages, compensation,"

@@ -126,7 +126,8 @@ RESOURCES: dict[type[m.Command], Callable[[m.Command, UnitOfWork], Resource]] = 
     **{t: _case_command for t in (
         m.UpdateCaseData, m.RetitleCase, m.MoveCaseToStage, m.AssignCase, m.UnassignCase, m.QueueCase, m.AddComment,
         m.EditComment, m.DeleteComment, m.CloseCase, m.ReopenCase, m.ArchiveCase, m.RequestNotification,
-        m.CreateTask,
+        m.CreateTask, m.RequestDocumentUpload, m.ConfirmDocumentUpload, m.RenameDocument, m.RemoveDocument,
+        m.PlaceLegalHold, m.ReleaseLegalHold,
     )},
     **{t: _task_command for t in (
         m.ClaimTask, m.UnclaimTask, m.CompleteTask, m.CancelTask, m.ChangeTaskPriority, m.AssignTask,

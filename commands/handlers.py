@@ -21,6 +21,7 @@ from domain.definition import (
     Stage,
     definition_id,
 )
+from domain.document import DocumentLimits
 from domain.errors import AlreadyExists, NotFound, VersionConflict
 from domain.events import Context
 from domain.numbering import CaseNumberSequence, sequence_id
@@ -67,6 +68,7 @@ def _spec(cmd: m.PublishCaseDefinition) -> DefinitionSpec:
         stage_processes={stage: tuple(ids) for stage, ids in cmd.stage_processes.items()},
         automation=tuple(AutomationRule(r.on, r.action, r.value, r.when) for r in cmd.automation),
         access=DefinitionAccess.from_dict(cmd.access.model_dump() if cmd.access else None),
+        documents=DocumentLimits.from_dict(cmd.documents.model_dump() if cmd.documents else None),
     )
 
 
@@ -322,3 +324,7 @@ def contention_key(command: m.Command, tenant: str) -> str | None:
     if isinstance(command, m.OpenCase):
         return f"case-numbers:{tenant}:{command.definition_key}"
     return None
+
+
+# the document commands' handlers register themselves here (they use `handles`, so they load after it)
+import commands.document_handlers  # noqa: E402, F401

@@ -57,7 +57,7 @@ def command_type_names() -> frozenset[str]:
         cls = todo.pop()
         todo.extend(cls.__subclasses__())
         found.add(cls.__name__)
-    return frozenset(found - {"CaseCommand", "TaskCommand"})
+    return frozenset(found - {"CaseCommand", "TaskCommand", "DocumentCommand"})
 
 
 class AccessIn(BaseModel):
@@ -89,6 +89,15 @@ class AccessIn(BaseModel):
         return restrict
 
 
+class DocumentLimitsIn(BaseModel):
+    """A definition's limits on its cases' documents."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    max_size: StrictInt = Field(default=100 * 1024 * 1024, ge=1, le=5 * 1024**4, description="Largest file in bytes.")
+    allowed_types: list[Annotated[str, StringConstraints(min_length=3, max_length=200)]] = Field(
+        default_factory=list, max_length=100, description="Media types allowed (empty: any).")
+
+
 class PublishCaseDefinition(Command):
     """Create a case definition, or publish a new version of it."""
 
@@ -108,6 +117,8 @@ class PublishCaseDefinition(Command):
     automation: list[AutomationRuleIn] = Field(default_factory=list, max_length=50)
     access: AccessIn | None = Field(default=None, description="The definition's own access rules (none: the "
                                                               "base rules alone).")
+    documents: DocumentLimitsIn | None = Field(default=None, description="Limits on its cases' documents (none: "
+                                                                         "100 MiB, any type).")
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
@@ -294,3 +305,61 @@ class RecordProcessStep(Command):
 
     instance_id: UUID
     events: list[StepEventIn] = Field(min_length=1, max_length=20)
+
+
+# -- documents (docs/documents.md) -----------------------------------------------------------------------------
+
+Sha256 = Annotated[str, StringConstraints(min_length=64, max_length=64, pattern=r"^[0-9a-f]{64}$")]
+
+
+class RequestDocumentUpload(CaseCommand):
+    """Ask to upload a new document (or, with document_id, a new version of one): declares what will be sent."""
+
+    document_id: UUID | None = Field(default=None, description="A new version of this document; a new one if none.")
+    filename: str = Field(min_length=1, max_length=255)
+    content_type: str = Field(min_length=3, max_length=200)
+    size: StrictInt = Field(ge=1, description="Exact size in bytes.")
+    sha256: Sha256 = Field(description="SHA-256 of the bytes, 64 lower-case hex digits.")
+
+
+class ConfirmDocumentUpload(CaseCommand):
+    """Attach an uploaded file with what its stored bytes measured (sent by the confirm endpoint, never a client)."""
+
+    target_fields: ClassVar[tuple[str, ...]] = ("case_id", "document_id", "upload_id")
+    document_id: UUID
+    upload_id: str = Field(max_length=100)
+    size: StrictInt = Field(ge=0)
+    sniffed_type: str = Field(max_length=200)
+    sha256: Sha256
+    object_key: str = Field(max_length=1000)
+
+
+class DocumentCommand(CaseCommand):
+    """A command addressed to one document of a case."""
+
+    target_fields: ClassVar[tuple[str, ...]] = ("case_id", "document_id")
+    document_id: UUID
+
+
+class RenameDocument(DocumentCommand):
+    """Rename a document."""
+
+    filename: str = Field(min_length=1, max_length=255)
+
+
+class RemoveDocument(DocumentCommand):
+    """Remove a document from the case (its history and bytes are kept); refused while it is under legal hold."""
+
+    reason: str = Field(default="", max_length=2000)
+
+
+class PlaceLegalHold(DocumentCommand):
+    """Put a document under legal hold: it cannot be removed until the hold is released."""
+
+    reason: str = Field(default="", max_length=2000)
+
+
+class ReleaseLegalHold(DocumentCommand):
+    """Release a document's legal hold."""
+
+    reason: str = Field(default="", max_length=2000)

@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 from uuid import UUID
 
 from domain.aggregate import Aggregate, applies
+from domain.document import DocumentLimits
 from domain.errors import AlreadyExists, FieldError, NotFound, ValidationFailed
 from domain.events import EVENT_TYPES, Context, Event, Upcaster
 from domain.schema import check_schema
@@ -167,6 +168,7 @@ class DefinitionSpec:
     stage_processes: dict[str, tuple[str, ...]] = field(default_factory=dict)
     automation: tuple[AutomationRule, ...] = ()
     access: DefinitionAccess = field(default_factory=DefinitionAccess)
+    documents: DocumentLimits = field(default_factory=DocumentLimits)
 
     @property
     def initial_stage(self) -> str:
@@ -194,6 +196,8 @@ class DefinitionSpec:
             "stage_processes": {stage: list(ids) for stage, ids in self.stage_processes.items()},
             "automation": [rule.to_dict() for rule in self.automation],
             "access": self.access.to_dict(),
+            # only when set: specs without document limits keep the shape they had before they existed
+            **({"documents": limits} if (limits := self.documents.to_dict()) else {}),
         }
 
     @classmethod
@@ -215,6 +219,7 @@ class DefinitionSpec:
             stage_processes={k: tuple(v) for k, v in (raw.get("stage_processes") or {}).items()},
             automation=tuple(AutomationRule.from_dict(r) for r in raw.get("automation") or ()),
             access=DefinitionAccess.from_dict(raw.get("access")),
+            documents=DocumentLimits.from_dict(raw.get("documents")),
         )
 
     def check(self, known_processes: frozenset[str] = frozenset()) -> None:
@@ -245,6 +250,7 @@ class DefinitionSpec:
                 errors.append(problem)
         errors.extend(self._process_problems(keys, known_processes))
         errors.extend(self.access.problems())
+        errors.extend(self.documents.problems())
         if errors:
             raise ValidationFailed("case definition is not valid", errors)
         check_schema(self.schema, "schema")

@@ -5,16 +5,18 @@ from __future__ import annotations
 from projections.audit import AUDIT
 from projections.base import Projection
 from projections.cases import CASES
+from projections.documents import DOCUMENTS
 from projections.reference import DEFINITIONS, QUEUES, RECORD_TYPES, RECORDS
 from projections.tasks import TASKS
 from projections.timeline import TIMELINE
 
-ALL: tuple[Projection, ...] = (CASES, TIMELINE, DEFINITIONS, QUEUES, RECORD_TYPES, RECORDS, TASKS, AUDIT)
+ALL: tuple[Projection, ...] = (CASES, TIMELINE, DEFINITIONS, QUEUES, RECORD_TYPES, RECORDS, TASKS, AUDIT, DOCUMENTS)
 
 # The shape of the documents the folds write. Bump it whenever a fold's output changes, so read models built by an
 # older fold are rebuilt: the embedded runner records it beside its tracking position (as the tracking entry
 # VERSION_MARK) and drops and refolds read models recorded under a lower one. Distributed read models (MongoDB) are
 # rebuilt with `casestream worker rebuild --from store`.
 # 2: tasks carry their case's `definition_key`, definitions their `access` rules (row-level read authorization).
-VERSION = 2
+# 3: the `documents` read model, and document entries on the case timeline.
+VERSION = 3
 VERSION_MARK = "read-models-version"

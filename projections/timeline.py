@@ -8,6 +8,7 @@ from typing import Any
 import orjson
 
 from domain import case as c
+from domain import document as d
 from domain import process as p
 from domain import task as t
 from domain.events import Event
@@ -40,6 +41,18 @@ def _task_for(assignee: str | None, groups: list[str]) -> str:
     return f" for {' or '.join(parts)}" if parts else ""
 
 
+def _size(size: int) -> str:
+    """A byte count as a person reads it."""
+    if size < 1024:
+        return f"{size} bytes"
+    scaled = size / 1024
+    for unit in ("KB", "MB"):
+        if scaled < 1024:
+            return f"{scaled:.1f} {unit}"
+        scaled /= 1024
+    return f"{scaled:.1f} GB"
+
+
 SUMMARIES: dict[type[Event], Callable[[Any], str]] = {
     c.CaseOpened: lambda e: f"opened {e.number} “{e.title}” in stage {e.stage}",
     c.CaseDataChanged: lambda e: f"changed data: {_fmt_changes(e.changes)}",
@@ -64,6 +77,14 @@ SUMMARIES: dict[type[Event], Callable[[Any], str]] = {
     t.TaskPriorityChanged: lambda e: f"changed the priority of task “{e.title}” from {e.previous} to {e.priority}",
     t.TaskAssigned: lambda e: (f"assigned task “{e.title}” to {e.assignee}" if e.assignee
                                else f"removed the assignee of task “{e.title}”"),
+    d.DocumentAttached: lambda e: f"attached document “{e.filename}” ({_size(e.size)})",
+    d.DocumentVersionAdded: lambda e: f"added version {e.version_number} of document “{e.filename}” ({_size(e.size)})",
+    d.DocumentRenamed: lambda e: f"renamed document “{e.previous}” to “{e.filename}”",
+    d.DocumentRemoved: lambda e: f"removed document “{e.filename}”" + (f": {e.reason}" if e.reason else ""),
+    d.DocumentLegalHoldPlaced: lambda e: f"placed document “{e.filename}” under legal hold"
+    + (f": {e.reason}" if e.reason else ""),
+    d.DocumentLegalHoldReleased: lambda e: f"released the legal hold on document “{e.filename}”"
+    + (f": {e.reason}" if e.reason else ""),
     p.ProcessStarted: lambda e: f"started process “{e.process_name}”",
     p.ProcessCompleted: lambda e: f"process {e.process_id} completed" if e.process_id else "the process completed",
     p.ProcessCancelled: lambda e: f"cancelled the process: {e.reason}",
