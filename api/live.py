@@ -38,8 +38,9 @@ SCOPE_REFRESH_SECONDS = 2.0  # how long a stream reuses its reader's scope befor
 log = logging.getLogger(__name__)
 # (position, timeout seconds) -> True once the timeline read model includes position
 CatchUp = Callable[[int, float], bool]
-# the reader's current scope (blocking: may read the definitions read model and ask the policy)
-ScopeOf = Callable[[], ReadScope]
+# the reader's current scope (blocking: may read the definitions read model and ask the policy); True: decided anew
+ScopeOf = Callable[[bool], ReadScope]
+NEW_DEFINITION_WAIT = 5.0  # how long a stream waits for the read model to hold a definition it has not seen yet
 # (position, timeline entry, its case's definition key when the feed knew it)
 Item = tuple[int, Doc, str | None]
 
@@ -141,9 +142,26 @@ class _Scope:
     async def current(self) -> ReadScope:
         now = time.monotonic()
         if self.scope is None or now - self.at >= SCOPE_REFRESH_SECONDS:
-            self.scope = await asyncio.to_thread(self.scope_of)
+            self.scope = await asyncio.to_thread(self.scope_of, False)
             self.at = now
         return self.scope
+
+    async def covering(self, items: Sequence[Item]) -> ReadScope:
+        """The scope, decided anew when an item's definition was published after it: the stream waits (at most
+        NEW_DEFINITION_WAIT, polling) for the definitions read model to hold it rather than drop the events of a
+        definition nobody has decided on yet (a reader subscribed before a definition existed would miss its first
+        cases). Still unknown after that: those items are not shown (fail closed)."""
+        scope = await self.current()
+        keys = {key for _position, _doc, key in items if key is not None}
+        if all(scope.decided(key) for key in keys):
+            return scope
+        deadline = time.monotonic() + NEW_DEFINITION_WAIT
+        while True:
+            scope = self.scope = await asyncio.to_thread(self.scope_of, True)
+            self.at = time.monotonic()
+            if all(scope.decided(key) for key in keys) or self.at >= deadline:
+                return scope
+            await asyncio.sleep(0.2)
 
 
 def _message(position: int, doc: Doc) -> dict[str, Any]:
@@ -158,7 +176,7 @@ async def stream(
     """SSE messages: the missed ones (from the read model) then live ones, filtered by tenant, case and the
     reader's scope (scope_of None: every case of the tenant; initial_scope: the one the request was checked
     with, so a policy that cannot be asked fails the request before the stream starts)."""
-    scope = _Scope(scope_of or (lambda: ReadScope.everything(tenant)), initial_scope)
+    scope = _Scope(scope_of or (lambda _fresh: ReadScope.everything(tenant)), initial_scope)
     sub, upto = broadcaster.subscribe_at(tenant)
     try:
         sent = last_id if last_id is not None else None
@@ -194,7 +212,7 @@ async def stream(
                 continue
             if case_id and doc["case_id"] != case_id:
                 continue
-            if not await _readable([item], await scope.current(), broadcaster.cases, documents):
+            if not await _readable([item], await scope.covering([item]), broadcaster.cases, documents):
                 continue
             yield _message(position, doc)
             sent = position

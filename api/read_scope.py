@@ -36,8 +36,13 @@ def read_scopes(app: FastAPI, platform: Platform) -> ReadScopes:
 
 
 def get_read_scope(request: Request, actor: ActorDep, platform: PlatformDep) -> ReadScope:
-    """The token subject's scope (a sync dependency: it may read the definitions and ask the policy)."""
-    return read_scopes(request.app, platform).of(actor.user, actor.tenant, actor.roles, actor.groups)
+    """The token subject's scope (a sync dependency: it may read the definitions and ask the policy).
+
+    A query with `wait_for` asks for read-your-writes: its scope is checked against the definitions as they are
+    now (a definition published just before must not hide its own new case), not against the signature the
+    tenant's readers share for 0.2 s."""
+    fresh = "wait_for" in request.query_params
+    return read_scopes(request.app, platform).of(actor.user, actor.tenant, actor.roles, actor.groups, fresh=fresh)
 
 
 ReadScopeDep = Annotated[ReadScope, Depends(get_read_scope)]

@@ -51,6 +51,12 @@ class ReadScope:
     definitions: frozenset[str] | None
     reference: bool = True
     reasons: tuple[str, ...] = ()
+    # every definition key the scope was decided over (readable or not): a key outside it is one published after
+    known: frozenset[str] = frozenset()
+
+    def decided(self, definition_key: str) -> bool:
+        """Whether this scope has an answer for the definition (always, with no policy at all)."""
+        return self.definitions is None or definition_key in self.known
 
     @classmethod
     def everything(cls, tenant: str) -> ReadScope:
@@ -98,7 +104,7 @@ def decide_scope(policy: Policy, who: Subject, tenant: str, definitions: Sequenc
         d["key"] for d in definitions if policy.decide(read_request(who, d["key"], d.get("access"))).allow
     )
     reference = policy.decide(reference_request(who))
-    return ReadScope(tenant, readable, reference.allow, reference.reasons)
+    return ReadScope(tenant, readable, reference.allow, reference.reasons, frozenset(d["key"] for d in definitions))
 
 
 class ReadScopes:
@@ -132,13 +138,19 @@ class ReadScopes:
             self._signatures[tenant] = (now + self.signature_ttl, signature)
         return signature
 
-    def of(self, user: str, tenant: str, roles: Iterable[str], groups: Iterable[str] = ()) -> ReadScope:
-        """The scope of one subject (blocking: reads the definitions read model, may ask the policy)."""
+    def of(
+        self, user: str, tenant: str, roles: Iterable[str], groups: Iterable[str] = (), *, fresh: bool = False
+    ) -> ReadScope:
+        """The scope of one subject (blocking: reads the definitions read model, may ask the policy); fresh: decided
+        now over the definitions as the read model has them (a stream met a definition its scope did not know)."""
         if self.policy is None:
             return ReadScope.everything(tenant)
         who = subject(user, tenant, roles, groups)
         slot = (user, tenant, tuple(who["roles"]), tuple(who["groups"]))
         now = self.clock()
+        if fresh:
+            with self._lock:
+                self._signatures.pop(tenant, None)
         signature = self._signature(tenant, now)
         with self._lock:
             hit = self._scopes.get(slot)
