@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import quote, urlencode
 
-from adapters.object_storage import CHUNK, ObjectInfo, lifetime
+from adapters.object_storage import CHUNK, ObjectInfo, Readable, lifetime
 
 TYPE_SUFFIX = ".type"  # the content type sits beside the object: a folder has no metadata of its own
 
@@ -38,7 +38,7 @@ class LocalFolderStorage:
             raise ValueError(f"{key!r} is not a storage key")
         return self.root.joinpath(*parts)
 
-    def put(self, key: str, stream: BinaryIO, size: int, content_type: str) -> ObjectInfo:
+    def put(self, key: str, stream: Readable, size: int, content_type: str) -> ObjectInfo:
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.part")

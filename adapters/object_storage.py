@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import BinaryIO, Protocol
+from typing import Protocol
 from urllib.parse import quote
 
 MAX_URL_LIFETIME = timedelta(days=7)  # S3's own ceiling for SigV4 presigned URLs
@@ -28,10 +28,16 @@ class ObjectInfo:
     content_type: str
 
 
+class Readable(Protocol):
+    """A stream of bytes (a file, a request body)."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
 class ObjectStorage(Protocol):
     """Streams bytes in and out by key; never holds a whole object in memory."""
 
-    def put(self, key: str, stream: BinaryIO, size: int, content_type: str) -> ObjectInfo:
+    def put(self, key: str, stream: Readable, size: int, content_type: str) -> ObjectInfo:
         """Store size bytes read from stream under key (size -1: unknown, read to the end)."""
         ...
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from datetime import timedelta
-from typing import BinaryIO
+from typing import BinaryIO, cast
 from urllib.parse import urlsplit
 
 from minio import Minio
 from minio.commonconfig import CopySource
 from minio.error import S3Error
 
-from adapters.object_storage import CHUNK, ObjectInfo, content_disposition, lifetime
+from adapters.object_storage import CHUNK, ObjectInfo, Readable, content_disposition, lifetime
 
 PART_SIZE = 16 * 1024 * 1024  # multipart part size for streams of unknown length (S3's minimum is 5 MiB)
 _MISSING = {"NoSuchKey", "NoSuchObject", "NotFound", "NoSuchBucket"}
@@ -54,9 +54,9 @@ class S3Storage:
                             raise
                 self._bucket_ready = True
 
-    def put(self, key: str, stream: BinaryIO, size: int, content_type: str) -> ObjectInfo:
+    def put(self, key: str, stream: Readable, size: int, content_type: str) -> ObjectInfo:
         self.ensure_bucket()
-        self.client.put_object(self.bucket, key, stream, size, content_type=content_type,
+        self.client.put_object(self.bucket, key, cast(BinaryIO, stream), size, content_type=content_type,
                                part_size=PART_SIZE if size < 0 else 0)
         info = self.stat(key)
         if info is None:

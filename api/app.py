@@ -20,6 +20,7 @@ from api import (
     routes_auth,
     routes_batch,
     routes_commands,
+    routes_documents,
     routes_live,
     routes_queries,
     routes_signin,
@@ -69,6 +70,7 @@ def create_app(platform: Platform) -> FastAPI:
     app.include_router(routes_tasks.router)
     app.include_router(routes_batch.router)
     app.include_router(routes_audit.router)
+    app.include_router(routes_documents.router)
     openapi.install(app)
 
     @app.get("/healthz", tags=["health"], response_model=Health, responses=public_responses())

@@ -20,6 +20,9 @@ ID_MAX = 200
 _ID = re.compile(rb"[A-Za-z0-9._:@/+=~-]{1," + str(ID_MAX).encode() + rb"}")
 _POSITION = re.compile(rb"[0-9]{1,18}")
 _ID_HEADERS = (b"x-correlation-id", b"x-causation-id")
+# Document uploads through the local storage's signed URLs stream to disk under their own size limit
+# (api/routes_documents.py, `document_upload_max_bytes`): only their body is neither read whole here nor timed.
+STREAMED_UPLOAD = ("PUT", "/api/storage/")
 
 
 class RequestLimits:
@@ -39,6 +42,9 @@ class RequestLimits:
         refusal = self._check_head(scope["headers"])
         if refusal is not None:
             await problems.problem(*refusal)(scope, receive, send)
+            return
+        if scope["method"] == STREAMED_UPLOAD[0] and scope["path"].startswith(STREAMED_UPLOAD[1]):
+            await self.app(scope, receive, send)
             return
         headers = dict(scope["headers"])
         length = headers.get(b"content-length")

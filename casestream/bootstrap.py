@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 from adapters.embedded_runner import EmbeddedRunner
 from adapters.event_store import RecorderEventStore, postgres_event_store, sqlite_event_store
 from adapters.issuer import BuiltinIssuer
 from adapters.lag import EmbeddedLag, LagMonitor, read_model_topics
+from adapters.object_storage import ObjectStorage
+from adapters.scanning import NoScan, Scanner
 from adapters.sqlite_documents import SqliteDocumentStore
 from casestream.identity import build_identity
 from casestream.policy_setup import build_policy
 from casestream.settings import Settings
+from casestream.storage_setup import build_storage
 from commands.audit import AuditRecorder, audit_denials
 from commands.bus import CommandBus
 from projections.catalog import ALL
@@ -63,6 +66,8 @@ class Platform:
     processes: Processes | None = None  # BPMN engine + process manager (embedded, CASESTREAM_PROCESSES=on)
     login: PasswordLogin | None = None  # the built-in issuer's password grant (None when it is off)
     audit: AuditRecorder | None = None  # records the commands the policy refuses (commands/audit.py)
+    storage: ObjectStorage | None = None  # where document bytes live (docs/documents.md)
+    scanner: Scanner = field(default_factory=NoScan)  # what looks at an upload before it becomes a version
 
     def close(self) -> None:
         if self.processes is not None:
@@ -121,6 +126,8 @@ def bootstrap(
     platform = EmbeddedPlatform(settings, store, CommandBus(store, policy), documents, runner, identity.issuer,
                                 identity.verifier, monitor, login=identity.login)
     platform.audit = audit_denials(platform.bus)  # refused commands go to the audit log (commands/audit.py)
+    platform.storage = build_storage(settings, distributed=True)
+    platform.storage = build_storage(settings, distributed=False)
     if settings.processes == "on":
         from processes.platform import Processes
 

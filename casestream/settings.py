@@ -175,3 +175,20 @@ class Settings(BaseSettings):
     zeebe_retry_backoff_ms: int = Field(default=1_000, ge=0, description="Back-off before a failed job is retried "
                                         "(doubles as its retries run out).")
     zeebe_max_backoff_ms: int = Field(default=60_000, ge=0, description="Longest back-off of a failed job.")
+
+    # --- documents and object storage (docs/documents.md) ---
+    document_storage: Literal["auto", "local", "s3"] = Field(
+        default="auto", description="Where document bytes are kept: a folder under the data dir (local), S3 (s3), "
+        "or auto: local embedded, S3 in distributed mode.")
+    s3_url: str = Field(default="http://127.0.0.1:28333", description="S3 endpoint the server talks to (the "
+                        "SeaweedFS that infra/ runs by default).")
+    s3_public_url: str | None = Field(default=None, description="S3 endpoint browsers reach; presigned URLs are "
+                                      "signed for it (default s3_url).")
+    s3_access_key: str = "casestream"
+    s3_secret_key: str = "casestream-secret-key"
+    s3_region: str = "us-east-1"
+    s3_bucket: str = Field(default="casestream-documents", description="Bucket of the documents.")
+    document_url_seconds: int = Field(default=900, ge=1, le=7 * 24 * 3600, description="Lifetime of presigned "
+                                      "upload and download URLs (at most 7 days).")
+    document_upload_max_bytes: int = Field(default=1024**3, ge=1, description="Largest body the API's own upload "
+                                           "route (local storage) accepts; a definition may allow less.")

@@ -5,9 +5,14 @@ package casestream.authz
 open_case_work := {
 	"UpdateCaseData", "RetitleCase", "MoveCaseToStage", "AssignCase", "UnassignCase", "QueueCase",
 	"AddComment", "EditComment", "DeleteComment", "RequestNotification", "CreateTask",
+	"RequestDocumentUpload", "ConfirmDocumentUpload", "RenameDocument", "RemoveDocument",
 }
 
-case_commands := open_case_work | {"CloseCase", "ReopenCase", "ArchiveCase"}
+# Legal hold on a document: supervisors and admins, in every case state (a hold matters most on closed cases;
+# the domain refuses to remove a held document).
+legal_hold_commands := {"PlaceLegalHold", "ReleaseLegalHold"}
+
+case_commands := (open_case_work | legal_hold_commands) | {"CloseCase", "ReopenCase", "ArchiveCase"}
 
 task_commands := {"ClaimTask", "UnclaimTask", "CompleteTask", "CancelTask", "ChangeTaskPriority", "AssignTask"}
 
@@ -87,6 +92,12 @@ permitted if {
 
 permitted if {
 	supervises
+	input.resource.kind == "case"
+	action in legal_hold_commands
+}
+
+permitted if {
+	supervises
 	input.resource.kind == "task"
 	action in task_commands
 	case_is_open
@@ -123,6 +134,11 @@ state_denials contains "only the task's assignee or claimant or a supervisor com
 	action == "CompleteTask"
 	works_cases
 	case_is_open
+}
+
+state_denials contains "only a supervisor places or releases a legal hold" if {
+	action in legal_hold_commands
+	works_cases
 }
 
 state_denials contains "only the process engine records process steps" if action == "RecordProcessStep"

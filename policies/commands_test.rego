@@ -206,3 +206,38 @@ test_mismatched_resource_kind_is_denied if {
 	denies(["caseworker"], "ClaimTask", case_resource("open"))
 	denies(["supervisor"], "ReopenCase", {"kind": "tenant"})
 }
+
+# Documents (docs/documents.md): the work of a caseworker on an open case; legal hold for supervisors only.
+document_work := ["RequestDocumentUpload", "ConfirmDocumentUpload", "RenameDocument", "RemoveDocument"]
+
+legal_hold := ["PlaceLegalHold", "ReleaseLegalHold"]
+
+test_caseworkers_work_documents_of_open_cases_only if {
+	every act in document_work {
+		allows(["caseworker"], act, case_resource("open"))
+		allows(["supervisor"], act, case_resource("open"))
+		every status in closed_statuses {
+			denies(["caseworker"], act, case_resource(status))
+			denies(["supervisor"], act, case_resource(status))
+		}
+	}
+}
+
+test_only_supervisors_and_admins_place_or_release_a_legal_hold_in_every_state if {
+	every act in legal_hold {
+		every status in statuses {
+			allows(["supervisor"], act, case_resource(status))
+			allows(["admin"], act, case_resource(status))
+			denies(["caseworker"], act, case_resource(status))
+			denies(["worker"], act, case_resource(status))
+		}
+	}
+	"only a supervisor places or releases a legal hold" in decide(["caseworker"], "PlaceLegalHold", case_resource("open")).reasons
+}
+
+test_viewers_and_the_roleless_touch_no_document if {
+	every act in array.concat(document_work, legal_hold) {
+		denies(["viewer"], act, case_resource("open"))
+		denies([], act, case_resource("open"))
+	}
+}

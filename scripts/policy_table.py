@@ -40,6 +40,8 @@ STATES = ("open", "closed", "archived")
 CASE_COMMANDS = (
     "UpdateCaseData", "RetitleCase", "MoveCaseToStage", "AssignCase", "UnassignCase", "QueueCase", "AddComment",
     "EditComment", "DeleteComment", "RequestNotification", "CreateTask", "CloseCase", "ReopenCase", "ArchiveCase",
+    "RequestDocumentUpload", "ConfirmDocumentUpload", "RenameDocument", "RemoveDocument", "PlaceLegalHold",
+    "ReleaseLegalHold",
 )
 TASK_COMMANDS = ("ClaimTask", "UnclaimTask", "CompleteTask", "CancelTask", "ChangeTaskPriority", "AssignTask")
 

@@ -44,9 +44,9 @@ CASE_WORK = {  # what a caseworker (or a worker service account) may send to an 
     "UpdateCaseData", "RetitleCase", "MoveCaseToStage", "AssignCase", "UnassignCase", "QueueCase", "AddComment",
     "EditComment", "DeleteComment", "CreateTask", "CloseCase (as assignee)",
     "ClaimTask (as assignee)", "ClaimTask (as non-assignee)", "UnclaimTask (as holder)",
-    "CompleteTask (as assignee)",
+    "CompleteTask (as assignee)", "RequestDocumentUpload", "RenameDocument", "RemoveDocument",
 }
-SUPERVISOR_ON_CLOSED = {"ReopenCase", "ArchiveCase", "AddComment"}
+SUPERVISOR_ON_CLOSED = {"ReopenCase", "ArchiveCase", "AddComment", "PlaceLegalHold", "ReleaseLegalHold"}
 REFERENCE = {"PublishCaseDefinition", "DefineQueue", "DefineRecordType", "SaveRecord", "RemoveRecord"}
 
 
@@ -76,6 +76,7 @@ class Target:
     case_id: UUID | None = None
     task_id: UUID | None = None
     comment_id: str | None = None
+    document_id: UUID | None = None
     key: str = ""
 
 
@@ -92,8 +93,10 @@ class Action:
     case_assignee: str = "someone-else"  # "me": the acting user
     task: str | None = None  # None, "mine" (assigned to me), "theirs", "open" (for anyone), "held" (claimed by me)
     comment: bool = False
+    document: str | None = None  # None, "attached", "held" (under legal hold)
 
 
+_SHA = "ab" * 32
 ACTIONS: tuple[Action, ...] = (
     Action("UpdateCaseData", lambda t: (f"/api/cases/{t.case_id}/data", {"patch": {"amount": 7}})),
     Action("RetitleCase", lambda t: (f"/api/cases/{t.case_id}/title", {"title": "Hail on the roof"})),
@@ -120,6 +123,16 @@ ACTIONS: tuple[Action, ...] = (
     Action("CancelTask", lambda t: (f"/api/tasks/{t.task_id}/cancel", {"reason": "not needed"}), task="theirs"),
     Action("ChangeTaskPriority", lambda t: (f"/api/tasks/{t.task_id}/priority", {"priority": 90}), task="theirs"),
     Action("AssignTask", lambda t: (f"/api/tasks/{t.task_id}/assign", {"assignee": "dora"}), task="theirs"),
+    Action("RequestDocumentUpload", lambda t: (f"/api/cases/{t.case_id}/documents/uploads", {
+        "filename": "roof.pdf", "content_type": "application/pdf", "size": 10, "sha256": _SHA})),
+    Action("RenameDocument", lambda t: (f"/api/cases/{t.case_id}/documents/{t.document_id}/rename",
+                                        {"filename": "roof-2.pdf"}), document="attached"),
+    Action("RemoveDocument", lambda t: (f"/api/cases/{t.case_id}/documents/{t.document_id}/remove", {}),
+           document="attached"),
+    Action("PlaceLegalHold", lambda t: (f"/api/cases/{t.case_id}/documents/{t.document_id}/legal-hold",
+                                        {"reason": "litigation"}), document="attached"),
+    Action("ReleaseLegalHold", lambda t: (f"/api/cases/{t.case_id}/documents/{t.document_id}/legal-hold/release",
+                                          {}), document="held"),
     Action("OpenCase", lambda t: ("/api/cases", {"definition_key": "claim", "title": "Hail", "data": {"amount": 1}}),
            on_case=False),
     Action("PublishCaseDefinition", lambda t: ("/api/definitions", {**CLAIM, "key": t.key}), on_case=False),
@@ -158,6 +171,15 @@ def prepare(server: LiveServer, action: Action, state: str | None, user: str) ->
         target.task_id = UUID(created.id)
         if action.task == "held":
             bus.dispatch(m.ClaimTask(task_id=target.task_id), Actor(user, TENANT, ("admin",)))
+    if action.document is not None:  # attached through the bus: the confirm's measured facts, no bytes needed
+        asked = bus.dispatch(m.RequestDocumentUpload(case_id=case_id, filename="roof.pdf",
+                                                     content_type="application/pdf", size=10, sha256=_SHA), SETUP)
+        target.document_id = UUID(str(asked.extra["document_id"]))
+        bus.dispatch(m.ConfirmDocumentUpload(
+            case_id=case_id, document_id=target.document_id, upload_id=str(asked.extra["upload_id"]), size=10,
+            sniffed_type="application/pdf", sha256=_SHA, object_key=f"acme/{case_id}/sha256/{_SHA}"), SETUP)
+        if action.document == "held":
+            bus.dispatch(m.PlaceLegalHold(case_id=case_id, document_id=target.document_id), SETUP)
     if state in ("closed", "archived"):
         bus.dispatch(m.CloseCase(case_id=case_id, reason="done"), SETUP)
     if state == "archived":
@@ -228,7 +250,7 @@ def test_the_table_covers_every_command_route() -> None:
     from api.routes_commands import BATCHABLE
 
     rows = {name.split(" ")[0] for name in BY_NAME}
-    assert rows == set(BATCHABLE)
+    assert rows == set(BATCHABLE) | {"RequestDocumentUpload"}  # its route replies with an upload URL: not batched
 
 
 def test_the_batch_endpoint_refuses_a_denied_command_alone(app: LiveServer) -> None:

@@ -1,0 +1,289 @@
+"""Document endpoints: uploads through presigned URLs, the confirm that attaches them, downloads, and the commands.
+
+The routes translate HTTP into commands and storage calls; the rules are the Document aggregate's
+(domain/document.py) and the policy's. Embedded storage serves its own signed URLs under /api/storage.
+"""
+
+# No `from __future__ import annotations` here: the generated endpoints' annotations must be real classes.
+
+import asyncio
+import uuid
+from datetime import timedelta
+from functools import partial
+from typing import Annotated, Any
+from urllib.parse import unquote
+
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import Response, StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from adapters.document_uploads import keep_by_content, measure
+from adapters.local_storage import LocalFolderStorage, UrlRefused
+from adapters.object_storage import ObjectStorage, content_disposition, content_key, upload_key
+from api.deps import ActorDep, BearerActorDep, PlatformDep, Waited
+from api.json_reply import JsonReply
+from api.problems import ApiProblem
+from api.read_scope import ReadScopeDep
+from api.routes_commands import BUS_THREADS, add_command_route, batchable, body_model, command_of, reply_of
+from api.schemas.commands import CommandReply
+from api.schemas.documents import Document, DownloadLink, UploadTicket
+from api.schemas.params import CaseIdPath
+from api.schemas.problem import command_responses, problem_responses, query_responses
+from api.strict_json import StrictJsonRoute
+from casestream.bootstrap import Platform
+from commands import messages as m
+from commands.bus import Actor
+from commands.outcomes import Result
+from commands.upload_precheck import check_confirmable
+from domain.errors import DomainError, FieldError, NotFound, ValidationFailed
+from projections import queries
+from projections.ports import Query as DocQuery
+
+router = APIRouter(prefix="/api", tags=["documents"], route_class=StrictJsonRoute)
+DocumentIdPath = Annotated[uuid.UUID, Path(description="The document id.")]
+UploadIdPath = Annotated[str, Path(max_length=100, description="The upload id from the upload ticket.")]
+
+
+def _storage(platform: Platform) -> ObjectStorage:
+    if platform.storage is None:
+        raise ApiProblem(503, "storage-unavailable", "no document storage is configured")
+    return platform.storage
+
+
+def _ttl(platform: Platform) -> timedelta:
+    return timedelta(seconds=platform.settings.document_url_seconds)
+
+
+async def _submit(request: Request, command: m.Command, actor: Actor) -> Result:
+    platform: Platform = request.app.state.platform
+    headers = request.headers
+    return await asyncio.get_running_loop().run_in_executor(BUS_THREADS, partial(
+        platform.bus.submit, command, actor,
+        correlation_id=headers.get("x-correlation-id"), causation_id=headers.get("x-causation-id"),
+    ))
+
+
+# -- queries ---------------------------------------------------------------------------------------------------
+
+def _documents(platform: Platform, tenant: str, case_id: str, scope: Any) -> list[dict[str, Any]]:
+    queries.get_case(platform.documents, tenant, case_id, scope)  # 404 unless the case is readable
+    found = platform.documents.find(DocQuery("documents", tenant, {"case_id": case_id}, sort="created_at",
+                                             descending=False, limit=10_000))
+    return [{k: v for k, v in doc.items() if k != "tenant"} | {"versions": [
+        {k: v for k, v in version.items() if k != "object_key"} for version in doc["versions"]]} for doc in found]
+
+
+def _document(platform: Platform, tenant: str, case_id: str, document_id: str, scope: Any) -> dict[str, Any]:
+    queries.get_case(platform.documents, tenant, case_id, scope)
+    found = platform.documents.get("documents", document_id)
+    doc = found[0] if found else None
+    if doc is None or doc["tenant"] != tenant or doc["case_id"] != case_id:
+        raise NotFound(f"document {document_id} not found")
+    return doc
+
+
+@router.get("/cases/{case_id}/documents", response_class=JsonReply, response_model=list[Document],
+            responses=query_responses(404), dependencies=[Waited])
+def list_documents(
+    case_id: CaseIdPath, actor: ActorDep, platform: PlatformDep, scope: ReadScopeDep,
+    removed: Annotated[bool, Query(description="Include removed documents.")] = False,
+) -> JsonReply:
+    """The documents of a readable case with their versions."""
+    docs = _documents(platform, actor.tenant, case_id, scope)
+    return JsonReply([d for d in docs if removed or d["status"] != "removed"])
+
+
+@router.get("/cases/{case_id}/documents/{document_id}", response_class=JsonReply, response_model=Document,
+            responses=query_responses(404), dependencies=[Waited])
+def get_document(
+    case_id: CaseIdPath, document_id: DocumentIdPath, actor: ActorDep, platform: PlatformDep, scope: ReadScopeDep,
+) -> JsonReply:
+    """One document of a readable case with its versions."""
+    doc = _document(platform, actor.tenant, case_id, str(document_id), scope)
+    return JsonReply({k: v for k, v in doc.items() if k != "tenant"} | {"versions": [
+        {k: v for k, v in version.items() if k != "object_key"} for version in doc["versions"]]})
+
+
+@router.get("/cases/{case_id}/documents/{document_id}/download", response_class=JsonReply,
+            response_model=DownloadLink, responses=query_responses(404, 422), dependencies=[Waited])
+def download_link(
+    case_id: CaseIdPath, document_id: DocumentIdPath, actor: ActorDep, platform: PlatformDep, scope: ReadScopeDep,
+    version: Annotated[int | None, Query(ge=1, description="A version number (default: the newest).")] = None,
+) -> JsonReply:
+    """A short-lived presigned URL that downloads one version of a document."""
+    doc = _document(platform, actor.tenant, case_id, str(document_id), scope)
+    if doc["status"] == "removed":
+        raise NotFound(f"document {document_id} was removed")
+    versions = doc["versions"]
+    if version is not None and version > len(versions):
+        raise ValidationFailed("no such version", [FieldError("version", f"the document has {len(versions)}")])
+    chosen = versions[(version or len(versions)) - 1]
+    ttl = _ttl(platform)
+    url = _storage(platform).presign_get(chosen["object_key"], ttl, chosen["filename"], chosen["content_type"])
+    return JsonReply({"url": url, "expires_in": int(ttl.total_seconds()), "filename": chosen["filename"],
+                      "version": chosen["number"]})
+
+
+# -- the upload flow ---------------------------------------------------------------------------------------------
+
+_RequestBody = body_model(m.RequestDocumentUpload)
+
+
+@router.post("/cases/{case_id}/documents/uploads", response_model=UploadTicket, status_code=201,
+             responses=command_responses())
+async def request_upload(request: Request, case_id: CaseIdPath, body: _RequestBody,  # type: ignore[valid-type]
+                         actor: BearerActorDep) -> JsonReply:
+    """Declare an upload (name, type, size, SHA-256): the definition's limits are checked before any byte moves;
+    the reply's URL takes the bytes."""
+    command = command_of(m.RequestDocumentUpload, body, request)
+    result = await _submit(request, command, actor)
+    platform: Platform = request.app.state.platform
+    key = upload_key(actor.tenant, case_id, str(result.extra["upload_id"]))
+    ttl = _ttl(platform)
+    url = await run_in_threadpool(_storage(platform).presign_put, key, ttl)
+    return JsonReply({"document_id": result.extra["document_id"], "upload_id": result.extra["upload_id"],
+                      "method": "PUT", "url": url, "expires_in": int(ttl.total_seconds()),
+                      "position": result.position}, status_code=201)
+
+
+def _confirm_bytes(platform: Platform, tenant: str, case_id: str, upload_id: str) -> tuple[str, Any, bool]:
+    """Measure the upload and keep it by content: its key, the measurement, whether this call stored the copy."""
+    storage = _storage(platform)
+    key = upload_key(tenant, case_id, upload_id)
+    measured = measure(storage, key, platform.scanner)
+    if measured is None:
+        raise ValidationFailed("nothing was uploaded", [FieldError("upload_id", "no bytes arrived for this upload")])
+    if not measured.verdict.clean:
+        storage.delete(key)
+        raise ValidationFailed("the upload is refused", [FieldError("content", measured.verdict.reason)])
+    content = content_key(tenant, case_id, measured.sha256)
+    created = keep_by_content(storage, key, content)
+    return content, measured, created
+
+
+@router.post("/cases/{case_id}/documents/{document_id}/uploads/{upload_id}/confirm", response_model=CommandReply,
+             responses=command_responses())
+async def confirm_upload(request: Request, case_id: CaseIdPath, document_id: DocumentIdPath,
+                         upload_id: UploadIdPath, actor: BearerActorDep) -> JsonReply:
+    """Attach an upload once its stored bytes match what was declared (size, type, SHA-256); a mismatch refuses
+    (422 naming the field) and removes the uploaded object."""
+    platform: Platform = request.app.state.platform
+    storage = _storage(platform)
+    try:
+        uuid.UUID(upload_id)
+    except ValueError:
+        raise NotFound(f"no pending upload {upload_id!r}") from None
+    probe = m.ConfirmDocumentUpload(case_id=uuid.UUID(case_id), document_id=document_id, upload_id=upload_id,
+                                    size=0, sniffed_type="", sha256="0" * 64, object_key="")
+    await run_in_threadpool(check_confirmable, platform.bus, probe, actor)
+    staged = upload_key(actor.tenant, case_id, upload_id)
+    content, measured, created = await run_in_threadpool(_confirm_bytes, platform, actor.tenant, case_id, upload_id)
+    command = probe.model_copy(update={"size": measured.size, "sniffed_type": measured.sniffed_type,
+                                       "sha256": measured.sha256, "object_key": content})
+    try:
+        result = await _submit(request, command, actor)
+    except DomainError:
+        if created:  # nobody references bytes this refused confirm stored
+            await run_in_threadpool(storage.delete, content)
+        raise
+    finally:
+        await run_in_threadpool(storage.delete, staged)
+    return JsonReply(reply_of(result))
+
+
+# -- commands on a document ------------------------------------------------------------------------------------
+
+def _document_command(path: str, command_type: type[m.Command]) -> None:
+    body_type = body_model(command_type)
+
+    async def endpoint(request: Request, body: body_type, actor: BearerActorDep, **_path: Any) -> Response:  # type: ignore[valid-type]
+        result = await _submit(request, command_of(command_type, body, request), actor)
+        return JsonReply(reply_of(result), status_code=200)
+
+    add_command_route(router, path, endpoint, command_type, 200)
+    batchable(command_type, 200)
+
+
+_document_command("/cases/{case_id}/documents/{document_id}/rename", m.RenameDocument)
+_document_command("/cases/{case_id}/documents/{document_id}/remove", m.RemoveDocument)
+_document_command("/cases/{case_id}/documents/{document_id}/legal-hold", m.PlaceLegalHold)
+_document_command("/cases/{case_id}/documents/{document_id}/legal-hold/release", m.ReleaseLegalHold)
+
+
+# -- the local folder's own signed URLs (embedded mode) ------------------------------------------------------------
+
+def _local(platform: Platform, method: str, key: str, request: Request) -> LocalFolderStorage:
+    storage = platform.storage
+    if not isinstance(storage, LocalFolderStorage):
+        raise ApiProblem(404, "not-found", "this server keeps no documents itself")
+    try:
+        storage.check(method, key, dict(request.query_params))
+    except UrlRefused as exc:
+        raise ApiProblem(403, "url-refused", str(exc)) from None
+    except ValueError:
+        raise ApiProblem(403, "url-refused", "not a storage key") from None
+    return storage
+
+
+class _Body:
+    """The request body as a blocking file-like stream for the storage (chunks handed over from the event loop),
+    never all of it in memory; more than limit bytes raise."""
+
+    def __init__(self, request: Request, loop: asyncio.AbstractEventLoop, limit: int) -> None:
+        self.chunks = request.stream().__aiter__()
+        self.loop = loop
+        self.limit = limit
+        self.buffer = b""
+        self.total = 0
+        self.done = False
+
+    async def _next(self) -> bytes:
+        return await self.chunks.__anext__()
+
+    def read(self, size: int = -1, /) -> bytes:
+        while not self.done and (size < 0 or len(self.buffer) < size):
+            try:
+                chunk = asyncio.run_coroutine_threadsafe(self._next(), self.loop).result()
+            except StopAsyncIteration:
+                self.done = True
+                break
+            self.total += len(chunk)
+            if self.total > self.limit:
+                raise OverflowError(self.limit)
+            self.buffer += chunk
+        if size < 0:
+            out, self.buffer = self.buffer, b""
+        else:
+            out, self.buffer = self.buffer[:size], self.buffer[size:]
+        return out
+
+
+@router.put("/storage/{key:path}", include_in_schema=True, status_code=200,
+            responses=problem_responses(403, 404, 413), summary="Upload through a signed URL (local storage)")
+async def put_object(request: Request, key: str, platform: PlatformDep) -> Response:
+    """The bytes of an upload, through the URL an upload ticket gave (embedded storage only), streamed to disk."""
+    key = unquote(key)
+    storage = _local(platform, "PUT", key, request)
+    limit = platform.settings.document_upload_max_bytes
+    body = _Body(request, asyncio.get_running_loop(), limit)
+    try:
+        await run_in_threadpool(storage.put, key, body, -1, request.headers.get("content-type",
+                                                                                 "application/octet-stream"))
+    except OverflowError:
+        raise ApiProblem(413, "body-too-large", f"uploads are limited to {limit} bytes") from None
+    return Response(status_code=200)
+
+
+@router.get("/storage/{key:path}", responses=problem_responses(403, 404),
+            summary="Download through a signed URL (local storage)")
+async def get_object(request: Request, key: str, platform: PlatformDep) -> Response:
+    """The bytes of a document version, through the URL a download link gave (embedded storage only)."""
+    key = unquote(key)
+    storage = _local(platform, "GET", key, request)
+    info = await run_in_threadpool(storage.stat, key)
+    if info is None:
+        raise ApiProblem(404, "not-found", "no such object")
+    filename = request.query_params.get("filename", "download")
+    return StreamingResponse(storage.get(key), media_type=request.query_params.get("type", info.content_type),
+                             headers={"Content-Disposition": content_disposition(filename),
+                                      "Content-Length": str(info.size)})

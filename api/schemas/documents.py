@@ -1,0 +1,56 @@
+"""Replies of the document routes."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+
+class DocumentVersion(BaseModel):
+    """One version of a document."""
+
+    number: int
+    filename: str
+    content_type: str
+    size: int
+    sha256: str
+    status: str = Field(description="available (a scanner would add pending and quarantined).")
+    added_at: str
+    added_by: str
+
+
+class Document(BaseModel):
+    """A document of a case with its versions, oldest first."""
+
+    id: str
+    case_id: str
+    filename: str
+    content_type: str
+    size: int
+    status: str = Field(description="active or removed (removed documents keep their history).")
+    legal_hold: bool
+    version: int = Field(description="The document aggregate's version (for expected_version).")
+    versions: list[DocumentVersion]
+    created_at: str
+    created_by: str
+    updated_at: str
+    updated_by: str
+
+
+class UploadTicket(BaseModel):
+    """Where to PUT the bytes of a requested upload, until when, and the ids its confirm names."""
+
+    document_id: str
+    upload_id: str
+    method: str = "PUT"
+    url: str = Field(description="Presigned: PUT the exact bytes declared, no other header needed.")
+    expires_in: int = Field(description="Seconds the URL stays valid.")
+    position: int = Field(description="The log position of the recorded request (wait_for).")
+
+
+class DownloadLink(BaseModel):
+    """A presigned URL serving one version of a document as a download."""
+
+    url: str
+    expires_in: int
+    filename: str
+    version: int

@@ -1,0 +1,31 @@
+"""Builds the object storage the settings ask for (the composition root calls it)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from adapters.local_storage import LocalFolderStorage
+from adapters.object_storage import ObjectStorage
+from adapters.s3_storage import S3Storage
+from casestream.settings import Settings
+
+
+def _secret(path: Path) -> bytes:
+    """The local URL-signing key, made once (mode 0600) beside the other keys in the data dir."""
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_hex(32))
+    return bytes.fromhex(path.read_text().strip())
+
+
+def build_storage(settings: Settings, *, distributed: bool) -> ObjectStorage:
+    """S3 in distributed mode, a folder under the data dir embedded (unless `document_storage` says otherwise)."""
+    kind = settings.document_storage
+    if kind == "s3" or (kind == "auto" and distributed):
+        return S3Storage(settings.s3_url, settings.s3_access_key, settings.s3_secret_key, settings.s3_bucket,
+                         region=settings.s3_region, public_url=settings.s3_public_url)
+    base = settings.public_url or f"http://{settings.host}:{settings.port}"
+    return LocalFolderStorage(settings.data_dir / "documents", _secret(settings.data_dir / "storage-key"), base)
