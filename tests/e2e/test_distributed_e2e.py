@@ -181,7 +181,7 @@ def test_commands_get_429_while_the_workers_are_stopped_and_are_admitted_again_a
     stack: dict[str, Any], deployment: Deployment,
 ) -> None:
     url = stack["url"]
-    auth = token(url, tenant="beta")
+    auth = token(url, tenant="globex")  # a tenant of its own (the demo admin is a member of acme and globex)
     published = httpx.post(f"{url}/api/definitions", json=CLAIM, headers=auth, timeout=30)
     assert published.status_code == 200
     # the definition is applied before the workers stop, so every unapplied event below is one opened case
