@@ -23,7 +23,7 @@ class UrlRefused(Exception):
 
 
 class LocalFolderStorage:
-    """Objects as files under root; presigned URLs point at `{base_url}/api/storage/{key}` and carry an HMAC."""
+    """Objects as files under root; presigned URLs point at `{base_url}/storage/{key}` and carry an HMAC."""
 
     def __init__(self, root: Path, secret: bytes, base_url: str, clock: Callable[[], float] = time.time) -> None:
         self.root = root
@@ -103,13 +103,13 @@ class LocalFolderStorage:
         until = int(self.clock() + lifetime(int(expires.total_seconds())).total_seconds())
         extra = urlencode(sorted(params.items()))
         query = {**params, "expires": str(until), "signature": self._signature(method, key, until, extra)}
-        return f"{self.base_url}/api/storage/{quote(key)}?{urlencode(query)}"
+        return f"{self.base_url}/storage/{quote(key)}?{urlencode(query)}"
 
     def presign_put(self, key: str, expires: timedelta) -> str:
         return self._url("PUT", key, expires, {})
 
     def presign_get(self, key: str, expires: timedelta, filename: str, content_type: str) -> str:
-        return self._url("GET", key, expires, {"filename": filename, "type": content_type})
+        return self._url("GET", key, expires, {"filename": filename})
 
     def check(self, method: str, key: str, query: dict[str, str]) -> None:
         """Raise UrlRefused unless query signs method on key and has not expired."""

@@ -71,6 +71,7 @@ def create_app(platform: Platform) -> FastAPI:
     app.include_router(routes_batch.router)
     app.include_router(routes_audit.router)
     app.include_router(routes_documents.router)
+    app.include_router(routes_documents.storage_router)
     openapi.install(app)
 
     @app.get("/healthz", tags=["health"], response_model=Health, responses=public_responses())

@@ -22,7 +22,7 @@ _POSITION = re.compile(rb"[0-9]{1,18}")
 _ID_HEADERS = (b"x-correlation-id", b"x-causation-id")
 # Document uploads through the local storage's signed URLs stream to disk under their own size limit
 # (api/routes_documents.py, `document_upload_max_bytes`): only their body is neither read whole here nor timed.
-STREAMED_UPLOAD = ("PUT", "/api/storage/")
+STREAMED_UPLOAD = ("PUT", "/storage/")
 
 
 class RequestLimits:

@@ -1,7 +1,7 @@
 """Document endpoints: uploads through presigned URLs, the confirm that attaches them, downloads, and the commands.
 
 The routes translate HTTP into commands and storage calls; the rules are the Document aggregate's
-(domain/document.py) and the policy's. Embedded storage serves its own signed URLs under /api/storage.
+(domain/document.py) and the policy's. Local storage serves its own signed URLs under /storage.
 """
 
 # No `from __future__ import annotations` here: the generated endpoints' annotations must be real classes.
@@ -11,7 +11,6 @@ import uuid
 from datetime import timedelta
 from functools import partial
 from typing import Annotated, Any
-from urllib.parse import unquote
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response, StreamingResponse
@@ -26,7 +25,7 @@ from api.problems import ApiProblem
 from api.read_scope import ReadScopeDep
 from api.routes_commands import BUS_THREADS, add_command_route, batchable, body_model, command_of, reply_of
 from api.schemas.commands import CommandReply
-from api.schemas.documents import Document, DownloadLink, UploadTicket
+from api.schemas.documents import Document, DownloadLink, StoredObject, UploadTicket
 from api.schemas.params import CaseIdPath
 from api.schemas.problem import command_responses, problem_responses, query_responses
 from api.strict_json import StrictJsonRoute
@@ -258,32 +257,50 @@ class _Body:
         return out
 
 
-@router.put("/storage/{key:path}", include_in_schema=True, status_code=200,
-            responses=problem_responses(403, 404, 413), summary="Upload through a signed URL (local storage)")
-async def put_object(request: Request, key: str, platform: PlatformDep) -> Response:
+# Signed URLs, not bearer tokens, open these two: they sit outside /api, on a router of their own.
+storage_router = APIRouter(tags=["documents"])
+
+
+StoragePath = Annotated[str, Path(max_length=100, pattern=r"^[^/]+$")]
+AreaPath = Annotated[str, Path(pattern="^(uploads|sha256)$", description="uploads, or sha256 (kept by content).")]
+
+
+@storage_router.put("/storage/{tenant}/{case_id}/{area}/{name}", status_code=200, response_model=StoredObject,
+                    summary="Upload through a signed URL (local storage)",
+                    responses=problem_responses(403, 404, 413, 422))
+async def put_object(request: Request, tenant: StoragePath, case_id: StoragePath, area: AreaPath, name: StoragePath,
+                     platform: PlatformDep) -> Response:
     """The bytes of an upload, through the URL an upload ticket gave (embedded storage only), streamed to disk."""
-    key = unquote(key)
+    key = f"{tenant}/{case_id}/{area}/{name}"
     storage = _local(platform, "PUT", key, request)
     limit = platform.settings.document_upload_max_bytes
     body = _Body(request, asyncio.get_running_loop(), limit)
     try:
-        await run_in_threadpool(storage.put, key, body, -1, request.headers.get("content-type",
-                                                                                 "application/octet-stream"))
+        info = await run_in_threadpool(storage.put, key, body, -1, request.headers.get("content-type",
+                                                                                        "application/octet-stream"))
     except OverflowError:
         raise ApiProblem(413, "body-too-large", f"uploads are limited to {limit} bytes") from None
-    return Response(status_code=200)
+    return JsonReply({"size": info.size})
 
 
-@router.get("/storage/{key:path}", responses=problem_responses(403, 404),
-            summary="Download through a signed URL (local storage)")
-async def get_object(request: Request, key: str, platform: PlatformDep) -> Response:
+_BYTES = {"description": "The bytes.",
+          "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}
+
+
+@storage_router.get("/storage/{tenant}/{case_id}/{area}/{name}", response_class=Response,
+                    summary="Download through a signed URL (local storage)",
+                    responses={200: _BYTES, **problem_responses(403, 404, 422)})
+async def get_object(request: Request, tenant: StoragePath, case_id: StoragePath, area: AreaPath, name: StoragePath,
+                     platform: PlatformDep) -> Response:
     """The bytes of a document version, through the URL a download link gave (embedded storage only)."""
-    key = unquote(key)
+    key = f"{tenant}/{case_id}/{area}/{name}"
     storage = _local(platform, "GET", key, request)
     info = await run_in_threadpool(storage.stat, key)
     if info is None:
         raise ApiProblem(404, "not-found", "no such object")
     filename = request.query_params.get("filename", "download")
-    return StreamingResponse(storage.get(key), media_type=request.query_params.get("type", info.content_type),
+    # always as bytes to save: a browser must not render an uploaded file in this origin (the declared type is
+    # only what a client said)
+    return StreamingResponse(storage.get(key), media_type="application/octet-stream",
                              headers={"Content-Disposition": content_disposition(filename),
                                       "Content-Length": str(info.size)})

@@ -54,3 +54,9 @@ class DownloadLink(BaseModel):
     expires_in: int
     filename: str
     version: int
+
+
+class StoredObject(BaseModel):
+    """What the local storage's upload route stored."""
+
+    size: int = Field(description="Bytes received.")

@@ -3,6 +3,7 @@ documents for that status and media type; every reply is documented by more than
 
 from __future__ import annotations
 
+import hashlib
 import re
 import uuid
 from collections import defaultdict
@@ -150,6 +151,29 @@ def test_real_replies_match_the_documented_schemas(server: LiveServer, spec: dic
         check(sue.post(f"/api/cases/{case}/reopen", json={"reason": "appeal"}))
         check(sue.post(f"/api/cases/{case}/close", json={"reason": "paid again"}))
         check(admin.post(f"/api/cases/{case}/archive", json={"reason": "done"}))
+        # a document through its life (local storage: the upload and download routes are the API's own)
+        open_case = check(alice.post("/api/cases", json={"definition_key": "truth", "title": "Papers",
+                                                         "data": {"amount": 1}})).json()["id"]
+        data = b"%PDF-1.7\n" + b"0" * 64
+        ticket = check(alice.post(f"/api/cases/{open_case}/documents/uploads", json={
+            "filename": "a.pdf", "content_type": "application/pdf", "size": len(data),
+            "sha256": hashlib.sha256(data).hexdigest()})).json()
+        check(anonymous.put(ticket["url"], content=data))
+        doc = f"/api/cases/{open_case}/documents/{ticket['document_id']}"
+        check(alice.post(f"{doc}/uploads/{ticket['upload_id']}/confirm"))
+        check(alice.post(f"{doc}/rename", json={"filename": "b.pdf"}))
+        check(sue.post(f"{doc}/legal-hold", json={"reason": "audit"}))
+        check(alice.post(f"{doc}/remove", json={}))  # 409, held
+        check(sue.post(f"{doc}/legal-hold/release", json={}))
+        done = check(alice.post(f"/api/cases/{open_case}/documents/uploads", json={
+            "filename": "x.exe", "content_type": "nonsense", "size": 1, "sha256": "ab" * 32}))  # 422
+        assert done.status_code == 422
+        check(alice.get(f"/api/cases/{open_case}/documents", params={"wait_for": ticket["position"] + 4}))
+        check(alice.get(doc))
+        link = check(alice.get(f"{doc}/download")).json()
+        check(anonymous.get(link["url"]), body=False)
+        check(anonymous.get(link["url"].replace("signature=", "signature=0")))  # 403
+        check(alice.post(f"{doc}/remove", json={"reason": "done"}))
         position = batch["position"]
 
         # every query, read after the writes (wait_for)

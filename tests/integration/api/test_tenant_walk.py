@@ -11,6 +11,7 @@ to call fails the test, so a new route is walked from the day it is added.
 
 from __future__ import annotations
 
+import hashlib
 import time
 import uuid
 from collections.abc import Iterator
@@ -30,6 +31,7 @@ SSE_SECONDS = 2.0
 # routes that hold no tenant data (discovery, keys, health, metrics, sign-in)
 PUBLIC_GETS = frozenset({"/metrics", "/.well-known/openid-configuration", "/.well-known/jwks.json", "/auth/config",
                          "/healthz", "/readyz"})
+STORAGE = "/storage/{tenant}/{case_id}/{area}/{name}"  # the local storage's signed-URL route
 CONFIDENTIAL_ACCESS = {"read_groups": ["fraud-team"]}
 
 
@@ -113,7 +115,9 @@ def _populate(server: LiveServer) -> World:
             task = _ok(client.post(f"/api/cases/{case['id']}/tasks", json={"title": f"{tag} task {secret}",
                                                                             "assignee": "fay"}))
             _ok(client.get(f"/api/tasks/{task['id']}", params={"wait_for": task["position"]}))
-            return {"case_id": case["id"], "comment_id": _comment_id(client, case["id"]), "task_id": task["id"]}
+            document_id, upload_id = _document(client, case["id"], f"{tag} file {secret}.txt")
+            return {"case_id": case["id"], "comment_id": _comment_id(client, case["id"]), "task_id": task["id"],
+                    "document_id": document_id, "upload_id": upload_id}
 
         regular = case_with_everything(admin, "claim", "regular")
         confidential = case_with_everything(member, "fraud", "confidential")
@@ -123,18 +127,32 @@ def _populate(server: LiveServer) -> World:
         secrets={secret, *regular.values(), *confidential.values()},
         tenant="acme",
         # type, record and definition keys are names in the caller's own tenant: B may have its own "vendor"
-        protected=frozenset({"case_id", "comment_id", "task_id"}),
+        protected=frozenset({"case_id", "comment_id", "task_id", "document_id", "upload_id"}),
     )
     conf = Protected(
         params={**confidential, "type_key": "vendor", "record_key": "v1", "definition_key": "fraud"},
         secrets={f"confidential {secret}", f"confidential note {secret}", f"confidential task {secret}",
                  f"Fraud {secret}", *confidential.values()},
         tenant="acme",
-        protected=frozenset({"case_id", "comment_id", "task_id", "definition_key"}),
-        aggregates={confidential["case_id"], confidential["task_id"], *definition_ids},
+        protected=frozenset({"case_id", "comment_id", "task_id", "document_id", "upload_id", "definition_key"}),
+        aggregates={confidential["case_id"], confidential["task_id"], confidential["document_id"], *definition_ids},
         definition="fraud",
     )
     return World(server, secret, tenant_a, conf, regular["case_id"])
+
+
+def _document(client: httpx.Client, case_id: str, filename: str) -> tuple[str, str]:
+    """A document attached through the upload flow, and a second upload of it left pending: their ids."""
+    data = f"contents of {filename}\n".encode()
+    declared = {"filename": filename, "content_type": "text/plain", "size": len(data),
+                "sha256": hashlib.sha256(data).hexdigest()}
+    ticket = _ok(client.post(f"/api/cases/{case_id}/documents/uploads", json=declared))
+    assert httpx.put(ticket["url"], content=data).status_code == 200
+    _ok(client.post(f"/api/cases/{case_id}/documents/{ticket['document_id']}/uploads/{ticket['upload_id']}/confirm"))
+    pending = _ok(client.post(f"/api/cases/{case_id}/documents/uploads",
+                              json={**declared, "document_id": ticket["document_id"]}))
+    assert httpx.put(pending["url"], content=data).status_code == 200
+    return str(ticket["document_id"]), str(pending["upload_id"])
 
 
 def _comment_id(client: httpx.Client, case_id: str) -> str:
@@ -157,7 +175,10 @@ def _query(collection: str, tenant: str) -> Any:
 def _path(template: str, p: Protected) -> str:
     """The route with the protected ids filled in ({key} is the record key under record types, else a definition)."""
     record = template.startswith("/api/record-types/")
+    if template == STORAGE:  # the protected upload's object, without a signature
+        return f"/storage/{p.tenant}/{p.params['case_id']}/uploads/{p.params['upload_id']}"
     values = {"case_id": p.params["case_id"], "comment_id": p.params["comment_id"], "task_id": p.params["task_id"],
+              "document_id": p.params["document_id"], "upload_id": p.params["upload_id"],
               "type_key": p.params["type_key"], "definition_key": p.params["definition_key"],
               "key": p.params["record_key"] if record else p.params["definition_key"]}
     path = template
@@ -180,6 +201,8 @@ def _get_params(template: str, p: Protected, secret: str) -> dict[str, Any]:
         "/api/record-types/{type_key}/records": {}, "/api/cases/{case_id}": {},
         "/api/cases/{case_id}/timeline": {}, "/api/kanban/{definition_key}": {}, "/api/definitions/{key}": {},
         "/api/tasks/{task_id}": {},
+        "/api/cases/{case_id}/documents": {"removed": True}, "/api/cases/{case_id}/documents/{document_id}": {},
+        "/api/cases/{case_id}/documents/{document_id}/download": {}, STORAGE: {},
     }
     assert template in known or template in PUBLIC_GETS, f"GET {template}: the tenant walk does not know this route"
     return known.get(template, {})
@@ -212,6 +235,13 @@ def _post_body(template: str, p: Protected) -> dict[str, Any]:
         "/api/tasks/{task_id}/cancel": {"reason": "walker"},
         "/api/tasks/{task_id}/priority": {"priority": 99},
         "/api/tasks/{task_id}/assign": {"assignee": "walker"},
+        "/api/cases/{case_id}/documents/uploads": {"filename": "walker.txt", "content_type": "text/plain", "size": 5,
+                                                   "sha256": "ab" * 32},
+        "/api/cases/{case_id}/documents/{document_id}/uploads/{upload_id}/confirm": {},
+        "/api/cases/{case_id}/documents/{document_id}/rename": {"filename": "walker.txt"},
+        "/api/cases/{case_id}/documents/{document_id}/remove": {"reason": "walker"},
+        "/api/cases/{case_id}/documents/{document_id}/legal-hold": {"reason": "walker"},
+        "/api/cases/{case_id}/documents/{document_id}/legal-hold/release": {"reason": "walker"},
         "/api/commands": {"commands": [
             {"type": "AddComment", "case_id": case_id, "body": "walker"},
             {"type": "AssignCase", "case_id": case_id, "assignee": "walker"},
@@ -307,6 +337,12 @@ def _walk(world: World, walker: httpx.Client, p: Protected, *, only_own_tenant: 
                 assert not touched, f"POST {path} changed protected data: {[type(e).__name__ for e in touched]}"
                 if names_protected:
                     assert not stored, f"POST {path} stored {[type(e).__name__ for e in stored]}"
+            elif method == "put" and template == STORAGE:  # signed URLs only: a token opens nothing
+                reply = walker.put(path, content=b"walker")
+                assert reply.status_code == 403, f"PUT {path}: {reply.status_code} {reply.text}"
+                assert p.params["upload_id"] not in reply.text
+                _settle(server)
+                assert not _events_after(server, before), f"PUT {path} stored events"
             else:
                 pytest.fail(f"{method.upper()} {template}: the tenant walk does not know this method")
             walked += 1

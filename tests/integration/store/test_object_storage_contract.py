@@ -106,12 +106,12 @@ class TestLocalFolderStorage(StorageContract):
         self.storage = self.local
 
     def public_base(self) -> str:
-        return PUBLIC_LOCAL + "/api/storage/"
+        return PUBLIC_LOCAL + "/storage/"
 
     def fetch(self, method: str, url: str, body: bytes = b"") -> tuple[int, bytes]:
-        """What the API's /api/storage route does with a request (api/routes_documents.py)."""
+        """What the API's /storage route does with a request (api/routes_documents.py)."""
         parts = urlsplit(url)
-        key = unquote(parts.path.removeprefix("/api/storage/"))
+        key = unquote(parts.path.removeprefix("/storage/"))
         try:
             self.local.check(method, key, dict(parse_qsl(parts.query)))
         except UrlRefused:
