@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import signal
+import socket
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +19,13 @@ from infra.process import (
     stop_pid,
     wait_healthy,
 )
+
+
+def port_answers(port: int) -> bool:
+    """Whether something accepts TCP connections on 127.0.0.1:port."""
+    with socket.socket() as probe:
+        probe.settimeout(0.5)
+        return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
 @dataclass(frozen=True)
@@ -79,6 +88,19 @@ class Server(ABC):
     def info(self) -> dict[str, str]:
         """Where it listens and how a client connects (URLs, credentials)."""
 
+    def ports(self) -> list[int]:
+        """The loopback ports it listens on: info()'s `…port` entries and the port of its own address entries
+        (`url`, `endpoint`, `host`, `management_url`; not the addresses of servers it uses)."""
+        found: set[int] = set()
+        for key, value in self.info().items():
+            if key.endswith("port") and str(value).isdigit():
+                found.add(int(value))
+            elif key in ("url", "endpoint", "host", "management_url"):
+                match = re.search(r"127\.0\.0\.1:(\d+)", str(value))
+                if match:
+                    found.add(int(match.group(1)))
+        return sorted(found)
+
     def pid(self) -> int | None:
         """PID of the running server, or None."""
         return read_pid(self.pid_file)
@@ -99,6 +121,14 @@ class Server(ABC):
         stale = self.pid()
         if stale is not None:
             stop_pid(stale, sig=self.stop_signal)
+        taken = [port for port in self.ports() if port_answers(port)]
+        if taken:
+            # a server we have no PID of holds our port: starting would wipe the data folder under it and then
+            # health-check that stranger instead of ours
+            raise ServerStartError(
+                f"{self.name}: port(s) {', '.join(map(str, taken))} on 127.0.0.1 are held by a process this checkout "
+                f"did not start (no PID file at {self.pid_file}); stop it (e.g. `fuser -k {taken[0]}/tcp`) and retry"
+            )
         self.obtain()
         if self.data_dir.exists():
             shutil.rmtree(self.data_dir)
