@@ -133,7 +133,7 @@ async def test_every_event_arrives_once_in_case_order_as_cloudevents(
     assert opened["commandid"] == opened["correlationid"] == opened["causationid"]
     assert {ce["type"] for _r, ce in _decoded(records)} >= {
         "casestream.CaseOpened.v1", "casestream.CommentAdded.v2", "casestream.CaseMovedToStage.v1",
-        "casestream.DefinitionPublished.v2", "casestream.QueueDefined.v1",
+        "casestream.DefinitionPublished.v3", "casestream.QueueDefined.v1",
     }
 
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
