@@ -128,7 +128,7 @@ def download_link(
 _RequestBody = body_model(m.RequestDocumentUpload)
 
 
-@router.post("/cases/{case_id}/documents/uploads", response_model=UploadTicket, status_code=201,
+@router.post("/cases/{case_id}/uploads", response_model=UploadTicket, status_code=201,
              responses=command_responses())
 async def request_upload(request: Request, case_id: CaseIdPath, body: _RequestBody,  # type: ignore[valid-type]
                          actor: BearerActorDep) -> JsonReply:

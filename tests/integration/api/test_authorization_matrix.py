@@ -123,7 +123,7 @@ ACTIONS: tuple[Action, ...] = (
     Action("CancelTask", lambda t: (f"/api/tasks/{t.task_id}/cancel", {"reason": "not needed"}), task="theirs"),
     Action("ChangeTaskPriority", lambda t: (f"/api/tasks/{t.task_id}/priority", {"priority": 90}), task="theirs"),
     Action("AssignTask", lambda t: (f"/api/tasks/{t.task_id}/assign", {"assignee": "dora"}), task="theirs"),
-    Action("RequestDocumentUpload", lambda t: (f"/api/cases/{t.case_id}/documents/uploads", {
+    Action("RequestDocumentUpload", lambda t: (f"/api/cases/{t.case_id}/uploads", {
         "filename": "roof.pdf", "content_type": "application/pdf", "size": 10, "sha256": _SHA})),
     Action("RenameDocument", lambda t: (f"/api/cases/{t.case_id}/documents/{t.document_id}/rename",
                                         {"filename": "roof-2.pdf"}), document="attached"),

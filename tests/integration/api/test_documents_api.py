@@ -49,7 +49,7 @@ def _case(client: httpx.Client) -> str:
 def _declare(client: httpx.Client, case_id: str, data: bytes, **over: Any) -> dict[str, Any]:
     body = {"filename": "roof.pdf", "content_type": "application/pdf", "size": len(data),
             "sha256": hashlib.sha256(data).hexdigest(), **over}
-    reply = client.post(f"/api/cases/{case_id}/documents/uploads", json=body)
+    reply = client.post(f"/api/cases/{case_id}/uploads", json=body)
     assert reply.status_code == 201, reply.text
     ticket: dict[str, Any] = reply.json()
     return ticket
@@ -124,7 +124,7 @@ def test_the_definitions_limits_refuse_an_upload_before_any_byte(
     with app.client("alice") as alice:
         case_id = _case(alice)
         body = {"filename": "x.pdf", "content_type": "application/pdf", "size": 10, "sha256": "ab" * 32, **over}
-        reply = alice.post(f"/api/cases/{case_id}/documents/uploads", json=body)
+        reply = alice.post(f"/api/cases/{case_id}/uploads", json=body)
         assert reply.status_code == 422, reply.text
         assert field in _problem_fields(reply)
 

@@ -155,7 +155,7 @@ def test_real_replies_match_the_documented_schemas(server: LiveServer, spec: dic
         open_case = check(alice.post("/api/cases", json={"definition_key": "truth", "title": "Papers",
                                                          "data": {"amount": 1}})).json()["id"]
         data = b"%PDF-1.7\n" + b"0" * 64
-        ticket = check(alice.post(f"/api/cases/{open_case}/documents/uploads", json={
+        ticket = check(alice.post(f"/api/cases/{open_case}/uploads", json={
             "filename": "a.pdf", "content_type": "application/pdf", "size": len(data),
             "sha256": hashlib.sha256(data).hexdigest()})).json()
         check(anonymous.put(ticket["url"], content=data))
@@ -165,7 +165,7 @@ def test_real_replies_match_the_documented_schemas(server: LiveServer, spec: dic
         check(sue.post(f"{doc}/legal-hold", json={"reason": "audit"}))
         check(alice.post(f"{doc}/remove", json={}))  # 409, held
         check(sue.post(f"{doc}/legal-hold/release", json={}))
-        done = check(alice.post(f"/api/cases/{open_case}/documents/uploads", json={
+        done = check(alice.post(f"/api/cases/{open_case}/uploads", json={
             "filename": "x.exe", "content_type": "nonsense", "size": 1, "sha256": "ab" * 32}))  # 422
         assert done.status_code == 422
         check(alice.get(f"/api/cases/{open_case}/documents", params={"wait_for": ticket["position"] + 4}))

@@ -146,10 +146,10 @@ def _document(client: httpx.Client, case_id: str, filename: str) -> tuple[str, s
     data = f"contents of {filename}\n".encode()
     declared = {"filename": filename, "content_type": "text/plain", "size": len(data),
                 "sha256": hashlib.sha256(data).hexdigest()}
-    ticket = _ok(client.post(f"/api/cases/{case_id}/documents/uploads", json=declared))
+    ticket = _ok(client.post(f"/api/cases/{case_id}/uploads", json=declared))
     assert httpx.put(ticket["url"], content=data).status_code == 200
     _ok(client.post(f"/api/cases/{case_id}/documents/{ticket['document_id']}/uploads/{ticket['upload_id']}/confirm"))
-    pending = _ok(client.post(f"/api/cases/{case_id}/documents/uploads",
+    pending = _ok(client.post(f"/api/cases/{case_id}/uploads",
                               json={**declared, "document_id": ticket["document_id"]}))
     assert httpx.put(pending["url"], content=data).status_code == 200
     return str(ticket["document_id"]), str(pending["upload_id"])
@@ -235,7 +235,7 @@ def _post_body(template: str, p: Protected) -> dict[str, Any]:
         "/api/tasks/{task_id}/cancel": {"reason": "walker"},
         "/api/tasks/{task_id}/priority": {"priority": 99},
         "/api/tasks/{task_id}/assign": {"assignee": "walker"},
-        "/api/cases/{case_id}/documents/uploads": {"filename": "walker.txt", "content_type": "text/plain", "size": 5,
+        "/api/cases/{case_id}/uploads": {"filename": "walker.txt", "content_type": "text/plain", "size": 5,
                                                    "sha256": "ab" * 32},
         "/api/cases/{case_id}/documents/{document_id}/uploads/{upload_id}/confirm": {},
         "/api/cases/{case_id}/documents/{document_id}/rename": {"filename": "walker.txt"},
