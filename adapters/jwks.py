@@ -12,7 +12,7 @@ import httpx
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, JWKRegistry, Key, RSAKey
 
-from adapters.tokens import TokenInvalid
+from adapters.tokens import IssuerUnavailable, TokenInvalid
 
 log = logging.getLogger(__name__)
 
@@ -84,11 +84,12 @@ class IssuerKeys:
                     return
                 self._refetched_at = now
             elif now - self._attempted_at < self.refetch_interval and self._error is not None:
-                raise TokenInvalid(self._error)  # the issuer failed moments ago: do not ask again on every request
+                # the issuer failed moments ago: do not ask again on every request
+                raise IssuerUnavailable(self._error, self._retry_after(now))
             self._attempted_at = now
             try:
                 keys = self._fetch()
-            except TokenInvalid as exc:
+            except IssuerUnavailable as exc:
                 self._error = str(exc)
                 raise
             self._error = None
@@ -100,32 +101,39 @@ class IssuerKeys:
             log.info("issuer %s no longer publishes key(s) %s", self.issuer, ", ".join(sorted(removed)))
             self.on_keys_removed()
 
+    def _retry_after(self, now: float) -> float:
+        return max(1.0, self.refetch_interval - (now - self._attempted_at))
+
+    def _unavailable(self, detail: str) -> IssuerUnavailable:
+        return IssuerUnavailable(detail, max(1.0, self.refetch_interval))
+
     def _fetch(self) -> dict[str, Key]:
         discovery = self._get_json(f"{self.issuer.rstrip('/')}/.well-known/openid-configuration", "discovery document")
         if discovery.get("issuer") != self.issuer:
-            raise TokenInvalid(f"the discovery document of {self.issuer} names issuer {discovery.get('issuer')!r}")
+            raise self._unavailable(f"the discovery document of {self.issuer} names issuer {discovery.get('issuer')!r}")
         jwks_uri = discovery.get("jwks_uri")
         if not isinstance(jwks_uri, str) or not jwks_uri.startswith(("https://", "http://")):
-            raise TokenInvalid(f"the discovery document of {self.issuer} has no usable jwks_uri")
+            raise self._unavailable(f"the discovery document of {self.issuer} has no usable jwks_uri")
         document = self._get_json(jwks_uri, "JWKS")
         entries = document.get("keys")
         if not isinstance(entries, list):
-            raise TokenInvalid(f"the JWKS of {self.issuer} has no keys list")
+            raise self._unavailable(f"the JWKS of {self.issuer} has no keys list")
         return _signing_keys(entries, self.issuer)
 
     def _get_json(self, url: str, what: str) -> dict[str, Any]:
         try:
             response = self.http.get(url)
         except httpx.HTTPError as exc:
-            raise TokenInvalid(f"the {what} of {self.issuer} could not be fetched ({type(exc).__name__})") from None
+            failure = type(exc).__name__
+            raise self._unavailable(f"the {what} of {self.issuer} could not be fetched ({failure})") from None
         if response.status_code != 200:
-            raise TokenInvalid(f"the {what} of {self.issuer} answered HTTP {response.status_code}")
+            raise self._unavailable(f"the {what} of {self.issuer} answered HTTP {response.status_code}")
         try:
             body = response.json()
         except ValueError:
-            raise TokenInvalid(f"the {what} of {self.issuer} is not JSON") from None
+            raise self._unavailable(f"the {what} of {self.issuer} is not JSON") from None
         if not isinstance(body, dict):
-            raise TokenInvalid(f"the {what} of {self.issuer} is not a JSON object")
+            raise self._unavailable(f"the {what} of {self.issuer} is not a JSON object")
         return body
 
 

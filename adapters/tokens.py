@@ -17,6 +17,15 @@ class TokenInvalid(Exception):
     """The bearer token is missing, malformed, forged, expired or meant for someone else."""
 
 
+class IssuerUnavailable(TokenInvalid):
+    """The token's issuer cannot be used right now (its discovery document or JWKS could not be fetched, or is
+    unusable): the token is not known to be bad, so the answer is 503 with Retry-After, not 401."""
+
+    def __init__(self, detail: str, retry_after: float = 10.0) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+
 class TokenVerifier(Protocol):
     """Turns a bearer token into the actor it names, or raises TokenInvalid saying why."""
 

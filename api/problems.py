@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -12,7 +13,7 @@ from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from adapters.issuer import TokenInvalid
+from adapters.tokens import IssuerUnavailable, TokenInvalid
 from domain.errors import DomainError, PolicyUnavailable, ValidationFailed
 
 log = logging.getLogger(__name__)
@@ -99,6 +100,11 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(ValidationError)
     async def model_invalid(_request: Request, exc: ValidationError) -> JSONResponse:
         return _validation(list(exc.errors()))
+
+    @app.exception_handler(IssuerUnavailable)
+    async def issuer_unavailable(_request: Request, exc: IssuerUnavailable) -> JSONResponse:
+        # the token could not be checked because its issuer cannot be reached: not the client's fault (no 401)
+        return problem(503, "issuer-unavailable", str(exc), headers={"Retry-After": str(math.ceil(exc.retry_after))})
 
     @app.exception_handler(TokenInvalid)
     async def token_invalid(_request: Request, exc: TokenInvalid) -> JSONResponse:
