@@ -1,5 +1,5 @@
 """The SSE publisher's source in distributed mode: each API replica reads the event topics itself and feeds its
-Broadcaster (api/live.py), in log order, each position once.
+live sink (the edge's Broadcaster, api/live.py), in log order, each position once.
 
 - Its own consumer with no group (partitions assigned by hand, no offsets committed): every replica sees every
   event. It starts at the end of each partition; clients that need older events resume with Last-Event-ID,
@@ -25,20 +25,30 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from adapters import cloudevents
 from adapters.contract import topics
 from adapters.event_store import RecorderEventStore
-from api.live import Broadcaster
 from casestream.settings import Settings
 from domain.events import Positioned
 from projections.timeline import TIMELINE
 
 log = logging.getLogger(__name__)
+
+
+class LiveSink(Protocol):
+    """Where the feed hands its batches (the edge's Broadcaster, api/live.py): in log order, each position once."""
+
+    released: int  # the highest position handed on so far
+
+    def publish(self, batch: Sequence[Positioned]) -> None: ...
+
+
 # (after, upto, event type names) -> the positions in (after, upto] holding events of those types, ascending
 ExpectedPositions = Callable[[int, int, frozenset[str]], list[int]]
 
@@ -88,7 +98,7 @@ class KafkaFeed:
     """Reads the event topics from their end and publishes to a Broadcaster in position order, once each."""
 
     def __init__(
-        self, broadcaster: Broadcaster, config: KafkaFeedConfig, expected: ExpectedPositions,
+        self, broadcaster: LiveSink, config: KafkaFeedConfig, expected: ExpectedPositions,
         head: Callable[[], int], *, on_stop: Callable[[], None] | None = None,
     ) -> None:
         self.broadcaster = broadcaster
@@ -253,7 +263,7 @@ def feed_config(settings: Settings) -> KafkaFeedConfig:
 
 
 async def start_kafka_feed(
-    broadcaster: Broadcaster, settings: Settings, store: RecorderEventStore | None = None,
+    broadcaster: LiveSink, settings: Settings, store: RecorderEventStore | None = None,
 ) -> KafkaFeed:
     """Start feeding `broadcaster` from Kafka; stop with `await feed.stop()`.
 
@@ -277,7 +287,7 @@ async def start_kafka_feed(
 
 @contextlib.asynccontextmanager
 async def kafka_feed_lifespan(
-    broadcaster: Broadcaster, settings: Settings, store: RecorderEventStore | None = None,
+    broadcaster: LiveSink, settings: Settings, store: RecorderEventStore | None = None,
 ) -> AsyncIterator[KafkaFeed]:
     """`async with kafka_feed_lifespan(...)`: the feed runs for the block (for a FastAPI lifespan)."""
     feed = await start_kafka_feed(broadcaster, settings, store)
