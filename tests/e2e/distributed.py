@@ -38,6 +38,7 @@ class Deployment:
     bootstrap: str
     mongo_url: str
     log_dir: Path
+    opa_url: str | None = None  # the OPA server `serve --distributed` asks; None leaves the API to its default
     prefix: str = field(default_factory=lambda: f"e{uuid.uuid4().hex[:10]}")
     mongo_database: str = field(default_factory=lambda: f"e2e_{uuid.uuid4().hex[:8]}")
     group: str = field(default_factory=lambda: f"workers-{uuid.uuid4().hex[:6]}")
@@ -68,6 +69,8 @@ class Deployment:
             "CASESTREAM_OIDC_ISSUERS": "{}",
             "PYTHONUNBUFFERED": "1",
         })
+        if self.opa_url is not None:
+            env["CASESTREAM_OPA_URL"] = self.opa_url
         env.update(extra or {})
         return env
 

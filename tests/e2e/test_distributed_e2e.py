@@ -29,15 +29,17 @@ LAG_LIMIT = 40
 
 @pytest.fixture(scope="module")
 def deployment(
-    postgres_server: Server, kafka_server: Server, ferretdb_server: Server, tmp_path_factory: pytest.TempPathFactory,
+    postgres_server: Server, kafka_server: Server, ferretdb_server: Server, opa_server: Server,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Deployment]:
+    """The whole distributed stack: `serve --distributed` asks OPA for every decision, so OPA runs too."""
     assert isinstance(postgres_server, PostgresServer)
     dbname = f"e2e_{uuid.uuid4().hex[:8]}"
     postgres_server.create_database(dbname)
     log_dir: Path = tmp_path_factory.mktemp("distributed")
     (log_dir / "data").mkdir()
     deployment = Deployment(postgres_server.info(), dbname, kafka_server.info()["bootstrap"],
-                            ferretdb_server.info()["uri"], log_dir)
+                            ferretdb_server.info()["uri"], log_dir, opa_url=opa_server.info()["url"])
     try:
         yield deployment
     finally:
