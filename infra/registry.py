@@ -16,6 +16,7 @@ SERVERS: dict[str, str] = {
     "s3": "infra.s3:S3Server",
     "mail": "infra.mail:MailServer",
     "traefik": "infra.traefik:TraefikServer",
+    "clamav": "infra.clamav:ClamavServer",
 }
 
 

@@ -48,3 +48,8 @@ def mail_server() -> Iterator[Server]:
 @pytest.fixture(scope="session")
 def traefik_server() -> Iterator[Server]:
     yield from run_server("traefik")
+
+
+@pytest.fixture(scope="session")
+def clamav_server() -> Iterator[Server]:
+    yield from run_server("clamav")
