@@ -9,8 +9,8 @@ from typing import Protocol
 
 from commands.bus import Actor
 
-# The BPMN engine's own actor. A token naming it would let a client drive processes as the engine does.
-INTERNAL_ROLES = frozenset({"process"})
+# The internal actors (BPMN engine, mail adapters). A token naming one would let a client act as they do.
+INTERNAL_ROLES = frozenset({"process", "mail"})
 
 
 class TokenInvalid(Exception):

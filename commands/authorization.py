@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
+from commands import mail_messages as mm
 from commands import messages as m
 from commands.handlers import Handler, Outcome
 from commands.policy import Decision, Policy
@@ -109,6 +110,16 @@ def _definition_command(command: m.Command, uow: UnitOfWork) -> Resource:
             "access": _access(definition)}
 
 
+def _mailbox_command(command: m.Command, uow: UnitOfWork) -> Resource:
+    """A received e-mail acts on the mailbox's definition (it may open a case of it)."""
+    assert isinstance(command, mm.ReceiveEmail)
+    definition = _find(uow, CaseDefinition, definition_id(uow.tenant, command.definition_key))
+    if definition is None:
+        raise _Absent
+    return {"kind": "definition", "definition_key": command.definition_key, "exists": True,
+            "access": _access(definition)}
+
+
 def _record_type_command(command: m.Command, _uow: UnitOfWork) -> Resource:
     assert isinstance(command, m.DefineRecordType | m.SaveRecord | m.RemoveRecord)
     return {"kind": "record_type", "type_key": command.key if isinstance(command, m.DefineRecordType)
@@ -127,7 +138,7 @@ RESOURCES: dict[type[m.Command], Callable[[m.Command, UnitOfWork], Resource]] = 
         m.UpdateCaseData, m.RetitleCase, m.MoveCaseToStage, m.AssignCase, m.UnassignCase, m.QueueCase, m.AddComment,
         m.EditComment, m.DeleteComment, m.CloseCase, m.ReopenCase, m.ArchiveCase, m.RequestNotification,
         m.CreateTask, m.RequestDocumentUpload, m.ConfirmDocumentUpload, m.RenameDocument, m.RemoveDocument,
-        m.PlaceLegalHold, m.ReleaseLegalHold,
+        m.PlaceLegalHold, m.ReleaseLegalHold, mm.ComposeEmail, m.RecordDocumentScan, m.RecordDocumentPreview,
     )},
     **{t: _task_command for t in (
         m.ClaimTask, m.UnclaimTask, m.CompleteTask, m.CancelTask, m.ChangeTaskPriority, m.AssignTask,
@@ -139,6 +150,10 @@ RESOURCES: dict[type[m.Command], Callable[[m.Command, UnitOfWork], Resource]] = 
     m.SaveRecord: _record_type_command,
     m.RemoveRecord: _record_type_command,
     m.RecordProcessStep: _fixed("process"),
+    mm.ReceiveEmail: _mailbox_command,
+    mm.SetEmailAside: _fixed("mailbox"),
+    mm.RecordEmailSent: _fixed("mailbox"),
+    mm.RecordEmailFailed: _fixed("mailbox"),
 }
 
 
@@ -161,7 +176,7 @@ def _not_found(command: m.Command) -> str:
         return f"task {command.task_id} not found"
     if isinstance(command, m.CaseCommand | m.CreateTask):
         return f"case {command.case_id} not found"
-    if isinstance(command, m.OpenCase):
+    if isinstance(command, m.OpenCase | mm.ReceiveEmail):
         return f"case definition {command.definition_key!r} not found"
     if isinstance(command, m.PublishCaseDefinition):
         return f"case definition {command.key!r} not found"

@@ -24,6 +24,7 @@ from domain.definition import (
 from domain.document import DocumentLimits
 from domain.errors import AlreadyExists, NotFound, VersionConflict
 from domain.events import Context
+from domain.mail_config import MailSettings
 from domain.numbering import CaseNumberSequence, sequence_id
 from domain.process import ProcessInstance
 from domain.reference import Queue, Record, RecordType, queue_id, record_id, record_type_id
@@ -69,6 +70,7 @@ def _spec(cmd: m.PublishCaseDefinition) -> DefinitionSpec:
         automation=tuple(AutomationRule(r.on, r.action, r.value, r.when) for r in cmd.automation),
         access=DefinitionAccess.from_dict(cmd.access.model_dump() if cmd.access else None),
         documents=DocumentLimits.from_dict(cmd.documents.model_dump() if cmd.documents else None),
+        mail=MailSettings.from_dict(cmd.mail.model_dump() if cmd.mail else None),
     )
 
 
@@ -327,4 +329,5 @@ def contention_key(command: m.Command, tenant: str) -> str | None:
 
 
 # the document commands' handlers register themselves here (they use `handles`, so they load after it)
-import commands.document_handlers  # noqa: E402, F401
+import commands.document_handlers  # noqa: E402
+import commands.mail_handlers  # noqa: E402, F401

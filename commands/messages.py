@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints, field_validator
+
+from commands.mail_definition import MailSettingsIn
 
 
 class Command(BaseModel):
@@ -119,6 +121,8 @@ class PublishCaseDefinition(Command):
                                                               "base rules alone).")
     documents: DocumentLimitsIn | None = Field(default=None, description="Limits on its cases' documents (none: "
                                                                          "100 MiB, any type).")
+    mail: MailSettingsIn | None = Field(default=None, description="Its mailbox, case-data mapping and e-mail "
+                                                                  "templates (none: no e-mail).")
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
@@ -332,6 +336,9 @@ class ConfirmDocumentUpload(CaseCommand):
     sniffed_type: str = Field(max_length=200)
     sha256: Sha256
     object_key: str = Field(max_length=1000)
+    scan: Literal["clean", "infected", "unscanned"] = Field(
+        default="unscanned", description="The scanner's verdict on the bytes; unscanned versions stay pending.")
+    scan_reason: str = Field(default="", max_length=2000, description="What the scanner found (infected).")
 
 
 class DocumentCommand(CaseCommand):
@@ -363,3 +370,19 @@ class ReleaseLegalHold(DocumentCommand):
     """Release a document's legal hold."""
 
     reason: str = Field(default="", max_length=2000)
+
+
+class RecordDocumentScan(DocumentCommand):
+    """Record the scan of a pending version (issued by the document worker, not by people)."""
+
+    version_number: StrictInt = Field(ge=1)
+    clean: bool
+    reason: str = Field(default="", max_length=2000)
+
+
+class RecordDocumentPreview(DocumentCommand):
+    """Record a version's thumbnail, or why none could be made (issued by the document worker, not by people)."""
+
+    version_number: StrictInt = Field(ge=1)
+    preview_key: str = Field(default="", max_length=1000)
+    error: str = Field(default="", max_length=2000)

@@ -13,6 +13,7 @@ from domain.aggregate import Aggregate, applies
 from domain.document import DocumentLimits
 from domain.errors import AlreadyExists, FieldError, NotFound, ValidationFailed
 from domain.events import EVENT_TYPES, Context, Event, Upcaster
+from domain.mail_config import MailSettings
 from domain.schema import check_schema
 from processes.feel import FeelError, compile_feel
 
@@ -169,6 +170,7 @@ class DefinitionSpec:
     automation: tuple[AutomationRule, ...] = ()
     access: DefinitionAccess = field(default_factory=DefinitionAccess)
     documents: DocumentLimits = field(default_factory=DocumentLimits)
+    mail: MailSettings = field(default_factory=MailSettings)  # its mailbox and e-mail templates (docs/email.md)
 
     @property
     def initial_stage(self) -> str:
@@ -198,6 +200,7 @@ class DefinitionSpec:
             "access": self.access.to_dict(),
             # only when set: specs without document limits keep the shape they had before they existed
             **({"documents": limits} if (limits := self.documents.to_dict()) else {}),
+            **({"mail": mail} if (mail := self.mail.to_dict()) else {}),
         }
 
     @classmethod
@@ -220,6 +223,7 @@ class DefinitionSpec:
             automation=tuple(AutomationRule.from_dict(r) for r in raw.get("automation") or ()),
             access=DefinitionAccess.from_dict(raw.get("access")),
             documents=DocumentLimits.from_dict(raw.get("documents")),
+            mail=MailSettings.from_dict(raw.get("mail")),
         )
 
     def check(self, known_processes: frozenset[str] = frozenset()) -> None:
@@ -251,6 +255,7 @@ class DefinitionSpec:
         errors.extend(self._process_problems(keys, known_processes))
         errors.extend(self.access.problems())
         errors.extend(self.documents.problems())
+        errors.extend(self.mail.problems())
         if errors:
             raise ValidationFailed("case definition is not valid", errors)
         check_schema(self.schema, "schema")

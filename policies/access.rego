@@ -1,5 +1,5 @@
 # Per-definition access rules (read_groups, write_groups, restrict), applied on top of the base rules for every
-# role; the process engine acts for the definition itself and is exempt.
+# role; the internal actors (process engine, mailbox) act for the definition itself and are exempt.
 package casestream.authz
 
 # The resource that carries the definition's rules: a case, a task's case, or the definition itself.
@@ -24,27 +24,27 @@ write_groups := access.write_groups if is_array(access.write_groups)
 else := []
 
 access_denials contains concat("", ["definition ", definition_key, " is visible only to groups [", concat(", ", read_groups), "]"]) if {
-	not is_process
+	not internal_actor
 	count(read_groups) > 0
 	not in_any_group(read_groups)
 }
 
 access_denials contains concat("", ["definition ", definition_key, " takes commands only from groups [", concat(", ", write_groups), "]"]) if {
-	not is_process
+	not internal_actor
 	not action in query_actions
 	count(write_groups) > 0
 	not in_any_group(write_groups)
 }
 
 access_denials contains concat("", ["definition ", definition_key, " allows ", action, " only to roles [", concat(", ", allowed_roles), "]"]) if {
-	not is_process
+	not internal_actor
 	allowed_roles := access.restrict[action]
 	count(allowed_roles) > 0
 	not has_any_role(allowed_roles)
 }
 
 access_denials contains concat("", ["definition ", definition_key, " allows ", action, " to no role"]) if {
-	not is_process
+	not internal_actor
 	allowed_roles := access.restrict[action]
 	count(allowed_roles) == 0
 }

@@ -5,7 +5,7 @@ package casestream.authz
 open_case_work := {
 	"UpdateCaseData", "RetitleCase", "MoveCaseToStage", "AssignCase", "UnassignCase", "QueueCase",
 	"AddComment", "EditComment", "DeleteComment", "RequestNotification", "CreateTask",
-	"RequestDocumentUpload", "ConfirmDocumentUpload", "RenameDocument", "RemoveDocument",
+	"RequestDocumentUpload", "ConfirmDocumentUpload", "RenameDocument", "RemoveDocument", "ComposeEmail",
 }
 
 # Legal hold on a document: supervisors and admins, in every case state (a hold matters most on closed cases;
@@ -19,10 +19,19 @@ task_commands := {"ClaimTask", "UnclaimTask", "CompleteTask", "CancelTask", "Cha
 # Reference data and definitions: supervisors and admins only.
 reference_commands := {"PublishCaseDefinition", "DefineQueue", "DefineRecordType", "SaveRecord", "RemoveRecord"}
 
-# The process engine drives case and task lifecycles, records its steps and keeps saga records.
-process_commands := (case_commands | task_commands) | {"RecordProcessStep", "SaveRecord", "RemoveRecord"}
+# The document worker (same internal actor) records virus scans and previews of stored bytes, in every case state.
+document_worker_commands := {"RecordDocumentScan", "RecordDocumentPreview"}
 
-commands := ((case_commands | task_commands) | reference_commands) | {"OpenCase", "RecordProcessStep"}
+# The process engine drives case and task lifecycles, records its steps and keeps saga records.
+process_commands := ((case_commands | task_commands) | document_worker_commands) | {"RecordProcessStep", "SaveRecord", "RemoveRecord"}
+
+# The mail adapters record what arrives and what the outbox sent, and file attachments as documents.
+mail_commands := {
+	"ReceiveEmail", "SetEmailAside", "RecordEmailSent", "RecordEmailFailed",
+	"RequestDocumentUpload", "ConfirmDocumentUpload",
+}
+
+commands := (((case_commands | task_commands) | reference_commands) | mail_commands) | {"OpenCase", "RecordProcessStep"}
 
 # The case a case or task command acts on.
 target_case := input.resource if input.resource.kind == "case"
@@ -38,6 +47,11 @@ task_is_mine if input.resource.claimed_by == input.subject.user
 permitted if {
 	is_process
 	action in process_commands
+}
+
+permitted if {
+	is_mail
+	action in mail_commands
 }
 
 permitted if {
@@ -142,3 +156,13 @@ state_denials contains "only a supervisor places or releases a legal hold" if {
 }
 
 state_denials contains "only the process engine records process steps" if action == "RecordProcessStep"
+
+state_denials contains "only the document worker records scans and previews" if {
+	action in document_worker_commands
+	not is_process
+}
+
+state_denials contains "only the mail adapters record received and sent e-mail" if {
+	action in {"ReceiveEmail", "SetEmailAside", "RecordEmailSent", "RecordEmailFailed"}
+	not is_mail
+}

@@ -189,6 +189,17 @@ test_only_the_process_records_steps if {
 	}
 }
 
+test_only_the_document_worker_records_scans_and_previews if {
+	every act in ["RecordDocumentScan", "RecordDocumentPreview"] {
+		every status in statuses {
+			allows(["process"], act, case_resource(status))
+		}
+		every role in ["viewer", "caseworker", "worker", "supervisor", "admin", "mail"] {
+			denies([role], act, case_resource("open"))
+		}
+	}
+}
+
 test_unknown_action_is_denied_with_its_name if {
 	d := decide(["admin"], "DropDatabase", case_resource("open"))
 	d.allow == false
@@ -240,4 +251,39 @@ test_viewers_and_the_roleless_touch_no_document if {
 		denies(["viewer"], act, case_resource("open"))
 		denies([], act, case_resource("open"))
 	}
+}
+
+mailbox_definition := {"kind": "definition", "definition_key": "claim", "exists": true, "access": {}}
+
+test_mail_records_received_and_sent_mail_and_files_attachments if {
+	allows(["mail"], "ReceiveEmail", mailbox_definition)
+	every act in ["SetEmailAside", "RecordEmailSent", "RecordEmailFailed"] {
+		allows(["mail"], act, {"kind": "mailbox"})
+	}
+	every act in ["RequestDocumentUpload", "ConfirmDocumentUpload"] {
+		allows(["mail"], act, case_resource("open"))
+	}
+	denies(["mail"], "CloseCase", case_resource("open"))
+	denies(["mail"], "PublishCaseDefinition", {"kind": "definition", "definition_key": "x", "exists": false})
+	denies(["mail"], "read", {"kind": "definition", "definition_key": "claim", "access": {}})
+}
+
+test_only_the_mail_adapters_record_mail if {
+	every role in ["viewer", "caseworker", "worker", "supervisor", "admin", "process"] {
+		denies([role], "ReceiveEmail", mailbox_definition)
+		denies([role], "SetEmailAside", {"kind": "mailbox"})
+		denies([role], "RecordEmailSent", {"kind": "mailbox"})
+	}
+}
+
+test_mailbox_is_not_bound_by_write_groups if {
+	guarded := object.union(mailbox_definition, {"access": {"write_groups": ["claims-team"]}})
+	allows(["mail"], "ReceiveEmail", guarded)
+}
+
+test_caseworker_composes_email_on_open_cases_only if {
+	allows(["caseworker"], "ComposeEmail", case_resource("open"))
+	allows(["process"], "ComposeEmail", case_resource("open"))
+	denies(["caseworker"], "ComposeEmail", case_resource("closed"))
+	denies(["viewer"], "ComposeEmail", case_resource("open"))
 }

@@ -1,7 +1,7 @@
 # Who the subject is: role families and group membership, from input.subject.
 package casestream.authz
 
-known_roles := {"viewer", "caseworker", "worker", "supervisor", "admin", "process"}
+known_roles := {"viewer", "caseworker", "worker", "supervisor", "admin", "process", "mail"}
 
 roles contains role if some role in input.subject.roles
 
@@ -21,6 +21,14 @@ administers if "admin" in roles
 
 # The internal BPMN engine's actor; verifiers strip this role from tokens.
 is_process if "process" in roles
+
+# The e-mail adapters' actor (IMAP poller, SMTP receiver, outbox); verifiers strip this role from tokens too.
+is_mail if "mail" in roles
+
+# Internal actors act for a definition itself (its processes, its mailbox): its access rules do not bind them.
+internal_actor if is_process
+
+internal_actor if is_mail
 
 knows_no_role if count(roles & known_roles) == 0
 
