@@ -1,0 +1,383 @@
+"""FEEL temporal values: parsing, printing, arithmetic, comparison and properties.
+
+Python types carry them: `datetime.date` (date), `datetime.time` (time, naive or with a fixed offset or a zone
+id), `datetime.datetime` (date and time, likewise), `datetime.timedelta` (days and time duration) and
+`YearsMonths` (years and months duration). Instants are compared and subtracted in UTC, so two date-times
+that denote the same instant in different zones are equal. Years outside 1..9999 are null (Python's range).
+"""
+
+from __future__ import annotations
+
+import re
+from calendar import monthrange
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
+from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any, Final
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+__all__ = ["YearsMonths", "is_temporal", "parse_date", "parse_date_time", "parse_duration", "parse_literal",
+           "parse_time", "temporal_arith", "temporal_compare", "temporal_property", "temporal_string"]
+
+
+@dataclass(frozen=True, order=True)
+class YearsMonths:
+    """A years and months duration, counted in months (may be negative)."""
+
+    months: int
+
+    @property
+    def years(self) -> int:
+        """Whole years, with the sign of the duration."""
+        return int(self.months / 12)
+
+
+TEMPORAL_TYPES: Final = (date, time, timedelta, YearsMonths)  # datetime is a date subclass
+
+
+def is_temporal(v: Any) -> bool:
+    """True for the five FEEL temporal kinds."""
+    return isinstance(v, TEMPORAL_TYPES)
+
+
+# ------------------------------------------------------------------------------------------------ parsing
+
+_DATE: Final = re.compile(r"(-?\d{4,9})-(\d\d)-(\d\d)")
+_TIME: Final = re.compile(
+    r"(\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))?(?:(Z)|([+-])(\d\d):(\d\d)(?::(\d\d))?|@([A-Za-z][A-Za-z0-9_+\-/]*))?"
+)
+_DURATION: Final = re.compile(
+    r"(-)?P(?!$)(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)D)?(?:T(?=\d)(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?"
+)
+
+
+def _zone(name: str) -> tzinfo | None:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+
+
+def parse_date(text: str) -> date | None:
+    """`YYYY-MM-DD`; null if malformed or not a calendar date."""
+    m = _DATE.fullmatch(text)
+    if m is None:
+        return None
+    try:
+        return date(int(m[1]), int(m[2]), int(m[3]))
+    except ValueError:
+        return None
+
+
+def parse_time(text: str) -> time | None:
+    """`hh:mm:ss[.fffffffff][Z|±hh:mm|@zone]`; digits past microseconds are dropped."""
+    m = _TIME.fullmatch(text)
+    if m is None:
+        return None
+    hour, minute, second = int(m[1]), int(m[2]), int(m[3])
+    micros = int((m[4] or "0").ljust(6, "0")[:6])
+    tz: tzinfo | None = None
+    if m[5]:
+        tz = UTC
+    elif m[6]:
+        hours, minutes, secs = int(m[7]), int(m[8]), int(m[9] or 0)
+        if hours > 18 or minutes > 59:
+            return None
+        delta = timedelta(hours=hours, minutes=minutes, seconds=secs)
+        tz = timezone(-delta if m[6] == "-" else delta)
+    elif m[10]:
+        tz = _zone(m[10])
+        if tz is None:
+            return None
+    try:
+        return time(hour, minute, second, micros, tzinfo=tz)
+    except ValueError:
+        return None
+
+
+def parse_date_time(text: str) -> datetime | None:
+    """`date 'T' time` (a bare date is midnight, as FEEL's `date and time("2017-01-01")`)."""
+    day_text, sep, time_text = text.partition("T")
+    day = parse_date(day_text)
+    if day is None:
+        return None
+    if not sep:
+        return datetime(day.year, day.month, day.day)
+    clock = parse_time(time_text)
+    return None if clock is None else datetime.combine(day, clock)
+
+
+def parse_duration(text: str) -> timedelta | YearsMonths | None:
+    """ISO 8601 duration: years/months only give a YearsMonths, otherwise a days-time duration."""
+    m = _DURATION.fullmatch(text)
+    if m is None:
+        return None
+    sign = -1 if m[1] else 1
+    years, months = int(m[2] or 0), int(m[3] or 0)
+    if m[2] or m[3]:
+        if m[4] or m[5] or m[6] or m[7]:
+            return None  # mixing calendar and exact parts has no single FEEL type
+        return YearsMonths(sign * (years * 12 + months))
+    seconds = Decimal(m[7] or 0)
+    try:
+        td = timedelta(days=int(m[4] or 0), hours=int(m[5] or 0), minutes=int(m[6] or 0),
+                       microseconds=int((seconds * 1_000_000).to_integral_value()))
+        return -td if sign < 0 else td
+    except OverflowError:
+        return None
+
+
+def parse_literal(text: str) -> Any:
+    """An `@"..."` literal: a date, time, date and time or duration (None if none fits)."""
+    if text.startswith(("P", "-P")):
+        return parse_duration(text)
+    if "T" in text:
+        return parse_date_time(text)
+    if ":" in text:
+        return parse_time(text)
+    return parse_date(text)
+
+
+# ----------------------------------------------------------------------------------------------- printing
+
+def _zone_id(tz: tzinfo | None) -> str | None:
+    return tz.key if isinstance(tz, ZoneInfo) else None
+
+
+def _offset_text(offset: timedelta) -> str:
+    if not offset:
+        return "Z"
+    sign = "-" if offset < timedelta(0) else "+"
+    total = int(abs(offset).total_seconds())
+    text = f"{sign}{total // 3600:02d}:{total % 3600 // 60:02d}"
+    return text + (f":{total % 60:02d}" if total % 60 else "")
+
+
+def _clock_text(t: time) -> str:
+    text = f"{t.hour:02d}:{t.minute:02d}:{t.second:02d}"
+    if t.microsecond:
+        text += "." + f"{t.microsecond:06d}".rstrip("0")
+    zone = _zone_id(t.tzinfo)
+    if zone is not None:
+        return f"{text}@{zone}"
+    offset = t.utcoffset()
+    return text if offset is None else text + _offset_text(offset)
+
+
+def _date_text(d: date) -> str:
+    return f"{d.year:04d}-{d.month:02d}-{d.day:02d}"
+
+
+def _duration_text(td: timedelta) -> str:
+    sign = "-" if td < timedelta(0) else ""
+    micros = abs(td) // timedelta(microseconds=1)
+    days, rest = divmod(micros, 86_400_000_000)
+    hours, rest = divmod(rest, 3_600_000_000)
+    minutes, rest = divmod(rest, 60_000_000)
+    seconds = Decimal(rest) / 1_000_000
+    clock = (f"{hours}H" if hours else "") + (f"{minutes}M" if minutes else "")
+    if rest:
+        clock += format(seconds.normalize(), "f") + "S"
+    text = (f"{days}D" if days else "") + (f"T{clock}" if clock else "")
+    return f"{sign}P{text or 'T0S'}"
+
+
+def temporal_string(v: Any) -> str:
+    """FEEL's `string()` of a temporal value (`2017-09-03T09:45:30@Europe/Paris`, `P1DT2H`, `P1Y2M`)."""
+    if isinstance(v, datetime):
+        return f"{_date_text(v)}T{_clock_text(v.timetz())}"
+    if isinstance(v, date):
+        return _date_text(v)
+    if isinstance(v, time):
+        return _clock_text(v)
+    if isinstance(v, timedelta):
+        return _duration_text(v)
+    assert isinstance(v, YearsMonths)
+    sign, months = ("-" if v.months < 0 else ""), abs(v.months)
+    years, months = divmod(months, 12)
+    text = (f"{years}Y" if years else "") + (f"{months}M" if months or not years else "")
+    return f"{sign}P{text}"
+
+
+def temporal_json(v: Any) -> str:
+    """The ISO text a temporal value is stored as in process variables (date-times with their UTC offset)."""
+    if isinstance(v, datetime):
+        return v.isoformat()
+    return temporal_string(v)
+
+
+# ----------------------------------------------------------------------------------------- comparison
+
+_EPOCH: Final = date(1970, 1, 1)
+
+
+def _instant(v: datetime | time) -> datetime:
+    """A date-time or time as a comparable instant; times sit on a fixed day so they wrap at midnight."""
+    dt = v if isinstance(v, datetime) else datetime.combine(_EPOCH, v)
+    return dt.astimezone(UTC) if dt.tzinfo is not None else dt
+
+
+def _local(v: datetime | time) -> bool:
+    return v.tzinfo is None
+
+
+def _kind(v: Any) -> type | None:
+    for t in (datetime, date, time, timedelta, YearsMonths):
+        if isinstance(v, t):
+            return t
+    return None
+
+
+def temporal_compare(a: Any, b: Any) -> int | None:
+    """-1, 0 or 1; None when the two are not comparable (different kinds, or local against zoned)."""
+    ka, kb = _kind(a), _kind(b)
+    if ka is None or ka is not kb:
+        return None
+    if ka in (datetime, time):
+        if _local(a) != _local(b):
+            return None
+        a, b = _instant(a), _instant(b)
+    return -1 if a < b else (1 if a > b else 0)
+
+
+# ----------------------------------------------------------------------------------------- arithmetic
+
+def _add_months(d: date, months: int) -> date:
+    """Calendar addition; the day is clamped to the month's end (Jan 31 + 1 month = Feb 28/29)."""
+    year, month0 = divmod(d.year * 12 + (d.month - 1) + months, 12)
+    month = month0 + 1
+    return d.replace(year=year, month=month, day=min(d.day, monthrange(year, month)[1]))
+
+
+def _plus(v: Any, d: timedelta | YearsMonths) -> Any:
+    """A date, date-time or time moved by a duration."""
+    if isinstance(d, YearsMonths):
+        if isinstance(v, date):  # date and datetime alike: wall-clock calendar arithmetic
+            return _add_months(v, d.months)
+        return None
+    if isinstance(v, datetime):
+        if v.tzinfo is None:
+            return v + d
+        return (v.astimezone(UTC) + d).astimezone(v.tzinfo)  # exact: across DST by the instant
+    if isinstance(v, date):
+        return (datetime(v.year, v.month, v.day) + d).date()
+    if isinstance(v, time):
+        moved = datetime.combine(_EPOCH, v.replace(tzinfo=None)) + d
+        return moved.time().replace(tzinfo=v.tzinfo)
+    return None
+
+
+def _neg(d: timedelta | YearsMonths) -> timedelta | YearsMonths:
+    return YearsMonths(-d.months) if isinstance(d, YearsMonths) else -d
+
+
+def _difference(a: Any, b: Any) -> timedelta | None:
+    """a - b for two dates, two date-times or two times (null if one is local and the other zoned)."""
+    if (isinstance(a, datetime) and isinstance(b, datetime)) or (isinstance(a, time) and isinstance(b, time)):
+        if _local(a) != _local(b):
+            return None
+        return _instant(a) - _instant(b)
+    if isinstance(a, datetime) or isinstance(b, datetime):
+        if isinstance(a, date) and isinstance(b, date) and _local_dt(a) and _local_dt(b):
+            return _as_datetime(a) - _as_datetime(b)
+        return None
+    if isinstance(a, date) and isinstance(b, date):
+        return a - b
+    return None
+
+
+def _local_dt(v: date) -> bool:
+    return not isinstance(v, datetime) or v.tzinfo is None
+
+
+def _as_datetime(v: date) -> datetime:
+    return v if isinstance(v, datetime) else datetime(v.year, v.month, v.day)
+
+
+def _scale(d: Any, n: Decimal, divide: bool) -> Any:
+    if isinstance(d, YearsMonths):
+        months = Decimal(d.months) / n if divide else Decimal(d.months) * n
+        return YearsMonths(int(months.to_integral_value(rounding=ROUND_HALF_EVEN)))
+    micros = Decimal(d // timedelta(microseconds=1))
+    scaled = micros / n if divide else micros * n
+    return timedelta(microseconds=int(scaled.to_integral_value(rounding=ROUND_HALF_EVEN)))
+
+
+def temporal_arith(op: str, a: Any, b: Any) -> Any:
+    """`+ - * /` where at least one side is temporal; None when FEEL defines no result."""
+    dur = (timedelta, YearsMonths)
+    if op == "+":
+        if isinstance(a, dur) and isinstance(b, dur):
+            return _same_duration(a, b, 1)
+        if isinstance(b, dur) and isinstance(a, (date, time)):
+            return _plus(a, b)
+        if isinstance(a, dur) and isinstance(b, (date, time)):
+            return _plus(b, a)
+        return None
+    if op == "-":
+        if isinstance(a, dur) and isinstance(b, dur):
+            return _same_duration(a, b, -1)
+        if isinstance(b, dur) and isinstance(a, (date, time)):
+            return _plus(a, _neg(b))
+        return _difference(a, b)
+    if op == "*":
+        if isinstance(a, dur) and isinstance(b, Decimal):
+            return _scale(a, b, False)
+        if isinstance(b, dur) and isinstance(a, Decimal):
+            return _scale(b, a, False)
+        return None
+    if op == "/":
+        if isinstance(a, dur) and isinstance(b, Decimal):
+            return None if b == 0 else _scale(a, b, True)
+        if isinstance(a, timedelta) and isinstance(b, timedelta):
+            return None if not b else Decimal(a // timedelta(microseconds=1)) / Decimal(b // timedelta(microseconds=1))
+        if isinstance(a, YearsMonths) and isinstance(b, YearsMonths):
+            return None if not b.months else Decimal(a.months) / Decimal(b.months)
+    return None
+
+
+def _same_duration(a: Any, b: Any, sign: int) -> Any:
+    if isinstance(a, YearsMonths) and isinstance(b, YearsMonths):
+        return YearsMonths(a.months + sign * b.months)
+    if isinstance(a, timedelta) and isinstance(b, timedelta):
+        return a + b if sign > 0 else a - b
+    return None
+
+
+# ----------------------------------------------------------------------------------------- properties
+
+def _offset_duration(v: datetime | time) -> timedelta | None:
+    if v.tzinfo is None:
+        return None
+    if isinstance(v, time) and isinstance(v.tzinfo, ZoneInfo):
+        return None  # a zone's offset depends on the date, which a time lacks
+    return v.utcoffset()
+
+
+def temporal_property(v: Any, name: str) -> Any:
+    """`.year`, `.weekday`, `.hours`, `.time offset`, ... (None for a property the kind does not have)."""
+    if isinstance(v, date):
+        if name in ("year", "month", "day"):
+            return Decimal(getattr(v, name))
+        if name == "weekday":
+            return Decimal(v.isoweekday())
+    if isinstance(v, datetime | time):
+        if name in ("hour", "minute", "second"):
+            return Decimal(getattr(v, name))
+        if name == "time offset":
+            return _offset_duration(v)
+        if name == "timezone":
+            return _zone_id(v.tzinfo)
+    if isinstance(v, timedelta):
+        sign = -1 if v < timedelta(0) else 1
+        seconds = int(abs(v).total_seconds())
+        parts = {"days": seconds // 86400, "hours": seconds % 86400 // 3600, "minutes": seconds % 3600 // 60,
+                 "seconds": seconds % 60}
+        if name in parts:
+            return Decimal(sign * parts[name])
+    if isinstance(v, YearsMonths):
+        if name == "years":
+            return Decimal(v.years)
+        if name == "months":
+            return Decimal(v.months - v.years * 12)
+    return None
