@@ -6,11 +6,13 @@ from projections.audit import AUDIT
 from projections.base import Projection
 from projections.cases import CASES
 from projections.documents import DOCUMENTS
+from projections.messages import MAIL_ASIDE, MESSAGES
 from projections.reference import DEFINITIONS, QUEUES, RECORD_TYPES, RECORDS
 from projections.tasks import TASKS
 from projections.timeline import TIMELINE
 
-ALL: tuple[Projection, ...] = (CASES, TIMELINE, DEFINITIONS, QUEUES, RECORD_TYPES, RECORDS, TASKS, AUDIT, DOCUMENTS)
+ALL: tuple[Projection, ...] = (CASES, TIMELINE, DEFINITIONS, QUEUES, RECORD_TYPES, RECORDS, TASKS, AUDIT, DOCUMENTS,
+                                MESSAGES, MAIL_ASIDE)
 
 # The shape of the documents the folds write. Bump it whenever a fold's output changes, so read models built by an
 # older fold are rebuilt: the embedded runner records it beside its tracking position (as the tracking entry
@@ -18,5 +20,6 @@ ALL: tuple[Projection, ...] = (CASES, TIMELINE, DEFINITIONS, QUEUES, RECORD_TYPE
 # rebuilt with `casestream worker rebuild --from store`.
 # 2: tasks carry their case's `definition_key`, definitions their `access` rules (row-level read authorization).
 # 3: the `documents` read model, and document entries on the case timeline.
-VERSION = 3
+# 4: the `messages` and `mail_aside` read models, and e-mail entries on the case timeline.
+VERSION = 4
 VERSION_MARK = "read-models-version"

@@ -9,6 +9,7 @@ import orjson
 
 from domain import case as c
 from domain import document as d
+from domain import message as msg
 from domain import process as p
 from domain import task as t
 from domain.events import Event
@@ -79,12 +80,21 @@ SUMMARIES: dict[type[Event], Callable[[Any], str]] = {
                                else f"removed the assignee of task “{e.title}”"),
     d.DocumentAttached: lambda e: f"attached document “{e.filename}” ({_size(e.size)})",
     d.DocumentVersionAdded: lambda e: f"added version {e.version_number} of document “{e.filename}” ({_size(e.size)})",
+    d.DocumentVersionScanned: lambda e: f"version {e.version_number} of document “{e.filename}” passed the virus scan",
+    d.DocumentVersionQuarantined: lambda e: f"quarantined version {e.version_number} of document “{e.filename}”: "
+    + e.reason[:200],
     d.DocumentRenamed: lambda e: f"renamed document “{e.previous}” to “{e.filename}”",
     d.DocumentRemoved: lambda e: f"removed document “{e.filename}”" + (f": {e.reason}" if e.reason else ""),
     d.DocumentLegalHoldPlaced: lambda e: f"placed document “{e.filename}” under legal hold"
     + (f": {e.reason}" if e.reason else ""),
     d.DocumentLegalHoldReleased: lambda e: f"released the legal hold on document “{e.filename}”"
     + (f": {e.reason}" if e.reason else ""),
+    msg.EmailReceived: lambda e: f"received e-mail “{e.subject[:120]}” from {e.sender}"
+    + (f" with {len(e.attachments)} attachment(s)" if e.attachments else ""),
+    msg.EmailComposed: lambda e: f"composed e-mail “{e.subject[:120]}” to {', '.join(e.to[:5])}",
+    msg.EmailSent: lambda e: f"sent e-mail “{e.subject[:120]}” to {', '.join(e.to[:5])}",
+    msg.EmailSendFailed: lambda e: f"sending e-mail {e.message_id} failed (attempt {e.attempt}"
+    + (", giving up" if e.final else "") + f"): {e.reason[:140]}",
     p.ProcessStarted: lambda e: f"started process “{e.process_name}”",
     p.ProcessCompleted: lambda e: f"process {e.process_id} completed" if e.process_id else "the process completed",
     p.ProcessCancelled: lambda e: f"cancelled the process: {e.reason}",
