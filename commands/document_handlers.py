@@ -63,7 +63,8 @@ def confirm_document_upload(cmd: m.ConfirmDocumentUpload, ctx: Context, uow: Uni
     _open_case(cmd, uow)
     document = _document(cmd, cmd.document_id, uow)
     number = document.confirm_upload(
-        ctx, cmd.upload_id, Measured(cmd.size, cmd.sniffed_type, cmd.sha256, cmd.object_key)
+        ctx, cmd.upload_id, Measured(cmd.size, cmd.sniffed_type, cmd.sha256, cmd.object_key, cmd.scan,
+                                     cmd.scan_reason)
     )
     return Outcome(document.id, {"document_id": str(document.id), "version_number": number})
 
@@ -95,4 +96,19 @@ def place_legal_hold(cmd: m.PlaceLegalHold, ctx: Context, uow: UnitOfWork) -> Ou
 def release_legal_hold(cmd: m.ReleaseLegalHold, ctx: Context, uow: UnitOfWork) -> Outcome:
     document = _document(cmd, cmd.document_id, uow)
     document.release_legal_hold(ctx, cmd.reason)
+    return Outcome(document.id)
+
+
+@handles(m.RecordDocumentScan)
+def record_document_scan(cmd: m.RecordDocumentScan, ctx: Context, uow: UnitOfWork) -> Outcome:
+    # in every case state: a verdict on bytes already stored is a fact, whatever happened to the case since
+    document = _document(cmd, cmd.document_id, uow)
+    document.record_scan(ctx, cmd.version_number, cmd.clean, cmd.reason)
+    return Outcome(document.id)
+
+
+@handles(m.RecordDocumentPreview)
+def record_document_preview(cmd: m.RecordDocumentPreview, ctx: Context, uow: UnitOfWork) -> Outcome:
+    document = _document(cmd, cmd.document_id, uow)
+    document.record_preview(ctx, cmd.version_number, cmd.preview_key, cmd.error)
     return Outcome(document.id)

@@ -20,7 +20,10 @@ from domain.aggregate import Aggregate, applies
 from domain.errors import DomainError, FieldError, InvalidStateChange, NotFound, ValidationFailed
 from domain.events import Context, Event
 
-AVAILABLE = "available"  # a version's bytes may be downloaded (a scanner would add `pending` and `quarantined`)
+# A version's status: its bytes may be downloaded (available) only once a scanner found them clean; until then
+# they are pending (not yet scanned: the scanner was unreachable, or nobody scanned them), or quarantined for good.
+AVAILABLE, PENDING, QUARANTINED = "available", "pending", "quarantined"
+SCAN_RESULTS = ("clean", "infected", "unscanned")  # what the confirming side's scanner said (Measured.scan)
 ACTIVE, REMOVED = "active", "removed"
 MAX_FILENAME = 255
 MAX_REASON = 2000
@@ -90,6 +93,34 @@ class DocumentVersionAdded(Event):
     sha256: str
     object_key: str
     status: str
+
+
+class DocumentVersionScanned(Event):
+    """A pending version was scanned clean: its bytes become downloadable."""
+
+    case_id: str
+    filename: str
+    version_number: int
+
+
+class DocumentVersionQuarantined(Event):
+    """A version's bytes were found infected (or could not be scanned for good): they stay quarantined, never
+    downloadable; the reason says what the scanner found."""
+
+    case_id: str
+    filename: str
+    version_number: int
+    reason: str
+
+
+class DocumentPreviewRecorded(Event):
+    """A thumbnail of a version was made (preview_key names it in storage) or could not be (error); not on the
+    timeline."""
+
+    case_id: str
+    version_number: int
+    preview_key: str
+    error: str
 
 
 class DocumentRenamed(Event):
@@ -167,6 +198,8 @@ class Measured:
     sniffed_type: str
     sha256: str
     object_key: str
+    scan: str = "unscanned"  # clean, infected or unscanned (SCAN_RESULTS): never assumed clean
+    scan_reason: str = ""
 
 
 @dataclass
@@ -182,6 +215,7 @@ class Version:
     status: str
     added_at: datetime
     added_by: str
+    preview: str = ""  # "", ready or failed
 
 
 @dataclass
@@ -282,18 +316,52 @@ class Document(Aggregate):
                                                      f"{measured.sniffed_type}"))
         if measured.sha256 != want.sha256:
             errors.append(FieldError("sha256", "the received bytes have another SHA-256"))
+        if measured.scan not in SCAN_RESULTS:
+            errors.append(FieldError("scan", f"must be one of {', '.join(SCAN_RESULTS)}"))
         if errors:
             raise ValidationFailed("the upload does not match its declaration", errors)
         facts: dict[str, Any] = {
             "case_id": self.case_id, "upload_id": upload_id, "filename": want.filename,
             "content_type": want.content_type, "size": want.size, "sha256": want.sha256,
-            "object_key": measured.object_key, "status": AVAILABLE,
+            "object_key": measured.object_key, "status": AVAILABLE if measured.scan == "clean" else PENDING,
         }
         if not self.versions:
             self.record(ctx, DocumentAttached, **facts)
         else:
             self.record(ctx, DocumentVersionAdded, version_number=len(self.versions) + 1, **facts)
-        return len(self.versions)
+        number = len(self.versions)
+        if measured.scan == "infected":
+            self.record(ctx, DocumentVersionQuarantined, case_id=self.case_id, filename=want.filename,
+                        version_number=number, reason=_scan_reason(measured.scan_reason))
+        return number
+
+    def record_scan(self, ctx: Context, version_number: int, clean: bool, reason: str) -> None:
+        """Record a later scan of a pending version: clean makes it downloadable, otherwise it is quarantined.
+
+        Allowed on a removed document too: what its bytes were found to be belongs to its history.
+        """
+        version = self._version(version_number)
+        if version.status != PENDING:
+            raise InvalidStateChange(f"version {version_number} is {version.status}, not waiting for a scan")
+        if clean:
+            self.record(ctx, DocumentVersionScanned, case_id=self.case_id, filename=version.filename,
+                        version_number=version_number)
+        else:
+            self.record(ctx, DocumentVersionQuarantined, case_id=self.case_id, filename=version.filename,
+                        version_number=version_number, reason=_scan_reason(reason))
+
+    def record_preview(self, ctx: Context, version_number: int, preview_key: str, error: str) -> None:
+        """Record the thumbnail of an available version (or why none could be made), once."""
+        version = self._version(version_number)
+        if version.status != AVAILABLE:
+            raise InvalidStateChange(f"version {version_number} is {version.status}: no preview of its bytes")
+        if version.preview:
+            raise InvalidStateChange(f"version {version_number} has a preview already")
+        if bool(preview_key) == bool(error):
+            raise ValidationFailed("a preview is a key or an error", [FieldError(
+                "preview_key", "give exactly one of preview_key and error")])
+        self.record(ctx, DocumentPreviewRecorded, case_id=self.case_id, version_number=version_number,
+                    preview_key=preview_key, error=error[:MAX_REASON])
 
     def rename(self, ctx: Context, filename: str) -> None:
         self._require_active()
@@ -321,6 +389,11 @@ class Document(Aggregate):
                     reason=_reason(reason))
 
     # -- rules ----------------------------------------------------------------------------------
+
+    def _version(self, number: int) -> Version:
+        if not 1 <= number <= len(self.versions):
+            raise NotFound(f"document {self.id} has no version {number}")
+        return self.versions[number - 1]
 
     def _require_not_removed(self) -> None:
         if self.status == REMOVED:
@@ -354,6 +427,18 @@ class Document(Aggregate):
     def _version_added(self, e: DocumentVersionAdded) -> None:
         self._add_version(e)
 
+    @applies(DocumentVersionScanned)
+    def _scanned(self, e: DocumentVersionScanned) -> None:
+        self.versions[e.version_number - 1].status = AVAILABLE
+
+    @applies(DocumentVersionQuarantined)
+    def _quarantined(self, e: DocumentVersionQuarantined) -> None:
+        self.versions[e.version_number - 1].status = QUARANTINED
+
+    @applies(DocumentPreviewRecorded)
+    def _preview_recorded(self, e: DocumentPreviewRecorded) -> None:
+        self.versions[e.version_number - 1].preview = "ready" if e.preview_key else "failed"
+
     @applies(DocumentRenamed)
     def _renamed(self, e: DocumentRenamed) -> None:
         self.filename = e.filename
@@ -377,3 +462,8 @@ def _reason(value: str) -> str:
     if len(text) > MAX_REASON:
         raise ValidationFailed("reason is too long", [FieldError("reason", f"at most {MAX_REASON} characters")])
     return text
+
+
+def _scan_reason(value: str) -> str:
+    text = value.strip() if isinstance(value, str) else ""
+    return (text or "the scanner refused the file")[:MAX_REASON]

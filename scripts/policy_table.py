@@ -41,7 +41,7 @@ CASE_COMMANDS = (
     "UpdateCaseData", "RetitleCase", "MoveCaseToStage", "AssignCase", "UnassignCase", "QueueCase", "AddComment",
     "EditComment", "DeleteComment", "RequestNotification", "CreateTask", "CloseCase", "ReopenCase", "ArchiveCase",
     "RequestDocumentUpload", "ConfirmDocumentUpload", "RenameDocument", "RemoveDocument", "PlaceLegalHold",
-    "ReleaseLegalHold",
+    "ReleaseLegalHold", "RecordDocumentScan", "RecordDocumentPreview",
 )
 TASK_COMMANDS = ("ClaimTask", "UnclaimTask", "CompleteTask", "CancelTask", "ChangeTaskPriority", "AssignTask")
 

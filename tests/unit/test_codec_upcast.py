@@ -64,6 +64,11 @@ SAMPLES: dict[str, dict[str, Any]] = {
               "size": 2048, "sha256": "ab" * 32, "object_key": "acme/c-1/sha256/" + "ab" * 32, "status": "available",
               **extra}
        for name, extra in {"DocumentAttached": {}, "DocumentVersionAdded": {"version_number": 2}}.items()},
+    "DocumentVersionScanned": {"case_id": "c-1", "filename": "photo.png", "version_number": 1},
+    "DocumentVersionQuarantined": {"case_id": "c-1", "filename": "photo.png", "version_number": 1,
+                                   "reason": "ClamAV found Eicar-Test-Signature"},
+    "DocumentPreviewRecorded": {"case_id": "c-1", "version_number": 1, "preview_key": "acme/c-1/previews/ab.png",
+                                "error": ""},
     "DocumentRenamed": {"case_id": "c-1", "filename": "roof.png", "previous": "photo.png"},
     "DocumentRemoved": {"case_id": "c-1", "filename": "roof.png", "reason": "duplicate"},
     "DocumentLegalHoldPlaced": {"case_id": "c-1", "filename": "roof.png", "reason": "litigation"},
