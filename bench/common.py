@@ -7,6 +7,7 @@ them with `RecorderEventStore.append`, exactly the records the command bus would
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import platform as _platform
@@ -112,6 +113,23 @@ def process_cpu_seconds(pid: int) -> float:
         return float("nan")
 
 
+def process_tree_cpu_seconds(pid: int) -> float:
+    """process_cpu_seconds of pid and every process below it (a server's workers)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    total, todo = 0.0, [pid]
+    while todo:
+        current = todo.pop()
+        total += process_cpu_seconds(current)
+        todo.extend(children.get(current, []))
+    return total
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -175,7 +193,7 @@ def casestream_exe() -> list[str]:
 
 @contextlib.contextmanager
 def casestream_serve(
-    data_dir: Path, extra_env: dict[str, str] | None = None, timeout: float = 60.0
+    data_dir: Path, extra_env: dict[str, str] | None = None, timeout: float = 60.0, args: Sequence[str] = (),
 ) -> Iterator[Served]:
     """Start `casestream serve` on a free loopback port, wait for /readyz, stop it (by its pid) afterwards."""
     import httpx
@@ -186,7 +204,7 @@ def casestream_serve(
     with open(log_path, "wb") as log:
         started = time.perf_counter()
         process = subprocess.Popen(
-            [*casestream_exe(), "serve", "--host", "127.0.0.1", "--port", str(port)],
+            [*casestream_exe(), "serve", "--host", "127.0.0.1", "--port", str(port), *args],
             env=serve_env(data_dir, port, extra_env), stdout=log, stderr=subprocess.STDOUT, cwd=str(ROOT),
             start_new_session=True,
         )
@@ -218,6 +236,84 @@ def casestream_serve(
                 process.wait(timeout=5)
         with contextlib.suppress(OSError):
             log_path.unlink()
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# the load client
+
+
+class RawHttp:
+    """A minimal HTTP/1.1 keep-alive client on one asyncio connection.
+
+    The load generator must cost far less CPU than the server it measures: httpx spends milliseconds of CPU
+    per request on a loaded machine (and its pool degrades with hundreds of queued requests), so the timed
+    requests go through this instead; httpx is used for the untimed setup only.
+    """
+
+    def __init__(self, url: str, token: str | None = None, headers: dict[str, str] | None = None) -> None:
+        host, port = url.removeprefix("http://").rstrip("/").split(":")
+        self.host, self.port = host, int(port)
+        extra = dict(headers or {})
+        if token is not None:
+            extra["Authorization"] = f"Bearer {token}"
+        self.head = "".join(f"{name}: {value}\r\n" for name, value in extra.items())
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def post(self, path: str, body: dict[str, Any]) -> str:
+        """Send one POST and read the whole answer; the status code, or the error's name."""
+        return (await self.exchange(path, body))[0]
+
+    async def exchange(self, path: str, body: dict[str, Any]) -> tuple[str, bytes]:
+        """Send one POST; the status code (or the error's name) and the answer's body."""
+        import orjson
+
+        return await self.request("POST", path, orjson.dumps(body))
+
+    async def request(self, method: str, path: str, payload: bytes | None = None) -> tuple[str, bytes]:
+        """Send one request (a JSON body when payload is given); the status code (or the error's name) and the
+        answer's body."""
+        try:
+            if self.writer is None:
+                self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+            assert self.reader is not None
+            head = f"{method} {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n{self.head}"
+            if payload is None:
+                self.writer.write(f"{head}\r\n".encode())
+            else:
+                head += f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n\r\n"
+                self.writer.write(head.encode() + payload)
+            status = (await self.reader.readline()).split(b" ", 2)[1].decode()
+            length, chunked, close = 0, False, False
+            while (line := await self.reader.readline()) not in (b"\r\n", b""):
+                name, _, value = line.partition(b":")
+                name = name.strip().lower()
+                if name == b"content-length":
+                    length = int(value)
+                elif name == b"transfer-encoding":
+                    chunked = b"chunked" in value.lower()
+                elif name == b"connection":
+                    close = b"close" in value.lower()
+            content = b""
+            if chunked:
+                while size := int((await self.reader.readline()).split(b";")[0], 16):
+                    content += (await self.reader.readexactly(size + 2))[:-2]
+                await self.reader.readline()
+            else:
+                content = await self.reader.readexactly(length)
+            if close:
+                await self.close()
+            return status, content
+        except (OSError, asyncio.IncompleteReadError, ValueError, IndexError) as exc:
+            await self.close()
+            return type(exc).__name__, b""
+
+    async def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            with contextlib.suppress(OSError, asyncio.CancelledError):
+                await self.writer.wait_closed()
+        self.reader = self.writer = None
 
 
 # ----------------------------------------------------------------------------------------------------------------

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import common
-from common import banner, casestream_serve, percentile, table, temp_dir, verdict
+from common import RawHttp, banner, casestream_serve, percentile, table, temp_dir, verdict
 from eventsourcing.domain import Aggregate, event
 
 TARGET_PG_THROUGHPUT = 2_000.0
@@ -167,70 +167,6 @@ async def prepare(client: Any, supervisor: str, worker: str, n_cases: int, publi
             return OwnedCase(resp.json()["id"])
 
     return list(await asyncio.gather(*(one() for _ in range(n_cases))))
-
-
-class RawHttp:
-    """A minimal HTTP/1.1 keep-alive client on one asyncio connection.
-
-    The load generator must cost far less CPU than the server it measures: httpx spends milliseconds of CPU
-    per request on a loaded machine (and its pool degrades with hundreds of queued requests), so the timed
-    requests go through this instead; httpx is used for the untimed setup only.
-    """
-
-    def __init__(self, url: str, token: str) -> None:
-        host, port = url.removeprefix("http://").split(":")
-        self.host, self.port = host, int(port)
-        self.auth = f"Authorization: Bearer {token}\r\n"
-        self.reader: asyncio.StreamReader | None = None
-        self.writer: asyncio.StreamWriter | None = None
-
-    async def post(self, path: str, body: dict[str, Any]) -> str:
-        """Send one POST and read the whole answer; the status code, or the error's name."""
-        return (await self.exchange(path, body))[0]
-
-    async def exchange(self, path: str, body: dict[str, Any]) -> tuple[str, bytes]:
-        """Send one POST; the status code (or the error's name) and the answer's body."""
-        import orjson
-
-        try:
-            if self.writer is None:
-                self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
-            assert self.reader is not None
-            payload = orjson.dumps(body)
-            head = (f"POST {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n{self.auth}"
-                    f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n\r\n")
-            self.writer.write(head.encode() + payload)
-            status = (await self.reader.readline()).split(b" ", 2)[1].decode()
-            length, chunked, close = 0, False, False
-            while (line := await self.reader.readline()) not in (b"\r\n", b""):
-                name, _, value = line.partition(b":")
-                name = name.strip().lower()
-                if name == b"content-length":
-                    length = int(value)
-                elif name == b"transfer-encoding":
-                    chunked = b"chunked" in value.lower()
-                elif name == b"connection":
-                    close = b"close" in value.lower()
-            content = b""
-            if chunked:
-                while size := int((await self.reader.readline()).split(b";")[0], 16):
-                    content += (await self.reader.readexactly(size + 2))[:-2]
-                await self.reader.readline()
-            else:
-                content = await self.reader.readexactly(length)
-            if close:
-                await self.close()
-            return status, content
-        except (OSError, asyncio.IncompleteReadError, ValueError, IndexError) as exc:
-            await self.close()
-            return type(exc).__name__, b""
-
-    async def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
-            with contextlib.suppress(OSError, asyncio.CancelledError):
-                await self.writer.wait_closed()
-        self.reader = self.writer = None
 
 
 async def closed_loop(

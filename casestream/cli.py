@@ -7,6 +7,8 @@ import json
 import sys
 import time
 from datetime import datetime
+from enum import StrEnum
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 from uuid import UUID
 
@@ -17,8 +19,10 @@ from casestream.cli_distributed import register as register_distributed
 from casestream.cli_distributed import with_distributed_identity, with_distributed_policy
 from casestream.cli_users import app as users_app
 from casestream.settings import Settings
+from casestream.stack_control import DEFAULT_DATA_DIR as DEFAULT_STACK_DIR
 from domain.errors import DomainError
 from infra.cli import app as infra_app
+from infra.process import ServerStartError
 
 if TYPE_CHECKING:
     from casestream.bootstrap import Platform
@@ -27,6 +31,13 @@ app = typer.Typer(help="casestream: event-sourced case management.", no_args_is_
 app.add_typer(infra_app, name="infra")
 app.add_typer(users_app, name="users")
 register_distributed(app)
+
+
+class HttpServer(StrEnum):
+    """The HTTP servers `serve` can run the API on (casestream/asgi_server.py)."""
+
+    uvicorn = "uvicorn"
+    granian = "granian"
 
 
 def _progress() -> Progress:
@@ -42,11 +53,12 @@ def serve(
     distributed: Annotated[bool, typer.Option(
         "--distributed", help="PostgreSQL for commands, MongoDB read models (kept by `casestream worker`) for "
         "queries, the live feed from Kafka; no runner in this process.")] = False,
+    server: Annotated[HttpServer, typer.Option(help="HTTP server: uvicorn (httptools + uvloop) or granian.")
+                      ] = HttpServer.uvicorn,
 ) -> None:
     """Run the API, the read-model runner, the live feed and the UI in one process."""
-    import uvicorn
-
     from api.app import create_app
+    from casestream import asgi_server
     from casestream.bootstrap import bootstrap
 
     overrides: dict[str, object] = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
@@ -75,9 +87,8 @@ def serve(
     sys.setswitchinterval(settings.gil_switch_interval)
     gc.set_threshold(*settings.gc_thresholds)
     try:
-        uvicorn.run(application, host=settings.host, port=settings.port, log_level="warning",
-                    proxy_headers=bool(settings.forwarded_allow_ips),
-                    forwarded_allow_ips=settings.forwarded_allow_ips or None)
+        asgi_server.run(application, settings.host, settings.port, server.value,
+                        forwarded_allow_ips=settings.forwarded_allow_ips)
     finally:
         platform.close()
 
@@ -105,17 +116,70 @@ def _announce_identity(platform: Platform) -> None:
 def up(
     distributed: Annotated[bool, typer.Option("--distributed", help="Start every server and API replicas.")] = False,
     replicas: Annotated[int, typer.Option(min=1, max=8, help="API replicas behind Traefik.")] = 2,
+    workers: Annotated[int, typer.Option(min=1, max=16, help="Read-model workers (one consumer group).")] = 2,
+    data_dir: Annotated[Path, typer.Option(envvar="CASESTREAM_STACK_DIR",
+                                           help="The distributed stack's data directory (kept between runs).")]
+    = DEFAULT_STACK_DIR,
+    fresh: Annotated[bool, typer.Option("--fresh", help="Erase the stack's data before starting.")] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask before erasing.")] = False,
+    no_demo: Annotated[bool, typer.Option("--no-demo", help="Do not load the demo into an empty stack.")] = False,
 ) -> None:
-    """Run the platform: embedded (like `serve`), or distributed with all servers on this machine."""
+    """Run the platform: embedded (like `serve`), or distributed with all servers on this machine, supervised."""
     if not distributed:
         serve(None, None)
         return
-    from casestream.stack import run_until_interrupted
+    from casestream.stack import StackConfig, run_until_interrupted
 
+    if fresh and not yes and not typer.confirm(f"Erase every event, read model and topic of the stack in "
+                                               f"{data_dir.resolve()}?"):
+        typer.echo("nothing erased; not started")
+        raise typer.Exit(1)
     try:
-        run_until_interrupted(replicas, typer.echo)
-    except RuntimeError:
+        run_until_interrupted(StackConfig(data_dir, replicas, workers, demo=not no_demo, fresh=fresh), typer.echo)
+    except (RuntimeError, ServerStartError) as exc:
+        typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None
+
+
+@app.command()
+def status(
+    data_dir: Annotated[Path, typer.Option(envvar="CASESTREAM_STACK_DIR", help="The stack's data directory.")]
+    = DEFAULT_STACK_DIR,
+) -> None:
+    """Show the running distributed stack: every process, its restarts, the front door, the lag."""
+    from casestream.stack_control import format_status, lag, read_status
+
+    found = read_status(data_dir)
+    if found is None:
+        typer.echo(f"no distributed stack runs from {data_dir.resolve()} (casestream up --distributed)")
+        raise typer.Exit(1)
+    for line in format_status(found, lag(found["front_door"]) if found.get("front_door") else None):
+        typer.echo(line)
+
+
+@app.command()
+def down(
+    data_dir: Annotated[Path, typer.Option(envvar="CASESTREAM_STACK_DIR", help="The stack's data directory.")]
+    = DEFAULT_STACK_DIR,
+    wipe: Annotated[bool, typer.Option("--wipe", help="Also erase the stack's data.")] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask before erasing.")] = False,
+) -> None:
+    """Stop the distributed stack started by `up --distributed` (and with --wipe erase its data)."""
+    import os
+
+    from casestream.stack_control import stop_running
+    from casestream.stack_control import wipe as erase
+
+    if wipe and not yes and not typer.confirm(f"Erase every event, read model and topic of the stack in "
+                                              f"{data_dir.resolve()}?"):
+        typer.echo("nothing erased")
+        raise typer.Exit(1)
+    if not stop_running(data_dir, typer.echo):
+        typer.echo(f"no distributed stack runs from {data_dir.resolve()}")
+    if wipe:
+        erase(data_dir, dict(os.environ), typer.echo)
 
 
 @app.command()
