@@ -22,6 +22,7 @@ from api import (
     routes_commands,
     routes_documents,
     routes_live,
+    routes_messages,
     routes_queries,
     routes_signin,
     routes_tasks,
@@ -72,6 +73,7 @@ def create_app(platform: Platform) -> FastAPI:
     app.include_router(routes_audit.router)
     app.include_router(routes_documents.router)
     app.include_router(routes_documents.storage_router)
+    app.include_router(routes_messages.router)
     openapi.install(app)
 
     @app.get("/healthz", tags=["health"], response_model=Health, responses=public_responses())

@@ -13,15 +13,17 @@ from adapters.object_storage import ObjectStorage
 from adapters.scanning import NoScan, Scanner
 from adapters.sqlite_documents import SqliteDocumentStore
 from casestream.identity import build_identity
+from casestream.mail_setup import MailRuntime, build_mail
 from casestream.policy_setup import build_policy
 from casestream.settings import Settings
-from casestream.storage_setup import build_storage
+from casestream.storage_setup import build_document_worker, build_scanner, build_storage
 from commands.audit import AuditRecorder, audit_denials
 from commands.bus import CommandBus
 from projections.catalog import ALL
 from projections.ports import DocumentStore
 
 if TYPE_CHECKING:  # the distributed mode's adapters (aiokafka, pymongo) are imported only when it is built
+    from adapters.document_worker import DocumentWorker
     from adapters.mongo_documents import MongoDocumentStore
     from adapters.password_login import PasswordLogin
     from adapters.read_progress import KafkaReadProgress
@@ -68,8 +70,14 @@ class Platform:
     audit: AuditRecorder | None = None  # records the commands the policy refuses (commands/audit.py)
     storage: ObjectStorage | None = None  # where document bytes live (docs/documents.md)
     scanner: Scanner = field(default_factory=NoScan)  # what looks at an upload before it becomes a version
+    document_worker: DocumentWorker | None = None  # scans pending versions again, makes previews (background)
+    mail: MailRuntime | None = None  # e-mail to case: ingester, outbox, IMAP pollers, SMTP receiver (docs/email.md)
 
     def close(self) -> None:
+        if self.document_worker is not None:
+            self.document_worker.stop()
+        if self.mail is not None:
+            self.mail.stop()
         if self.processes is not None:
             self.processes.stop()
         if self.audit is not None:  # stores the repeat counts of the current window before the store closes
@@ -126,8 +134,8 @@ def bootstrap(
     platform = EmbeddedPlatform(settings, store, CommandBus(store, policy), documents, runner, identity.issuer,
                                 identity.verifier, monitor, login=identity.login)
     platform.audit = audit_denials(platform.bus)  # refused commands go to the audit log (commands/audit.py)
-    platform.storage = build_storage(settings, distributed=True)
     platform.storage = build_storage(settings, distributed=False)
+    platform.scanner = build_scanner(settings)
     if settings.processes == "on":
         from processes.platform import Processes
 
@@ -135,8 +143,15 @@ def bootstrap(
         lag.process_position = platform.processes.position  # the manager's backlog in /metrics and backpressure
         if not start_runner:  # tools (demo, rebuild) run no processes but publish definitions naming them
             platform.processes.build()
+    platform.mail = build_mail(settings, platform.bus, store, documents, platform.storage, platform.scanner)
     if start_runner:
+        platform.document_worker = build_document_worker(settings, platform.bus, store, documents, platform.storage,
+                                                          platform.scanner, lambda: runner.position)
+        if platform.document_worker is not None:  # woken by each batch the read models hold
+            runner.subscribe(platform.document_worker.offer)
+            platform.document_worker.start()
         runner.start()
+        platform.mail.start()
         if platform.processes is not None:  # SpiffWorkflow loads while the API already answers
             platform.processes.start_in_background()
     return platform

@@ -192,3 +192,37 @@ class Settings(BaseSettings):
                                       "upload and download URLs (at most 7 days).")
     document_upload_max_bytes: int = Field(default=1024**3, ge=1, description="Largest body the API's own upload "
                                            "route (local storage) accepts; a definition may allow less.")
+    clamav_url: str | None = Field(default=None, description="clamd that scans uploads before they become "
+                                   "visible (unix:///path/clamd.sock or tcp://host:port); none: every upload is "
+                                   "taken as clean (the embedded default).")
+    clamav_timeout: float = Field(default=60.0, gt=0, description="Longest wait for clamd's verdict on one file.")
+    document_worker: Literal["on", "off"] = Field(default="on", description="Scan pending versions again and make "
+                                                  "previews in the background (`serve`, embedded and distributed).")
+    document_scan_retry_seconds: float = Field(default=5.0, gt=0, description="Wait before scanning again while "
+                                               "clamd is unreachable (the version stays pending).")
+
+    # --- e-mail to case (docs/email.md) ---
+    mail_mailboxes: dict[str, dict[str, str]] = Field(
+        default_factory=dict, description="Mailboxes read for cases, as JSON {address: {\"tenant\": ..., "
+        "\"password\": ..., \"user\"?: login (default the address), \"folder\"?: (default INBOX)}}; each tenant's "
+        "definition whose mail.address is that address takes its messages.")
+    mail_imap: bool = Field(default=False, description="`serve` reads mail_mailboxes over IMAP (IDLE where offered).")
+    mail_imap_host: str = Field(default="127.0.0.1", description="IMAP server of the mailboxes.")
+    mail_imap_port: int = Field(default=28143, description="IMAP port (plain; the infra/ Dovecot by default).")
+    mail_imap_idle_seconds: float = Field(default=300.0, gt=0, description="Longest IDLE before the poller renews it.")
+    mail_imap_poll_seconds: float = Field(default=30.0, gt=0, description="Poll interval where IDLE is not offered.")
+    mail_smtp_receiver_port: int = Field(default=0, ge=0, description="`serve` takes direct SMTP delivery for "
+                                         "mail_mailboxes on this port (0: off).")
+    mail_smtp_receiver_host: str = Field(default="127.0.0.1", description="Address the SMTP receiver binds.")
+    mail_outbox: bool = Field(default=True, description="`serve` sends the e-mails cases compose (off: they wait "
+                              "in the outbox).")
+    mail_smtp_host: str = Field(default="127.0.0.1", description="SMTP server outgoing e-mail is handed to.")
+    mail_smtp_port: int = Field(default=28025, description="Its port (the infra/ Postfix by default).")
+    mail_smtp_user: str = Field(default="", description="SMTP login ('' : none).")
+    mail_smtp_password: str = ""
+    mail_smtp_starttls: bool = Field(default=False, description="STARTTLS before the login.")
+    mail_send_retry_seconds: float = Field(default=30.0, gt=0, description="First delay before a failed send is "
+                                           "tried again (doubles per try; the fifth failure is final).")
+    mail_loop_limit: int = Field(default=15, ge=1, description="Similar messages from one sender taken within "
+                                 "mail_loop_window_seconds; more are set aside as a mail loop.")
+    mail_loop_window_seconds: float = Field(default=60.0, gt=0, description="The loop guard's window.")

@@ -1,7 +1,7 @@
 # Base rules for queries: read (cases of one definition), read_reference, read_audit.
 package casestream.authz
 
-query_actions := {"read", "read_reference", "read_audit"}
+query_actions := {"read", "read_reference", "read_audit", "read_mail_quarantine"}
 
 permitted if {
 	reads
@@ -20,3 +20,10 @@ permitted if {
 }
 
 state_denials contains "only admins read the audit log" if action == "read_audit"
+
+permitted if {
+	administers
+	action == "read_mail_quarantine"
+}
+
+state_denials contains "only admins read the mail quarantine" if action == "read_mail_quarantine"

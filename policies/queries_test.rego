@@ -1,4 +1,4 @@
-# Query actions: read, read_reference, read_audit.
+# Query actions: read, read_reference, read_audit, read_mail_quarantine.
 package casestream.authz_test
 
 import data.casestream.authz
@@ -27,4 +27,12 @@ test_read_needs_a_definition_resource if {
 test_roles_combine if {
 	allows(["viewer", "admin"], "read_audit", {"kind": "tenant"})
 	allows(["viewer", "caseworker"], "AddComment", case_resource("open"))
+}
+
+test_only_admins_read_the_mail_quarantine if {
+	allows(["admin"], "read_mail_quarantine", {"kind": "tenant"})
+	every role in ["viewer", "caseworker", "worker", "supervisor", "process", "mail"] {
+		denies([role], "read_mail_quarantine", {"kind": "tenant"})
+	}
+	"only admins read the mail quarantine" in decide(["supervisor"], "read_mail_quarantine", {"kind": "tenant"}).reasons
 }
