@@ -7,13 +7,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from adapters.object_storage import ObjectStorage
-from adapters.scanning import Scanner, Verdict
+from adapters.scanning import UNSCANNED, Scanner, ScannerUnavailable, Verdict
 from adapters.sniff import HEAD_BYTES, sniff
 
 
 @dataclass(frozen=True)
 class Measurement:
-    """An upload's bytes as stored: size, sniffed type, SHA-256, and the scanner's verdict."""
+    """An upload's bytes as stored: size, sniffed type, SHA-256, and the scanner's verdict (`verdict.status` is what
+    ConfirmDocumentUpload.scan takes: clean, infected, or unscanned when no scanner could look)."""
 
     size: int
     sniffed_type: str
@@ -39,7 +40,10 @@ def measure(storage: ObjectStorage, key: str, scanner: Scanner) -> Measurement |
             yield chunk
 
     stream = chunks()
-    verdict = scanner.scan(stream)
+    try:
+        verdict = scanner.scan(stream)
+    except ScannerUnavailable:
+        verdict = UNSCANNED  # the version stays pending; the document worker scans it again later
     for _rest in stream:  # a scanner may stop early (or, passing everything, read nothing): hash the rest
         pass
     return Measurement(size, sniff(bytes(head)), digest.hexdigest(), verdict)

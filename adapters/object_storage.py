@@ -79,6 +79,13 @@ def content_key(tenant: str, case_id: str, sha256: str) -> str:
     return f"{_segment(tenant, 'tenant')}/{_segment(case_id, 'case id')}/sha256/{sha256}"
 
 
+def preview_key(tenant: str, case_id: str, sha256: str) -> str:
+    """Where the thumbnail of a case's bytes with this SHA-256 is kept (the same bytes are drawn once per case)."""
+    if not _SHA256.match(sha256):
+        raise ValueError("sha256 must be 64 lower-case hex digits")
+    return f"{_segment(tenant, 'tenant')}/{_segment(case_id, 'case id')}/previews/{sha256}.png"
+
+
 def upload_key(tenant: str, case_id: str, upload_id: str) -> str:
     """Where an upload waits to be confirmed (then it moves to its content key, or is removed)."""
     return f"{_segment(tenant, 'tenant')}/{_segment(case_id, 'case id')}/uploads/{_segment(upload_id, 'upload id')}"

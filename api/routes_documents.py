@@ -152,9 +152,8 @@ def _confirm_bytes(platform: Platform, tenant: str, case_id: str, upload_id: str
     measured = measure(storage, key, platform.scanner)
     if measured is None:
         raise ValidationFailed("nothing was uploaded", [FieldError("upload_id", "no bytes arrived for this upload")])
-    if not measured.verdict.clean:
-        storage.delete(key)
-        raise ValidationFailed("the upload is refused", [FieldError("content", measured.verdict.reason)])
+    # an infected upload is kept (by content, like any other) and attached quarantined: the reason goes on the
+    # timeline, and its bytes are never served
     content = content_key(tenant, case_id, measured.sha256)
     created = keep_by_content(storage, key, content)
     return content, measured, created
@@ -178,7 +177,8 @@ async def confirm_upload(request: Request, case_id: CaseIdPath, document_id: Doc
     staged = upload_key(actor.tenant, case_id, upload_id)
     content, measured, created = await run_in_threadpool(_confirm_bytes, platform, actor.tenant, case_id, upload_id)
     command = probe.model_copy(update={"size": measured.size, "sniffed_type": measured.sniffed_type,
-                                       "sha256": measured.sha256, "object_key": content})
+                                       "sha256": measured.sha256, "object_key": content,
+                                       "scan": measured.verdict.status, "scan_reason": measured.verdict.reason})
     try:
         result = await _submit(request, command, actor)
     except DomainError:

@@ -192,4 +192,11 @@ def bootstrap_distributed(settings: Settings | None = None) -> DistributedPlatfo
     platform = DistributedPlatform(settings, store, CommandBus(store, policy), documents, progress, identity.issuer,
                                identity.verifier, monitor, login=identity.login)
     platform.audit = audit_denials(platform.bus)  # refused commands go to the audit log (commands/audit.py)
+    platform.storage = build_storage(settings, distributed=True)  # S3 unless document_storage says otherwise
+    platform.scanner = build_scanner(settings)
+    # each API replica runs one: their commands carry the same ids, so a version is scanned and previewed once
+    platform.document_worker = build_document_worker(settings, platform.bus, store, documents, platform.storage,
+                                                      platform.scanner, lambda: progress.position)
+    if platform.document_worker is not None:
+        platform.document_worker.start()
     return platform

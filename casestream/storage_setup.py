@@ -1,15 +1,23 @@
-"""Builds the object storage the settings ask for (the composition root calls it)."""
+"""Builds the object storage, the scanner and the document worker the settings ask for (the composition root calls
+these)."""
 
 from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 
+from adapters.clamav_scanner import ClamdScanner
+from adapters.document_worker import DocumentWorker
 from adapters.local_storage import LocalFolderStorage
 from adapters.object_storage import ObjectStorage
 from adapters.s3_storage import S3Storage
+from adapters.scanning import NoScan, Scanner
 from casestream.settings import Settings
+from commands.bus import CommandBus
+from commands.ports import EventStore
+from projections.ports import DocumentStore
 
 
 def _secret(path: Path) -> bytes:
@@ -29,3 +37,21 @@ def build_storage(settings: Settings, *, distributed: bool) -> ObjectStorage:
                          region=settings.s3_region, public_url=settings.s3_public_url)
     base = settings.public_url or f"http://{settings.host}:{settings.port}"
     return LocalFolderStorage(settings.data_dir / "documents", _secret(settings.data_dir / "storage-key"), base)
+
+
+def build_scanner(settings: Settings) -> Scanner:
+    """ClamAV's clamd when `clamav_url` names one, else the no-op scanner (every upload clean)."""
+    if settings.clamav_url:
+        return ClamdScanner(settings.clamav_url, timeout=settings.clamav_timeout)
+    return NoScan()
+
+
+def build_document_worker(
+    settings: Settings, bus: CommandBus, store: EventStore, documents: DocumentStore, storage: ObjectStorage,
+    scanner: Scanner, read_limit: Callable[[], int],
+) -> DocumentWorker | None:
+    """The background scanner and preview maker (None when `document_worker` is off); not started yet."""
+    if settings.document_worker != "on":
+        return None
+    return DocumentWorker(bus, store, documents, storage, scanner, read_limit,
+                          retry_seconds=settings.document_scan_retry_seconds)
