@@ -101,21 +101,15 @@ def _duration(text: Any) -> Any:
 
 
 def _years_and_months(start: Any, end: Any) -> Any:
-    """Whole months from start to end (dates or date-times; days and times only decide a partial month)."""
+    """Whole months between the calendar dates of start and end (date-times count by their date, as the TCK)."""
     if not isinstance(start, date) or not isinstance(end, date):
         return None
     months = (end.year - start.year) * 12 + end.month - start.month
-    start_rest = _rest(start)
-    end_rest = _rest(end)
-    if months > 0 and end_rest < start_rest:
-        months -= 1
-    elif months < 0 and end_rest > start_rest:
+    if months > 0 and end.day < start.day:
+        months -= 1  # the last month is not complete
+    elif months < 0 and end.day > start.day:
         months += 1
     return YearsMonths(months)
-
-
-def _rest(v: date) -> tuple[int, time]:
-    return (v.day, v.time() if isinstance(v, datetime) else time(0))
 
 
 _DAYS: Final = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 from typing import Final
 
-from processes.feel.builtins import BUILTINS, MULTIWORD, SPECIAL_FUNCTIONS, UNSUPPORTED_FUNCTIONS
+from processes.feel.builtins import BUILTINS, MULTIWORD, PARAMETERS, SPECIAL_FUNCTIONS, UNSUPPORTED_FUNCTIONS
 from processes.feel.lexer import KEYWORDS, FeelError, Token
 from processes.feel.nodes import (
     Between,
@@ -331,16 +331,25 @@ class Parser:
         self.i += len(name.split())
         self.expect_op("(", "after function name")
         args: list[Node] = []
+        named: dict[str, Node] = {}
         if not self.is_op(")"):
             while True:
-                if self.tok.kind == "name" and self.peek().kind == "op" and self.peek().value == ":":
-                    raise self.error(f"named arguments ('{self.tok.value}: ...') are not supported")
-                args.append(self.nested_expression())
+                label = self.argument_name()
+                if label is not None:
+                    if label in named:
+                        raise self.error(f"argument '{label}' given twice")
+                    named[label] = self.nested_expression()
+                elif named:
+                    raise self.error("a positional argument cannot follow named ones")
+                else:
+                    args.append(self.nested_expression())
                 if self.is_op(","):
                     self.advance()
                     continue
                 break
         self.expect_op(")", f"to close the call of '{name}'")
+        if named:
+            args = self.by_position(name, named, start)
         if name == "is defined":
             if len(args) != 1:
                 raise self.error(f"function 'is defined' takes 1 argument, got {len(args)}", start)
@@ -352,6 +361,27 @@ class Parser:
             noun = "argument" if expected == "1" else "arguments"
             raise self.error(f"function '{name}' takes {expected} {noun}, got {len(args)}", start)
         return Call(name, args, start.pos)
+
+    def argument_name(self) -> str | None:
+        """The name of a named argument at the cursor (`start position:`), consumed with its ':'."""
+        k = 0
+        while self.peek(k).kind == "name" and k < 4:
+            k += 1
+        if k == 0 or not (self.peek(k).kind == "op" and self.peek(k).value == ":"):
+            return None
+        words = [self.advance().value for _ in range(k)]
+        self.advance()  # ':'
+        return " ".join(words)
+
+    def by_position(self, name: str, named: dict[str, Node], start: Token) -> list[Node]:
+        """Named arguments in the order of the first signature that has all their names."""
+        for signature in PARAMETERS.get(name, ()):
+            if set(named) <= set(signature):
+                last = max(signature.index(n) for n in named)
+                return [named.get(p, Literal(None, start.pos)) for p in signature[:last + 1]]
+        known = " or ".join("(" + ", ".join(sig) + ")" for sig in PARAMETERS.get(name, ()))
+        raise self.error(f"function '{name}' has no parameters named {', '.join(sorted(named))}"
+                         + (f"; it takes {known}" if known else ""), start)
 
     def list_or_range(self) -> Node:
         t = self.advance()  # '['
