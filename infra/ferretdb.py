@@ -89,6 +89,18 @@ class FerretDBServer(Server):
             argv.append(f"-sqlite-url=file:{sqlite_dir}/")
         return Launch(argv=argv, cwd=self.data_dir)
 
+    def resumable(self) -> bool:
+        return self.backend == "postgresql"
+
+    def resume(self) -> Launch:
+        postgres = PostgresServer()
+        if postgres.up(keep_data=True):
+            self._started_postgres_marker.write_text("1")
+        postgres.ensure_database(self.pg_database)
+        argv = [str(self.binary), f"-listen-addr={FERRETDB_HOST}:{self.port}", f"-handler={self.backend}",
+                f"-postgresql-url={postgres.dsn(self.pg_database)}"]
+        return Launch(argv=argv, cwd=self.data_dir)
+
     def _prepare_postgres(self) -> str:
         """Start the private PostgreSQL if needed and give FerretDB a fresh database; return its URL."""
         postgres = PostgresServer()

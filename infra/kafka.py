@@ -286,6 +286,12 @@ class KafkaServer(Server):
     def obtain(self) -> None:
         obtain_libs()
 
+    def resumable(self) -> bool:
+        return self.node.config_file.exists() and any(self.node.data_dir.rglob("meta.properties"))
+
+    def resume(self) -> Launch:
+        return self.node.launch(obtain_libs())
+
     def prepare(self) -> Launch:
         libs = obtain_libs()
         node = self.node
@@ -381,8 +387,9 @@ class KafkaCluster(Server):
         except Exception:
             return False
 
-    def up(self) -> bool:
-        """Start all three nodes on fresh data unless the whole cluster already runs."""
+    def up(self, keep_data: bool = False) -> bool:
+        """Start all three nodes on fresh data unless the whole cluster already runs. (always fresh: keep_data is
+        not supported here)"""
         if self.running():
             return False
         self.down()

@@ -241,8 +241,9 @@ class MailServer(Server):
         except Exception:
             return False
 
-    def up(self) -> bool:
-        """Start Dovecot, then Postfix; return True when this call started them."""
+    def up(self, keep_data: bool = False) -> bool:
+        """Start Dovecot, then Postfix; return True when this call started them. (always fresh: keep_data is
+        not supported here)"""
         if self.running():
             return False
         self.down()  # a half-running pair from a crash is stopped before a fresh start

@@ -83,6 +83,18 @@ class PostgresServer(Server):
             capture_output=True,
             user=owner,
         )
+        return self._launch(owner)
+
+    def resumable(self) -> bool:
+        return (self.data_dir / "pgdata" / "PG_VERSION").exists()
+
+    def resume(self) -> Launch:
+        return self._launch(self._owner())
+
+    def _launch(self, owner: str | None) -> Launch:
+        pgbin = _pg_bin()
+        data = self.data_dir / "pgdata"
+        sock = self.data_dir / "sock"
         launch_argv = [
             str(pgbin / "postgres"),
             "-D",
@@ -123,6 +135,13 @@ class PostgresServer(Server):
 
     def dsn(self, dbname: str = PG_DB) -> str:
         return f"postgresql://{PG_USER}:{PG_PASSWORD}@127.0.0.1:{PG_PORT}/{dbname}"
+
+    def ensure_database(self, dbname: str) -> str:
+        """Create a database unless it exists (its data kept); return its DSN."""
+        with psycopg.connect(self.dsn("postgres"), autocommit=True) as conn:
+            if not conn.execute("select 1 from pg_database where datname = %s", (dbname,)).fetchone():
+                conn.execute(f'create database "{dbname}"')
+        return self.dsn(dbname)
 
     def create_database(self, dbname: str) -> str:
         """Create (or recreate) a database for one test module; return its DSN."""

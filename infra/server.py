@@ -114,8 +114,17 @@ class Server(ABC):
         except Exception:
             return False
 
-    def up(self) -> bool:
-        """Start the server unless it already runs; return True when this call started it."""
+    def resumable(self) -> bool:
+        """Whether the data folder holds this server's data from an earlier start that resume() can go on with."""
+        return False
+
+    def resume(self) -> Launch:
+        """How to launch the server on the data an earlier start left (only called when resumable())."""
+        raise NotImplementedError(f"{self.name} always starts on a fresh data folder")
+
+    def up(self, keep_data: bool = False) -> bool:
+        """Start the server unless it already runs; return True when this call started it. With keep_data, a
+        server that can go on with its earlier data (resumable()) keeps it instead of starting fresh."""
         if self.running():
             return False
         stale = self.pid()
@@ -130,12 +139,14 @@ class Server(ABC):
                 f"did not start (no PID file at {self.pid_file}); stop it (e.g. `fuser -k {taken[0]}/tcp`) and retry"
             )
         self.obtain()
-        if self.data_dir.exists():
-            shutil.rmtree(self.data_dir)
-        self.data_dir.mkdir(parents=True)
+        resuming = keep_data and self.resumable()
+        if not resuming:
+            if self.data_dir.exists():
+                shutil.rmtree(self.data_dir)
+            self.data_dir.mkdir(parents=True)
         if self.log_file.exists():
             self.log_file.unlink()
-        launch = self.prepare()
+        launch = self.resume() if resuming else self.prepare()
         pid = spawn(
             launch.argv,
             log_file=self.log_file,

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from casestream.stack import Stack, start
+from casestream.stack import Stack, StackConfig, start
 from infra.keycloak import KeycloakServer, demo_password
 from infra.server import Server
 from tests.postgres_store import scratch_database
@@ -19,7 +19,8 @@ EDGE = "http://127.0.0.1:28000"
 
 
 @pytest.fixture(scope="module")
-def stack(postgres_server: Server, keycloak_server: Server) -> Iterator[Stack]:
+def stack(postgres_server: Server, keycloak_server: Server, tmp_path_factory: pytest.TempPathFactory
+          ) -> Iterator[Stack]:
     """A stack of its own: log database, topics, consumer group and read-model database that no earlier run used
     (the relay's stored partition heads must describe the topics and read models the workers fill)."""
     lines: list[str] = []
@@ -29,7 +30,7 @@ def stack(postgres_server: Server, keycloak_server: Server) -> Iterator[Stack]:
         env.setenv("CASESTREAM_KAFKA_TOPIC_PREFIX", f"stack{suffix}")
         env.setenv("CASESTREAM_WORKER_GROUP", f"stack-{suffix}")
         env.setenv("CASESTREAM_MONGO_DATABASE", f"stack_{suffix}")
-        running = start(2, lines.append)
+        running = start(StackConfig(tmp_path_factory.mktemp("stack"), 2, demo=False), lines.append)
         try:
             yield running
         finally:
@@ -58,7 +59,7 @@ def test_commands_through_the_edge_reach_postgres_and_both_replicas(stack: Stack
     body = opened.json()
     assert {"relay", "worker-0", "worker-1"} <= set(stack.processes)
     # the relay and the workers fill the MongoDB read models that both replicas read: both answer with wait_for
-    urls = [f"http://127.0.0.1:{8101 + i}" for i in range(len(stack.replicas))]
+    urls = [f"http://127.0.0.1:{8101 + i}" for i in range(stack.config.replicas)]
     deadline = time.monotonic() + 180  # fresh workers first join their group: slow on a loaded 2-core machine
     for url in urls:
         while True:

@@ -1,0 +1,70 @@
+"""The stack's supervisor on real child processes: restarts with backoff, gives up on a crash loop, stops in order."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from casestream.supervisor import ChildSpec, CrashLoop, Supervisor, describe_exit
+
+SLEEPER = [sys.executable, "-c", "import time; time.sleep(60)"]
+CRASHER = [sys.executable, "-c", "raise SystemExit(3)"]
+
+
+def spec(tmp_path: Path, name: str, argv: list[str], role: str = "worker") -> ChildSpec:
+    return ChildSpec(name, role, argv, dict(os.environ), tmp_path / f"{name}.log")
+
+
+def poll_until(supervisor: Supervisor, check: object, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():  # type: ignore[operator]
+        assert time.monotonic() < deadline, supervisor.snapshot()
+        supervisor.poll()
+        time.sleep(0.02)
+
+
+def test_a_killed_child_is_restarted_and_its_exit_named(tmp_path: Path) -> None:
+    said: list[str] = []
+    supervisor = Supervisor(said.append, backoff_first=0.05)
+    child = supervisor.start(spec(tmp_path, "worker-0", SLEEPER))
+    first = child.proc.pid
+    try:
+        os.kill(first, signal.SIGKILL)
+        poll_until(supervisor, lambda: child.restarts == 1 and child.proc.poll() is None)
+        assert child.proc.pid != first
+        assert child.last_exit == "killed by SIGKILL"
+        assert any("worker-0 (worker) killed by SIGKILL; restarting in 0.1s" in line for line in said), said
+        [row] = supervisor.snapshot()
+        assert (row["name"], row["state"], row["restarts"]) == ("worker-0", "running", 1)
+    finally:
+        supervisor.stop(["worker"])
+    assert supervisor.children == {}
+
+
+def test_backoff_doubles_and_a_crash_loop_stops_with_the_childs_name(tmp_path: Path) -> None:
+    said: list[str] = []
+    supervisor = Supervisor(said.append, crash_limit=3, crash_window=60, backoff_first=0.1)
+    supervisor.start(spec(tmp_path, "relay", CRASHER, role="relay"))
+    with pytest.raises(CrashLoop, match=r"relay exited 4 times within 60s \(last: exit 3\)"):
+        poll_until(supervisor, lambda: False)
+    delays = [line.split("restarting in ")[1].split("s ")[0] for line in said if "restarting in" in line]
+    assert delays == ["0.1", "0.2", "0.4"]
+    supervisor.stop([])
+
+
+def test_stop_goes_role_by_role_and_leaves_nothing_running(tmp_path: Path) -> None:
+    supervisor = Supervisor(lambda _: None)
+    procs = [supervisor.start(spec(tmp_path, name, SLEEPER, role)).proc
+             for name, role in (("relay", "relay"), ("worker-0", "worker"), ("api-0", "api"))]
+    supervisor.stop(["api", "worker", "relay"])
+    assert [p.poll() for p in procs] == [-signal.SIGTERM] * 3
+
+
+def test_exit_descriptions() -> None:
+    assert describe_exit(1) == "exit 1"
+    assert describe_exit(-9) == "killed by SIGKILL"
