@@ -63,6 +63,12 @@ TOPIC_FAMILIES: dict[str, tuple[tuple[str, ...], str]] = {
         "Documents on cases: uploads requested, attached, new versions, renamed, removed, legal hold on and off."
         " Key: document id; each event names its case in `case_id`. Bytes are in object storage, never in events.",
     ),
+    "email": (
+        ("domain.message",),
+        "E-mail of cases, in and out: received, composed, sent, failed to send, set aside (quarantined or ignored)."
+        " Key: message id; `case_id` names the case (`EmailSetAside` has none). Raw bytes and attachments"
+        " are in object storage, never in events.",
+    ),
     "process": (
         ("domain.process",),
         "Process instances: started, advanced, jobs failed, incidents, BPMN errors, timers, messages, compensation,"
