@@ -59,7 +59,7 @@ def from_py(value: Any) -> Any:
 
 
 def to_py(value: Any) -> Any:
-    """A FEEL value as JSON-ready Python: integral numbers int, others float, temporal values ISO strings."""
+    """A FEEL value as JSON-ready Python: numbers int or float, temporal values ISO strings, lambdas null."""
     if isinstance(value, Decimal):
         if value == value.to_integral_value():
             return int(value)
@@ -72,6 +72,8 @@ def to_py(value: Any) -> Any:
         return Range(to_py(value.start), to_py(value.end), value.start_included, value.end_included)
     if is_temporal(value):
         return temporal_json(value)
+    if isinstance(value, Function):
+        return None  # a lambda has no JSON form; it only lives inside one evaluation
     return value
 
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, date, datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from processes.bpmn import check_bpmn
 from processes.feel import YearsMonths, compile_feel, evaluate, feel_clock
 
 NOW = datetime(2026, 12, 7, 18, 0, 0, tzinfo=UTC)  # a Monday
@@ -181,3 +183,18 @@ def test_zoned_date_time_plus_duration_minus_itself_is_the_duration(at: datetime
 @given(st.timedeltas(min_value=timedelta(days=-10**5), max_value=timedelta(days=10**5)))
 def test_duration_string_round_trips(delta: timedelta) -> None:
     assert compile_feel("duration(string(d)) = d").value({"d": delta}) is True
+
+
+def test_bpmn_with_dates_in_feel_deploys_and_its_expressions_evaluate() -> None:
+    sample = Path(__file__).resolve().parent / "bpmn" / "claim_lifecycle_sample.bpmn"
+    xml = (sample.read_text(encoding="utf-8")
+           .replace(">PT48H<", '>=duration("PT2H")<')
+           .replace("=amount &gt; 1000", "=date(opened) + duration(&quot;P30D&quot;) &lt; today()")
+           .replace('<zeebe:assignmentDefinition assignee="=assignee" candidateGroups="claims" />',
+                    '<zeebe:assignmentDefinition assignee="=assignee" candidateGroups="claims" />'
+                    '<zeebe:taskSchedule dueDate="=now() + duration(&quot;P2D&quot;)" />'))
+    deployed = check_bpmn(xml.encode(), {"case.move-stage", "case.assign", "case.comment"})
+    with feel_clock(lambda: NOW):
+        assert deployed.expressions['=date(opened) + duration("P30D") < today()'].test({"opened": "2026-10-01"})
+        assert deployed.expressions['=now() + duration("P2D")'].evaluate() == "2026-12-09T18:00:00+00:00"
+    assert deployed.expressions['=duration("PT2H")'].evaluate() == "PT2H"
