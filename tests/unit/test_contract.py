@@ -61,7 +61,7 @@ def test_every_event_type_is_published_or_internal_by_decision() -> None:
     assert internal == {"CommandHandled", "CaseNumberIssued"}
     assert set(topics().values()) == {
         "casestream.case.v1", "casestream.definition.v1", "casestream.reference.v1", "casestream.task.v1",
-        "casestream.process.v1", "casestream.audit.v1", "casestream.document.v1",
+        "casestream.process.v1", "casestream.audit.v1", "casestream.document.v1", "casestream.email.v1",
     }
     assert topics()["CommentAdded"] == topics()["CaseOpened"] == "casestream.case.v1"
 
