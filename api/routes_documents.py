@@ -34,6 +34,7 @@ from commands import messages as m
 from commands.bus import Actor
 from commands.outcomes import Result
 from commands.upload_precheck import check_confirmable
+from domain.document import AVAILABLE, VersionNotAvailable
 from domain.errors import DomainError, FieldError, NotFound, ValidationFailed
 from projections import queries
 from projections.ports import Query as DocQuery
@@ -68,8 +69,15 @@ def _documents(platform: Platform, tenant: str, case_id: str, scope: Any) -> lis
     queries.get_case(platform.documents, tenant, case_id, scope)  # 404 unless the case is readable
     found = platform.documents.find(DocQuery("documents", tenant, {"case_id": case_id}, sort="created_at",
                                              descending=False, limit=10_000))
-    return [{k: v for k, v in doc.items() if k != "tenant"} | {"versions": [
-        {k: v for k, v in version.items() if k != "object_key"} for version in doc["versions"]]} for doc in found]
+    return [_public(doc) for doc in found]
+
+
+_HIDDEN = ("object_key", "preview_key")  # storage keys stay on the server: links are signed per request
+
+
+def _public(doc: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in doc.items() if k != "tenant"} | {"versions": [
+        {k: v for k, v in version.items() if k not in _HIDDEN} for version in doc["versions"]]}
 
 
 def _document(platform: Platform, tenant: str, case_id: str, document_id: str, scope: Any) -> dict[str, Any]:
@@ -98,29 +106,67 @@ def get_document(
     case_id: CaseIdPath, document_id: DocumentIdPath, actor: ActorDep, platform: PlatformDep, scope: ReadScopeDep,
 ) -> JsonReply:
     """One document of a readable case with its versions."""
-    doc = _document(platform, actor.tenant, case_id, str(document_id), scope)
-    return JsonReply({k: v for k, v in doc.items() if k != "tenant"} | {"versions": [
-        {k: v for k, v in version.items() if k != "object_key"} for version in doc["versions"]]})
+    return JsonReply(_public(_document(platform, actor.tenant, case_id, str(document_id), scope)))
 
 
-@router.get("/cases/{case_id}/documents/{document_id}/download", response_class=JsonReply,
-            response_model=DownloadLink, responses=query_responses(404, 422), dependencies=[Waited])
-def download_link(
-    case_id: CaseIdPath, document_id: DocumentIdPath, actor: ActorDep, platform: PlatformDep, scope: ReadScopeDep,
-    version: Annotated[int | None, Query(ge=1, description="A version number (default: the newest).")] = None,
-) -> JsonReply:
-    """A short-lived presigned URL that downloads one version of a document."""
-    doc = _document(platform, actor.tenant, case_id, str(document_id), scope)
+def _chosen(doc: dict[str, Any], version: int | None) -> dict[str, Any]:
+    """The version asked for (default: the newest downloadable one); refused unless its bytes were scanned clean."""
     if doc["status"] == "removed":
-        raise NotFound(f"document {document_id} was removed")
+        raise NotFound(f"document {doc['id']} was removed")
     versions = doc["versions"]
     if version is not None and version > len(versions):
         raise ValidationFailed("no such version", [FieldError("version", f"the document has {len(versions)}")])
-    chosen = versions[(version or len(versions)) - 1]
+    if version is None:
+        clean = [v for v in versions if v["status"] == AVAILABLE]
+        chosen = clean[-1] if clean else versions[-1]
+    else:
+        chosen = versions[version - 1]
+    if chosen["status"] != AVAILABLE:
+        raise VersionNotAvailable(f"version {chosen['number']} of “{chosen['filename']}” is {chosen['status']}"
+                                  + (f": {chosen['scan_reason']}" if chosen.get("scan_reason") else
+                                     " (waiting for the virus scan)"))
+    return chosen
+
+
+@router.get("/cases/{case_id}/documents/{document_id}/download", response_class=JsonReply,
+            response_model=DownloadLink, responses=query_responses(404, 409, 422), dependencies=[Waited])
+def download_link(
+    case_id: CaseIdPath, document_id: DocumentIdPath, actor: ActorDep, platform: PlatformDep, scope: ReadScopeDep,
+    version: Annotated[int | None, Query(ge=1, description="A version number (default: the newest scanned clean).")]
+    = None,
+) -> JsonReply:
+    """A short-lived presigned URL that downloads one version of a document (409 while it is pending or
+    quarantined)."""
+    doc = _document(platform, actor.tenant, case_id, str(document_id), scope)
+    chosen = _chosen(doc, version)
     ttl = _ttl(platform)
     url = _storage(platform).presign_get(chosen["object_key"], ttl, chosen["filename"], chosen["content_type"])
     return JsonReply({"url": url, "expires_in": int(ttl.total_seconds()), "filename": chosen["filename"],
                       "version": chosen["number"]})
+
+
+_PNG = {"description": "A PNG thumbnail (at most 256 x 256).",
+        "content": {"image/png": {"schema": {"type": "string", "format": "binary"}}}}
+
+
+@router.get("/cases/{case_id}/documents/{document_id}/preview", response_class=Response,
+            responses={200: _PNG, **query_responses(404, 409, 422)}, dependencies=[Waited])
+def preview(
+    case_id: CaseIdPath, document_id: DocumentIdPath, actor: ActorDep, platform: PlatformDep, scope: ReadScopeDep,
+    version: Annotated[int | None, Query(ge=1, description="A version number (default: the newest scanned clean).")]
+    = None,
+) -> Response:
+    """The thumbnail of one version (made in the background after the scan; 404 until it is ready, or when the
+    type has none or it could not be made — the document itself works either way)."""
+    doc = _document(platform, actor.tenant, case_id, str(document_id), scope)
+    chosen = _chosen(doc, version)
+    key = chosen.get("preview_key") if chosen.get("preview") == "ready" else None
+    storage = _storage(platform)
+    if not key or storage.stat(key) is None:
+        raise NotFound(f"version {chosen['number']} of document {document_id} has no preview"
+                       + (" (it could not be made)" if chosen.get("preview") == "failed" else ""))
+    return StreamingResponse(storage.get(key), media_type="image/png",
+                             headers={"Cache-Control": "private, max-age=300"})
 
 
 # -- the upload flow ---------------------------------------------------------------------------------------------

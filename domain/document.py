@@ -48,6 +48,13 @@ class DocumentOnHold(DomainError):
     status = 409
 
 
+class VersionNotAvailable(DomainError):
+    """A version's bytes are not served: waiting for the virus scan, or quarantined."""
+
+    code = "document-not-available"
+    status = 409
+
+
 class DocumentRemoved(Event):
     """The document was removed from the case (logically: its history and bytes are kept)."""
 

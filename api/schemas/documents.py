@@ -13,7 +13,11 @@ class DocumentVersion(BaseModel):
     content_type: str
     size: int
     sha256: str
-    status: str = Field(description="available (a scanner would add pending and quarantined).")
+    status: str = Field(description="available (scanned clean: downloadable), pending (not yet scanned) or "
+                        "quarantined (the scanner refused it; never downloadable).")
+    scan_reason: str | None = Field(default=None, description="What the scanner found (quarantined versions).")
+    preview: str | None = Field(default=None, description="ready (GET …/preview serves a PNG thumbnail), failed, "
+                                "or null (none yet, or none for this type).")
     added_at: str
     added_by: str
 
@@ -28,6 +32,7 @@ class Document(BaseModel):
     size: int
     status: str = Field(description="active or removed (removed documents keep their history).")
     legal_hold: bool
+    available: bool = Field(default=True, description="Some version's bytes may be downloaded (scanned clean).")
     version: int = Field(description="The document aggregate's version (for expected_version).")
     versions: list[DocumentVersion]
     created_at: str

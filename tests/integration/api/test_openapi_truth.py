@@ -4,7 +4,9 @@ documents for that status and media type; every reply is documented by more than
 from __future__ import annotations
 
 import hashlib
+import io
 import re
+import time
 import uuid
 from collections import defaultdict
 from collections.abc import Iterator
@@ -13,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 from jsonschema import Draft202012Validator
+from PIL import Image
 
 from tests.http_server import LiveServer
 from tests.integration.api.conftest import CLAIM
@@ -154,7 +157,9 @@ def test_real_replies_match_the_documented_schemas(server: LiveServer, spec: dic
         # a document through its life (local storage: the upload and download routes are the API's own)
         open_case = check(alice.post("/api/cases", json={"definition_key": "truth", "title": "Papers",
                                                          "data": {"amount": 1}})).json()["id"]
-        data = b"%PDF-1.7\n" + b"0" * 64
+        page = io.BytesIO()
+        Image.new("RGB", (60, 80), "white").save(page, "PDF")  # a real PDF: the worker draws its thumbnail
+        data = page.getvalue()
         ticket = check(alice.post(f"/api/cases/{open_case}/uploads", json={
             "filename": "a.pdf", "content_type": "application/pdf", "size": len(data),
             "sha256": hashlib.sha256(data).hexdigest()})).json()
@@ -172,6 +177,11 @@ def test_real_replies_match_the_documented_schemas(server: LiveServer, spec: dic
         check(alice.get(doc))
         link = check(alice.get(f"{doc}/download")).json()
         check(anonymous.get(link["url"]), body=False)
+        check(alice.get(f"{doc}/preview"), body=False)  # 404 until the worker made it, then a PNG
+        deadline = time.monotonic() + 30
+        while alice.get(doc).json()["versions"][0]["preview"] is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        check(alice.get(f"{doc}/preview"), body=False)
         check(anonymous.get(link["url"].replace("signature=", "signature=0")))  # 403
         check(alice.post(f"{doc}/remove", json={"reason": "done"}))
         position = batch["position"]

@@ -179,6 +179,8 @@ def _path(template: str, p: Protected) -> str:
         return f"/storage/{p.tenant}/{p.params['case_id']}/uploads/{p.params['upload_id']}"
     values = {"case_id": p.params["case_id"], "comment_id": p.params["comment_id"], "task_id": p.params["task_id"],
               "document_id": p.params["document_id"], "upload_id": p.params["upload_id"],
+              # a message id of the protected case: its document's (no message of it exists; the walk expects 404)
+              "message_id": p.params["document_id"],
               "type_key": p.params["type_key"], "definition_key": p.params["definition_key"],
               "key": p.params["record_key"] if record else p.params["definition_key"]}
     path = template
@@ -203,6 +205,9 @@ def _get_params(template: str, p: Protected, secret: str) -> dict[str, Any]:
         "/api/tasks/{task_id}": {},
         "/api/cases/{case_id}/documents": {"removed": True}, "/api/cases/{case_id}/documents/{document_id}": {},
         "/api/cases/{case_id}/documents/{document_id}/download": {}, STORAGE: {},
+        "/api/cases/{case_id}/documents/{document_id}/preview": {},
+        "/api/cases/{case_id}/messages": {}, "/api/cases/{case_id}/messages/{message_id}": {},
+        "/api/mail/quarantine": {},
     }
     assert template in known or template in PUBLIC_GETS, f"GET {template}: the tenant walk does not know this route"
     return known.get(template, {})
@@ -242,6 +247,8 @@ def _post_body(template: str, p: Protected) -> dict[str, Any]:
         "/api/cases/{case_id}/documents/{document_id}/remove": {"reason": "walker"},
         "/api/cases/{case_id}/documents/{document_id}/legal-hold": {"reason": "walker"},
         "/api/cases/{case_id}/documents/{document_id}/legal-hold/release": {"reason": "walker"},
+        "/api/cases/{case_id}/messages": {"subject": "walker", "body": "walker", "to": ["walker@example.org"]},
+        "/api/cases/{case_id}/messages/{message_id}/reply": {"body": "walker"},
         "/api/commands": {"commands": [
             {"type": "AddComment", "case_id": case_id, "body": "walker"},
             {"type": "AssignCase", "case_id": case_id, "assignee": "walker"},
