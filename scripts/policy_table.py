@@ -41,7 +41,7 @@ CASE_COMMANDS = (
     "UpdateCaseData", "RetitleCase", "MoveCaseToStage", "AssignCase", "UnassignCase", "QueueCase", "AddComment",
     "EditComment", "DeleteComment", "RequestNotification", "CreateTask", "CloseCase", "ReopenCase", "ArchiveCase",
     "RequestDocumentUpload", "ConfirmDocumentUpload", "RenameDocument", "RemoveDocument", "PlaceLegalHold",
-    "ReleaseLegalHold", "RecordDocumentScan", "RecordDocumentPreview",
+    "ReleaseLegalHold", "RecordDocumentScan", "RecordDocumentPreview", "ComposeEmail",
 )
 TASK_COMMANDS = ("ClaimTask", "UnclaimTask", "CompleteTask", "CancelTask", "ChangeTaskPriority", "AssignTask")
 
@@ -65,7 +65,8 @@ def rows() -> list[Row]:
         if name == "CompleteTask":
             found.append(Row("CompleteTask (own task)", name, True, owned=True))
     for name in ("OpenCase", "PublishCaseDefinition", "DefineQueue", "DefineRecordType", "SaveRecord",
-                 "RemoveRecord", "RecordProcessStep", "read", "read_reference", "read_audit"):
+                 "RemoveRecord", "RecordProcessStep", "ReceiveEmail", "SetEmailAside", "RecordEmailSent",
+                 "RecordEmailFailed", "read", "read_reference", "read_audit", "read_mail_quarantine"):
         found.append(Row(name, name, False))
     return found
 
@@ -90,6 +91,10 @@ def resource(row: Row, state: str | None) -> dict[str, Any]:
         "SaveRecord": {"kind": "record_type", "type_key": "account"},
         "RemoveRecord": {"kind": "record_type", "type_key": "account"},
         "RecordProcessStep": {"kind": "process"},
+        "ReceiveEmail": {"kind": "definition", "definition_key": "claim", "exists": True, "access": {}},
+        "SetEmailAside": {"kind": "mailbox"},
+        "RecordEmailSent": {"kind": "mailbox"},
+        "RecordEmailFailed": {"kind": "mailbox"},
         "read": {"kind": "definition", "definition_key": "claim", "access": {}},
     }
     return dict(kinds.get(row.action, {"kind": "tenant"}))

@@ -44,7 +44,7 @@ CASE_WORK = {  # what a caseworker (or a worker service account) may send to an 
     "UpdateCaseData", "RetitleCase", "MoveCaseToStage", "AssignCase", "UnassignCase", "QueueCase", "AddComment",
     "EditComment", "DeleteComment", "CreateTask", "CloseCase (as assignee)",
     "ClaimTask (as assignee)", "ClaimTask (as non-assignee)", "UnclaimTask (as holder)",
-    "CompleteTask (as assignee)", "RequestDocumentUpload", "RenameDocument", "RemoveDocument",
+    "CompleteTask (as assignee)", "RequestDocumentUpload", "RenameDocument", "RemoveDocument", "ComposeEmail",
 }
 SUPERVISOR_ON_CLOSED = {"ReopenCase", "ArchiveCase", "AddComment", "PlaceLegalHold", "ReleaseLegalHold"}
 REFERENCE = {"PublishCaseDefinition", "DefineQueue", "DefineRecordType", "SaveRecord", "RemoveRecord"}
@@ -133,6 +133,8 @@ ACTIONS: tuple[Action, ...] = (
                                         {"reason": "litigation"}), document="attached"),
     Action("ReleaseLegalHold", lambda t: (f"/api/cases/{t.case_id}/documents/{t.document_id}/legal-hold/release",
                                           {}), document="held"),
+    Action("ComposeEmail", lambda t: (f"/api/cases/{t.case_id}/messages", {
+        "subject": "Your claim", "body": "We are on it.", "to": ["alice@casestream.test"]})),
     Action("OpenCase", lambda t: ("/api/cases", {"definition_key": "claim", "title": "Hail", "data": {"amount": 1}}),
            on_case=False),
     Action("PublishCaseDefinition", lambda t: ("/api/definitions", {**CLAIM, "key": t.key}), on_case=False),

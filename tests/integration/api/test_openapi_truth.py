@@ -169,6 +169,7 @@ def test_real_replies_match_the_documented_schemas(server: LiveServer, spec: dic
         check(alice.post(f"{doc}/rename", json={"filename": "b.pdf"}))
         check(sue.post(f"{doc}/legal-hold", json={"reason": "audit"}))
         check(alice.post(f"{doc}/remove", json={}))  # 409, held
+        unknown_id = str(uuid.uuid4())
         check(sue.post(f"{doc}/legal-hold/release", json={}))
         done = check(alice.post(f"/api/cases/{open_case}/uploads", json={
             "filename": "x.exe", "content_type": "nonsense", "size": 1, "sha256": "ab" * 32}))  # 422
@@ -184,6 +185,29 @@ def test_real_replies_match_the_documented_schemas(server: LiveServer, spec: dic
         check(alice.get(f"{doc}/preview"), body=False)
         check(anonymous.get(link["url"].replace("signature=", "signature=0")))  # 403
         check(alice.post(f"{doc}/remove", json={"reason": "done"}))
+        # e-mail: a definition with a mailbox, a message taken in by the ingester, a reply, a compose, the quarantine
+        mailbox = "truth@casestream.test"
+        mailed = check(admin.post("/api/definitions", json={
+            **CLAIM, "key": "mailed", "name": "Mailed", "schema": {"type": "object"},
+            "mail": {"address": mailbox, "templates": {"thanks": {"subject": "Thanks", "body": "{{ case.number }}"}}},
+        })).json()
+        assert server.platform.runner.wait(mailed["position"], 10) and server.platform.mail is not None
+        ingester = server.platform.mail.ingester
+        taken = ingester.ingest(b"From: ann@casestream.test\r\nTo: truth@casestream.test\r\nSubject: Help\r\n"
+                                b"Message-ID: <truth-" + uuid.uuid4().hex.encode() + b"@casestream.test>\r\n\r\n"
+                                b"Please help.\r\n", mailbox, "acme")
+        assert taken.status == "received", taken
+        ingester.ingest(b"no headers at all", mailbox, "acme")  # quarantined: no sender
+        messages = f"/api/cases/{taken.case_id}/messages"
+        check(alice.get(messages, params={"wait_for": server.platform.store.max_position()}))
+        check(alice.get(f"{messages}/{taken.message}"))
+        check(alice.post(f"{messages}/{taken.message}/reply", json={"template": "thanks"}))
+        check(alice.post(messages, json={"subject": "Hello", "body": "news", "to": ["ann@casestream.test"]}))
+        check(alice.post(messages, json={"subject": "Hello"}))  # 422: no body, nobody to send to
+        check(alice.post(f"{messages}/{unknown_id}/reply", json={"body": "x"}))  # 404
+        check(admin.get("/api/mail/quarantine", params={"status": "quarantined",
+                                                        "wait_for": server.platform.store.max_position()}))
+        check(alice.get("/api/mail/quarantine"))  # 403
         position = batch["position"]
 
         # every query, read after the writes (wait_for)
