@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from domain import case as c
+from domain import document as d
 from domain.events import Event, Positioned
 
 Audience = dict[str, Any]  # {"tenant", "number", "title", "followers": [{"user", "since"}]}
@@ -22,7 +23,7 @@ WORKFLOW_ASSIGNED = "case-assigned"
 WORKFLOW_COMMENTED = "case-comment-added"
 WORKFLOW_STAGE = "case-stage-changed"
 WORKFLOW_CLOSED = "case-closed"
-# Document events do not exist in the domain yet; when they do, "case-document-added" maps to the followers.
+WORKFLOW_DOCUMENT = "case-document-added"
 
 
 @dataclass(frozen=True)
@@ -96,7 +97,7 @@ def _base(item: Positioned, audience: Audience | None) -> dict[str, Any]:
     event = item.event
     return {
         "tenant": event.tenant,
-        "case_id": str(event.aggregate_id),
+        "case_id": case_of(event),
         "case_number": (audience or {}).get("number"),
         "case_title": (audience or {}).get("title"),
         "event_type": event.type_name(),
@@ -131,6 +132,20 @@ def _requested(
     return e.workflow, list(e.recipients), {"notification_id": e.notification_id, **e.payload}
 
 
+def _document_added(
+    e: d.DocumentAttached | d.DocumentVersionAdded | d.DocumentVersionScanned, audience: Audience | None, position: int,
+) -> tuple[str, list[str], dict[str, Any]]:
+    # a document is "added" when its bytes become downloadable: at the confirm when scanned clean there, else when a
+    # later scan passes (a pending or quarantined version announces nothing)
+    if not isinstance(e, d.DocumentVersionScanned) and e.status != d.AVAILABLE:
+        return WORKFLOW_DOCUMENT, [], {}
+    number = 1 if isinstance(e, d.DocumentAttached) else e.version_number
+    payload: dict[str, Any] = {"document_id": str(e.aggregate_id), "filename": e.filename, "version_number": number}
+    if not isinstance(e, d.DocumentVersionScanned):
+        payload |= {"content_type": e.content_type, "size": e.size}
+    return WORKFLOW_DOCUMENT, followers_before(audience, position), payload
+
+
 Mapper = Callable[[Any, Audience | None, int], tuple[str, list[str], dict[str, Any]]]
 MAPPERS: Mapping[type[Event], Mapper] = {
     c.CaseAssigned: _assigned,
@@ -138,7 +153,15 @@ MAPPERS: Mapping[type[Event], Mapper] = {
     c.CaseMovedToStage: _moved,
     c.CaseClosed: _closed,
     c.CaseNotificationRequested: _requested,
+    d.DocumentAttached: _document_added,
+    d.DocumentVersionAdded: _document_added,
+    d.DocumentVersionScanned: _document_added,
 }
+
+
+def case_of(event: Event) -> str:
+    """The case an event is about: its aggregate, or the case a document (task, ...) event names."""
+    return str(getattr(event, "case_id", None) or event.aggregate_id)
 
 
 def is_mapped(event: Event) -> bool:

@@ -33,7 +33,7 @@ from aiokafka.errors import TopicAlreadyExistsError
 from adapters import cloudevents
 from adapters.contract import topics
 from adapters.novu_audience import AudienceStore
-from adapters.novu_mapping import MAPPERS, Trigger, affects_audience, is_mapped, trigger_for
+from adapters.novu_mapping import MAPPERS, Trigger, affects_audience, case_of, is_mapped, trigger_for
 from adapters.novu_triggers import TriggerFailed, TriggerSender
 from casestream.settings import Settings
 from domain import case as c
@@ -206,7 +206,7 @@ class NovuPublisher:
         event = item.event
         if not (is_mapped(event) or affects_audience(event)):
             return self._note(ce, "skipped")
-        case_id = str(event.aggregate_id)
+        case_id = case_of(event)  # a document event's audience is its case's
         if affects_audience(event):
             audience = await asyncio.to_thread(self.audiences.apply, case_id, item)
         else:

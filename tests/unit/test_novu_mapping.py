@@ -8,6 +8,7 @@ from typing import Any
 
 from adapters.novu_mapping import Audience, affects_audience, fold_audience, trigger_for
 from domain import case as c
+from domain import document as d
 from domain.events import Event, Metadata, Positioned
 
 CASE = uuid.UUID("00000000-0000-0000-0000-0000000000c1")
@@ -132,3 +133,33 @@ def test_trigger_body_is_novus_wire_shape() -> None:
     assert body["transactionId"] == "00000000-0000-0000-0000-000000000003"
     assert body["tenant"] == "acme"
     assert isinstance(body["payload"], dict)
+
+
+def _document_event(cls: type[Event], position: int, actor: str, **fields: Any) -> Positioned:
+    meta = Metadata(actor, "acme", f"cmd-{position}", "corr", "cause")
+    event = cls(event_id=uuid.UUID(int=position), aggregate_id=uuid.UUID(int=999), version=1, occurred_at=AT,
+                meta=meta, case_id=str(CASE), **fields)
+    return Positioned(position, event)
+
+
+def attached(position: int, actor: str, status: str) -> Positioned:
+    return _document_event(d.DocumentAttached, position, actor, upload_id="u", filename="roof.pdf",
+                           content_type="application/pdf", size=12, sha256="ab" * 32, object_key="k", status=status)
+
+
+def test_a_document_added_clean_notifies_the_case_followers_but_not_its_uploader() -> None:
+    audience = audience_of(opened(1, "alice"), assigned(2, "alice", "bob"), commented(3, "carol"))
+    trigger = trigger_for(attached(9, "carol", "available"), audience)
+    assert trigger is not None
+    assert (trigger.workflow, trigger.recipients) == ("case-document-added", ("alice", "bob"))
+    assert trigger.payload["case_id"] == str(CASE) and trigger.payload["case_number"] == "CLM-000007"
+    assert (trigger.payload["document_id"], trigger.payload["filename"], trigger.payload["version_number"]) == (
+        str(uuid.UUID(int=999)), "roof.pdf", 1)
+
+
+def test_a_pending_document_announces_nothing_until_its_scan_passes() -> None:
+    audience = audience_of(opened(1, "alice"))
+    assert trigger_for(attached(5, "carol", "pending"), audience) is None
+    passed = _document_event(d.DocumentVersionScanned, 6, "system:documents", filename="roof.pdf", version_number=1)
+    trigger = trigger_for(passed, audience)
+    assert trigger is not None and trigger.recipients == ("alice",) and trigger.payload["filename"] == "roof.pdf"

@@ -5,9 +5,11 @@ a file whose preview cannot be made still downloads."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -23,6 +25,7 @@ from infra.clamav import EICAR_HEX
 from infra.server import Server
 from tests.http_server import LiveServer, live_server
 from tests.integration.api.conftest import CLAIM
+from tests.sse import collect_sse
 
 EICAR = bytes.fromhex(EICAR_HEX)
 LIMITS = {"max_size": 5_000_000, "allowed_types": ["application/pdf", "text/plain", "image/png"]}
@@ -157,3 +160,26 @@ def test_an_unreachable_scanner_leaves_the_version_pending_until_clamd_is_back(
         summaries = [e["summary"] for e in alice.get(f"/api/cases/{case_id}/timeline").json()]
         assert "version 1 of document “notes.txt” passed the virus scan" in summaries
         assert alice.get(f"/api/cases/{case_id}/documents/{sent['document_id']}/download").status_code == 200
+
+
+def test_the_live_feed_announces_documents_and_their_quarantine(app: LiveServer) -> None:
+    received: list[dict[str, Any]] = []
+    with app.client("alice") as alice:
+        case_id = _case(alice)
+
+        def read() -> None:
+            with contextlib.suppress(httpx.ReadTimeout), httpx.stream(
+                    "GET", f"{app.url}/api/events", params={"case_id": case_id}, timeout=20,
+                    headers={"Authorization": alice.headers["Authorization"]}) as reply:
+                collect_sse(reply.iter_lines(), received, 3)
+
+        reader = threading.Thread(target=read)
+        listening = app.app.state.broadcaster.subscribers + 1
+        reader.start()
+        app.wait_for_subscribers(listening)
+        _upload(alice, case_id, EICAR, "invoice.txt", "text/plain")
+        _upload(alice, case_id, b"clean words\n", "notes.txt", "text/plain")
+        reader.join(timeout=30)
+    assert [m["event"] for m in received] == ["DocumentAttached", "DocumentVersionQuarantined", "DocumentAttached"]
+    assert all(m["data"]["case_id"] == case_id for m in received)
+    assert "notes.txt" in received[2]["data"]["summary"]
