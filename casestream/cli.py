@@ -16,6 +16,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from casestream.cli_distributed import register as register_distributed
+from casestream.cli_documents import app as documents_app
 from casestream.cli_distributed import with_distributed_identity, with_distributed_policy
 from casestream.cli_users import app as users_app
 from casestream.settings import Settings
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
 app = typer.Typer(help="casestream: event-sourced case management.", no_args_is_help=True)
 app.add_typer(infra_app, name="infra")
 app.add_typer(users_app, name="users")
+app.add_typer(documents_app, name="documents")
 register_distributed(app)
 
 
