@@ -35,6 +35,7 @@ if TYPE_CHECKING:  # aiokafka is the distributed extra: imported only by the Kaf
     from aiokafka.admin import AIOKafkaAdminClient
 
     from adapters.embedded_runner import EmbeddedRunner
+    from adapters.read_model_follower import TrackingFollower
     from adapters.read_progress import KafkaReadProgress
 
 log = logging.getLogger(__name__)
@@ -198,7 +199,8 @@ def event_age(store: EventStore, after: int, now: float) -> float:
 class EmbeddedLag:
     """Lag of the in-process runner: its position against the log head."""
 
-    def __init__(self, store: EventStore, runner: EmbeddedRunner, projections: Sequence[Projection]) -> None:
+    def __init__(self, store: EventStore, runner: EmbeddedRunner | TrackingFollower,
+                 projections: Sequence[Projection]) -> None:
         self.store = store
         self.runner = runner
         self.read_models = {p.collection: (EMBEDDED_SOURCE,) for p in projections}

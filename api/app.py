@@ -12,6 +12,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
 from adapters.embedded_runner import EmbeddedRunner
+from adapters.read_model_follower import TrackingFollower
 from api import (
     backpressure,
     openapi,
@@ -55,12 +56,14 @@ def create_app(platform: Platform) -> FastAPI:
     # the workers' MongoDB; embedded: already there, since the runner publishes after folding)
     broadcaster = Broadcaster(catch_up=platform.runner.wait)
     app.state.broadcaster = broadcaster
-    if isinstance(platform.runner, EmbeddedRunner):  # distributed: the feed comes from Kafka, not a runner
+    # distributed: the feed comes from Kafka; a follower (serve --workers) passes on what the runner process folded
+    if isinstance(platform.runner, EmbeddedRunner | TrackingFollower):
         platform.runner.subscribe(broadcaster.publish)
     settings = platform.settings
     app.add_middleware(RequestLimits, max_bytes=settings.max_body_bytes, max_header_bytes=settings.max_header_bytes,
                        body_timeout=settings.body_timeout_seconds)
-    app.add_middleware(SecurityHeaders, portal_policy=portal_csp(platform.settings.oidc_issuers))
+    uploads = [platform.storage.browser_origin] if platform.storage is not None else []
+    app.add_middleware(SecurityHeaders, portal_policy=portal_csp(platform.settings.oidc_issuers, uploads))
     problems.install(app)
     backpressure.install(app, platform)  # lag measured in the lifespan, /metrics, 429 on commands above the limits
     app.include_router(routes_auth.router)
@@ -97,7 +100,8 @@ def create_app(platform: Platform) -> FastAPI:
             return JSONResponse({"status": "unavailable", "error": "the event store or read models did not answer; "
                                  "see the server log"}, status_code=503)
         runner_ok = platform.runner.running and platform.runner.last_error is None
-        report["runner"] = {"running": platform.runner.running, "error": _public(platform.runner.last_error)}
+        report["runner"] = {"running": platform.runner.running, "error": _public(platform.runner.last_error),
+                            "role": "follower" if isinstance(platform.runner, TrackingFollower) else "runner"}
         if platform.lag is not None:
             report["lag"] = platform.lag.report.as_json()
         if platform.processes is not None:  # reported, not gating: cases can be worked by hand while it starts

@@ -7,9 +7,11 @@ from typing import TYPE_CHECKING, Protocol
 
 from adapters.embedded_runner import EmbeddedRunner
 from adapters.event_store import RecorderEventStore, postgres_event_store, sqlite_event_store
+from adapters.file_locks import FileKeyLocks
 from adapters.issuer import BuiltinIssuer
 from adapters.lag import EmbeddedLag, LagMonitor, read_model_topics
 from adapters.object_storage import ObjectStorage
+from adapters.read_model_follower import TrackingFollower
 from adapters.scanning import NoScan, Scanner
 from adapters.sqlite_documents import SqliteDocumentStore
 from casestream.identity import build_identity
@@ -21,6 +23,8 @@ from commands.audit import AuditRecorder, audit_denials
 from commands.bus import CommandBus
 from projections.catalog import ALL
 from projections.ports import DocumentStore
+
+PROCESS_MANAGER = "process-manager"  # the process manager's tracking row (processes/manager.py NAME)
 
 if TYPE_CHECKING:  # the distributed mode's adapters (aiokafka, pymongo) are imported only when it is built
     from adapters.document_worker import DocumentWorker
@@ -99,6 +103,15 @@ class EmbeddedPlatform(Platform):
 
 
 @dataclass
+class FollowerPlatform(Platform):
+    """An API process of `serve --workers N` that is not the runner: it appends commands and reads the SQLite read
+    models another process keeps (adapters/read_model_follower.py)."""
+
+    documents: SqliteDocumentStore
+    runner: TrackingFollower
+
+
+@dataclass
 class DistributedPlatform(Platform):
     """The distributed API: read models in MongoDB, kept by `casestream worker` processes."""
 
@@ -117,10 +130,16 @@ def build_event_store(settings: Settings) -> RecorderEventStore:
     return sqlite_event_store(settings.events_path, synchronous=settings.sqlite_synchronous)
 
 
+def shared_key_lock(settings: Settings) -> FileKeyLocks:
+    """Cross-process locks per contention key, for processes sharing one event store (`serve --workers N`)."""
+    return FileKeyLocks(settings.data_dir / "locks")
+
+
 def bootstrap(
-    settings: Settings | None = None, *, start_runner: bool = True
+    settings: Settings | None = None, *, start_runner: bool = True, shared: bool = False
 ) -> EmbeddedPlatform:
-    """Build the platform for settings (read from the environment when None)."""
+    """Build the platform for settings (read from the environment when None); shared: other processes append to
+    the same event store (`serve --workers N`; this one runs the runner and the processes)."""
     settings = settings or Settings()
     policy = build_policy(settings)  # first: a policy that fails to load stops the start (file and line)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -131,7 +150,8 @@ def bootstrap(
     identity = build_identity(settings)
     lag = EmbeddedLag(store, runner, ALL)
     monitor = LagMonitor(lag.measure, lag.read_models, "embedded", settings.lag_refresh_seconds)
-    platform = EmbeddedPlatform(settings, store, CommandBus(store, policy), documents, runner, identity.issuer,
+    bus = CommandBus(store, policy, shared_key_lock(settings).hold if shared else None)
+    platform = EmbeddedPlatform(settings, store, bus, documents, runner, identity.issuer,
                                 identity.verifier, monitor, login=identity.login)
     platform.audit = audit_denials(platform.bus)  # refused commands go to the audit log (commands/audit.py)
     platform.storage = build_storage(settings, distributed=False)
@@ -154,6 +174,27 @@ def bootstrap(
         platform.mail.start()
         if platform.processes is not None:  # SpiffWorkflow loads while the API already answers
             platform.processes.start_in_background()
+    return platform
+
+
+def bootstrap_follower(settings: Settings) -> FollowerPlatform:
+    """An API process beside the one `bootstrap(shared=True)` built: the same event store and read models, no
+    runner and no processes (their positions are read from the shared tracking rows)."""
+    policy = build_policy(settings)
+    store = build_event_store(settings)
+    documents = SqliteDocumentStore(settings.views_path, ALL)
+    follower = TrackingFollower(store, documents, ALL, batch_size=settings.runner_batch_size)
+    identity = build_identity(settings)
+    lag = EmbeddedLag(store, follower, ALL)
+    if settings.processes == "on":  # the process manager's position, stored by the runner process (processes/)
+        lag.process_position = lambda: documents.tracking(PROCESS_MANAGER)
+    monitor = LagMonitor(lag.measure, lag.read_models, "embedded", settings.lag_refresh_seconds)
+    bus = CommandBus(store, policy, shared_key_lock(settings).hold)
+    platform = FollowerPlatform(settings, store, bus, documents, follower, identity.issuer, identity.verifier,
+                                monitor, login=identity.login)
+    platform.audit = audit_denials(platform.bus)
+    platform.storage = build_storage(settings, distributed=False)
+    follower.start()
     return platform
 
 

@@ -57,8 +57,10 @@ def serve(
         "queries, the live feed from Kafka; no runner in this process.")] = False,
     server: Annotated[HttpServer, typer.Option(help="HTTP server: uvicorn (httptools + uvloop) or granian.")
                       ] = HttpServer.uvicorn,
+    workers: Annotated[int, typer.Option(min=1, max=16, help="API processes sharing the embedded SQLite files on "
+                                         "one port; one of them runs the read-model runner and the processes.")] = 1,
 ) -> None:
-    """Run the API, the read-model runner, the live feed and the UI in one process."""
+    """Run the API, the read-model runner, the live feed and the UI in one process (or --workers processes)."""
     from api.app import create_app
     from casestream import asgi_server
     from casestream.bootstrap import bootstrap
@@ -67,6 +69,22 @@ def serve(
     if distributed:
         overrides["event_store"] = "postgres"
     settings = Settings(**overrides)  # type: ignore[arg-type]
+    if workers > 1:
+        from casestream.serving import run_workers
+
+        if distributed:
+            raise typer.BadParameter("--workers is for the embedded mode; the distributed stack runs replicas "
+                                     "(casestream up --distributed --replicas N)", param_hint="--workers")
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        (settings.data_dir / "issuer-url").write_text(settings.base_url)
+        typer.echo(f"casestream serving on {settings.base_url} with {workers} processes  (UI at "
+                   f"{settings.base_url}/, API docs at /docs)")
+        typer.echo(f"  data: {settings.data_dir.resolve()}  event store: {settings.event_store}")
+        try:
+            code = run_workers(settings, server.value, workers, typer.echo)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--workers") from None
+        raise typer.Exit(code)
     if distributed:  # the infra Keycloak's realms, unless CASESTREAM_OIDC_ISSUERS names others
         settings = with_distributed_policy(with_distributed_identity(settings))
     platform: Platform
@@ -132,8 +150,7 @@ def up(
         return
     from casestream.stack import StackConfig, run_until_interrupted
 
-    if fresh and not yes and not typer.confirm(f"Erase every event, read model and topic of the stack in "
-                                               f"{data_dir.resolve()}?"):
+    if fresh and not yes and not _confirm_erase(data_dir):
         typer.echo("nothing erased; not started")
         raise typer.Exit(1)
     try:
@@ -143,6 +160,15 @@ def up(
         raise typer.Exit(1) from None
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
+
+
+def _confirm_erase(data_dir: Path) -> bool:
+    """Ask before erasing a stack's data; no answer (no terminal) is no."""
+    try:
+        return typer.confirm(f"Erase every event, read model and topic of the stack in {data_dir.resolve()}?")
+    except typer.Abort:
+        typer.echo("")
+        return False
 
 
 @app.command()
@@ -174,8 +200,7 @@ def down(
     from casestream.stack_control import stop_running
     from casestream.stack_control import wipe as erase
 
-    if wipe and not yes and not typer.confirm(f"Erase every event, read model and topic of the stack in "
-                                              f"{data_dir.resolve()}?"):
+    if wipe and not yes and not _confirm_erase(data_dir):
         typer.echo("nothing erased")
         raise typer.Exit(1)
     if not stop_running(data_dir, typer.echo):

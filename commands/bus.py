@@ -9,6 +9,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -33,6 +34,8 @@ log = logging.getLogger(__name__)
 # roles, groups, command id and correlation id) and the Forbidden naming the reasons. A refusal answered as not found
 # (a definition the actor may not read) is told too, with the Forbidden behind it.
 DenialListener = Callable[[Prepared, Forbidden], None]
+# A lock per contention key held across processes (adapters/file_locks.py), when several share the event store.
+KeyLock = Callable[[str], AbstractContextManager[None]]
 
 
 @dataclass(frozen=True)
@@ -64,9 +67,10 @@ class CommandBus:
     its batch was stored and outside every lock of the bus; an exception in one is logged, never the command's answer.
     """
 
-    def __init__(self, store: EventStore, policy: Policy | None = None) -> None:
+    def __init__(self, store: EventStore, policy: Policy | None = None, key_lock: KeyLock | None = None) -> None:
         self.store = store
         self.policy = policy
+        self.key_lock = key_lock
         self.denial_listeners: list[DenialListener] = []
         self.loaded = LoadedAggregates()
         self._locks: dict[str, threading.Lock] = {}
@@ -76,14 +80,18 @@ class CommandBus:
     @contextlib.contextmanager
     def _serialised(self, key: str | None) -> Iterator[None]:
         """Commands racing for one hot aggregate (a case-number sequence) take turns in this process;
-        across processes the version check and retry still decide."""
+        across processes (with a key_lock) too; otherwise the version check and retry decide."""
         if key is None:
             yield
             return
         with self._locks_guard:
             lock = self._locks.setdefault(key, threading.Lock())
         with lock:
-            yield
+            if self.key_lock is None:
+                yield
+                return
+            with self.key_lock(key):  # other processes on the same store take their turn too
+                yield
 
     def dispatch(
         self, command: Command, actor: Actor, *, correlation_id: str | None = None,
