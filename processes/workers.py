@@ -16,6 +16,7 @@ from uuid import UUID
 
 from pydantic import ValidationError
 
+from commands import mail_messages as mm
 from commands import messages as m
 from processes.jobs import BpmnError, CommandSender, Job, task_type
 
@@ -166,6 +167,23 @@ def save_record(job: Job, send: CommandSender) -> dict[str, Any]:
     )
     result = send(command)
     return {"recordId": result.id}
+
+
+@task_type("case.send-email")
+def send_email(job: Job, send: CommandSender) -> dict[str, Any]:
+    """Send an e-mail from the case's mailbox (docs/email.md): the definition's `template` (or `subject` and `body`)
+    filled from the case, to `to` (a list, or comma-separated), or as a reply to the received message `replyTo`."""
+    fields: dict[str, Any] = {"case_id": case_id(job), "purpose": "process"}
+    for name in ("template", "subject", "body"):
+        if job_input(job, name, None) is not None:
+            fields[name] = text_input(job, name)
+    if job_input(job, "to", None) is not None:
+        fields["to"] = list_input(job, "to")
+    if job_input(job, "replyTo", None) is not None:
+        fields["reply_to"] = text_input(job, "replyTo")
+    inputs = {"template": "template", "subject": "subject", "body": "body", "to": "to", "reply_to": "replyTo"}
+    result = send(build(mm.ComposeEmail, inputs, **fields))
+    return {"emailMessageId": result.extra.get("message_id")}
 
 
 def task_id(job: Job) -> UUID:
