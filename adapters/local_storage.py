@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import BinaryIO
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, urlencode, urlsplit
 
 from adapters.object_storage import CHUNK, ObjectInfo, Readable, lifetime
 
@@ -31,6 +31,11 @@ class LocalFolderStorage:
         self.base_url = base_url.rstrip("/")
         self.clock = clock
         root.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def browser_origin(self) -> str:
+        parts = urlsplit(self.base_url)
+        return f"{parts.scheme}://{parts.netloc}"
 
     def _path(self, key: str) -> Path:
         parts = key.split("/")

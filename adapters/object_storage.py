@@ -37,6 +37,11 @@ class Readable(Protocol):
 class ObjectStorage(Protocol):
     """Streams bytes in and out by key; never holds a whole object in memory."""
 
+    @property
+    def browser_origin(self) -> str:
+        """The origin (scheme://host:port) a browser sends bytes to through the presigned URLs."""
+        ...
+
     def put(self, key: str, stream: Readable, size: int, content_type: str) -> ObjectInfo:
         """Store size bytes read from stream under key (size -1: unknown, read to the end)."""
         ...

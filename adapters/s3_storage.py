@@ -36,6 +36,8 @@ class S3Storage:
     ) -> None:
         self.client = _client(url, access_key, secret_key, region)
         self.signer = _client(public_url or url, access_key, secret_key, region)
+        parts = urlsplit(public_url or url)
+        self.public_origin = f"{parts.scheme}://{parts.netloc}"
         self.bucket = bucket
         self._bucket_ready = False
         self._lock = threading.Lock()
@@ -99,6 +101,10 @@ class S3Storage:
 
     def delete(self, key: str) -> None:
         self.client.remove_object(self.bucket, key)
+
+    @property
+    def browser_origin(self) -> str:
+        return self.public_origin
 
     def presign_put(self, key: str, expires: timedelta) -> str:
         self.ensure_bucket()

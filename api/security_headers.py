@@ -23,9 +23,11 @@ _API_CSP = b"default-src 'none'; frame-ancestors 'none'"
 _NO_CSP = ("/docs", "/redoc")
 
 
-def portal_csp(issuers: Iterable[str]) -> bytes:
-    """The portal's policy: everything from this origin only, plus the issuers' origins for the token calls."""
-    origins = sorted({f"{p.scheme}://{p.netloc}" for p in map(urlsplit, issuers) if p.scheme and p.netloc})
+def portal_csp(issuers: Iterable[str], storage: Iterable[str] = ()) -> bytes:
+    """The portal's policy: everything from this origin only, plus the issuers' origins for the token calls and the
+    object store's public origin for document uploads (the portal PUTs the bytes to presigned URLs)."""
+    urls = [*issuers, *storage]
+    origins = sorted({f"{p.scheme}://{p.netloc}" for p in map(urlsplit, urls) if p.scheme and p.netloc})
     connect = " ".join(["'self'", *origins])
     return (
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "

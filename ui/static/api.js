@@ -111,6 +111,16 @@ export async function get(path, query = {}) {
   }
 }
 
+// GET bytes (a document preview) with the bearer token: a Blob, or a Problem.
+export async function bytes(path) {
+  const t = await freshToken();
+  if (!t) { unauthorized(); throw new Problem({ title: 'Not signed in', detail: 'Please sign in again.' }, 401); }
+  const res = await fetch(url(path), { headers: { Authorization: `Bearer ${t}` }, cache: 'no-store' });
+  if (res.ok) return res.blob();
+  const data = await res.json().catch(() => null);
+  throw new Problem(data && typeof data === 'object' ? data : { title: res.statusText || 'Error' }, res.status);
+}
+
 // POST a command; remember its position so the next query reads our own write.
 export async function command(path, body = {}) {
   const reply = await send('POST', path, { json: { command_id: crypto.randomUUID?.(), ...body } });

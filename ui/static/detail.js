@@ -4,6 +4,7 @@ import { h, mount, option, timeEl, fmtValue, debounce, showProblem, toast, ask }
 import { schemaForm, formProblem, diffData } from './schemaform.js';
 import * as store from './store.js';
 import { caseTasks } from './inbox.js';
+import { caseDocuments } from './documents.js';
 
 const caseUrl = (id, rest = '') => `/api/cases/${encodeURIComponent(id)}${rest}`;
 
@@ -20,9 +21,10 @@ export async function renderDetail(root, id, go) {
   const commentsSection = h('section', { class: 'card', 'aria-labelledby': 'com-h' });
   const timelineSection = h('section', { class: 'card', 'aria-labelledby': 'tl-h' });
   const tasks = caseTasks(id);
+  const documents = caseDocuments(id);
   mount(root, banner, head, problemBox,
     h('div', { class: 'detail-grid' },
-      h('div', { class: 'main-col' }, dataSection, commentsSection),
+      h('div', { class: 'main-col' }, dataSection, documents.element, commentsSection),
       h('div', { class: 'side-col' }, actions, tasks.element, timelineSection)));
 
   // Run a command, then re-read the case (wait_for = the command's position).
@@ -181,6 +183,7 @@ export async function renderDetail(root, id, go) {
       renderComments();
       renderTimeline();
       tasks.refresh(doc.status === 'open');
+      documents.refresh();
     } catch (err) { showProblem(problemBox, err); }
   }
 
