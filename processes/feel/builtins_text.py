@@ -14,16 +14,38 @@ from processes.feel.values import int_arg, to_string
 _OPTIONS = re2.Options()
 _OPTIONS.log_errors = False  # a bad pattern in a process variable is null, not a line on stderr
 _OPTIONS.max_mem = 8 << 20
-_FLAGS: Final = {"i": "i", "s": "s", "m": "m"}  # XPath flags RE2 knows; `x` and `q` give null
+_INLINE_FLAGS: Final = frozenset("ism")  # XPath flags RE2 takes inline; `x` and `q` are applied to the pattern
+
+
+def _translate(pattern: str, flags: str) -> str:
+    """An XPath pattern for RE2: the `x` flag drops whitespace outside classes (even after a backslash), and
+    without the `s` flag `.` excludes CR as well as LF, as in XPath (RE2's `.` only excludes LF)."""
+    out: list[str] = []
+    in_class = escaped = False
+    for c in pattern:
+        if "x" in flags and c in " \t\n\r" and not in_class:
+            continue
+        if escaped:
+            escaped = False
+        elif c == "\\":
+            escaped = True
+        elif c in "[]":
+            in_class = c == "["
+        elif c == "." and not in_class and "s" not in flags:
+            out.append("[^\\n\\r]")
+            continue
+        out.append(c)
+    return "".join(out)
 
 
 @lru_cache(maxsize=512)
 def _regex(pattern: str, flags: str) -> re2._Regexp[str] | None:
-    if any(f not in _FLAGS for f in flags):
+    if any(f not in _INLINE_FLAGS and f not in "xq" for f in flags):
         return None
-    prefix = f"(?{''.join(sorted(set(flags)))})" if flags else ""
+    pattern = re2.escape(pattern) if "q" in flags else _translate(pattern, flags)
+    inline = "".join(sorted(set(flags) & _INLINE_FLAGS))
     try:
-        return re2.compile(prefix + pattern, _OPTIONS)
+        return re2.compile((f"(?{inline})" if inline else "") + pattern, _OPTIONS)
     except re2.error:
         return None
 
@@ -54,16 +76,18 @@ def fn_substring(s: Any, start: Any, length: Any = ...) -> Any:
     return "".join(chars[begin:begin + ln])
 
 
-def fn_matches(s: Any, pattern: Any, flags: Any = "") -> Any:
-    """matches(input, pattern[, flags]): a search, as XPath's fn:matches."""
+def fn_matches(s: Any, pattern: Any, flags: Any = None) -> Any:
+    """matches(input, pattern[, flags]): a search, as XPath's fn:matches (null flags are no flags)."""
+    flags = "" if flags is None else flags
     if not str_args(s, pattern, flags):
         return None
     rx = _regex(pattern, flags)
     return None if rx is None else rx.search(s) is not None
 
 
-def fn_replace(s: Any, pattern: Any, replacement: Any, flags: Any = "") -> Any:
+def fn_replace(s: Any, pattern: Any, replacement: Any, flags: Any = None) -> Any:
     """replace(input, pattern, replacement[, flags]); `$1` in the replacement is group 1."""
+    flags = "" if flags is None else flags
     if not str_args(s, pattern, replacement, flags):
         return None
     rx = _regex(pattern, flags)

@@ -122,7 +122,7 @@ NULLS = [
     'split("abc", "")',
     'split("abc", "(")',  # not a regular expression: null, not an exception
     'matches("aa", "(a)\\1")',  # back-references are not RE2: null instead of a slow backtracking match
-    'matches("a", "a", "x")',
+    'matches("a", "a", "p")',  # not an XPath flag
     'substring before(1, "a")',
     "sort([1, \"a\"])",
     "sort([1, 2], 3)",
@@ -165,3 +165,15 @@ def test_for_some_every_and_sort_agree_with_python(xs: list[int]) -> None:
     assert evaluate("every x in xs satisfies x > 0", variables) is all(x > 0 for x in xs)
     assert evaluate("sort(xs, function(a, b) a < b)", variables) == sorted(xs)
     assert evaluate('string join(for x in xs return string(x), ",")', variables) == ",".join(map(str, xs))
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ('matches("hello world", "hel lo[ ]w orld", "x")', True),  # x: whitespace outside a class is ignored
+    ('matches("a.b", "a.b", "q")', True),  # q: the pattern is literal text
+    ('matches("axb", "a.b", "q")', False),
+    ('matches("Mary\\u000DJones", "Mary.Jones")', False),  # XPath's '.' matches neither CR nor LF
+    ('matches("Mary\\u000DJones", "Mary.Jones", "s")', True),
+    ('matches("abracadabra", "bra", null)', True),  # null flags are no flags
+])
+def test_xpath_regex_flags(text: str, expected: bool) -> None:
+    assert evaluate(text) is expected
