@@ -57,7 +57,9 @@ def _png(image: Image.Image) -> bytes:
 
 def _image(path: Path) -> bytes:
     Image.MAX_IMAGE_PIXELS = MAX_PIXELS  # above it Pillow raises DecompressionBombError instead of decoding
-    with Image.open(path) as image:
+    with Image.open(path) as image:  # reads the header only: the size is known before anything is decoded
+        if image.width * image.height > MAX_PIXELS:
+            raise PreviewFailed(f"{image.width} x {image.height} pixels is more than we decode for a preview")
         image.seek(0)  # the first frame of an animation or a multi-page TIFF
         image.draft("RGB", SIZE)  # JPEG: decode at a reduced scale straight away
         return _png(image.copy())

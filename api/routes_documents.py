@@ -113,7 +113,7 @@ def _chosen(doc: dict[str, Any], version: int | None) -> dict[str, Any]:
     """The version asked for (default: the newest downloadable one); refused unless its bytes were scanned clean."""
     if doc["status"] == "removed":
         raise NotFound(f"document {doc['id']} was removed")
-    versions = doc["versions"]
+    versions: list[dict[str, Any]] = doc["versions"]
     if version is not None and version > len(versions):
         raise ValidationFailed("no such version", [FieldError("version", f"the document has {len(versions)}")])
     if version is None:
