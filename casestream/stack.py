@@ -275,7 +275,7 @@ def _seed_demo(env: dict[str, str], data_dir: Path, say: Callable[[str], None]) 
     """Load the demo through commands when the stack's event log is empty (`casestream demo --if-empty`)."""
     import subprocess
 
-    say("demo: loading into an empty stack (--no-demo skips this) …")
+    say("demo: loading it if the stack is empty (--no-demo skips this) …")
     folder = data_dir / "processes" / "demo"
     folder.mkdir(parents=True, exist_ok=True)
     # the distributed stack runs no BPMN engine: definitions without processes, no live process cases
