@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
+from processes.feel.builtins_contexts import CONTEXT_FUNCTIONS
 from processes.feel.builtins_lists import LIST_FUNCTIONS
 from processes.feel.builtins_numbers import NUMBER_FUNCTIONS
 from processes.feel.builtins_temporal import TEMPORAL_FUNCTIONS
@@ -23,7 +24,7 @@ class Builtin:
 
 BUILTINS: Final[dict[str, Builtin]] = {
     name: Builtin(*spec)
-    for table in (TEXT_FUNCTIONS, NUMBER_FUNCTIONS, LIST_FUNCTIONS, TEMPORAL_FUNCTIONS)
+    for table in (TEXT_FUNCTIONS, NUMBER_FUNCTIONS, LIST_FUNCTIONS, CONTEXT_FUNCTIONS, TEMPORAL_FUNCTIONS)
     for name, spec in table.items()
 }
 

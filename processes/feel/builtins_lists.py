@@ -234,62 +234,6 @@ def _sort(lst: Any, precedes: Any = None) -> Any:
         return None
 
 
-def _get_value(ctx: Any, key: Any) -> Any:
-    keys = key if isinstance(key, list) else [key]
-    cur = ctx
-    for k in keys:
-        if not isinstance(cur, dict) or not isinstance(k, str):
-            return None
-        cur = cur.get(k)
-    return cur
-
-
-def _context_put(ctx: Any, key: Any, value: Any) -> Any:
-    keys = key if isinstance(key, list) else [key]
-    if not isinstance(ctx, dict) or not keys or not all(isinstance(k, str) for k in keys):
-        return None
-    head, rest = keys[0], keys[1:]
-    if rest:
-        inner = ctx.get(head)
-        value = _context_put(inner if isinstance(inner, dict) else {}, rest, value)
-    return {**ctx, head: value}
-
-
-def _get_entries(ctx: Any) -> Any:
-    if not isinstance(ctx, dict):
-        return None
-    return [{"key": k, "value": v} for k, v in ctx.items()]
-
-
-def _context_merge(*contexts: Any) -> Any:
-    items = varargs_list(contexts)
-    if items is None or not all(isinstance(c, dict) for c in items):
-        return None
-    merged: dict[str, Any] = {}
-    for c in items:
-        merged.update(c)
-    return merged
-
-
-def _context(entries: Any) -> Any:
-    if not isinstance(entries, list):
-        return None
-    out: dict[str, Any] = {}
-    for e in entries:
-        if not isinstance(e, dict) or not isinstance(e.get("key"), str) or "value" not in e:
-            return None
-        out[e["key"]] = e["value"]
-    return out
-
-
-def _not(v: Any) -> Any:
-    return (not v) if isinstance(v, bool) else None
-
-
-def _get_or_else(value: Any, default: Any) -> Any:
-    return default if value is None else value
-
-
 def _is_empty(lst: Any) -> Any:
     return (not lst) if isinstance(lst, list) else None
 
@@ -319,11 +263,4 @@ LIST_FUNCTIONS: Final[dict[str, tuple[Impl, int, int | None]]] = {
     "index of": (_index_of, 2, 2),
     "sort": (_sort, 1, 2),
     "is empty": (_is_empty, 1, 1),
-    "get value": (_get_value, 2, 2),
-    "context put": (_context_put, 3, 3),
-    "get entries": (_get_entries, 1, 1),
-    "context merge": (_context_merge, 1, None),
-    "context": (_context, 1, 1),
-    "not": (_not, 1, 1),
-    "get or else": (_get_or_else, 2, 2),
 }

@@ -9,7 +9,8 @@ from datetime import UTC, date, datetime, time, timedelta, timezone
 from decimal import Decimal
 from typing import Any, Final
 
-from processes.feel.temporal import YearsMonths, parse_date, parse_date_time, parse_duration, parse_time
+from processes.feel.temporal import YearsMonths
+from processes.feel.temporal_text import parse_date, parse_date_time, parse_duration, parse_time
 from processes.feel.values import int_arg, is_num
 
 # The engine evaluates on its own clock (timers and tests move it); unset, it is the wall clock in UTC.

@@ -10,7 +10,6 @@ from typing import Any
 from processes.feel.builtins import BUILTINS
 from processes.feel.temporal import is_temporal, temporal_property
 from processes.feel.values import (
-    Function,
     Range,
     and3,
     any3,
@@ -56,17 +55,23 @@ class Scope:
 
 
 class Node:
+    """A node of the syntax tree; `pos` is its offset in the source text."""
+
     pos: int
 
     def eval(self, scope: Scope) -> Any:  # pragma: no cover - abstract
+        """The node's FEEL value in scope."""
         raise NotImplementedError
 
     def walk(self) -> Iterator[Node]:
+        """This node and every node below it."""
         yield self
 
 
 @dataclass
 class Literal(Node):
+    """A constant: number, string, boolean, null or a temporal literal."""
+
     value: Any
     pos: int
 
@@ -76,6 +81,8 @@ class Literal(Node):
 
 @dataclass
 class Name(Node):
+    """A variable reference (null when it does not exist)."""
+
     name: str
     pos: int
 
@@ -85,6 +92,8 @@ class Name(Node):
 
 @dataclass
 class Path(Node):
+    """`target.key`: a context entry, a property of a temporal value or range, or a map over a list."""
+
     target: Node
     key: str
     pos: int
@@ -115,6 +124,8 @@ def _path(v: Any, key: str) -> Any:
 
 @dataclass
 class Filter(Node):
+    """`list[condition]` or `list[index]`."""
+
     target: Node
     condition: Node
     pos: int
@@ -146,6 +157,8 @@ class Filter(Node):
 
 @dataclass
 class Call(Node):
+    """A call of a built-in function."""
+
     function: str
     args: list[Node]
     pos: int
@@ -165,6 +178,8 @@ class Call(Node):
 
 @dataclass
 class Unary(Node):
+    """Unary minus."""
+
     operand: Node
     pos: int
 
@@ -179,6 +194,8 @@ class Unary(Node):
 
 @dataclass
 class Binary(Node):
+    """An arithmetic, comparison, `and` or `or` operator."""
+
     op: str
     left: Node
     right: Node
@@ -208,6 +225,8 @@ class Binary(Node):
 
 @dataclass
 class Between(Node):
+    """`value between low and high`."""
+
     value: Node
     low: Node
     high: Node
@@ -225,6 +244,8 @@ class Between(Node):
 
 @dataclass
 class In(Node):
+    """`value in tests` (a value, a list, a range or a unary comparison)."""
+
     value: Node
     test: Node
     pos: int
@@ -247,6 +268,8 @@ class In(Node):
 
 @dataclass
 class ListLit(Node):
+    """`[a, b, c]`."""
+
     items: list[Node]
     pos: int
 
@@ -261,6 +284,8 @@ class ListLit(Node):
 
 @dataclass
 class RangeLit(Node):
+    """`[a..b]` and its open-ended forms."""
+
     start: Node
     end: Node
     start_included: bool
@@ -278,6 +303,8 @@ class RangeLit(Node):
 
 @dataclass
 class ContextLit(Node):
+    """`{key: value, ...}`; an entry may read the entries before it."""
+
     entries: list[tuple[str, Node]]
     pos: int
 
@@ -296,6 +323,8 @@ class ContextLit(Node):
 
 @dataclass
 class If(Node):
+    """`if c then a else b`."""
+
     condition: Node
     then: Node
     otherwise: Node
@@ -336,133 +365,3 @@ def _defined(node: Node, scope: Scope) -> bool:
         target = node.target.eval(scope)
         return not isinstance(target, dict) or node.key in target
     return True
-
-
-@dataclass
-class Iteration:
-    """One `name in domain` of a for, some or every expression (domain: a list, or a range of integers)."""
-
-    name: str
-    domain: Node
-
-
-def _domain_items(v: Any) -> list[Any] | None:
-    if isinstance(v, list):
-        return v
-    if isinstance(v, Range):
-        start, end = int_arg(v.start), int_arg(v.end)
-        if start is None or end is None:
-            return None
-        step = 1 if end >= start else -1
-        first = start if v.start_included else start + step
-        last = end if v.end_included else end - step
-        if (last - first) * step < 0:
-            return []
-        return [from_py(i) for i in range(first, last + step, step)]
-    return None if v is None else [v]
-
-
-def _bindings(iterations: list[Iteration], scope: Scope) -> Iterator[Scope] | None:
-    """Every combination of the iteration variables (the first varies slowest), as scopes; None on a bad domain."""
-    first, rest = iterations[0], iterations[1:]
-    items = _domain_items(first.domain.eval(scope))
-    if items is None:
-        return None
-
-    def combos() -> Iterator[Scope]:
-        for item in items:
-            inner = Scope({first.name: item}, scope)
-            if not rest:
-                yield inner
-                continue
-            nested = _bindings(rest, inner)
-            if nested is None:
-                raise _BadDomain
-            yield from nested
-    return combos()
-
-
-class _BadDomain(Exception):
-    """A nested iteration domain that is not a list or an integer range: the whole expression is null."""
-
-
-@dataclass
-class For(Node):
-    """`for x in xs, y in 1..3 return e`: a list; `partial` is the list built so far."""
-
-    iterations: list[Iteration]
-    body: Node
-    pos: int
-
-    def eval(self, scope: Scope) -> Any:
-        out: list[Any] = []
-        bindings = _bindings(self.iterations, scope)
-        if bindings is None:
-            return None
-        try:
-            for inner in bindings:
-                out.append(self.body.eval(Scope({"partial": out}, inner)))
-        except _BadDomain:
-            return None
-        return out
-
-    def walk(self) -> Iterator[Node]:
-        yield self
-        bound = {it.name for it in self.iterations} | {"partial"}
-        for it in self.iterations:
-            yield from it.domain.walk()
-        yield from (n for n in self.body.walk() if not (isinstance(n, Name) and n.name in bound))
-
-
-@dataclass
-class Quantified(Node):
-    """`some x in xs satisfies c` / `every x in xs satisfies c`."""
-
-    every: bool
-    iterations: list[Iteration]
-    condition: Node
-    pos: int
-
-    def eval(self, scope: Scope) -> Any:
-        bindings = _bindings(self.iterations, scope)
-        if bindings is None:
-            return None
-        try:
-            for inner in bindings:
-                holds = self.condition.eval(inner) is True
-                if holds != self.every:
-                    return not self.every
-        except _BadDomain:
-            return None
-        return self.every
-
-    def walk(self) -> Iterator[Node]:
-        yield self
-        bound = {it.name for it in self.iterations}
-        for it in self.iterations:
-            yield from it.domain.walk()
-        yield from (n for n in self.condition.walk() if not (isinstance(n, Name) and n.name in bound))
-
-
-@dataclass
-class FunctionLit(Node):
-    """`function(a, b) a < b`: a lambda, passed to built-ins such as `sort`."""
-
-    params: list[str]
-    body: Node
-    pos: int
-
-    def eval(self, scope: Scope) -> Any:
-        params, body = tuple(self.params), self.body
-
-        def call(args: list[Any]) -> Any:
-            if len(args) != len(params):
-                return None
-            return body.eval(Scope(dict(zip(params, args, strict=True)), scope))
-        return Function(params, call)
-
-    def walk(self) -> Iterator[Node]:
-        yield self
-        for n in self.body.walk():
-            if not (isinstance(n, Name) and n.name in self.params):
-                yield n

@@ -13,22 +13,19 @@ from processes.feel.nodes import (
     Call,
     ContextLit,
     Filter,
-    For,
-    FunctionLit,
     If,
     In,
     IsDefined,
-    Iteration,
     ListLit,
     Literal,
     Name,
     Node,
     Path,
-    Quantified,
     RangeLit,
     Unary,
 )
-from processes.feel.temporal import parse_literal
+from processes.feel.nodes_iteration import For, FunctionLit, Iteration, Quantified
+from processes.feel.temporal_text import parse_literal
 from processes.feel.values import is_num, literal
 
 _MULTIWORD_PROPERTIES: Final = frozenset({"time offset", "start included", "end included"})

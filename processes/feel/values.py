@@ -13,14 +13,8 @@ from datetime import timedelta
 from decimal import ROUND_HALF_EVEN, Context, Decimal, InvalidOperation
 from typing import Any, Final
 
-from processes.feel.temporal import (
-    YearsMonths,
-    is_temporal,
-    temporal_arith,
-    temporal_compare,
-    temporal_json,
-    temporal_string,
-)
+from processes.feel.temporal import YearsMonths, is_temporal, temporal_arith, temporal_compare
+from processes.feel.temporal_text import temporal_json, temporal_string
 
 DEC: Final = Context(prec=34, rounding=ROUND_HALF_EVEN, Emax=6144, Emin=-6143)  # decimal128, as FEEL
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from processes.feel import FeelError, YearsMonths, compile_feel
-from processes.feel.temporal import temporal_string
+from processes.feel.temporal_text import temporal_string
 
 DATA = Path(__file__).parents[1] / "data" / "feel_tck" / "cases.json"
 
