@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from adapters.mail_attachments import AttachmentFiler, Filed
 from adapters.mail_classify import LoopGuard, Verdict, automatic
-from adapters.mail_parse import ParsedMail, Refused, parse
+from adapters.mail_parse import ParsedMail, Refused, parse, peek
 from adapters.object_storage import ObjectStorage, content_key
 from adapters.scanning import NoScan, Scanner
 from commands import mail_messages as mm
@@ -101,10 +101,10 @@ class MailIngester:
         raw_key = self._keep_raw(tenant, raw, sha256)
 
         def aside(status: str, kind: str, reason: str, mail: ParsedMail | None = None) -> Ingested:
+            message_id, sender, subject = (mail.message_id, mail.sender, mail.subject) if mail else peek(raw)
             command = mm.SetEmailAside(
                 mailbox=mailbox, status=status, kind=kind, reason=reason[:2000], raw_key=raw_key, size=len(raw),
-                sha256=sha256, message_id=(mail.message_id if mail else "")[:998],
-                sender=(mail.sender if mail else "")[:998], subject=(mail.subject if mail else "")[:2000],
+                sha256=sha256, message_id=message_id[:998], sender=sender[:998], subject=subject[:2000],
             )
             try:
                 result = self.bus.dispatch(command, actor)

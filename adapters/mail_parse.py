@@ -6,6 +6,7 @@ a kind and a reason (the ingester quarantines it), never an exception of another
 from __future__ import annotations
 
 import email
+import email.parser
 import email.policy
 import email.utils
 import hashlib
@@ -88,6 +89,19 @@ def precheck(raw: bytes) -> None:
         raise Refused("over-limit", f"more than {MAX_MULTIPARTS} multipart containers")
     if len(_CONTENT_TYPE.findall(raw)) > MAX_PARTS:
         raise Refused("over-limit", f"more than {MAX_PARTS} MIME parts")
+
+
+def peek(raw: bytes) -> tuple[str, str, str]:
+    """Message-ID, sender and subject of a message that is refused, as far as its header block tells (for the
+    admins' list); never raises."""
+    try:
+        head = email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(raw[:MAX_HEADER_BYTES])
+        senders = email.utils.getaddresses([str(v) for v in (head.get_all("From") or [])])
+        sender = next((a for _n, a in senders if "@" in a), "")
+        ids = _MSGID.findall(str(head.get("Message-ID") or ""))
+        return (ids[0] if ids else ""), sender.lower()[:998], _text_of(head.get("Subject"))[:2000]
+    except Exception:  # what cannot be read is left blank: the raw bytes are kept
+        return "", "", ""
 
 
 def _text_of(value: object) -> str:

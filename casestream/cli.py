@@ -16,8 +16,9 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from casestream.cli_distributed import register as register_distributed
-from casestream.cli_documents import app as documents_app
 from casestream.cli_distributed import with_distributed_identity, with_distributed_policy
+from casestream.cli_documents import app as documents_app
+from casestream.cli_mail import app as mail_app
 from casestream.cli_users import app as users_app
 from casestream.settings import Settings
 from casestream.stack_control import DEFAULT_DATA_DIR as DEFAULT_STACK_DIR
@@ -32,6 +33,7 @@ app = typer.Typer(help="casestream: event-sourced case management.", no_args_is_
 app.add_typer(infra_app, name="infra")
 app.add_typer(users_app, name="users")
 app.add_typer(documents_app, name="documents")
+app.add_typer(mail_app, name="mail")
 register_distributed(app)
 
 
