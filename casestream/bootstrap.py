@@ -194,6 +194,7 @@ def bootstrap_follower(settings: Settings) -> FollowerPlatform:
                                 monitor, login=identity.login)
     platform.audit = audit_denials(platform.bus)
     platform.storage = build_storage(settings, distributed=False)
+    platform.scanner = build_scanner(settings)  # its confirms scan too; the runner process's worker retries
     follower.start()
     return platform
 
