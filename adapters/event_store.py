@@ -26,6 +26,7 @@ SelectRows = Callable[[int, int, int | None, Sequence[str]], Sequence[Row]]
 HistoryRow = tuple[Any, int, str, bytes]
 SelectHistories = Callable[[Sequence[tuple[UUID, int]]], Sequence[HistoryRow]]
 HISTORIES_PER_QUERY = 500
+HISTORY_CACHE_BYTES = 24 * 2**20  # stored (JSON) bytes of the cached histories; decoded they take a few times more
 
 
 class RecorderEventStore:
@@ -41,77 +42,100 @@ class RecorderEventStore:
         self._select_histories = select_histories or self._library_histories
         self._listeners: list[Callable[[int], None]] = []
         self.committer = GroupCommitter(recorder.insert_events)
-        # decoded history per aggregate (events are immutable): a load then decodes only what is new
+        # decoded history per aggregate (events are immutable): a load then decodes only what is new; bounded by
+        # count and by the stored bytes of what it holds (a process instance's history is far larger than a case's)
         self._histories: OrderedDict[UUID, list[Event]] = OrderedDict()
+        self._history_bytes: dict[UUID, int] = {}  # stored bytes of each cached history
         self._histories_lock = threading.Lock()
         self.history_cache_size = 20_000
+        self.history_cache_bytes = HISTORY_CACHE_BYTES
+        self.cached_bytes = 0
         # (file, synchronous) of a SQLite log, so a helper process can open it too; None for PostgreSQL
         self.sqlite_file: tuple[str, str] | None = None
 
     def append(self, events: Sequence[Event]) -> list[int]:
         if not events:
             return []
+        stored = [encode(e) for e in events]
         try:
-            ids = self.committer.insert([encode(e) for e in events])
+            ids = self.committer.insert(stored)
         except IntegrityError as exc:
             raise VersionConflict("another change to the same record was stored first; retry") from exc
         positions = list(ids or [])
-        self._extend_histories(events)
+        self._extend_histories(events, [len(s.state) for s in stored])
         if positions:
             for listener in self._listeners:
                 listener(positions[-1])
         return positions
 
     def events_of(self, aggregate_id: UUID) -> list[Event]:
-        known = self._known(aggregate_id)
+        known, known_bytes = self._known(aggregate_id)
         after = known[-1].version if known else None
-        fresh = [decode_stored(s) for s in self.recorder.select_events(aggregate_id, gt=after)]
-        return self._remember(aggregate_id, known, fresh)
+        rows = self.recorder.select_events(aggregate_id, gt=after)
+        fresh = [decode_stored(s) for s in rows]
+        return self._remember(aggregate_id, known, known_bytes, fresh, sum(len(s.state) for s in rows))
 
     def events_of_many(self, aggregate_ids: Sequence[UUID]) -> dict[UUID, list[Event]]:
         """`events_of` for many aggregates in one query (a few hundred ids per query); absent ones map to []."""
         wanted = list(dict.fromkeys(aggregate_ids))
         known = {aggregate_id: self._known(aggregate_id) for aggregate_id in wanted}
         fresh: dict[UUID, list[Event]] = {aggregate_id: [] for aggregate_id in wanted}
-        after = [(a, history[-1].version if (history := known[a]) else 0) for a in wanted]
+        sizes = dict.fromkeys(wanted, 0)
+        after = [(a, history[-1].version if (history := known[a][0]) else 0) for a in wanted]
         for start in range(0, len(after), HISTORIES_PER_QUERY):
             chunk = after[start : start + HISTORIES_PER_QUERY]
             for originator_id, version, topic, state in self._select_histories(chunk):
                 event = decoder_for(topic)(state, originator_id, version)
                 fresh[event.aggregate_id].append(event)
-        return {a: self._remember(a, known[a], fresh[a]) for a in wanted}
+                sizes[event.aggregate_id] += len(state)
+        return {a: self._remember(a, *known[a], fresh[a], sizes[a]) for a in wanted}
 
-    def _extend_histories(self, events: Sequence[Event]) -> None:
+    def _extend_histories(self, events: Sequence[Event], sizes: Sequence[int]) -> None:
         """Just-stored events join the cached histories they continue (or start), so the next load of those
         aggregates reads nothing back. Cached lists are replaced, never changed: readers may hold them."""
         with self._histories_lock:
-            for event in events:
-                known = self._histories.get(event.aggregate_id)
+            for event, size in zip(events, sizes, strict=True):
+                aggregate_id = event.aggregate_id
+                known = self._histories.get(aggregate_id)
                 if known is not None and known[-1].version + 1 == event.version:
-                    self._histories[event.aggregate_id] = [*known, event]
+                    self._histories[aggregate_id] = [*known, event]
                 elif known is None and event.version == 1:
-                    self._histories[event.aggregate_id] = [event]
+                    self._histories[aggregate_id] = [event]
                 else:
                     continue
-                self._histories.move_to_end(event.aggregate_id)
-            while len(self._histories) > self.history_cache_size:
-                self._histories.popitem(last=False)
+                self._histories.move_to_end(aggregate_id)
+                self._history_bytes[aggregate_id] = self._history_bytes.get(aggregate_id, 0) + size
+                self.cached_bytes += size
+            self._trim_histories()
 
-    def _known(self, aggregate_id: UUID) -> list[Event] | None:
+    def _trim_histories(self) -> None:
+        """Evict the least recently used histories beyond the count and byte bounds (lock held)."""
+        while self._histories and (len(self._histories) > self.history_cache_size
+                                   or self.cached_bytes > self.history_cache_bytes):
+            aggregate_id, _ = self._histories.popitem(last=False)
+            self.cached_bytes -= self._history_bytes.pop(aggregate_id, 0)
+
+    def _known(self, aggregate_id: UUID) -> tuple[list[Event] | None, int]:
+        """The cached history and its stored bytes."""
         with self._histories_lock:
-            return self._histories.get(aggregate_id)
+            return self._histories.get(aggregate_id), self._history_bytes.get(aggregate_id, 0)
 
-    def _remember(self, aggregate_id: UUID, known: list[Event] | None, fresh: list[Event]) -> list[Event]:
-        """The whole history (what was cached plus what was read after it), kept for the next load."""
+    def _remember(self, aggregate_id: UUID, known: list[Event] | None, known_bytes: int, fresh: list[Event],
+                  size: int) -> list[Event]:
+        """The whole history (what was cached, `known_bytes` stored bytes, plus what was read after it, `size`
+        bytes), kept for the next load."""
         events = [*known, *fresh] if known else fresh
         if events:
             with self._histories_lock:
                 current = self._histories.get(aggregate_id)
                 if current is None or current[-1].version <= events[-1].version:
+                    before = self._history_bytes.get(aggregate_id, 0) if current is not None else 0
+                    total = known_bytes + size
                     self._histories[aggregate_id] = events
                     self._histories.move_to_end(aggregate_id)
-                while len(self._histories) > self.history_cache_size:
-                    self._histories.popitem(last=False)
+                    self._history_bytes[aggregate_id] = total
+                    self.cached_bytes += total - before
+                    self._trim_histories()
         return list(events)
 
     def last_event_of(self, aggregate_id: UUID) -> Event | None:

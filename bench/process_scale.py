@@ -7,6 +7,10 @@ instance stays open). Per window of instances it prints the start rate (claims o
 per second of the window), the engine's step latency (`EmbeddedEngine.start`: run until waiting, save the step)
 and the memory growth; each beside the first window, this run's baseline. Then it restarts the platform with all
 instances open and prints the time until the processes are running and until a new claim's process has started.
+The CPU of each window is split by thread (from /proc): the bench thread that opens the claims (what the API
+would do), the runner folding the read models, and the process side (manager, engine workers, timers). Before the
+first window and after the last, the manager's own throughput: claims opened with the manager stopped, then the
+manager started and timed until every lifecycle waits on its triage task (instances/s, process-side CPU ms each).
 Targets (issue #13): last window's rate within 20% of the first; memory growth < 50 MB per 10,000 open
 instances; restart ready and processing a new command < 10 s.
 """
@@ -15,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -41,6 +46,32 @@ def rss_mb() -> float:
     """Resident memory of this process (Linux /proc)."""
     pages = int(Path("/proc/self/statm").read_text().split()[1])
     return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+PROCESS_THREADS = ("casestream-process-manager", "bpmn-")
+
+
+def thread_cpu() -> dict[str, float]:
+    """CPU seconds so far of this process's threads, grouped: bench (opens claims), runner (read models), process
+    side (manager, engine workers, timers, recovery), other."""
+    groups = {"bench": 0.0, "runner": 0.0, "process": 0.0, "other": 0.0}
+    for thread in threading.enumerate():
+        try:
+            stat = Path(f"/proc/self/task/{thread.native_id}/stat").read_text()
+        except (OSError, TypeError):
+            continue  # ended meanwhile
+        fields = stat[stat.rindex(")") + 2 :].split()
+        seconds = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime
+        name = thread.name
+        group = ("bench" if thread is threading.main_thread() else "runner" if name == "casestream-runner"
+                 else "process" if name.startswith(PROCESS_THREADS) else "other")
+        groups[group] += seconds
+    return groups
+
+
+def cpu_ms(before: dict[str, float], after: dict[str, float], group: str, count: int) -> float:
+    return (after[group] - before[group]) / count * 1000
 
 
 def start(folder: Path) -> EmbeddedPlatform:
@@ -91,14 +122,31 @@ def open_claims(platform: EmbeddedPlatform, count: int, first: int) -> list[str]
     return ids
 
 
+def manager_throughput(platform: EmbeddedPlatform, count: int, first: int) -> tuple[float, float, float]:
+    """Claims opened with the process manager stopped, then the manager started: lifecycles started per second
+    until it caught up, and CPU ms per lifecycle of the process side and of the runner meanwhile."""
+    assert platform.processes is not None
+    manager = platform.processes.manager
+    manager.stop()
+    for i in range(first, first + count):
+        platform.bus.dispatch(m.OpenCase(definition_key="claim", title=f"Claim {i}", data=CLAIM), ALICE)
+    platform.runner.wait(platform.store.max_position(), 120)
+    cpu, t0 = thread_cpu(), time.perf_counter()
+    manager.start()
+    settle(platform)
+    elapsed, after = time.perf_counter() - t0, thread_cpu()
+    return count / elapsed, cpu_ms(cpu, after, "process", count), cpu_ms(cpu, after, "runner", count)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--instances", type=int, default=50_000, help="claims (lifecycle processes) to open")
     parser.add_argument("--window", type=int, default=10_000, help="instances per measured window")
-    parser.add_argument("--quick", action="store_true", help="3,000 instances in windows of 1,000")
+    parser.add_argument("--burst", type=int, default=2_000, help="claims of each manager-throughput run")
+    parser.add_argument("--quick", action="store_true", help="3,000 instances in windows of 1,000, bursts of 500")
     args = parser.parse_args()
     if args.quick:
-        args.instances, args.window = 3_000, 1_000
+        args.instances, args.window, args.burst = 3_000, 1_000, 500
     windows = max(1, args.instances // args.window)
     banner("bench/process_scale.py: claim lifecycles piling up (embedded, SQLite, processes on)",
            f"{windows * args.window:,} instances in windows of {args.window:,}; every instance stays open "
@@ -112,28 +160,42 @@ def main() -> None:
             steps: list[float] = []
             time_starts(platform, steps)
             open_claims(platform, 200, 0)  # warm-up
+            opened = 200
+            bursts = [manager_throughput(platform, args.burst, opened)]
+            opened += args.burst
+            print(f"manager throughput, {opened:,} open: {bursts[0][0]:.0f} instances/s", flush=True)
             rows, rates, memory = [], [], [rss_mb()]
             for w in range(windows):
                 steps.clear()
-                t0, cpu = time.perf_counter(), time.process_time()
-                open_claims(platform, args.window, 200 + w * args.window)
-                elapsed = time.perf_counter() - t0
+                t0, cpu = time.perf_counter(), thread_cpu()
+                open_claims(platform, args.window, opened)
+                opened += args.window
+                elapsed, after = time.perf_counter() - t0, thread_cpu()
                 rate = args.window / elapsed
                 rates.append(rate)
                 memory.append(rss_mb())
                 growth = (memory[-1] - memory[-2]) * 10_000 / args.window
                 assert platform.processes is not None
                 engine = platform.processes.engine
-                rows.append([f"{w * args.window:,}-{(w + 1) * args.window:,}", f"{rate:.0f}",
-                             f"{rate / rates[0]:.2f}",
+                rows.append([f"{opened - args.window:,}-{opened:,}", f"{rate:.0f}", f"{rate / rates[0]:.2f}",
                              f"{percentile(steps, 50) * 1000:.1f} / {percentile(steps, 99) * 1000:.1f}",
-                             f"{(time.process_time() - cpu) / args.window * 1000:.2f}",
+                             f"{sum(after.values()) - sum(cpu.values()):.0f}",
+                             " / ".join(f"{cpu_ms(cpu, after, g, args.window):.2f}"
+                                        for g in ("bench", "runner", "process")),
                              f"{memory[-1]:.0f}", f"{growth:+.1f}",
                              f"{engine.open_instances():,} / {engine.loaded_instances():,}"])
                 print(f"window {w + 1}/{windows}: {rate:.0f} instances/s, rss {memory[-1]:.0f} MB", flush=True)
-            table(["open instances", "starts/s", "vs first", "step p50 / p99 ms", "CPU ms/instance", "RSS MB",
-                   "MB per 10k", "open / loaded"], rows)
+            bursts.append(manager_throughput(platform, args.burst, opened))
+            opened += args.burst
+            table(["open instances", "starts/s", "vs first", "step p50 / p99 ms", "CPU s",
+                   "CPU ms/instance: create / read models / process", "RSS MB", "MB per 10k", "open / loaded"],
+                  rows)
+            table(["manager throughput (manager stopped, claims opened, manager started)", "instances/s",
+                   "process CPU ms/instance", "read-model CPU ms/instance"],
+                  [[f"{args.burst:,} claims with {before:,} open", f"{rate:.0f}", f"{proc:.2f}", f"{run:.2f}"]
+                   for before, (rate, proc, run) in zip((200, opened - args.burst), bursts, strict=True)])
             open_before = platform.processes.engine.open_instances() if platform.processes else 0
+            rss_before = rss_mb()
         finally:
             platform.close()
 
@@ -150,22 +212,27 @@ def main() -> None:
                 time.sleep(0.01)
             processed = time.perf_counter() - t0
             recovering_then = engine.recovering
+            rss_ready = rss_mb()
             while engine.recovering:
                 time.sleep(0.1)
             indexed = time.perf_counter() - t0
-            table(["restart with all instances open", "seconds", "target"], [
+            table(["restart with all instances open", "seconds / MB", "target"], [
                 [f"ready (processes running; {open_before:,} open, {recovering_then:,} still to index then)",
                  f"{ready:.2f}", "-"],
                 ["a new claim's process started (its triage task announced)", f"{processed:.2f}", "< 10"],
                 ["every recovered instance indexed (background)", f"{indexed:.2f}", "-"],
-                ["RSS after indexing, MB", f"{rss_mb():.0f}", "-"],
+                ["RSS before the restart (first run), MB", f"{rss_before:.0f}", "-"],
+                ["RSS when ready (restarted run), MB", f"{rss_ready:.0f}", "-"],
+                ["RSS after indexing, MB", f"{rss_mb():.0f}", "close to before"],
             ])
         finally:
             second.close()
     later = (memory[-1] - memory[1]) * 10_000 / max(1, (windows - 1) * args.window)
     print(f"RATIO starts/s last window / first window = {rates[-1] / rates[0]:.2f} (target >= 0.80); memory growth "
           f"per 10k open instances after the first window = {later:.1f} MB (target < 50); restart: a new claim's "
-          f"process started {processed:.2f} s after the start (target < 10)")
+          f"process started {processed:.2f} s after the start (target < 10); manager alone: "
+          f"{bursts[0][0]:.0f} -> {bursts[-1][0]:.0f} instances/s, {bursts[0][1]:.2f} -> {bursts[-1][1]:.2f} "
+          "process CPU ms/instance")
 
 
 if __name__ == "__main__":

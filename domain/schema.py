@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterator
 from functools import lru_cache
 from typing import Any
@@ -102,10 +103,34 @@ def _path(prefix: str, parts: Any) -> str:
     return text
 
 
+_CHECKED: dict[bytes, None] = {}  # canonical JSON of schemas that passed (every process task repeats its form's)
+_CHECKED_MAX = 256
+_CHECKED_LOCK = threading.Lock()
+
+
+def _canonical(schema: dict[str, Any]) -> bytes | None:
+    try:
+        return orjson.dumps(schema, option=orjson.OPT_SORT_KEYS)
+    except TypeError:  # not plain JSON (checked the long way, and refused there if it is wrong)
+        return None
+
+
 def check_schema(schema: Any, field: str = "schema") -> None:
     """Refuse a JSON Schema that is invalid, refers outside itself or to itself, or has a pattern RE2 refuses."""
     if not isinstance(schema, dict):
         raise ValidationFailed("schema must be a JSON object", [FieldError(field, "must be an object")])
+    key = _canonical(schema)
+    if key is not None and key in _CHECKED:
+        return
+    _check_schema(schema, field)
+    if key is not None:
+        with _CHECKED_LOCK:
+            if len(_CHECKED) >= _CHECKED_MAX:
+                _CHECKED.pop(next(iter(_CHECKED)))
+            _CHECKED[key] = None
+
+
+def _check_schema(schema: dict[str, Any], field: str) -> None:
     try:
         Draft202012Validator.check_schema(schema)
     except SchemaError as exc:

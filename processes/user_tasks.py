@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from datetime import datetime
@@ -9,6 +10,7 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
+import orjson
 from SpiffWorkflow.task import Task
 
 from commands.messages import CreateTask
@@ -44,11 +46,18 @@ def _form(ext: dict[str, Any], headers: dict[str, Any], element_id: str) -> dict
     if not key:
         return None
     path = FORMS / f"{str(key).removeprefix('camunda-forms:bpmn:')}.json"
-    if not path.is_file():
+    text = _form_file(path)
+    if text is None:
         log.warning("%s: form %r has no file %s; the task is created without a form schema", element_id, key, path)
         return None
-    loaded = json.loads(path.read_text(encoding="utf-8"))
+    loaded = orjson.loads(text)  # a fresh dict per task: the command may be changed on its way
     return loaded if isinstance(loaded, dict) else None
+
+
+@functools.lru_cache(maxsize=256)
+def _form_file(path: Path) -> bytes | None:
+    """A shipped form file's bytes (read once: every user task of a model repeats its form)."""
+    return path.read_bytes() if path.is_file() else None
 
 
 def _due(value: Any) -> datetime | None:

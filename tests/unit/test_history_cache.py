@@ -45,3 +45,27 @@ def test_appended_events_are_loaded_without_reading_them_back_and_other_writers_
     finally:
         mine.close()
         other.close()
+
+
+def test_the_cache_is_bounded_by_the_stored_bytes_of_what_it_holds_and_evicted_histories_still_load(
+    tmp_path: Path,
+) -> None:
+    store = sqlite_event_store(tmp_path / "events.db")
+    try:
+        store.history_cache_bytes = 20_000
+        bus = CommandBus(store)
+        bus.dispatch(claim_definition(), ALICE)
+        cases = [UUID(bus.dispatch(m.OpenCase(definition_key="claim", title="t", data={"amount": n}), ALICE).id)
+                 for n in range(10)]
+        for case in cases:  # ~3 KB stored per comment: the byte bound, not the count, decides what stays
+            for _ in range(3):
+                bus.dispatch(m.AddComment(case_id=case, body="x" * 3_000), ALICE)
+        assert 0 < store.cached_bytes <= 20_000
+        assert len(store._histories) < 10
+        assert store._known(cases[0])[0] is None  # the least recently used went first
+        assert store._known(cases[-1])[0] is not None
+        assert [type(e).__name__ for e in store.events_of(cases[0])] == ["CaseOpened", *["CommentAdded"] * 3]
+        assert store.cached_bytes <= 20_000
+        assert store.cached_bytes == sum(store._history_bytes.values())
+    finally:
+        store.close()
