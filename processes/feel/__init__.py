@@ -19,10 +19,11 @@ from processes.feel.lexer import FeelError, tokenize
 from processes.feel.nodes import Name, Node, Scope
 from processes.feel.parser import Parser
 from processes.feel.temporal import YearsMonths
+from processes.feel.unary import UnaryTests, compile_unary_tests
 from processes.feel.values import Function, Range, to_py
 
-__all__ = ["Expression", "FeelError", "Function", "Range", "YearsMonths", "compile_feel", "evaluate",
-           "feel_clock", "is_true"]
+__all__ = ["Expression", "FeelError", "Function", "Range", "UnaryTests", "YearsMonths", "compile_feel",
+           "compile_unary_tests", "evaluate", "feel_clock", "is_true"]
 
 
 @dataclass(frozen=True)

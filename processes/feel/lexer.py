@@ -64,8 +64,9 @@ def _string(text: str, i: int, offset: int, original: str) -> tuple[str, int]:
         j += 1
 
 
-def tokenize(text: str, offset: int, original: str) -> list[Token]:
-    """The tokens of text (a body that starts `offset` characters into `original`)."""
+def tokenize(text: str, offset: int, original: str, *, placeholder: bool = False) -> list[Token]:
+    """The tokens of text (a body that starts `offset` characters into `original`); with `placeholder`, `?`
+    (the input value of a unary test) is a name."""
     tokens: list[Token] = []
     i, n = 0, len(text)
 
@@ -113,6 +114,10 @@ def tokenize(text: str, offset: int, original: str) -> list[Token]:
                 j += 1
             tokens.append(Token("name", text[i:j], i + offset))
             i = j
+            continue
+        if c == "?" and placeholder:
+            tokens.append(Token("name", "?", i + offset))
+            i += 1
             continue
         if c == "`":
             raise fail("backtick-quoted names are not supported", i)

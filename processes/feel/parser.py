@@ -29,7 +29,7 @@ from processes.feel.temporal_text import parse_literal
 from processes.feel.values import is_num, literal
 
 _MULTIWORD_PROPERTIES: Final = frozenset({"time offset", "start included", "end included"})
-_COMPARISON: Final = frozenset({"=", "!=", "<", "<=", ">", ">="})
+COMPARISON: Final = frozenset({"=", "!=", "<", "<=", ">", ">="})
 
 
 class Parser:
@@ -115,7 +115,7 @@ class Parser:
     def comparison(self) -> Node:
         left = self.additive()
         t = self.tok
-        if t.kind == "op" and t.value in _COMPARISON:
+        if t.kind == "op" and t.value in COMPARISON:
             self.advance()
             node: Node = Binary(t.value, left, self.additive(), t.pos)
         elif self.is_kw("between"):
@@ -125,7 +125,7 @@ class Parser:
             node = Between(left, low, self.additive(), t.pos)
         elif self.is_kw("in"):
             self.advance()
-            if self.tok.kind == "op" and self.tok.value in _COMPARISON:
+            if self.tok.kind == "op" and self.tok.value in COMPARISON:
                 op = self.advance().value
                 node = In(left, self.additive(), t.pos, test_op=op)
             else:
@@ -136,7 +136,7 @@ class Parser:
             raise self.error("'instance of' is not supported")
         else:
             return left
-        if (self.tok.kind == "op" and self.tok.value in _COMPARISON) or self.is_kw("between", "in"):
+        if (self.tok.kind == "op" and self.tok.value in COMPARISON) or self.is_kw("between", "in"):
             raise self.error(f"chained comparison with '{self.tok.value}' is not FEEL; use 'and'")
         return node
 
