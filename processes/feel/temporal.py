@@ -11,7 +11,7 @@ from __future__ import annotations
 from calendar import monthrange
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
@@ -104,32 +104,30 @@ def _neg(d: timedelta | YearsMonths) -> timedelta | YearsMonths:
 
 
 def _difference(a: Any, b: Any) -> timedelta | None:
-    """a - b for two dates, two date-times or two times (null if one is local and the other zoned)."""
-    if (isinstance(a, datetime) and isinstance(b, datetime)) or (isinstance(a, time) and isinstance(b, time)):
+    """a - b for two dates, two date-times or two times; a date against a date-time is midnight UTC, so it only
+    subtracts from or to a zoned date-time (null when one side is local and the other zoned)."""
+    if (isinstance(a, time) and isinstance(b, time)) or (isinstance(a, datetime) and isinstance(b, datetime)):
         if _local(a) != _local(b):
             return None
         return _instant(a) - _instant(b)
-    if isinstance(a, datetime) or isinstance(b, datetime):
-        if isinstance(a, date) and isinstance(b, date) and _local_dt(a) and _local_dt(b):
-            return _as_datetime(a) - _as_datetime(b)
-        return None
     if isinstance(a, date) and isinstance(b, date):
-        return a - b
+        if not isinstance(a, datetime) and not isinstance(b, datetime):
+            return a - b
+        a, b = _utc_midnight(a), _utc_midnight(b)
+        if _local(a) or _local(b):
+            return None
+        return _instant(a) - _instant(b)
     return None
 
 
-def _local_dt(v: date) -> bool:
-    return not isinstance(v, datetime) or v.tzinfo is None
-
-
-def _as_datetime(v: date) -> datetime:
-    return v if isinstance(v, datetime) else datetime(v.year, v.month, v.day)
+def _utc_midnight(v: date) -> datetime:
+    return v if isinstance(v, datetime) else datetime(v.year, v.month, v.day, tzinfo=UTC)
 
 
 def _scale(d: Any, n: Decimal, divide: bool) -> Any:
     if isinstance(d, YearsMonths):
         months = Decimal(d.months) / n if divide else Decimal(d.months) * n
-        return YearsMonths(int(months.to_integral_value(rounding=ROUND_HALF_EVEN)))
+        return YearsMonths(int(months.to_integral_value(rounding=ROUND_DOWN)))  # whole months, as the TCK
     micros = Decimal(d // timedelta(microseconds=1))
     scaled = micros / n if divide else micros * n
     return timedelta(microseconds=int(scaled.to_integral_value(rounding=ROUND_HALF_EVEN)))

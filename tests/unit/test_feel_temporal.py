@@ -52,6 +52,8 @@ CASES: list[tuple[str, Any]] = [
     ('duration("P1Y") / 12', "P1M"),
     ('duration("PT1H") / duration("PT15M")', 4),
     ('duration("P1Y") / duration("P6M")', 2),
+    ('duration("P1Y11M") * -2.5', "-P4Y9M"),  # whole months, cut toward zero (-57.5 months)
+    ('date("2026-01-02") - date and time("2026-01-01T12:00:00Z")', "PT12H"),  # a date is midnight UTC here
     ('duration("P1Y") + duration("P2M")', "P1Y2M"),
     ('duration("P1D") - duration("PT1H")', "PT23H"),
     ('-duration("P1D")', "-P1D"),
@@ -103,6 +105,7 @@ NULLS = [
     'duration("P1Y") + duration("P1D")',
     'date("2026-01-01") = "2026-01-01"',
     'date and time("2026-01-01T10:00:00") < date and time("2026-01-01T09:00:00Z")',  # local vs zoned
+    'date("2026-01-02") - date and time("2026-01-01T12:00:00")',  # midnight UTC against a local date-time
     'date("9999-12-31") + duration("P1D")',  # past Python's last year
     'duration("PT1H") / 0',
     'date("2026-01-01").hour',
