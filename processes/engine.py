@@ -75,7 +75,7 @@ class ProcessNotDeployed(DomainError):
     status = 404
 
 
-@dataclass(order=True)
+@dataclass(order=True, slots=True)
 class _Timer:
     due: datetime
     seq: int
