@@ -24,6 +24,8 @@ COMPOSE_GO_MODULE = "github.com/compose-spec/compose-go/v2"
 COMPOSE_GO_VERSION = "v2.16.2"
 # kubeconform's file naming: {{ .ResourceKind }}{{ .KindSuffix }}.json, e.g. deployment-apps-v1.json
 SCHEMA_TEMPLATE = "{{ .ResourceKind }}{{ .KindSuffix }}.json"
+# bumped whenever _standalone/_strict change what they write, so cached schemas are made again
+SCHEMA_REVISION = 2
 
 
 def helm() -> Path:
@@ -55,7 +57,7 @@ def compose_schema() -> Path:
 def kubernetes_schemas() -> Path:
     """A folder of kubeconform-style strict JSON schemas, one per kind, made from the Kubernetes release's OpenAPI
     document (generated once per version)."""
-    target = cache_dir() / "kubernetes-schemas" / KUBERNETES_VERSION
+    target = cache_dir() / "kubernetes-schemas" / f"{KUBERNETES_VERSION}-r{SCHEMA_REVISION}"
     done = target / ".complete"
     if done.exists():
         return target
@@ -93,14 +95,14 @@ def _standalone(name: str, definitions: dict[str, Any]) -> dict[str, Any]:
 def _strict(name: str, schema: Any) -> Any:
     """OpenAPI quirks made JSON Schema: int-or-string and quantities take both; objects refuse unknown fields."""
     if name.endswith("intstr.IntOrString") or name.endswith("api.resource.Quantity"):
-        return {"oneOf": [{"type": "string"}, {"type": "integer"}, {"type": "number"}]}
+        return {"anyOf": [{"type": "string"}, {"type": "number"}]}
     if isinstance(schema, dict):
         copied = {key: _strict("", value) for key, value in schema.items()}
         if "properties" in copied and "additionalProperties" not in copied:
             copied["additionalProperties"] = False
         if copied.get("format") == "int-or-string":
             copied.pop("type", None)
-            copied["oneOf"] = [{"type": "string"}, {"type": "integer"}]
+            copied["anyOf"] = [{"type": "string"}, {"type": "integer"}]
         return copied
     if isinstance(schema, list):
         return [_strict("", item) for item in schema]

@@ -27,9 +27,9 @@ VALUE_SETS: dict[str, list[str]] = {
     "defaults": [],
     "everything on": ["--set", "notify.enabled=true", "--set", "processWorker.enabled=true", "--set",
                       "demo.enabled=true", "--set", "ingress.enabled=true", "--set", "ingress.className=nginx"],
-    "fixed replicas, built-in issuer": ["--set", "api.autoscaling.enabled=false", "--set",
-                                        "worker.autoscaling.enabled=false", "--set", "builtinIssuer.existingSecret=keys",
-                                        "--set-json", "oidc.issuers={}"],
+    "fixed replicas, built-in issuer": ["--set", "api.autoscaling.enabled=false",
+                                        "--set", "worker.autoscaling.enabled=false",
+                                        "--set", "builtinIssuer.existingSecret=keys", "--set-json", "oidc.issuers={}"],
 }
 
 
