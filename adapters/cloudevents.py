@@ -30,6 +30,9 @@ TYPE_PREFIX = "casestream."
 DATA_CONTENT_TYPE = "application/json"
 # Kafka protocol binding, structured mode: the whole event is the record value, with this content-type header.
 STRUCTURED_CONTENT_TYPE = "application/cloudevents+json; charset=UTF-8"
+# Kafka record header: when the relay read the record's event from the store (Unix seconds, decimal ASCII).
+# With the record's own timestamp (when it was sent) consumers can tell how long each stage of the trip took.
+RELAY_READ_AT_HEADER = "casestream-relay-read-at"
 
 # extension attribute -> where it comes from (Metadata field, or the event itself)
 META_EXTENSIONS = {

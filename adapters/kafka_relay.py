@@ -24,6 +24,7 @@ import contextlib
 import functools
 import logging
 import sqlite3
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
@@ -307,7 +308,7 @@ class KafkaRelay:
         batch, last = await asyncio.to_thread(self.store.read_batch, after, self.config.batch_size, self.types)
         if last == after:
             return 0
-        heads = await self.publish(batch)
+        heads = await self.publish(batch, read_at=time.time())
         if isinstance(self.positions, HeadStore):
             await asyncio.to_thread(self.positions.save_heads, self.config.name, last, heads)
         else:
@@ -315,21 +316,23 @@ class KafkaRelay:
         self.position = last
         return last - after
 
-    async def publish(self, batch: Sequence[Positioned]) -> Heads:
+    async def publish(self, batch: Sequence[Positioned], read_at: float | None = None) -> Heads:
         """Send every event of a batch, wait until the broker acknowledged all of them; return the last position
-        each topic partition received."""
+        each topic partition received. `read_at`: when the batch was read from the store (a record header)."""
         if not batch:
             return {}
         if self._producer is None:
             self._producer = await self._start_producer()
         producer = self._producer
+        stamp = f"{time.time() if read_at is None else read_at:.6f}".encode()
+        headers = [CONTENT_TYPE_HEADER, (cloudevents.RELAY_READ_AT_HEADER, stamp)]
         futures = []
         for item in batch:
             event = item.event
             value = cloudevents.dumps(cloudevents.to_cloudevent(item.position, event))
             futures.append(await producer.send(
                 self.topic_of[event.type_name()], value=value, key=str(event.aggregate_id).encode(),
-                headers=[CONTENT_TYPE_HEADER],
+                headers=headers,
             ))
         acks = await asyncio.gather(*futures)
         self.published += len(batch)

@@ -37,6 +37,8 @@ class Delivery:
     key: bytes | None
     value: bytes
     timestamp: float | None = None  # the record's broker timestamp, seconds
+    relay_read_at: float | None = None  # when the relay read its event from the store (header), Unix seconds
+    received_at: float | None = None  # when this worker received it, Unix seconds
 
     @property
     def record_id(self) -> str:

@@ -48,14 +48,21 @@ class PartitionMark:
     offset: int
     position: int
     event_time: datetime | None
+    delivery: Delivery | None = None  # the record of the event at `position`
 
-    def record(self, worker: str) -> dict[str, Any]:
+    def record(self, worker: str, times: Mapping[str, float] | None = None) -> dict[str, Any]:
+        """The tracking document; `stages` holds when the event at `position` was read by the relay, sent,
+        received here, taken into a batch and written (Unix seconds; those known), for lag breakdowns."""
+        d = self.delivery
+        stages = {"read": d.relay_read_at, "sent": d.timestamp, "received": d.received_at} if d else {}
+        stages.update(times or {})
         return {
             "_id": tracking_name(self.topic, self.partition), "position": self.position, "topic": self.topic,
             "partition": self.partition, "offset": self.offset,
             "event_time": self.event_time.isoformat() if self.event_time else None,
             "event_ts": self.event_time.timestamp() if self.event_time else None,
             "updated_at": datetime.now(UTC).isoformat(), "worker": worker,
+            "stages": {name: at for name, at in stages.items() if at is not None},
         }
 
 
@@ -100,6 +107,7 @@ class BatchProcessor:
     def process(self, deliveries: Sequence[Delivery]) -> BatchOutcome:
         """Apply a batch (records in Kafka order per partition); safe to call again with the same records."""
         outcome = BatchOutcome(received=len(deliveries))
+        batched = time.time()
         with self._timed("parking"):
             parked_keys = self.parking.parked_keys()
         if parked_keys != self._parked_before:
@@ -152,7 +160,7 @@ class BatchProcessor:
         outcome.parked = [*waiting, *fresh]
         outcome.marks = self._marks(applied, [*waiting, *fresh])
         with self._timed("tracking"):
-            self._advance(outcome.marks.values())
+            self._advance(outcome.marks.values(), {"batched": batched, "written": time.time()})
         return outcome
 
     @contextlib.contextmanager
@@ -287,11 +295,12 @@ class BatchProcessor:
         def note(d: Delivery, position: int, when: datetime | None) -> None:
             mark = marks.get((d.topic, d.partition))
             if mark is None:
-                marks[(d.topic, d.partition)] = PartitionMark(d.topic, d.partition, d.offset, position, when)
+                marks[(d.topic, d.partition)] = PartitionMark(d.topic, d.partition, d.offset, position, when,
+                                                              d if position else None)
                 return
             mark.offset = max(mark.offset, d.offset)
             if position > mark.position:
-                mark.position, mark.event_time = position, when
+                mark.position, mark.event_time, mark.delivery = position, when, d
 
         for delivery, item in applied:
             note(delivery, item.position, item.event.occurred_at)
@@ -299,7 +308,7 @@ class BatchProcessor:
             note(p.delivery, 0, None)
         return marks
 
-    def _advance(self, marks: Iterable[PartitionMark]) -> None:
+    def _advance(self, marks: Iterable[PartitionMark], times: Mapping[str, float] | None = None) -> None:
         """Move each partition's tracking document forward (never back: a late, older batch leaves it). One
         document per partition, written side by side (each is a ~10-25 ms transaction on FerretDB)."""
 
@@ -310,7 +319,7 @@ class BatchProcessor:
             except DuplicateKeyError:
                 self.tracking.replace_one(guard, record)
 
-        self.documents.parallel([functools.partial(advance, mark.record(self.worker)) for mark in marks])
+        self.documents.parallel([functools.partial(advance, mark.record(self.worker, times)) for mark in marks])
 
     # --- retrying parked events ------------------------------------------------------------------------
 
