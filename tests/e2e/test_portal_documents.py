@@ -1,6 +1,7 @@
 """The portal uploads a document through the presigned URL straight to the real S3 server (SeaweedFS from infra/,
 with a real clamd scanning it) and downloads it back byte-identical; both URLs name the public endpoint
-(`s3_public_url`, here a host name the server itself never uses), and the thumbnail shows once it is made."""
+(`s3_public_url`, here a host name the server itself never uses), and the thumbnail shows once it is made; an
+infected upload is shown quarantined with the scanner's finding and offers no download."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from playwright.sync_api import Page, Request, expect
 
 from casestream.demo import load_demo
 from casestream.settings import Settings
+from infra.clamav import EICAR_HEX
 from infra.server import Server
 from tests.e2e.test_portal import cases, eventually, open_case_from_list, region, screenshot
 from tests.http_server import LiveServer, live_server
@@ -92,3 +94,18 @@ def test_portal_uploads_through_the_presigned_url_and_downloads_it_back(
     page.reload()
     expect(region(page, "Documents").get_by_role("img", name="Preview of roof photo.png")).to_be_visible()
     screenshot(page, "case-documents")
+
+
+def test_portal_shows_an_infected_upload_quarantined_without_a_download(signed_in: Page, api: httpx.Client) -> None:
+    page = signed_in
+    pick = cases(api, status="open")[1]
+    open_case_from_list(page, pick["number"])
+    documents = region(page, "Documents")
+    eicar = bytes.fromhex(EICAR_HEX)
+    documents.get_by_label("File to upload").set_input_files(
+        {"name": "invoice.txt", "mimeType": "text/plain", "buffer": eicar})
+    documents.get_by_role("button", name="Upload", exact=True).click()
+    item = documents.get_by_role("listitem").filter(has_text="invoice.txt")
+    expect(item).to_contain_text("quarantined: ClamAV found Casestream.Test.EICAR")
+    expect(item.get_by_role("button", name="Download invoice.txt")).to_have_count(0)
+    expect(region(page, "Timeline")).to_contain_text("quarantined version 1 of document “invoice.txt”")
