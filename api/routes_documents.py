@@ -210,7 +210,9 @@ def _confirm_bytes(platform: Platform, tenant: str, case_id: str, upload_id: str
 async def confirm_upload(request: Request, case_id: CaseIdPath, document_id: DocumentIdPath,
                          upload_id: UploadIdPath, actor: BearerActorDep) -> JsonReply:
     """Attach an upload once its stored bytes match what was declared (size, type, SHA-256); a mismatch refuses
-    (422 naming the field) and removes the uploaded object."""
+    (422 naming the field) and removes the uploaded object. The bytes are scanned in the same read: infected ones
+    are attached quarantined (reason on the timeline), unscanned ones (scanner unreachable) pending; neither is
+    downloadable."""
     platform: Platform = request.app.state.platform
     storage = _storage(platform)
     try:
