@@ -17,6 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from casestream.cli_distributed import register as register_distributed
 from casestream.cli_distributed import with_distributed_identity, with_distributed_policy
+from casestream.cli_process_worker import register as register_process_worker
 from casestream.cli_documents import app as documents_app
 from casestream.cli_mail import app as mail_app
 from casestream.cli_users import app as users_app
@@ -35,6 +36,7 @@ app.add_typer(users_app, name="users")
 app.add_typer(documents_app, name="documents")
 app.add_typer(mail_app, name="mail")
 register_distributed(app)
+register_process_worker(app)
 
 
 class HttpServer(StrEnum):

@@ -222,6 +222,10 @@ def start(config: StackConfig, say: Callable[[str], None]) -> Stack:
             for i in range(config.workers):
                 worker = launch(f"worker-{i}", "worker", ["worker", "--name", f"worker-{i}"])
                 say(f"  worker-{i}: Kafka -> MongoDB (log {worker.spec.log})")
+            # the BPMN engine and process manager: one follower of the log (it keeps its position in its folder)
+            processes = launch("process-worker", "process-worker", ["process-worker"],
+                               {"CASESTREAM_POLICY_ENGINE": "embedded", "CASESTREAM_PROCESSES": "on"})
+            say(f"  process-worker: BPMN processes over PostgreSQL (log {processes.spec.log})")
             if os.environ.get("CASESTREAM_NOVU_API_KEY"):
                 launch("notify", "publisher", ["notify"])
                 say(f"  notify: Kafka -> Novu {os.environ.get('CASESTREAM_NOVU_URL', 'https://api.novu.co')}")
@@ -278,9 +282,9 @@ def _seed_demo(env: dict[str, str], data_dir: Path, say: Callable[[str], None]) 
     say("demo: loading it if the stack is empty (--no-demo skips this) …")
     folder = data_dir / "processes" / "demo"
     folder.mkdir(parents=True, exist_ok=True)
-    # the distributed stack runs no BPMN engine: definitions without processes, no live process cases
+    # as in embedded mode: the definitions name their BPMN lifecycles, which the process worker runs
     result = subprocess.run([sys.executable, "-m", "casestream", "demo", "--if-empty"], capture_output=True,
-                            text=True, env={**env, "CASESTREAM_DATA_DIR": str(folder), "CASESTREAM_PROCESSES": "off",
+                            text=True, env={**env, "CASESTREAM_DATA_DIR": str(folder), "CASESTREAM_PROCESSES": "on",
                                             "CASESTREAM_POLICY_ENGINE": "embedded"}, check=False)
     lines = [line for line in result.stdout.splitlines() if line.startswith("demo:")]
     if result.returncode != 0:
