@@ -107,7 +107,8 @@ class ImapPoller:
                 client = await self._connect()
                 try:
                     while not stop.is_set():
-                        await self.drain(client)
+                        while await self.drain(client) and not stop.is_set():
+                            pass  # what arrived while it ingested was announced then, not in the IDLE to come
                         self.last_error = None
                         backoff = 1.0
                         await self._wait(client, stop)
@@ -128,9 +129,11 @@ class ImapPoller:
             if not client.has_capability("IDLE"):
                 await asyncio.wait([stopping], timeout=self.poll_seconds)
                 return
+            # at most poll_seconds: a message announced between the last search and IDLE is found by the next one
+            wait = min(self.idle_seconds, self.poll_seconds)
             idle = await client.idle_start(timeout=self.idle_seconds)
-            push = asyncio.ensure_future(client.wait_server_push(timeout=self.idle_seconds))
-            await asyncio.wait([stopping, push], return_when=asyncio.FIRST_COMPLETED, timeout=self.idle_seconds)
+            push = asyncio.ensure_future(client.wait_server_push(timeout=wait))
+            await asyncio.wait([stopping, push], return_when=asyncio.FIRST_COMPLETED, timeout=wait)
             push.cancel()
             client.idle_done()
             await asyncio.wait_for(idle, self.timeout)

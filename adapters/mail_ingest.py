@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from adapters.mail_attachments import AttachmentFiler, Filed
 from adapters.mail_classify import LoopGuard, Verdict, automatic
-from adapters.mail_parse import ParsedMail, Refused, parse, peek
+from adapters.mail_parse import ParsedMail, Refused, parse, peek, valid_text
 from adapters.object_storage import ObjectStorage, content_key
 from adapters.scanning import NoScan, Scanner
 from commands import mail_messages as mm
@@ -102,10 +102,13 @@ class MailIngester:
 
         def aside(status: str, kind: str, reason: str, mail: ParsedMail | None = None) -> Ingested:
             message_id, sender, subject = (mail.message_id, mail.sender, mail.subject) if mail else peek(raw)
-            command = mm.SetEmailAside(
-                mailbox=mailbox, status=status, kind=kind, reason=reason[:2000], raw_key=raw_key, size=len(raw),
-                sha256=sha256, message_id=message_id[:998], sender=sender[:998], subject=subject[:2000],
-            )
+            facts = {"mailbox": mailbox, "status": status, "kind": kind, "raw_key": raw_key, "size": len(raw),
+                     "sha256": sha256}
+            try:
+                command = mm.SetEmailAside(**facts, reason=reason[:2000], message_id=message_id[:998],
+                                           sender=sender[:998], subject=subject[:2000])
+            except ValidationError:  # facts it cannot hold: kept without them (the raw bytes have them)
+                command = mm.SetEmailAside(**facts, reason=valid_text(reason)[:2000])
             try:
                 result = self.bus.dispatch(command, actor)
             except AlreadyExists:

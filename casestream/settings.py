@@ -210,7 +210,8 @@ class Settings(BaseSettings):
     mail_imap_host: str = Field(default="127.0.0.1", description="IMAP server of the mailboxes.")
     mail_imap_port: int = Field(default=28143, description="IMAP port (plain; the infra/ Dovecot by default).")
     mail_imap_idle_seconds: float = Field(default=300.0, gt=0, description="Longest IDLE before the poller renews it.")
-    mail_imap_poll_seconds: float = Field(default=30.0, gt=0, description="Poll interval where IDLE is not offered.")
+    mail_imap_poll_seconds: float = Field(default=30.0, gt=0, description="Poll interval where IDLE is not offered; "
+                                          "with IDLE, the longest wait before the mailbox is searched again anyway.")
     mail_smtp_receiver_port: int = Field(default=0, ge=0, description="`serve` takes direct SMTP delivery for "
                                          "mail_mailboxes on this port (0: off).")
     mail_smtp_receiver_host: str = Field(default="127.0.0.1", description="Address the SMTP receiver binds.")

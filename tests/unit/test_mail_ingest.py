@@ -191,7 +191,8 @@ def _part(draw: st.DrawFn, depth: int = 0) -> bytes:
     headers = [(b"Content-Type", draw(_TYPES).encode()),
                (b"Content-Transfer-Encoding", draw(_ENCODINGS).encode())]
     for _ in range(draw(st.integers(0, 4))):
-        headers.append((draw(_HEADER_NAMES).encode(), draw(_TEXT).encode("utf-8", "replace").replace(b"\r", b"")))
+        value = draw(_TEXT.map(lambda t: t.encode("utf-8")) | st.binary(max_size=40))  # also bytes that are no UTF-8
+        headers.append((draw(_HEADER_NAMES).encode(), value.replace(b"\r", b"").replace(b"\n", b" ")))
     if depth < 4 and draw(st.booleans()):
         boundary = draw(st.sampled_from([b"b1", b"b2", b"==x==", b""]))
         headers[0] = (b"Content-Type", b'multipart/mixed; boundary="' + boundary + b'"')
