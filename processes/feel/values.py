@@ -54,6 +54,8 @@ def from_py(value: Any) -> Any:
 
 def to_py(value: Any) -> Any:
     """A FEEL value as JSON-ready Python: numbers int or float, temporal values ISO strings, lambdas null."""
+    if value is None or isinstance(value, str | bool):
+        return value  # the common results, first
     if isinstance(value, Decimal):
         if value == value.to_integral_value():
             return int(value)
@@ -159,10 +161,20 @@ def compare(op: str, a: Any, b: Any) -> bool | None:
     if op == "!=":
         eq = feel_eq(a, b)
         return None if eq is None else not eq
-    c = order(a, b)
-    if c is None:
-        return None
-    return {"<": c < 0, "<=": c <= 0, ">": c > 0, ">=": c >= 0}[op]
+    if (is_num(a) and is_num(b)) or (isinstance(a, str) and isinstance(b, str)):
+        left, right = a, b  # the hot path (gateway conditions): compare directly
+    else:
+        c = order(a, b)
+        if c is None:
+            return None
+        left, right = c, 0
+    if op == "<":
+        return bool(left < right)
+    if op == "<=":
+        return bool(left <= right)
+    if op == ">":
+        return bool(left > right)
+    return bool(left >= right)
 
 
 def in_range(x: Any, r: Range) -> bool | None:
