@@ -2,12 +2,10 @@
 
 # No `from __future__ import annotations` here: the generated endpoints' annotations must be real classes.
 
-import asyncio
 import inspect
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import partial
 from typing import Annotated, Any
 
 from annotated_types import MaxLen
@@ -15,6 +13,7 @@ from fastapi import APIRouter, Path, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, create_model
 
+from api.command_intake import intake_of
 from api.deps import BearerActorDep
 from api.json_reply import JsonReply
 from api.schemas.commands import CommandReply
@@ -22,6 +21,7 @@ from api.schemas.problem import command_responses
 from api.strict_json import StrictJsonRoute
 from casestream.bootstrap import Platform
 from commands import messages as m
+from commands.bus import Envelope
 from commands.outcomes import Result
 
 router = APIRouter(prefix="/api", tags=["commands"], route_class=StrictJsonRoute)
@@ -107,12 +107,11 @@ def command_route(path: str, command_type: type[m.Command], *, status: int = 200
 
     async def endpoint(request: Request, body: body_type, actor: BearerActorDep, **_path: Any) -> Response:  # type: ignore[valid-type]
         command = command_of(command_type, body, request)
-        platform: Platform = request.app.state.platform
+        state = request.app.state
+        platform: Platform = state.platform
         headers = request.headers
-        result = await asyncio.get_running_loop().run_in_executor(BUS_THREADS, partial(
-            platform.bus.submit, command, actor,
-            correlation_id=headers.get("x-correlation-id"), causation_id=headers.get("x-causation-id"),
-        ))
+        envelope = Envelope(command, actor, headers.get("x-correlation-id"), headers.get("x-causation-id"))
+        result = await intake_of(state, platform.bus, BUS_THREADS).submit(envelope)
         return JsonReply(reply_of(result), status_code=status if not result.repeated else 200)
 
     add_command_route(router, path, endpoint, command_type, status)

@@ -176,6 +176,11 @@ class CommandBus:
         never lose races to each other."""
         return self._coalescer.submit([Envelope(c, actor, correlation_id, causation_id) for c in commands])
 
+    def submit_envelopes(self, envelopes: Sequence[Envelope]) -> list[Result | DomainError]:
+        """`submit_many` for commands of possibly different actors and correlations (the API's gathered requests):
+        merged with what other threads submit meanwhile, each envelope's outcome in order."""
+        return self._coalescer.submit(list(envelopes))
+
     def _run_merged(self, groups: list[list[Envelope]]) -> list[list[Result | DomainError]]:
         outcomes = self.dispatch_envelopes([envelope for group in groups for envelope in group])
         split: list[list[Result | DomainError]] = []
