@@ -2,8 +2,8 @@
 
 Python types carry them: `datetime.date` (date), `datetime.time` (time, naive or with a fixed offset or a zone
 id), `datetime.datetime` (date and time, likewise), `datetime.timedelta` (days and time duration) and
-`YearsMonths` (years and months duration). Instants are compared and subtracted in UTC, so two date-times
-that denote the same instant in different zones are equal. Years outside 1..9999 are null (Python's range).
+`YearsMonths` (years and months duration). Ordering and subtraction use the instant (UTC); equality also asks
+for the same kind of zone (see temporal_equal). Years outside 1..9999 are null (Python's range).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
-__all__ = ["YearsMonths", "is_temporal", "temporal_arith", "temporal_compare", "temporal_property"]
+__all__ = ["YearsMonths", "is_temporal", "temporal_arith", "temporal_compare", "temporal_equal", "temporal_property"]
 
 
 @dataclass(frozen=True, order=True)
@@ -70,6 +70,26 @@ def temporal_compare(a: Any, b: Any) -> int | None:
             return None
         a, b = _instant(a), _instant(b)
     return -1 if a < b else (1 if a > b else 0)
+
+
+def _zone_kind(v: datetime | time) -> str | None:
+    """What a value's zone is: None (local), "offset" or the zone id."""
+    if v.tzinfo is None:
+        return None
+    return v.tzinfo.key if isinstance(v.tzinfo, ZoneInfo) else "offset"
+
+
+def temporal_equal(a: Any, b: Any) -> bool | None:
+    """FEEL `=` of two temporal values. Date-times (and times) are equal when they are the same instant and their
+    zones are of the same kind: local against zoned, an offset against a zone id (`+00:00` against `@Etc/UTC`)
+    or two zone ids are unequal, as the DMN TCK (0068) says; two offsets compare by instant."""
+    ka = _kind(a)
+    if ka is None or ka is not _kind(b):
+        return None
+    if ka in (datetime, time) and _zone_kind(a) != _zone_kind(b):
+        return False
+    c = temporal_compare(a, b)
+    return None if c is None else c == 0
 
 
 # ----------------------------------------------------------------------------------------- arithmetic

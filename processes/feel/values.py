@@ -13,7 +13,7 @@ from datetime import timedelta
 from decimal import ROUND_HALF_EVEN, Context, Decimal, InvalidOperation
 from typing import Any, Final
 
-from processes.feel.temporal import YearsMonths, is_temporal, temporal_arith, temporal_compare
+from processes.feel.temporal import YearsMonths, is_temporal, temporal_arith, temporal_compare, temporal_equal
 from processes.feel.temporal_text import temporal_json, temporal_string
 
 DEC: Final = Context(prec=34, rounding=ROUND_HALF_EVEN, Emax=6144, Emin=-6143)  # decimal128, as FEEL
@@ -128,8 +128,7 @@ def feel_eq(a: Any, b: Any) -> bool | None:
     if isinstance(a, str) and isinstance(b, str):
         return a == b
     if is_temporal(a) or is_temporal(b):
-        c = temporal_compare(a, b)
-        return None if c is None else c == 0
+        return temporal_equal(a, b)
     if isinstance(a, list) and isinstance(b, list):
         if len(a) != len(b):
             return False

@@ -201,3 +201,14 @@ def test_bpmn_with_dates_in_feel_deploys_and_its_expressions_evaluate() -> None:
         assert deployed.expressions['=date(opened) + duration("P30D") < today()'].test({"opened": "2026-10-01"})
         assert deployed.expressions['=now() + duration("P2D")'].evaluate() == "2026-12-09T18:00:00+00:00"
     assert deployed.expressions['=duration("PT2H")'].evaluate() == "PT2H"
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ('date and time("2026-01-01T10:00:00+01:00") = date and time("2026-01-01T09:00:00Z")', True),  # two offsets
+    ('date and time("2026-01-01T09:00:00Z") = date and time("2026-01-01T09:00:00@Etc/UTC")', False),  # offset/zone
+    ('date and time("2026-01-01T09:00:00") = date and time("2026-01-01T09:00:00Z")', False),  # local/zoned
+    ('date and time("2026-01-01T09:00:00@Europe/Oslo") = date and time("2026-01-01T09:00:00@Europe/Oslo")', True),
+    ('date and time("2026-01-01T09:00:00") != date and time("2026-01-01T09:00:00Z")', True),
+])
+def test_equality_of_date_times_asks_for_the_same_kind_of_zone(text: str, expected: bool) -> None:
+    assert evaluate(text) is expected
