@@ -12,6 +12,7 @@ import io
 import logging
 import re
 from dataclasses import dataclass, field
+from typing import Any
 from uuid import UUID
 
 from pydantic import ValidationError
@@ -102,13 +103,14 @@ class MailIngester:
 
         def aside(status: str, kind: str, reason: str, mail: ParsedMail | None = None) -> Ingested:
             message_id, sender, subject = (mail.message_id, mail.sender, mail.subject) if mail else peek(raw)
-            facts = {"mailbox": mailbox, "status": status, "kind": kind, "raw_key": raw_key, "size": len(raw),
-                     "sha256": sha256}
+            facts: dict[str, Any] = {"mailbox": mailbox, "status": status, "kind": kind, "raw_key": raw_key,
+                                     "size": len(raw), "sha256": sha256}
             try:
-                command = mm.SetEmailAside(**facts, reason=reason[:2000], message_id=message_id[:998],
-                                           sender=sender[:998], subject=subject[:2000])
+                command = mm.SetEmailAside.model_validate({
+                    **facts, "reason": reason[:2000], "message_id": message_id[:998], "sender": sender[:998],
+                    "subject": subject[:2000]})
             except ValidationError:  # facts it cannot hold: kept without them (the raw bytes have them)
-                command = mm.SetEmailAside(**facts, reason=valid_text(reason)[:2000])
+                command = mm.SetEmailAside.model_validate({**facts, "reason": valid_text(reason)[:2000]})
             try:
                 result = self.bus.dispatch(command, actor)
             except AlreadyExists:

@@ -93,7 +93,7 @@ async def reply(request: Request, case_id: CaseIdPath, message_id: MessageIdPath
                 actor: BearerActorDep) -> JsonReply:
     """Send a reply to a received message: to its sender (unless `to` says otherwise), threaded under it
     (In-Reply-To, References), from the case's mailbox; a template of the definition or a subject and body."""
-    values = body.model_dump(by_alias=True, exclude_unset=True)
+    values = body.model_dump(by_alias=True, exclude_unset=True)  # type: ignore[attr-defined]
     command = mm.ComposeEmail.model_validate({**values, "case_id": case_id, "reply_to": str(message_id)})
     result = await _submit(request, command, actor)
     return JsonReply(reply_of(result), status_code=201 if not result.repeated else 200)
