@@ -212,3 +212,13 @@ def test_bpmn_with_dates_in_feel_deploys_and_its_expressions_evaluate() -> None:
 ])
 def test_equality_of_date_times_asks_for_the_same_kind_of_zone(text: str, expected: bool) -> None:
     assert evaluate(text) is expected
+
+
+@given(st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30),
+                    timezones=st.sampled_from([None, UTC, timezone(timedelta(hours=5, minutes=30)),
+                                               timezone(-timedelta(hours=11))])))
+def test_date_and_time_string_round_trips(at: datetime) -> None:
+    variables = {"at": at}
+    assert compile_feel("date and time(string(at)) = at").value(variables) is True
+    assert compile_feel("date(string(date(at))) = date(at)").value(variables) is True
+    assert compile_feel("time(string(time(at))) = time(at)").value(variables) is True
