@@ -31,12 +31,12 @@ BUILTINS: Final[dict[str, Builtin]] = {
 # `is defined` looks at whether a variable exists, not at a value, so the parser builds a node for it.
 SPECIAL_FUNCTIONS: Final = frozenset({"is defined"})
 
-# Names FEEL (or Camunda's FEEL) defines that we refuse with a specific message.
+# Names FEEL (or Camunda's FEEL) defines that we refuse with a specific message. `uuid` and `random number` would
+# make an expression give a different value on every evaluation; the interval functions compare ranges.
 UNSUPPORTED_FUNCTIONS: Final = frozenset(
-    {"uuid", "to base64", "from json", "to json", "is", "random number", "list replace", "duplicate values",
-     "partition", "string format", "met by", "overlaps", "before", "after", "includes", "during", "starts",
-     "finishes", "coincides", "meets", "overlaps before", "overlaps after", "finished by", "started by", "range",
-     "environment variable", "assert"}
+    {"uuid", "to base64", "is", "random number", "string format", "met by", "overlaps", "before", "after",
+     "includes", "during", "starts", "finishes", "coincides", "meets", "overlaps before", "overlaps after",
+     "finished by", "started by", "range", "environment variable", "assert"}
 )
 MULTIWORD: Final = sorted(
     (n for n in (*BUILTINS, *SPECIAL_FUNCTIONS, *UNSUPPORTED_FUNCTIONS) if " " in n),
@@ -96,6 +96,11 @@ PARAMETERS: Final[dict[str, tuple[tuple[str, ...], ...]]] = {
     "context put": (("context", "key", "value"),),
     "context merge": (("contexts",),),
     "context": (("entries",),),
+    "duplicate values": _L,
+    "partition": (("list", "size"),),
+    "list replace": (("list", "position", "newItem"),),
+    "to json": (("value",),),
+    "from json": (("value",),),
     "not": (("negand",),),
     "is defined": (("value",),),
     "get or else": (("value", "default"),),

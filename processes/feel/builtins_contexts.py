@@ -1,10 +1,12 @@
-"""FEEL context functions, `not` and `get or else`."""
+"""FEEL context functions, `not`, `get or else` and Camunda's `to json` / `from json`."""
 
 from __future__ import annotations
 
+import json
 from typing import Any, Final
 
 from processes.feel.builtins_lists import Impl, varargs_list
+from processes.feel.values import Function, Range, from_py, to_py
 
 
 def _get_value(ctx: Any, key: Any) -> Any:
@@ -63,6 +65,23 @@ def _get_or_else(value: Any, default: Any) -> Any:
     return default if value is None else value
 
 
+def _to_json(value: Any) -> Any:
+    """to json(value): the value as JSON text (temporal values as their ISO strings); null for a range or lambda."""
+    if isinstance(value, Range | Function):
+        return None
+    return json.dumps(to_py(value), ensure_ascii=False, separators=(",", ":"))
+
+
+def _from_json(text: Any) -> Any:
+    """from json(text): the FEEL value of JSON text (dates stay strings); null when it is not JSON."""
+    if not isinstance(text, str):
+        return None
+    try:
+        return from_py(json.loads(text))
+    except ValueError:
+        return None
+
+
 CONTEXT_FUNCTIONS: Final[dict[str, tuple[Impl, int, int | None]]] = {
     "get value": (_get_value, 2, 2),
     "context put": (_context_put, 3, 3),
@@ -71,4 +90,6 @@ CONTEXT_FUNCTIONS: Final[dict[str, tuple[Impl, int, int | None]]] = {
     "context": (_context, 1, 1),
     "not": (_not, 1, 1),
     "get or else": (_get_or_else, 2, 2),
+    "to json": (_to_json, 1, 1),
+    "from json": (_from_json, 1, 1),
 }

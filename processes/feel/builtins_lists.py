@@ -191,6 +191,37 @@ def _union(*lists: Any) -> Any:
     return None if joined is None else _distinct(joined)
 
 
+def _duplicates(lst: Any) -> Any:
+    """duplicate values(list): each value that occurs more than once, once, in order of first occurrence."""
+    if not isinstance(lst, list):
+        return None
+    seen: list[Any] = []
+    out: list[Any] = []
+    for x in lst:
+        if any(feel_eq(x, y) is True for y in seen):
+            if not any(feel_eq(x, y) is True for y in out):
+                out.append(x)
+        else:
+            seen.append(x)
+    return out
+
+
+def _partition(lst: Any, size: Any) -> Any:
+    """partition(list, size): consecutive sublists of at most size items."""
+    n = int_arg(size)
+    if not isinstance(lst, list) or n is None or n <= 0:
+        return None
+    return [lst[i:i + n] for i in range(0, len(lst), n)]
+
+
+def _list_replace(lst: Any, position: Any, item: Any) -> Any:
+    """list replace(list, position, newItem): a copy with the item at the 1-based position replaced."""
+    if not isinstance(lst, list):
+        return None
+    at = _position(lst, position)
+    return None if at is None else [*lst[:at], item, *lst[at + 1:]]
+
+
 def _flatten(lst: Any) -> Any:
     if not isinstance(lst, list):
         return None
@@ -263,4 +294,7 @@ LIST_FUNCTIONS: Final[dict[str, tuple[Impl, int, int | None]]] = {
     "index of": (_index_of, 2, 2),
     "sort": (_sort, 1, 2),
     "is empty": (_is_empty, 1, 1),
+    "duplicate values": (_duplicates, 1, 1),
+    "partition": (_partition, 2, 2),
+    "list replace": (_list_replace, 3, 3),
 }

@@ -99,7 +99,12 @@ CASES: list[tuple[str, Any]] = [
     ("any([false, true])", True),
     ("is empty([])", True),
     ("list contains([date(\"2026-01-01\")], date(\"2026-01-01\"))", True),
+    ("duplicate values([1, 2, 1, 3, 2, 1])", [1, 2]),
+    ("partition([1, 2, 3, 4, 5], 2)", [[1, 2], [3, 4], [5]]),
+    ("list replace([1, 2, 3], -1, 9)", [1, 2, 9]),
     # contexts
+    ('to json({a: date("2026-01-01"), b: [1, 2.5, null]})', '{"a":"2026-01-01","b":[1,2.5,null]}'),
+    ('from json("{\\"a\\": [1, true]}").a[2]', True),
     ('context merge([{a: 1}, {b: 2}, {a: 3}])', {"a": 3, "b": 2}),
     ("get entries({a: 1})", [{"key": "a", "value": 1}]),
     ('context([{key: "a", value: 1}])', {"a": 1}),
@@ -135,6 +140,9 @@ NULLS = [
     "mean([1, \"a\"])",
     "context([{key: 1, value: 2}])",
     "get or else(null, null)",
+    'from json("{not json")',
+    "partition([1, 2], 0)",
+    "to json([1..2])",
 ]
 
 
