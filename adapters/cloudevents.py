@@ -15,6 +15,7 @@ always the event's current class_version (older stored payloads are upcast befor
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -44,6 +45,7 @@ META_EXTENSIONS = {
 }
 EXTENSIONS = (*META_EXTENSIONS, "position", "aggregateversion")
 REQUIRED_ATTRIBUTES = ("specversion", "id", "source", "type", "subject", "time", "datacontenttype", "data")
+_ATTRIBUTES = frozenset((*REQUIRED_ATTRIBUTES, *EXTENSIONS))
 
 
 def ce_type(event_type: type[Event]) -> str:
@@ -51,8 +53,9 @@ def ce_type(event_type: type[Event]) -> str:
     return f"{TYPE_PREFIX}{event_type.type_name()}.v{event_type.class_version}"
 
 
+@functools.lru_cache(maxsize=1024)
 def parse_type(value: str) -> tuple[type[Event], int]:
-    """casestream.<Name>.v<N> -> (event class, N)."""
+    """casestream.<Name>.v<N> -> (event class, N) (remembered: a consumer parses the same few types all day)."""
     if not value.startswith(TYPE_PREFIX):
         raise ValueError(f"not a casestream event type: {value!r}")
     name, _, version = value[len(TYPE_PREFIX):].rpartition(".v")
@@ -92,13 +95,15 @@ def from_cloudevent(ce: dict[str, Any]) -> Positioned:
     """A CloudEvents dict (as made by to_cloudevent) -> the domain event with its position."""
     if ce.get("specversion") != SPECVERSION:
         raise ValueError(f"unsupported specversion {ce.get('specversion')!r}")
-    missing = [name for name in (*REQUIRED_ATTRIBUTES, *EXTENSIONS) if name not in ce]
-    if missing:
+    if not ce.keys() >= _ATTRIBUTES:
+        missing = [name for name in (*REQUIRED_ATTRIBUTES, *EXTENSIONS) if name not in ce]
         raise ValueError(f"cloudevent lacks {', '.join(missing)}")
     event_type, version = parse_type(ce["type"])
-    data = dict(ce["data"])
+    data = ce["data"]
+    if not isinstance(data, dict):
+        raise ValueError("a cloudevent's data is a JSON object")
     if version != event_type.class_version:
-        data = event_type.upcast(data, version)
+        data = event_type.upcast(dict(data), version)
     meta = Metadata(**{field: ce[ext] for ext, field in META_EXTENSIONS.items()})
     event = event_type(
         event_id=UUID(ce["id"]),

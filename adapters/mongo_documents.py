@@ -44,10 +44,33 @@ def _check(name: str) -> str:
     return name
 
 
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
+def _needs_escape(key: str) -> bool:
+    return "%" in key or "." in key or "$" in key or "\x00" in key
+
+
 def _escape_key(key: str) -> str:
-    if not any(ch in key for ch in _ESCAPES):
+    if not _needs_escape(key):
         return key
     return "".join(_ESCAPES.get(ch, ch) for ch in key)
+
+
+def _plain(value: Any, in_list: bool = False) -> bool:
+    """Whether FerretDB takes the value as it is (no key to escape, no list in a list): the common case, checked
+    without building a copy (a worker stores every document it folds: this walk is on its hot path)."""
+    kind = type(value)
+    if kind in _SCALARS:
+        return True
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if _needs_escape(key) or (type(item) not in _SCALARS and not _plain(item)):
+                return False
+        return True
+    if isinstance(value, list | tuple):
+        return not in_list and all(type(item) in _SCALARS or _plain(item, True) for item in value)
+    return True
 
 
 def _encode(value: Any, in_list: bool = False) -> tuple[Any, bool]:
@@ -143,11 +166,12 @@ class MongoDocumentStore:
         if w.doc is None:
             # a tombstone: tenant null, so no tenant's query ever sees it, but its position still refuses replays
             return {"_id": w.key, "tenant": None, "position": w.position, "doc": None, "escaped": False}
-        doc, escaped = _encode(w.doc)
+        doc, escaped = (w.doc, False) if _plain(w.doc) else _encode(w.doc)
         record: Record = {"_id": w.key, "tenant": w.doc.get("tenant"), "position": w.position, "doc": doc,
                           "escaped": escaped}
         for name in self._copies[w.collection]:
-            record[_copy(name)] = _encode(w.doc.get(name))[0]
+            value = w.doc.get(name)
+            record[_copy(name)] = value if _plain(value) else _encode(value)[0]
         return record
 
     @staticmethod
