@@ -24,7 +24,8 @@ class FeelError(ValueError):
 
 @dataclass(frozen=True)
 class Token:
-    """One token; kind is "num", "str", "at" (a temporal literal's text), "name", "op" or "eof"."""
+    """One token; kind is "num", "str", "at" (a temporal literal's text), "name", "qname" (a `quoted` name), "op"
+    or "eof"."""
 
     kind: str
     value: str
@@ -119,8 +120,15 @@ def tokenize(text: str, offset: int, original: str, *, placeholder: bool = False
             tokens.append(Token("name", "?", i + offset))
             i += 1
             continue
-        if c == "`":
-            raise fail("backtick-quoted names are not supported", i)
+        if c == "`":  # Camunda's quoted name: `first name`, `order-id`
+            end = text.find("`", i + 1)
+            if end < 0:
+                raise fail("unterminated backtick-quoted name", i)
+            if end == i + 1:
+                raise fail("empty backtick-quoted name", i)
+            tokens.append(Token("qname", text[i + 1:end], i + offset))
+            i = end + 1
+            continue
         if c == "'":
             raise fail("single-quoted strings are not FEEL (use double quotes)", i)
         for op in _OPERATORS:

@@ -143,6 +143,9 @@ class Parser(CallGrammar):
                 t = self.advance()
                 if self.tok.kind == "str":
                     raise self.error("quoted path segments are not supported; use get value(ctx, \"key\")")
+                if self.tok.kind == "qname":
+                    node = Path(node, self.advance().value, t.pos)
+                    continue
                 if self.tok.kind != "name" or self.tok.value in KEYWORDS:
                     raise self.error(f"expected a name after '.', found {self.describe(self.tok)}")
                 key = self.advance().value
@@ -170,6 +173,9 @@ class Parser(CallGrammar):
         if t.kind == "str":
             self.advance()
             return Literal(t.value, t.pos)
+        if t.kind == "qname":
+            self.advance()
+            return Name(t.value, t.pos)
         if t.kind == "at":
             self.advance()
             value = parse_literal(t.value)
@@ -274,7 +280,7 @@ class Parser(CallGrammar):
             return ContextLit(entries, t.pos)
         while True:
             key_tok = self.tok
-            if self.tok.kind == "str":
+            if self.tok.kind in ("str", "qname"):
                 key = self.advance().value
             elif self.tok.kind == "name":
                 words = []

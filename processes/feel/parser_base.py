@@ -43,6 +43,10 @@ class ParserBase:
             return "end of expression"
         if t.kind == "str":
             return f"string {literal(t.value)}"
+        if t.kind == "qname":
+            return f"name `{t.value}`"
+        if t.kind == "at":
+            return f"literal @{literal(t.value)}"
         return f"{'name' if t.kind == 'name' else 'number' if t.kind == 'num' else 'symbol'} '{t.value}'"
 
     def expect_op(self, op: str, context: str) -> Token:

@@ -212,6 +212,8 @@ ERRORS: list[tuple[str, str, int]] = [
     ('string length(text: "x")', "function 'string length' has no parameters named text; it takes (string)", 0),
     ('substring(string: "x", 1)', "a positional argument cannot follow named ones", 23),
     ("a ? b", "unexpected character '?'", 2),
+    ("`order-id", "unterminated backtick-quoted name", 0),
+    ("1 + ``", "empty backtick-quoted name", 4),
     ("", "empty expression", 0),
     ("=", "empty expression", 1),
     ("[1, 2", "expected ']' to close the list", 5),

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from processes.feel import FeelError, compile_feel, evaluate
 
 VARS: dict[str, Any] = {
+    "order-id": 41,
     "orders": [{"id": 1, "amount": 5}, {"id": 2, "amount": 50}],
     "nothing": None,
     "customer": {"name": "Ada", "address": None},
@@ -108,6 +109,10 @@ CASES: list[tuple[str, Any]] = [
     ('context merge([{a: 1}, {b: 2}, {a: 3}])', {"a": 3, "b": 2}),
     ("get entries({a: 1})", [{"key": "a", "value": 1}]),
     ('context([{key: "a", value: 1}])', {"a": 1}),
+    # backtick-quoted names (Camunda)
+    ("`order-id` + 1", 42),
+    ("`customer`.`name`", "Ada"),
+    ("{`first name`: \"Ada\"}.`first name`", "Ada"),
     # named arguments
     ('substring(string: "foobar", start position: 3, length: 2)', "ob"),
     ('date(year: 2026, month: 12, day: 7)', "2026-12-07"),
