@@ -16,6 +16,7 @@ from processes.feel.values import (
     arith,
     compare,
     from_py,
+    instance_of,
     int_arg,
     is_num,
     matches_test,
@@ -264,6 +265,22 @@ class In(Node):
         yield self
         yield from self.value.walk()
         yield from self.test.walk()
+
+
+@dataclass
+class InstanceOf(Node):
+    """`value instance of type`."""
+
+    value: Node
+    type_name: str
+    pos: int
+
+    def eval(self, scope: Scope) -> Any:
+        return instance_of(self.value.eval(scope), self.type_name)
+
+    def walk(self) -> Iterator[Node]:
+        yield self
+        yield from self.value.walk()
 
 
 @dataclass

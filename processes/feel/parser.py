@@ -13,6 +13,7 @@ from processes.feel.nodes import (
     Filter,
     If,
     In,
+    InstanceOf,
     ListLit,
     Literal,
     Name,
@@ -24,7 +25,7 @@ from processes.feel.nodes import (
 from processes.feel.nodes_iteration import For, Quantified
 from processes.feel.parser_calls import CallGrammar
 from processes.feel.temporal_text import parse_literal
-from processes.feel.values import is_num, literal
+from processes.feel.values import TYPE_NAMES, is_num, literal
 
 _MULTIWORD_PROPERTIES: Final = frozenset({"time offset", "start included", "end included"})
 COMPARISON: Final = frozenset({"=", "!=", "<", "<=", ">", ">="})
@@ -85,12 +86,30 @@ class Parser(CallGrammar):
                     raise self.error("parenthesized test lists 'x in (a, b)' are not supported; use 'x in [a, b]'")
                 node = In(left, self.additive(), t.pos)
         elif self.is_kw("instance"):
-            raise self.error("'instance of' is not supported")
+            self.advance()
+            self.expect_kw("of", "after 'instance'")
+            node = InstanceOf(left, self.type_name(), t.pos)
         else:
             return left
         if (self.tok.kind == "op" and self.tok.value in COMPARISON) or self.is_kw("between", "in"):
             raise self.error(f"chained comparison with '{self.tok.value}' is not FEEL; use 'and'")
         return node
+
+    def type_name(self) -> str:
+        """A FEEL built-in type name (possibly several words) after `instance of`."""
+        words: list[str] = []
+        k = 0
+        while self.peek(k).kind == "name" and k < 4:
+            words.append(self.peek(k).value)
+            k += 1
+        for n in range(len(words), 0, -1):
+            candidate = " ".join(words[:n])
+            if candidate in TYPE_NAMES:
+                self.i += n
+                if self.is_op("<"):
+                    raise self.error(f"generic types ({candidate}<...>) are not supported; use '{candidate}'")
+                return candidate
+        raise self.error(f"expected a type name ({', '.join(TYPE_NAMES)}), found {self.describe(self.tok)}")
 
     def _paren_list_ahead(self) -> bool:
         depth, k = 0, self.i

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import ROUND_HALF_EVEN, Context, Decimal, InvalidOperation
 from typing import Any, Final
 
@@ -174,6 +174,30 @@ def compare(op: str, a: Any, b: Any) -> bool | None:
     if op == ">":
         return bool(left > right)
     return bool(left >= right)
+
+
+TYPE_NAMES: Final = ("Any", "number", "string", "boolean", "date", "time", "date and time",
+                      "days and time duration", "years and months duration", "list", "context", "range", "function")
+
+
+def instance_of(v: Any, type_name: str) -> bool:
+    """`v instance of T` for the FEEL built-in type names (null is an instance of none of them)."""
+    checks: dict[str, Callable[[Any], bool]] = {
+        "Any": lambda x: x is not None,
+        "number": is_num,
+        "string": lambda x: isinstance(x, str),
+        "boolean": lambda x: isinstance(x, bool),
+        "date": lambda x: isinstance(x, date) and not isinstance(x, datetime),
+        "time": lambda x: isinstance(x, time),
+        "date and time": lambda x: isinstance(x, datetime),
+        "days and time duration": lambda x: isinstance(x, timedelta),
+        "years and months duration": lambda x: isinstance(x, YearsMonths),
+        "list": lambda x: isinstance(x, list),
+        "context": lambda x: isinstance(x, dict),
+        "range": lambda x: isinstance(x, Range),
+        "function": lambda x: isinstance(x, Function),
+    }
+    return checks[type_name](v)
 
 
 def in_range(x: Any, r: Range) -> bool | None:

@@ -63,7 +63,7 @@ def test_a_definition_without_processes_has_empty_process_fields(
     ({"lifecycle_process": "1-starts-with-a-digit"}, ["lifecycle_process"]),
     ({"automation": [{**RULE, "when": "=actor = "}]}, ["automation[0].when"]),
     ({"automation": [{**RULE, "when": "actor = 1"}]}, ["automation[0].when"]),
-    ({"automation": [{**RULE, "when": "=x instance of number"}]}, ["automation[0].when"]),
+    ({"automation": [{**RULE, "when": "=uuid() = actor"}]}, ["automation[0].when"]),
     ({"automation": [{**RULE, "on": "CaseTeleported"}]}, ["automation[0].on"]),
     ({"automation": [{**RULE, "action": "delete-case"}]}, ["automation[0].action"]),
     ({"automation": [{**RULE, "action": "set-queue", "value": "no-such-queue"}]}, ["automation[0].value"]),

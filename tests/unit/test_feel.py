@@ -125,6 +125,11 @@ CASES: list[tuple[str, Any]] = [
     ('get value({a: 1}, "a")', 1),
     ('get value({a: 1}, "b")', None),
     ('context put({a: 1}, "b", 2)', {"a": 1, "b": 2}),
+    # instance of
+    ("amount instance of number", True),
+    ('priority instance of number', False),
+    ("tags instance of list", True),
+    ("nothing instance of Any", False),
     # boolean
     ("not(true)", False),
     ("true and false", False),
@@ -198,7 +203,8 @@ ERRORS: list[tuple[str, str, int]] = [
     ("amount > 1 and bar(2)", "unknown function 'bar'", 15),
     ('uuid()', "function 'uuid' is not in the supported FEEL subset", 0),
     ("is defined(a, b)", "function 'is defined' takes 1 argument, got 2", 0),
-    ("x instance of number", "'instance of' is not supported", 2),
+    ("x instance of numbers", "expected a type name", 14),
+    ("x instance of list<number>", "generic types", 18),
     ("function(a: number) a + 1", "typed function parameters", 10),
     ('substring("a")', "takes 2 to 3 arguments, got 1", 0),
     ("not(true, false)", "takes 1 argument, got 2", 0),
