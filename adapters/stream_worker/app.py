@@ -107,10 +107,10 @@ class _Handover(ConsumerRebalanceListener):  # type: ignore[misc]
     async def on_partitions_revoked(self, revoked: Any) -> None:
         async with self.worker.batch_lock:
             await self.worker.settle_commit()
-            self.worker.processor.cache.clear()
+            self.worker.processor.forget()
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
-        self.worker.processor.cache.clear()
+        self.worker.processor.forget()
         log.info("worker %s: assigned %s", self.worker.name,
                  ", ".join(sorted(f"{tp.topic}:{tp.partition}" for tp in assigned)) or "nothing")
 
@@ -126,6 +126,7 @@ class StreamWorker:
         self.name = config.worker_name
         self.documents = documents or MongoDocumentStore(config.mongo_url, config.database, projections)
         self.processor = BatchProcessor(self.documents, projections, MongoParking(self.documents.db), worker=self.name)
+        self.processor.parked_refresh = 1.0  # one group member: parked keys read once a second, not per batch
         self.dead = KafkaDeadLetters(config.bootstrap, dead_letter_topic(config.prefix), self.name)
         self.folded = 0
         self.parked = 0

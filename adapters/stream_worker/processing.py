@@ -101,6 +101,11 @@ class BatchProcessor:
         self.cache = DocumentCache(cache_size)
         self.seconds: dict[str, float] = {}  # wall time per phase, summed over batches (for bench/worker.py)
         self._parked_before: set[str] = set()
+        # seconds a read of the parked keys is reused (0: read per batch). Reusing is safe for a group member:
+        # only a partition's owner parks its keys (the last read plus what it parked since is a superset, and
+        # a key a retry released meanwhile is found out by add_waiting) and forget() on every rebalance reads anew
+        self.parked_refresh = 0.0
+        self._parked_read_at = float("-inf")
 
     # --- the batch -------------------------------------------------------------------------------------
 
@@ -109,7 +114,7 @@ class BatchProcessor:
         outcome = BatchOutcome(received=len(deliveries))
         batched = time.time()
         with self._timed("parking"):
-            parked_keys = self.parking.parked_keys()
+            parked_keys = self._parked_keys()
         if parked_keys != self._parked_before:
             # a case was unparked (retried) since the last batch: its documents changed behind the cache
             self.cache.clear()
@@ -162,6 +167,19 @@ class BatchProcessor:
         with self._timed("tracking"):
             self._advance(outcome.marks.values(), {"batched": batched, "written": time.time()})
         return outcome
+
+    def _parked_keys(self) -> set[str]:
+        now = time.monotonic()
+        if now - self._parked_read_at < self.parked_refresh:
+            return set(self._parked_before)
+        self._parked_read_at = now
+        return self.parking.parked_keys()
+
+    def forget(self) -> None:
+        """Drop what this processor remembers of the database (documents, parked keys): the partitions it works on
+        changed, or another process changed their documents."""
+        self.cache.clear()
+        self._parked_read_at = float("-inf")
 
     @contextlib.contextmanager
     def _timed(self, phase: str) -> Iterator[None]:
@@ -346,8 +364,10 @@ class BatchProcessor:
                 self.parking.remove_events([delivery.record_id])
                 applied += 1
             if marker is None:
+                self.forget()
                 return applied, None  # records left without a marker (a worker released them): applied now
             if self.parking.release(key, int(marker.get("parked", 0))):
+                self.forget()
                 return applied, None
 
 
