@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from processes.feel.nodes import Name, Node, Scope
 from processes.feel.values import Function, Range, from_py, int_arg
+
+# An expression's loops may take this many steps in all; past it the expression is null. A range bound read
+# from a process variable (`for i in 1..n`) must not let one evaluation stall the engine or fill its memory.
+MAX_STEPS: Final = 100_000
 
 
 @dataclass
@@ -30,12 +34,16 @@ def _domain_items(v: Any) -> list[Any] | None:
         last = end if v.end_included else end - step
         if (last - first) * step < 0:
             return []
+        if abs(last - first) >= MAX_STEPS:
+            return None
         return [from_py(i) for i in range(first, last + step, step)]
     return None if v is None else [v]
 
 
-def _bindings(iterations: list[Iteration], scope: Scope) -> Iterator[Scope] | None:
-    """Every combination of the iteration variables (the first varies slowest), as scopes; None on a bad domain."""
+def _bindings(iterations: list[Iteration], scope: Scope, budget: list[int] | None = None) -> Iterator[Scope] | None:
+    """Every combination of the iteration variables (the first varies slowest), as scopes; None on a bad domain.
+    `budget` counts the steps taken across the nesting (MAX_STEPS in all)."""
+    budget = [0] if budget is None else budget
     first, rest = iterations[0], iterations[1:]
     items = _domain_items(first.domain.eval(scope))
     if items is None:
@@ -43,11 +51,14 @@ def _bindings(iterations: list[Iteration], scope: Scope) -> Iterator[Scope] | No
 
     def combos() -> Iterator[Scope]:
         for item in items:
+            budget[0] += 1
+            if budget[0] > MAX_STEPS:
+                raise _BadDomain
             inner = Scope({first.name: item}, scope)
             if not rest:
                 yield inner
                 continue
-            nested = _bindings(rest, inner)
+            nested = _bindings(rest, inner, budget)
             if nested is None:
                 raise _BadDomain
             yield from nested
@@ -55,7 +66,7 @@ def _bindings(iterations: list[Iteration], scope: Scope) -> Iterator[Scope] | No
 
 
 class _BadDomain(Exception):
-    """A nested iteration domain that is not a list or an integer range: the whole expression is null."""
+    """A nested domain that is not a list or an integer range, or too many steps: the whole expression is null."""
 
 
 @dataclass

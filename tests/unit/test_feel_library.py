@@ -28,6 +28,7 @@ CASES: list[tuple[str, Any]] = [
     ("for o in orders return o.amount * 2", [10, 100]),
     ("for i in 1..4 return if i = 1 then 1 else i * partial[-1]", [1, 2, 6, 24]),
     ("for x in [] return x", []),
+    ("count(for i in 1..50000 return i)", 50000),
     ("some x in [1, 5, 9] satisfies x > 8", True),
     ("some x in [1, 5] satisfies x > 8", False),
     ("every o in orders satisfies o.amount > 1", True),
@@ -126,6 +127,8 @@ def test_library_values(text: str, expected: Any) -> None:
 
 NULLS = [
     "for x in 5.5..7 return x",  # a range to iterate must have integer ends
+    "for i in 1..1000000000 return i",  # past 100,000 steps a loop is null (a variable bound cannot stall us)
+    "for i in 1..1000, j in 1..1000 return 1",
     "some x in null satisfies x",
     'string join(["a", 1])',
     "string join(null)",
