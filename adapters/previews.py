@@ -1,7 +1,7 @@
 """Thumbnails of document versions: text drawn on a page, images scaled down (Pillow), a PDF's first page (PDFium).
 
 Rendering reads untrusted bytes, so it is bounded: at most MAX_SOURCE bytes are spooled to a temporary file (never
-all in memory), Pillow's decompression-bomb guard stays on with a pixel ceiling of our own, and only the first
+all in memory), an image's pixel count is checked from its header before it is decoded, and only the first
 TEXT_BYTES of a text are read. A type without a renderer has no preview (None); a file a renderer chokes on raises
 PreviewFailed, which the document worker records (the document itself works as before).
 """
@@ -17,7 +17,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 SIZE = (256, 256)  # the thumbnail's bounding box
 MAX_SOURCE = 64 * 1024 * 1024  # bigger files get no preview (PreviewFailed): rendering them is not worth the cost
-MAX_PIXELS = 50_000_000  # a decoded image above this is refused (a decompression bomb)
+MAX_PIXELS = 50_000_000  # an image above this is refused from its header, before decoding (a decompression bomb)
 TEXT_BYTES = 8 * 1024
 TEXT_LINES = 18
 IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp", "image/tiff", "image/bmp"})
@@ -56,7 +56,8 @@ def _png(image: Image.Image) -> bytes:
 
 
 def _image(path: Path) -> bytes:
-    Image.MAX_IMAGE_PIXELS = MAX_PIXELS  # above it Pillow raises DecompressionBombError instead of decoding
+    # our own ceiling below instead of Pillow's (which only warns between 1x and 2x its limit)
+    Image.MAX_IMAGE_PIXELS = None
     with Image.open(path) as image:  # reads the header only: the size is known before anything is decoded
         if image.width * image.height > MAX_PIXELS:
             raise PreviewFailed(f"{image.width} x {image.height} pixels is more than we decode for a preview")

@@ -59,11 +59,11 @@ def test_damaged_files_fail_with_a_reason(kind: str, data: bytes) -> None:
     assert str(failed.value)
 
 
-@pytest.mark.parametrize("side", [8_000, 12_000])  # 64 M pixels (Pillow would only warn) and 144 M
+@pytest.mark.parametrize("side", [8_000, 12_000])  # 64 M pixels (Pillow alone would only warn) and 144 M
 def test_a_decompression_bomb_is_refused_before_it_is_decoded(side: int) -> None:
     bomb = _encoded(Image.new("1", (side, side)), "PNG")
     assert len(bomb) < 1_000_000
-    with pytest.raises(PreviewFailed, match=r"more than we decode|DecompressionBomb"):
+    with pytest.raises(PreviewFailed, match="more than we decode"):
         render("image/png", [bomb])
 
 
