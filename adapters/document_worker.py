@@ -20,7 +20,8 @@ from __future__ import annotations
 import io
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 from uuid import UUID
 
@@ -40,6 +41,17 @@ log = logging.getLogger(__name__)
 NAME = "document-worker"
 ACTOR = "system:documents"
 TYPES = frozenset(t.type_name() for t in (d.DocumentAttached, d.DocumentVersionAdded, d.DocumentVersionScanned))
+
+
+@contextmanager
+def closing(chunks: Iterator[bytes]) -> Generator[Iterator[bytes]]:
+    """The object's chunks, closed afterwards even when a reader stopped early (S3 returns its connection then)."""
+    try:
+        yield chunks
+    finally:
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            close()
 
 
 class DocumentWorker(CatchUpThread):
@@ -124,7 +136,8 @@ class DocumentWorker(CatchUpThread):
         version: dict[str, Any] = doc["versions"][number - 1]
         actor = Actor(ACTOR, doc["tenant"], ("process",))
         if version["status"] == d.PENDING:
-            verdict = self.scanner.scan(self.storage.get(version["object_key"]))
+            with closing(self.storage.get(version["object_key"])) as chunks:
+                verdict = self.scanner.scan(chunks)
             self._dispatch(m.RecordDocumentScan(
                 command_id=f"{ACTOR}:{doc['id']}:{number}:scan", case_id=UUID(doc["case_id"]),
                 document_id=UUID(doc["id"]), version_number=number, clean=verdict.clean, reason=verdict.reason,
@@ -139,7 +152,8 @@ class DocumentWorker(CatchUpThread):
         error = ""
         if self.storage.stat(key) is None:
             try:
-                png = render(version["content_type"], self.storage.get(version["object_key"]))
+                with closing(self.storage.get(version["object_key"])) as chunks:  # a renderer may stop early
+                    png = render(version["content_type"], chunks)
             except PreviewFailed as exc:
                 png, error = None, str(exc) or "the file could not be drawn"
             if png is not None:
