@@ -183,3 +183,23 @@ def test_the_live_feed_announces_documents_and_their_quarantine(app: LiveServer)
     assert [m["event"] for m in received] == ["DocumentAttached", "DocumentVersionQuarantined", "DocumentAttached"]
     assert all(m["data"]["case_id"] == case_id for m in received)
     assert "notes.txt" in received[2]["data"]["summary"]
+
+
+def test_a_version_left_pending_at_shutdown_is_scanned_after_the_restart(
+    clamav_server: Server, tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    data = tmp_path_factory.mktemp("restart") / "data"
+    with _serve(data, "tcp://127.0.0.1:1") as live, live.client("alice") as alice:  # nothing listens on port 1
+        case_id = _case(alice)
+        sent = _upload(alice, case_id, b"%PDF-1.7\n" + os.urandom(4_000), "scan.pdf", "application/pdf")
+        worker = live.platform.document_worker
+        assert worker is not None
+        assert _eventually(lambda: worker.waiting_for_scanner, bool)
+        stopped_at = worker.position
+    assert stopped_at < sent["position"]  # it never moved past the pending version
+
+    settings = Settings(data_dir=data, processes="off", clamav_url=clamav_server.info()["url"])
+    with live_server(settings) as live, live.client("alice") as alice:
+        doc = _eventually(lambda: _doc(alice, case_id, sent["document_id"], sent["position"]),
+                          lambda d: d["available"])
+        assert doc["versions"][0]["status"] == "available"
