@@ -25,6 +25,7 @@ from tests.standins.novu import NovuStandIn, novu_standin
 CASES = 24
 LOAD_THREADS = 4
 RETRYABLE = {502, 503, 504}
+KILLED = ("relay", "worker-0", "notify", "process-worker", "api-0")
 DEFINITION = {"key": "drill", "name": "Drill", "schema": {"type": "object"},
               "stages": [{"key": "open", "transitions": ["done"]}, {"key": "done"}]}
 
@@ -107,8 +108,8 @@ def test_killed_children_are_restarted_under_load_and_no_command_is_lost_or_doub
         for thread in threads:
             thread.start()
         time.sleep(3)
-        # one of each kind of child: the relay, a worker, the publisher, an API replica
-        for name in ("relay", "worker-0", "notify", "api-0"):
+        # one of each kind of child: the relay, a worker, the publisher, the process worker, an API replica
+        for name in KILLED:
             child = stack.children()[name]
             os.kill(child["pid"], signal.SIGKILL)
             stack.wait_restarted(name, child["restarts"] + 1)
@@ -130,11 +131,11 @@ def test_killed_children_are_restarted_under_load_and_no_command_is_lost_or_doub
 
         shown = casestream("status", "--data-dir", str(stack.data_dir), env=env)
         assert shown.returncode == 0, shown.stdout + shown.stderr
-        for name in ("relay", "worker-0", "worker-1", "notify", "api-0", "api-1"):
+        for name in (*KILLED, "worker-1", "api-1"):
             assert any(line.startswith(name) for line in shown.stdout.splitlines()), shown.stdout
         assert f"front door: {EDGE}" in shown.stdout
         assert "killed by SIGKILL" in shown.stdout
-        for name in ("relay", "worker-0", "notify", "api-0"):
+        for name in KILLED:
             assert f"{name} (" in stack.output() and "killed by SIGKILL; restarting in" in stack.output()
     finally:
         stack.interrupt()
