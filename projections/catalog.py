@@ -21,5 +21,7 @@ ALL: tuple[Projection, ...] = (CASES, TIMELINE, DEFINITIONS, QUEUES, RECORD_TYPE
 # 2: tasks carry their case's `definition_key`, definitions their `access` rules (row-level read authorization).
 # 3: the `documents` read model, and document entries on the case timeline.
 # 4: the `messages` and `mail_aside` read models, and e-mail entries on the case timeline.
-VERSION = 4
+# 5: document versions carry their scan status, scan_reason and preview; documents `available`; scan entries on the
+#    timeline.
+VERSION = 5
 VERSION_MARK = "read-models-version"
