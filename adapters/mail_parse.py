@@ -6,11 +6,13 @@ a kind and a reason (the ingester quarantines it), never an exception of another
 from __future__ import annotations
 
 import email
+import email.header
 import email.parser
 import email.policy
 import email.utils
 import hashlib
 import re
+import secrets
 from dataclasses import dataclass, field
 from email.message import Message
 
@@ -118,10 +120,20 @@ def valid_text(text: str) -> str:
     return raw.decode("utf-8", "replace")
 
 
+def _words(value: object) -> str:
+    """A header value with its RFC 2047 encoded words decoded (the message is parsed with compat32, whose headers
+    are plain strings: parsing every header into objects cost more than the rest of the parse)."""
+    try:
+        return str(email.header.make_header(email.header.decode_header(value)))  # type: ignore[arg-type]
+    except Exception:  # an encoded word that does not decode is kept as it came
+        return str(value)
+
+
 def _header(msg: Message, name: str) -> str:
     try:
-        return _text_of(msg.get(name))
-    except Exception:  # a header the policy cannot fold into a value is read as absent
+        value = msg.get(name)
+        return _text_of(_words(value)) if value is not None else ""
+    except Exception:  # a header that cannot be read is read as absent
         return ""
 
 
@@ -150,11 +162,37 @@ def _decoded(part: Message) -> str:
 
 def _filename(part: Message, index: int) -> str:
     try:
-        name = part.get_filename() or ""
+        name = _words(part.get_filename() or "")
     except Exception:
         name = ""
     name = _UNSAFE_NAME.sub("_", valid_text(str(name))).strip().strip(".") or f"attachment-{index}.bin"
     return name[-255:]
+
+
+class _SetApart:
+    """Long runs of base64 lines (an encoded attachment's body) swapped for a token line before the standard parser
+    reads the message line by line, and put back into their parts after: it then reads a 1 MB attachment as one
+    line, not 18,000 (0.43 -> ~0.05 s per message). The token carries a random nonce, so no message can forge one."""
+
+    RUN = re.compile(rb"(?<=\n)(?:[A-Za-z0-9+/]{16,998}={0,2}\r?\n){256,}")
+
+    def __init__(self, raw: bytes) -> None:
+        self.prefix = f"casestream-blob-{secrets.token_hex(8)}-"
+        self.blobs: list[str] = []
+        self.token = re.compile(re.escape(self.prefix) + r"(\d+)")
+        self.raw = self.RUN.sub(self._swap, raw)
+
+    def _swap(self, match: re.Match[bytes]) -> bytes:
+        run = match.group(0)
+        ending = b"\r\n" if run.endswith(b"\r\n") else b"\n"
+        self.blobs.append(run[: -len(ending)].decode("ascii"))
+        return f"{self.prefix}{len(self.blobs) - 1}".encode() + ending
+
+    def restore(self, part: Message) -> None:
+        """Put the runs back into a leaf part's payload."""
+        payload = part.get_payload()
+        if self.blobs and isinstance(payload, str) and self.prefix in payload:
+            part.set_payload(self.token.sub(lambda m: self.blobs[int(m.group(1))], payload))
 
 
 def _walk(msg: Message, depth: int, found: list[Message], counter: list[int]) -> None:
@@ -176,12 +214,13 @@ def _walk(msg: Message, depth: int, found: list[Message], counter: list[int]) ->
 def parse(raw: bytes) -> ParsedMail:
     """The message's facts, or Refused (malformed, over-limit)."""
     precheck(raw)
+    apart = _SetApart(raw)
     try:
-        msg = email.message_from_bytes(raw, policy=email.policy.default)
+        msg = email.message_from_bytes(apart.raw, policy=email.policy.compat32)
     except Exception as exc:  # the parser is lenient; whatever still escapes it is a malformed message
         raise Refused("malformed", f"unparseable: {type(exc).__name__}") from None
     try:
-        return _facts(msg, raw)
+        return _facts(msg, raw, apart)
     except Refused:
         raise
     except (RecursionError, MemoryError):
@@ -190,11 +229,13 @@ def parse(raw: bytes) -> ParsedMail:
         raise Refused("malformed", f"unreadable: {type(exc).__name__}: {str(exc)[:200]}") from None
 
 
-def _facts(msg: Message, raw: bytes) -> ParsedMail:
+def _facts(msg: Message, raw: bytes, apart: _SetApart) -> ParsedMail:
     leaves: list[Message] = []
     _walk(msg, 0, leaves, [0])
+    for leaf in leaves:
+        apart.restore(leaf)
     senders = email.utils.getaddresses([valid_text(str(v)) for v in (msg.get_all("From") or [])])
-    sender_name, sender = next(((n, a) for n, a in senders if "@" in a), ("", ""))
+    sender_name, sender = next(((_words(n), a) for n, a in senders if "@" in a), ("", ""))
     if not sender:
         raise Refused("malformed", "no sender address (From)")
     plain: list[str] = []
