@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ctypes
 import signal
 import subprocess
+import sys
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -21,6 +23,7 @@ BACKOFF_FIRST = 0.5
 BACKOFF_MAX = 30.0
 # a child that ran this long before it crashed starts its backoff from the beginning again
 STABLE_AFTER = 60.0
+PR_SET_PDEATHSIG = 1  # prctl option (linux/prctl.h)
 
 
 class CrashLoop(RuntimeError):
@@ -68,13 +71,19 @@ def describe_exit(code: int) -> str:
     return f"exit {code}"
 
 
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM when the supervisor dies (even by SIGKILL), so no child outlives it."""
+    if sys.platform == "linux":
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 def spawn(spec: ChildSpec) -> subprocess.Popen[bytes]:
     """Start a child in its own session (a Ctrl-C at the terminal reaches the supervisor only, which stops the
     children in order), appending its output to its log."""
     spec.log.parent.mkdir(parents=True, exist_ok=True)
     with spec.log.open("ab") as log:
         return subprocess.Popen(list(spec.argv), env=spec.env, stdout=log, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
+                                stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=_die_with_parent)
 
 
 class Supervisor:

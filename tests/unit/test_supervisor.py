@@ -68,3 +68,28 @@ def test_stop_goes_role_by_role_and_leaves_nothing_running(tmp_path: Path) -> No
 def test_exit_descriptions() -> None:
     assert describe_exit(1) == "exit 1"
     assert describe_exit(-9) == "killed by SIGKILL"
+
+
+def test_children_do_not_outlive_a_killed_supervisor(tmp_path: Path) -> None:
+    """The supervisor killed with SIGKILL (it cannot stop anything then): its children get SIGTERM from the kernel."""
+    import subprocess
+
+    from infra.process import pid_alive
+
+    pid_file = tmp_path / "child.pid"
+    code = (f"import os, sys, time; sys.path.insert(0, {str(Path(__file__).resolve().parents[2])!r})\n"
+            "from casestream.supervisor import ChildSpec, Supervisor\n"
+            f"s = Supervisor(print); c = s.start(ChildSpec('w', 'worker', {SLEEPER!r}, dict(os.environ), "
+            f"__import__('pathlib').Path({str(tmp_path / 'w.log')!r})))\n"
+            f"open({str(pid_file)!r}, 'w').write(str(c.proc.pid)); time.sleep(60)\n")
+    supervisor = subprocess.Popen([sys.executable, "-c", code])
+    deadline = time.monotonic() + 20
+    while not pid_file.exists() or not pid_file.read_text():
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    child = int(pid_file.read_text())
+    supervisor.kill()
+    supervisor.wait()
+    while pid_alive(child):
+        assert time.monotonic() < deadline, "the child outlived its supervisor"
+        time.sleep(0.05)
