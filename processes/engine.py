@@ -8,6 +8,12 @@ timer thread that sleeps until the next due time; `recover()` folds stored event
 
 Concurrency: one lock guards all instances (SpiffWorkflow is not thread-safe); jobs run outside it, and
 commands to other aggregates (tasks) are sent after it is released.
+
+Batching: `start_many` starts several instances and saves their first steps as one batch of commands (the process
+manager hands it the lifecycle starts of a whole window of the log); a worker takes the jobs queued meanwhile
+together, runs each, and saves the steps their outcomes cause as one batch. A batch is decided exactly as its
+commands one by one would be (CommandBus.dispatch_envelopes); it costs one read query and one append instead of
+one of each per step.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ import queue
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -37,7 +43,7 @@ from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
 
-from commands.bus import Actor, CommandBus
+from commands.bus import Actor, CommandBus, Envelope
 from commands.messages import CancelTask, Command, RecordProcessStep, StepEventIn
 from commands.ports import EventStore
 from domain.definition import NAMESPACE
@@ -60,6 +66,7 @@ from processes.model import ProcessModel, content_hash, prepare_model
 from processes.outcomes import apply_outcome, deliver_message, fire_timer, offer_compensation, plan_compensation
 from processes.recovery import unfinished_instances
 from processes.runtime import FeelScriptEngine, evaluate, timer_due
+from processes.starts import StartRequest
 from processes.state import restore_workflow
 from processes.user_tasks import user_task_command
 
@@ -84,6 +91,7 @@ class _Timer:
 
 
 Step = list[tuple[str, dict[str, Any]]]
+JOB_BATCH = 64  # jobs a worker takes from the queue at once (their outcomes are saved together)
 
 
 class EmbeddedEngine:
@@ -201,39 +209,72 @@ class EmbeddedEngine:
     ) -> str:
         """Start an instance and run it until it waits; a repeated instance_key starts nothing new."""
         key = instance_key or str(uuid.uuid4())
-        iid = process_instance_id(tenant, key)
+        outcome = self.start_many([StartRequest(process_id, tenant, variables or {},
+                                                None if case_id is None else str(case_id), key)])[0]
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    def start_many(self, requests: Sequence[StartRequest]) -> list[str | Exception]:
+        """Start instances (each run until it waits) and save their first steps in one batch; per request its key,
+        or the error that refused it (an unknown process, a model failing on these variables). A repeated
+        instance_key starts nothing new. A technical failure of the batch raises, and none of it is started."""
         effects: list[Callable[[], None]] = []
+        outcomes: list[str | Exception] = []
+        begun: list[tuple[int, Instance, Step]] = []
         with self._lock:
-            if iid in self._index.open:
-                return key
-            model = self._models.get(process_id)
-            if model is None:
-                raise ProcessNotDeployed(f"process {process_id!r} is not deployed")
-            values = dict(variables or {})
-            case = str(case_id) if case_id is not None else values.get("caseId")
-            if case is not None:
-                values["caseId"] = str(case)
-            instance = self._new_instance(iid, key, tenant, None if case is None else str(case), model, values)
-            instance.workflow = BpmnWorkflow(model.deployed.spec, model.deployed.subprocess_specs,
-                                             script_engine=instance.script)
-            instance.saved_variables = dict(values)
-            self._index.add(iid, key, tenant)
             try:
-                self._advance(instance)
-                self._commit(instance, [(ProcessStarted.__name__, {
-                    "process_id": model.process_id, "process_name": model.deployed.name or model.process_id,
-                    "instance_key": key, "definition_hash": model.content_hash, "variables": values,
-                    "case_id": instance.case_id,
-                })], effects)
-            except AlreadyExists:
-                self._index.drop(iid)
-                return key  # started before (maybe finished): the aggregate refused a second start
+                for request in requests:
+                    key = request.instance_key or str(uuid.uuid4())
+                    try:
+                        started = self._begin(request, key)
+                    except (DomainError, KeyError, ValueError) as exc:
+                        outcomes.append(exc)
+                        continue
+                    outcomes.append(key)
+                    if started is not None:
+                        begun.append((len(outcomes) - 1, *started))
+                errors = self._commit_many([(instance, step) for _, instance, step in begun], effects)
             except Exception:
-                self._index.drop(iid)
+                for _, instance, _ in begun:
+                    self._index.drop(instance.id)
                 raise
+            for (at, instance, _), error in zip(begun, errors, strict=True):
+                if error is not None:
+                    self._index.drop(instance.id)
+                    if not isinstance(error, AlreadyExists):  # started before (maybe finished): not an error
+                        outcomes[at] = error
         self._run_effects(effects)
         self._relieve_backlog()
-        return key
+        return outcomes
+
+    def _begin(self, request: StartRequest, key: str) -> tuple[Instance, Step] | None:
+        """A new instance run until it waits, and its first step (not saved yet); None if it is open already."""
+        iid = process_instance_id(request.tenant, key)
+        if iid in self._index.open:
+            return None
+        model = self._models.get(request.process_id)
+        if model is None:
+            raise ProcessNotDeployed(f"process {request.process_id!r} is not deployed")
+        values = dict(request.variables)
+        case = request.case_id if request.case_id is not None else values.get("caseId")
+        if case is not None:
+            values["caseId"] = str(case)
+        instance = self._new_instance(iid, key, request.tenant, None if case is None else str(case), model, values)
+        instance.workflow = BpmnWorkflow(model.deployed.spec, model.deployed.subprocess_specs,
+                                         script_engine=instance.script)
+        instance.saved_variables = dict(values)
+        self._index.add(iid, key, request.tenant)
+        try:
+            self._advance(instance)
+        except Exception:
+            self._index.drop(iid)
+            raise
+        return instance, [(ProcessStarted.__name__, {
+            "process_id": model.process_id, "process_name": model.deployed.name or model.process_id,
+            "instance_key": key, "definition_hash": model.content_hash, "variables": values,
+            "case_id": instance.case_id,
+        })]
 
     def _new_instance(self, iid: UUID, key: str, tenant: str, case_id: str | None, model: ProcessModel,
                       variables: dict[str, Any]) -> Instance:
@@ -263,8 +304,8 @@ class EmbeddedEngine:
                 task.internal_data["message_name"] = resolved
                 task.internal_data["correlation_key"] = None if key is None else str(key)
 
-    def _commit(self, instance: Instance, step: Step, effects: list[Callable[[], None]]) -> None:
-        """Save one step (its events, the first carrying the delta) and collect what must happen next."""
+    def _step_command(self, instance: Instance, step: Step) -> tuple[RecordProcessStep, Step]:
+        """The command saving one step (its events, the first carrying the delta), and the step's events."""
         step = [*step, *instance.pending]
         instance.pending.clear()
         if instance.completed and not any(t == ProcessCompleted.__name__ for t, _ in step):
@@ -272,7 +313,11 @@ class EmbeddedEngine:
         events = [StepEventIn(type=t, payload=dict(p)) for t, p in step]
         first = events[0]
         events[0] = StepEventIn(type=first.type, payload={**first.payload, "delta": instance.take_delta()})
-        command = RecordProcessStep(instance_id=instance.id, events=events, expected_version=instance.version)
+        return RecordProcessStep(instance_id=instance.id, events=events, expected_version=instance.version), step
+
+    def _commit(self, instance: Instance, step: Step, effects: list[Callable[[], None]]) -> None:
+        """Save one step and collect what must happen next."""
+        command, step = self._step_command(instance, step)
         try:
             result = self.bus.dispatch(command, self._actor(instance), correlation_id=instance.key,
                                        causation_id=f"process:{instance.key}")
@@ -280,7 +325,36 @@ class EmbeddedEngine:
             # memory is ahead of the store now: forget the instance; recover() rebuilds it from its events
             self._forget(instance)
             raise
-        instance.version = result.version
+        self._committed(instance, step, result.version, effects)
+
+    def _commit_many(self, steps: Sequence[tuple[Instance, Step]],
+                     effects: list[Callable[[], None]]) -> list[DomainError | None]:
+        """Save the steps of several instances (one each) as one batch of commands; per step None, or the domain
+        error that refused it (that instance is forgotten: its memory is ahead of the store)."""
+        if not steps:
+            return []
+        prepared = [(instance, *self._step_command(instance, step)) for instance, step in steps]
+        try:
+            outcomes = self.bus.dispatch_envelopes([
+                Envelope(command, self._actor(instance), instance.key, f"process:{instance.key}")
+                for instance, command, _ in prepared])
+        except Exception:
+            for instance, _, _ in prepared:
+                self._forget(instance)
+            raise
+        errors: list[DomainError | None] = []
+        for (instance, _, step), outcome in zip(prepared, outcomes, strict=True):
+            if isinstance(outcome, DomainError):
+                self._forget(instance)
+                errors.append(outcome)
+            else:
+                self._committed(instance, step, outcome.version, effects)
+                errors.append(None)
+        return errors
+
+    def _committed(self, instance: Instance, step: Step, version: int, effects: list[Callable[[], None]]) -> None:
+        """After a saved step: a finished instance is dropped, an open one's next work collected."""
+        instance.version = version
         if any(t in (ProcessCompleted.__name__, ProcessCancelled.__name__) for t, _ in step):
             self._close_user_tasks(instance, effects, finished=True)
             self._index.drop(instance.id)
@@ -355,6 +429,8 @@ class EmbeddedEngine:
                                                                    command_id=f"cancel-task:{task_id}")))
 
     def _run_effects(self, effects: list[Callable[[], None]]) -> None:
+        # one by one: a batch of task commands gains nothing (each reads its case and the shared definition, which
+        # the batch's read rounds serialise), unlike a batch of steps (each reads only its own instance)
         for effect in effects:
             effect()
 
@@ -399,13 +475,45 @@ class EmbeddedEngine:
             item = self._jobs.get()
             if item is None:
                 return
-            self._run_job(*item)
+            batch = [item, *self._take_jobs(JOB_BATCH - 1)]
+            self._run_job_batch(batch)
+
+    def _take_jobs(self, limit: int) -> list[tuple[UUID, str, Job]]:
+        """Up to `limit` more queued jobs, without waiting (stop()'s sign is left for a worker)."""
+        taken: list[tuple[UUID, str, Job]] = []
+        while len(taken) < limit:
+            try:
+                item = self._jobs.get_nowait()
+            except queue.Empty:
+                break
+            if item is None:
+                self._jobs.put(None)
+                break
+            taken.append(item)
+        return taken
+
+    def _run_job_batch(self, batch: Sequence[tuple[UUID, str, Job]]) -> None:
+        """Run each job, then apply their outcomes together (one batch of steps); if that fails, one by one."""
+        done = [(instance_id, ref, job, self._outcome(job)) for instance_id, ref, job in batch]
+        try:
+            self.jobs_done(done)
+        except Exception:
+            log.exception("applying a batch of %d job outcomes failed; applying them one by one", len(done))
+            for instance_id, ref, job, outcome in done:
+                try:
+                    self.job_done(instance_id, ref, job, outcome)
+                except Exception:
+                    log.exception("process %s: applying the outcome of job %s failed", job.process_instance_key,
+                                  job.key)
+
+    def _outcome(self, job: Job) -> JobOutcome:
+        try:
+            return run_job(job, self.bus)
+        except Exception as exc:  # run_job classifies worker errors; this is the bus or store itself failing
+            return Failed(f"{type(exc).__name__}: {exc}", max(job.retries - 1, 0))
 
     def _run_job(self, instance_id: UUID, ref: str, job: Job) -> None:
-        try:
-            outcome: JobOutcome = run_job(job, self.bus)
-        except Exception as exc:  # run_job classifies worker errors; this is the bus or store itself failing
-            outcome = Failed(f"{type(exc).__name__}: {exc}", max(job.retries - 1, 0))
+        outcome = self._outcome(job)
         try:
             self.job_done(instance_id, ref, job, outcome)
         except Exception:
@@ -415,14 +523,10 @@ class EmbeddedEngine:
         """Caller runs: while more jobs wait than there are workers, the thread that starts instances runs one
         itself, so a burst of starts cannot pile up jobs (their latency) faster than they are worked off."""
         while self._running and self._jobs.qsize() > self._backlog_limit:
-            try:
-                item = self._jobs.get_nowait()
-            except queue.Empty:
+            batch = self._take_jobs(JOB_BATCH)
+            if not batch:
                 return
-            if item is None:  # stop() is under way: leave its sign for a worker
-                self._jobs.put(None)
-                return
-            self._run_job(*item)
+            self._run_job_batch(batch)
 
     def run_jobs(self) -> int:
         """Run queued jobs in the calling thread until none is left (tests, tools); returns how many ran."""
@@ -435,6 +539,34 @@ class EmbeddedEngine:
             if item is not None:
                 self._run_job(*item)
                 ran += 1
+
+    def jobs_done(self, done: Sequence[tuple[UUID, str, Job, JobOutcome]]) -> None:
+        """Apply several jobs' outcomes (see job_done), saving the steps they cause as one batch of commands."""
+        effects: list[Callable[[], None]] = []
+        with self._lock:
+            steps: list[tuple[Instance, Step]] = []
+            stepping: set[UUID] = set()
+            for instance_id, ref, job, outcome in done:
+                if instance_id in stepping:
+                    self._save_steps(steps, effects)  # its second job this batch: its first step is saved first
+                    steps, stepping = [], set()
+                instance = self._instance(instance_id, effects)
+                if instance is None:
+                    continue
+                instance.in_flight.discard(ref)
+                step = apply_outcome(self, instance, ref, job, outcome)
+                if step:
+                    steps.append((instance, step))
+                    stepping.add(instance_id)
+                else:
+                    self._settle(instance)
+            self._save_steps(steps, effects)
+        self._run_effects(effects)
+
+    def _save_steps(self, steps: Sequence[tuple[Instance, Step]], effects: list[Callable[[], None]]) -> None:
+        for (instance, _), error in zip(steps, self._commit_many(steps, effects), strict=True):
+            if error is not None:
+                log.warning("process %s: its step was refused: %s", instance.key, error.detail)
 
     def job_done(self, instance_id: UUID, ref: str, job: Job, outcome: JobOutcome) -> None:
         """Apply a job's outcome: complete and advance, throw its BPMN error, or retry / raise an incident."""

@@ -15,11 +15,16 @@ read models). For each event, in log order:
 Its position is stored with the read models (`tracking` row `process-manager`) after each batch and right
 after each message correlation, so a restart resumes where it stopped. Work runs on its own thread: the
 runner only sets a flag.
+
+Lifecycle starts are gathered over the batch and handed to the engine together (`start_many`: one batch of
+commands for all their first steps); they are started before anything else of the batch reaches the engine
+(a stage move, a task completion, an automation rule), so the engine still sees everything in log order.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import threading
 import uuid
@@ -38,6 +43,7 @@ from domain.errors import DomainError
 from domain.events import EVENT_TYPES, Event, Positioned
 from domain.task import TaskCompleted
 from processes.feel import Expression, compile_feel
+from processes.starts import BatchStarts, StartRequest
 from projections.ports import DocumentStore
 
 log = logging.getLogger(__name__)
@@ -135,6 +141,7 @@ class ProcessManager(CatchUpThread):
         # reads the store instead)
         self._offered: deque[tuple[int, int, Sequence[Positioned]]] = deque(maxlen=64)
         self._offer_lock = threading.Lock()
+        self._starts: list[tuple[int, StartRequest]] = []  # (position, request) gathered for one start_many
 
     # -- feeding -------------------------------------------------------------------------------------
 
@@ -183,8 +190,32 @@ class ProcessManager(CatchUpThread):
             self._correlated = False
             if self._handle(positioned) and self._correlated:
                 self._advance(positioned.position)
+        self._flush_starts()
         self._advance(last)
         return max(1, len(batch))
+
+    def _flush_starts(self) -> None:
+        """Start the gathered lifecycles in one batch; one that is refused is logged and passed over (as one start
+        alone would be); a technical failure propagates (the loop retries the batch: starts are idempotent)."""
+        if not self._starts:
+            return
+        starts, self._starts = self._starts, []
+        assert isinstance(self.engine, BatchStarts)
+        try:
+            outcomes = self.engine.start_many([request for _, request in starts])
+        except Exception:
+            log.exception("starting %d processes together failed; starting them one by one", len(starts))
+            for position, request in starts:
+                self._guarded(position, functools.partial(self._start_alone, request))
+            return
+        for (position, _), outcome in zip(starts, outcomes, strict=True):
+            if isinstance(outcome, Exception):
+                self._skipped(position, outcome)
+
+    def _start_alone(self, request: StartRequest) -> bool:
+        self.engine.start(request.process_id, tenant=request.tenant, variables=request.variables,
+                          case_id=request.case_id, instance_key=request.instance_key)
+        return True
 
     def _advance(self, position: int) -> None:
         with self._progress:
@@ -209,47 +240,64 @@ class ProcessManager(CatchUpThread):
 
     def _handle(self, positioned: Positioned) -> bool:
         """Act on one event; a business refusal is logged and skipped, a technical failure propagates (retry)."""
-        event = positioned.event
-        acted = False
+        return self._guarded(positioned.position, lambda: self._act(positioned))
+
+    def _skipped(self, position: int, exc: Exception) -> None:
+        # the engine refused (unknown process, finished task): retrying cannot help, so note it and go on
+        self.last_error = f"event at {position}: {exc!r}"
+        log.warning("process manager skipped the event at position %s: %r", position, exc)
+
+    def _guarded(self, position: int, act: Callable[[], bool]) -> bool:
+        """Run act for the event at position: a business refusal is logged and skipped, a technical failure
+        propagates (the loop retries) until it failed MAX_ATTEMPTS times, then it is logged and passed over."""
         try:
-            if isinstance(event, CaseOpened):
-                self._pin(str(event.aggregate_id), (event.definition_key, event.definition_version))
-                acted = self._on_opened(event)
-            elif isinstance(event, CaseMovedToStage):
-                acted = self._on_moved(event)
-            elif isinstance(event, TaskCompleted) and event.process_instance_key:
-                if not self.engine.complete_user_task(event.tenant, str(event.aggregate_id), dict(event.data)):
-                    log.warning("task %s completed, but no open user task of %s has that id",
-                                event.aggregate_id, event.process_instance_key)
-                acted = True
-            acted = self._automate(event) or acted
+            return act()
         except (DomainError, KeyError, ValueError) as exc:
-            # the engine refused (unknown process, finished task): retrying cannot help, so note it and go on
-            self.last_error = f"event at {positioned.position}: {exc!r}"
-            log.warning("process manager skipped the event at position %s: %r", positioned.position, exc)
+            self._skipped(position, exc)
             return True
         except Exception as exc:
             # technical: retried by the loop, but an event that keeps failing must not block every later one
-            failures = self._failures[positioned.position] = self._failures.get(positioned.position, 0) + 1
+            failures = self._failures[position] = self._failures.get(position, 0) + 1
             if failures < MAX_ATTEMPTS:
                 raise
-            self.last_error = f"event at {positioned.position} failed {failures} times: {exc!r}"
-            log.error("process manager gave up on the event at position %s: %r", positioned.position, exc)
-            self._failures.pop(positioned.position, None)
+            self.last_error = f"event at {position} failed {failures} times: {exc!r}"
+            log.error("process manager gave up on the event at position %s: %r", position, exc)
+            self._failures.pop(position, None)
             return True
-        return acted
+
+    def _act(self, positioned: Positioned) -> bool:
+        event = positioned.event
+        acted = False
+        if isinstance(event, CaseOpened):
+            self._pin(str(event.aggregate_id), (event.definition_key, event.definition_version))
+            acted = self._on_opened(event, positioned.position)
+        elif isinstance(event, CaseMovedToStage):
+            self._flush_starts()
+            acted = self._on_moved(event)
+        elif isinstance(event, TaskCompleted) and event.process_instance_key:
+            self._flush_starts()
+            if not self.engine.complete_user_task(event.tenant, str(event.aggregate_id), dict(event.data)):
+                log.warning("task %s completed, but no open user task of %s has that id",
+                            event.aggregate_id, event.process_instance_key)
+            acted = True
+        return self._automate(event) or acted
 
     def _variables(self, event: Event, case_id: str) -> dict[str, Any]:
         return {"caseId": case_id, "triggeredBy": event.type_name()}
 
-    def _on_opened(self, event: CaseOpened) -> bool:
+    def _on_opened(self, event: CaseOpened, position: int) -> bool:
         spec = self._spec(event.tenant, event.definition_key, event.definition_version)
         if spec is None or spec.lifecycle_process is None:
             return False
         case_id = str(event.aggregate_id)
         variables = {**self._variables(event, case_id), **event.data, "stage": event.stage}
+        key = lifecycle_key(case_id, spec.lifecycle_process)
+        if isinstance(self.engine, BatchStarts):  # gathered: started with the batch's other lifecycles
+            self._starts.append((position, StartRequest(spec.lifecycle_process, event.tenant, variables, case_id,
+                                                        key)))
+            return True
         self.engine.start(spec.lifecycle_process, tenant=event.tenant, variables=variables, case_id=case_id,
-                          instance_key=lifecycle_key(case_id, spec.lifecycle_process))
+                          instance_key=key)
         return True
 
     def _on_moved(self, event: CaseMovedToStage) -> bool:
@@ -291,6 +339,7 @@ class ProcessManager(CatchUpThread):
         return acted
 
     def _run_rule(self, rule: AutomationRule, index: int, event: Event, case_id: str, context: dict[str, Any]) -> None:
+        self._flush_starts()  # a rule may act on a process started by this very event
         if rule.action == "correlate-message":
             variables = {"lastEvent": {"type": event.type_name(), "actor": event.actor}}
             self._correlated = True
