@@ -195,15 +195,18 @@ def download(
             raise typer.BadParameter(f"{target} exists (add --force to overwrite)", param_hint="--output")
         written = 0
         partial = target.with_name(target.name + ".part")
-        with httpx.stream("GET", link["url"], timeout=600) as reply:
-            if reply.status_code >= 300:
-                reply.read()
-                _fail(f"the storage refused the download: {problem_text(reply)}")
-            with partial.open("wb") as out:
-                for chunk in reply.iter_bytes(CHUNK):
-                    out.write(chunk)
-                    written += len(chunk)
-        partial.replace(target)
+        try:
+            with httpx.stream("GET", link["url"], timeout=600) as reply:
+                if reply.status_code >= 300:
+                    reply.read()
+                    _fail(f"the storage refused the download: {problem_text(reply)}")
+                with partial.open("wb") as out:
+                    for chunk in reply.iter_bytes(CHUNK):
+                        out.write(chunk)
+                        written += len(chunk)
+            partial.replace(target)  # only a whole file gets the name
+        finally:
+            partial.unlink(missing_ok=True)
     typer.echo(f"{target}  {_size(written)}  v{link['version']}")
 
 
