@@ -134,11 +134,17 @@ def test_tour_on_embedded_mode(embedded: tuple[str, dict[str, str]], tmp_path: P
 
 def test_tour_through_the_distributed_front_door(postgres_server: Server, kafka_server: Server,
                                                  ferretdb_server: Server, opa_server: Server,
-                                                 keycloak_server: Server, tmp_path: Path) -> None:
+                                                 keycloak_server: Server, s3_server: Server, mail_server: Server,
+                                                 tmp_path: Path) -> None:
     env = {k: v for k, v in stack_env().items() if k != "CASESTREAM_OIDC_ISSUERS"}  # the stack's Keycloak
     stack = RunningStack.launch(tmp_path / "stack", tmp_path / "up.log", flags=(), env=env)
     try:
         stack.wait_up()
+        # seeded like embedded mode, and the banner says first where to go and how to sign in
+        assert "demo: loading it if the stack is empty" in stack.output()
+        assert "already has events" not in stack.output()
+        banner = stack.output().split("stack is up", 1)[1]
+        assert banner.index(f"portal: {EDGE}/") < banner.index("demo logins: alice, bob, carol, admin")
         stdout = run_tour(README_BASE, env, tmp_path, distributed_lines())
         token = re.search(r"TOKEN=(.*)", distributed_lines()[1])
         assert token

@@ -85,8 +85,10 @@ def novu() -> Iterator[NovuStandIn]:
 
 
 @pytest.fixture(scope="module")
-def servers(postgres_server: Server, kafka_server: Server, ferretdb_server: Server, opa_server: Server) -> None:
-    """The backing servers run already (the stack joins them, as it joins `casestream infra` servers)."""
+def servers(postgres_server: Server, kafka_server: Server, ferretdb_server: Server, opa_server: Server,
+            keycloak_server: Server, s3_server: Server, mail_server: Server) -> None:
+    """The backing servers run already (the stack joins them, as it joins `casestream infra` servers, instead of
+    starting and stopping each for every start of the stack)."""
 
 
 def test_killed_children_are_restarted_under_load_and_no_command_is_lost_or_doubled(
