@@ -54,7 +54,8 @@ def test_compose_runs_every_role_from_one_image_and_no_forbidden_server() -> Non
             assert dependency in services, f"{name} depends on unknown service {dependency}"
         assert not FORBIDDEN_IMAGES.search(service.get("image", "")), f"{name} runs {service['image']}"
     roles = {name: s["command"][0] for name, s in services.items() if s.get("image", "").startswith("casestream:")}
-    assert roles == {"demo": "demo", "relay": "relay", "worker": "worker", "api": "serve", "notify": "notify"}
+    assert roles == {"demo": "demo", "relay": "relay", "worker": "worker", "process-worker": "process-worker",
+                     "api": "serve", "notify": "notify"}
     assert {s["build"]["dockerfile"] for n, s in services.items() if n in roles} == {"deploy/Dockerfile"}
     assert "ferretdb" in services["ferretdb"]["image"] and "seaweedfs" in services["s3"]["image"]
     assert "/readyz" in " ".join(services["api"]["healthcheck"]["test"])
@@ -116,9 +117,10 @@ def test_chart_probes_resources_and_autoscaling() -> None:
     kinds = {(d["kind"], d["metadata"]["name"]) for d in documents}
     assert {("HorizontalPodAutoscaler", "cases-casestream-api"),
             ("HorizontalPodAutoscaler", "cases-casestream-worker")} <= kinds
-    deployments = {d["metadata"]["name"]: d for d in documents if d["kind"] == "Deployment"}
+    assert ("StatefulSet", "cases-casestream-process-manager") in kinds
+    deployments = {d["metadata"]["name"]: d for d in documents if d["kind"] in ("Deployment", "StatefulSet")}
     assert set(deployments) == {f"cases-casestream-{r}" for r in ("api", "relay", "worker", "notify",
-                                                                  "process-worker")}
+                                                                  "process-worker", "process-manager")}
     for deployment in deployments.values():
         pod = deployment["spec"]["template"]["spec"]
         assert pod["securityContext"]["runAsNonRoot"] is True
