@@ -17,9 +17,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from casestream.cli_distributed import register as register_distributed
 from casestream.cli_distributed import with_distributed_identity, with_distributed_policy
-from casestream.cli_process_worker import register as register_process_worker
 from casestream.cli_documents import app as documents_app
 from casestream.cli_mail import app as mail_app
+from casestream.cli_process_worker import register as register_process_worker
 from casestream.cli_users import app as users_app
 from casestream.settings import Settings
 from casestream.stack_control import DEFAULT_DATA_DIR as DEFAULT_STACK_DIR
