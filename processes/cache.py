@@ -62,6 +62,10 @@ class InstanceCache:
             else:
                 self.evicted += 1
 
+    def busy(self) -> list[UUID]:
+        """The instances with work in flight."""
+        return list(self._busy)
+
     def drop(self, instance_id: UUID) -> None:
         """Forget an instance (finished, or its memory is ahead of the store after a failed save)."""
         self._resting.pop(instance_id, None)

@@ -28,6 +28,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -59,12 +60,13 @@ from domain.process import (
 )
 from processes.bpmn import DeployedProcess, ZeebeServiceTask
 from processes.cache import InstanceCache
+from processes.checkpoint import Checkpoint, SavedInstance, take_checkpoint, write_checkpoint
 from processes.index import Subscription, UserTaskRef, WaitIndex
 from processes.instance import Instance
 from processes.jobs import Failed, Job, JobOutcome, known_task_types, run_job
 from processes.model import ProcessModel, content_hash, prepare_model
 from processes.outcomes import apply_outcome, deliver_message, fire_timer, offer_compensation, plan_compensation
-from processes.recovery import unfinished_instances
+from processes.recovery import changes_after, unfinished_instances
 from processes.runtime import FeelScriptEngine, evaluate, timer_due
 from processes.starts import StartRequest
 from processes.state import restore_workflow
@@ -109,6 +111,7 @@ class EmbeddedEngine:
         task_types: frozenset[str] | None = None,
         on_job_ready: Callable[[Job], None] | None = None,
         cache_size: int = 1000,
+        checkpoint: Path | None = None,
     ) -> None:
         self.bus = bus
         self.store = store
@@ -133,6 +136,8 @@ class EmbeddedEngine:
         self._threads: list[threading.Thread] = []
         self._running = False
         self._step_now: datetime | None = None
+        self.checkpoint = checkpoint  # where a clean stop saves what recover() reads back (processes/checkpoint.py)
+        self._knows_all = False  # recover() ran: the index holds every open instance, so a checkpoint may be saved
 
     # ------------------------------------------------------------------------------------------ lifecycle
 
@@ -164,17 +169,38 @@ class EmbeddedEngine:
                 time.sleep(1.0)
 
     def stop(self) -> None:
-        """Stop the background threads (jobs already taken finish first)."""
-        if not self._running:
-            return
-        self._running = False
-        for _ in range(self._workers):
-            self._jobs.put(None)
-        with self._wake:
-            self._wake.notify_all()
-        for thread in self._threads:
-            thread.join(timeout=10)
-        self._threads.clear()
+        """Stop the background threads (jobs already taken finish first), then save the checkpoint, if any."""
+        if self._running:
+            self._running = False
+            for _ in range(self._workers):
+                self._jobs.put(None)
+            with self._wake:
+                self._wake.notify_all()
+            for thread in self._threads:
+                thread.join(timeout=10)
+            self._threads.clear()
+        if self.checkpoint is not None and self._knows_all:
+            self._save_checkpoint(self.checkpoint)
+
+    def _save_checkpoint(self, path: Path) -> None:
+        """Every open instance's index entries at the log's head (a scan of them all: at a stop, not per step)."""
+        with self._lock:
+            timers: dict[UUID, list[tuple[str, datetime]]] = {}
+            for entry in self._timers:
+                timers.setdefault(entry.instance_id, []).append((entry.ref, entry.due))
+            fold = {*self._loaded.busy(), *self._unindexed}
+            saved = [
+                SavedInstance(iid, key, tenant, iid in fold,
+                              tuple((task_id, ref.spiff_id, ref.element_id)
+                                    for task_id, ref in self._index.tasks_of(iid).items()),
+                              tuple((name, correlation)
+                                    for _tenant, name, correlation in self._index.subscriptions_of(iid)),
+                              tuple(timers.get(iid, ())))
+                for iid, (key, tenant) in self._index.open.items()]
+            position = self.store.max_position()
+            head = self._event_id_at(position)
+        write_checkpoint(path, Checkpoint(position, head, saved))
+        log.info("saved %d open process instances at position %d to %s", len(saved), position, path)
 
     # ----------------------------------------------------------------------------------------------- deploy
 
@@ -308,7 +334,7 @@ class EmbeddedEngine:
         """The command saving one step (its events, the first carrying the delta), and the step's events."""
         step = [*step, *instance.pending]
         instance.pending.clear()
-        if instance.completed and not any(t == ProcessCompleted.__name__ for t, _ in step):
+        if instance.completed and not any(t in (ProcessCompleted.__name__, ProcessCancelled.__name__) for t, _ in step):
             step.append((ProcessCompleted.__name__, {"process_id": instance.model.process_id}))
         events = [StepEventIn(type=t, payload=dict(p)) for t, p in step]
         first = events[0]
@@ -761,6 +787,19 @@ class EmbeddedEngine:
         """
         effects: list[Callable[[], None]] = []
         recovered: list[str] = []
+        saved = take_checkpoint(self.checkpoint) if self.checkpoint is not None else None
+        if saved is not None and self._event_id_at(saved.position) != saved.head:
+            saved = None  # saved for another log (a new one, a restored backup): scan this one
+        with self._lock:
+            self._knows_all = True
+            if saved is not None:
+                recovered = self._restore_checkpoint(saved)
+                if not lazily:
+                    self._index_all(effects)
+                    recovered = [key for key in recovered if self._index.by_key(key) is not None]
+        if saved is not None:
+            self._run_effects(effects)
+            return recovered
         with self._lock:
             for found in unfinished_instances(self.store):
                 if found.instance_id in self._index.open:
@@ -773,6 +812,41 @@ class EmbeddedEngine:
                 recovered = [key for key in recovered if self._index.by_key(key) is not None]
         self._run_effects(effects)
         return recovered
+
+    def _event_id_at(self, position: int) -> str:
+        """The id of the event at a log position ("" for none)."""
+        found = self.store.read(position - 1, 1) if position > 0 else []
+        return str(found[0].event.event_id) if found and found[0].position == position else ""
+
+    def _restore_checkpoint(self, saved: Checkpoint) -> list[str]:
+        """Take the checkpoint's entries as they are; what the log changed after it (and what had work in flight)
+        is folded from its events later (lazily, as a scan-recovered instance is). Lock held."""
+        recovered: list[str] = []
+        for instance in saved.instances:
+            iid = instance.instance_id
+            self._index.add(iid, instance.key, instance.tenant)
+            for task_id, spiff_id, element in instance.tasks:
+                self._index.add_task(task_id, UserTaskRef(iid, spiff_id, element))
+            self._index.subscribe(iid, frozenset((instance.tenant, name, correlation)
+                                                 for name, correlation in instance.subscriptions))
+            for ref, due in instance.timers:
+                self._schedule(iid, ref, due)
+            if instance.fold:
+                self._unindexed[iid] = None
+            recovered.append(instance.key)
+        for item in changes_after(self.store, saved.position):
+            event, iid = item.event, item.event.aggregate_id
+            if isinstance(event, ProcessStarted):
+                if iid not in self._index.open:
+                    self._index.add(iid, event.instance_key, event.tenant)
+                    recovered.append(event.instance_key)
+                self._unindexed[iid] = None
+            elif isinstance(event, (ProcessCompleted, ProcessCancelled)):
+                self._index.drop(iid)
+                self._unindexed.pop(iid, None)
+            elif iid in self._index.open:
+                self._unindexed[iid] = None  # moved on after the checkpoint: its entries are folded again
+        return [key for key in recovered if self._index.by_key(key) is not None]
 
     def index_pending(self, limit: int = 200) -> int:
         """Fold and index up to `limit` instances recovered lazily; returns how many are left."""

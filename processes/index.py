@@ -9,6 +9,7 @@ what stays in memory of each, so it holds no more than a lookup needs.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from uuid import UUID
 
@@ -30,7 +31,7 @@ class WaitIndex:
     """Open instances with their user tasks and message subscriptions, each reachable from its instance."""
 
     def __init__(self) -> None:
-        self.open: dict[UUID, str] = {}  # instance id -> instance key
+        self.open: dict[UUID, tuple[str, str]] = {}  # instance id -> (instance key, tenant: one shared string each)
         # instance key -> its instance id (a tuple of them in the rare case that tenants share a key)
         self._by_key: dict[str, UUID | tuple[UUID, ...]] = {}
         self.tasks: dict[UUID, UserTaskRef] = {}  # task id -> its user task
@@ -46,7 +47,7 @@ class WaitIndex:
 
     def add(self, instance_id: UUID, key: str, tenant: str) -> None:
         """An instance is open (started, or found unfinished after a restart); its id is that of (tenant, key)."""
-        self.open[instance_id] = key
+        self.open[instance_id] = (key, sys.intern(tenant))
         known = self._by_key.get(key)
         if known is None or known == instance_id:
             self._by_key[key] = instance_id
@@ -56,8 +57,9 @@ class WaitIndex:
 
     def drop(self, instance_id: UUID) -> None:
         """An instance finished (or cannot run here): forget it and everything it waited for."""
-        key = self.open.pop(instance_id, None)
-        if key is not None:
+        opened = self.open.pop(instance_id, None)
+        if opened is not None:
+            key = opened[0]
             known = self._by_key.get(key)
             if known == instance_id:
                 del self._by_key[key]
@@ -94,6 +96,10 @@ class WaitIndex:
                 self._tasks_of[ref.instance_id] = rest
             else:
                 self._tasks_of.pop(ref.instance_id, None)
+
+    def subscriptions_of(self, instance_id: UUID) -> frozenset[Subscription]:
+        """The messages one instance waits for."""
+        return self._subscriptions_of.get(instance_id, frozenset())
 
     def tasks_of(self, instance_id: UUID) -> dict[UUID, UserTaskRef]:
         """The announced user tasks of one instance."""

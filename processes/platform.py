@@ -40,6 +40,14 @@ def shipped_files(folder: Path = DEFINITIONS) -> list[Path]:
     return sorted(folder.glob("*.bpmn"))
 
 
+def checkpoint_path(store: EventStore) -> Path | None:
+    """Where the engine saves its open instances at a clean stop: beside a SQLite log file (None otherwise)."""
+    sqlite = getattr(store, "sqlite_file", None)
+    if sqlite is None or not Path(sqlite[0]).is_file():
+        return None
+    return Path(sqlite[0] + ".processes")
+
+
 class NotReady(RuntimeError):
     """The processes are still starting (or failed to): the engine and manager are not there yet."""
 
@@ -86,7 +94,7 @@ class Processes:
                 return
             from processes.engine import EmbeddedEngine
 
-            engine = EmbeddedEngine(self.bus, self.store)
+            engine = EmbeddedEngine(self.bus, self.store, checkpoint=checkpoint_path(self.store))
             deployed = [engine.deploy(path.read_bytes(), path.name) for path in shipped_files(self.definitions)]
             manager = ProcessManager(engine, self.bus, self.store, self.documents, lambda: self.runner.position)
             self.runner.share_windows(manager.types, manager.offer)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from uuid import UUID
 
 from commands.ports import EventStore
-from domain.process import ProcessCancelled, ProcessCompleted, ProcessStarted
+from domain.events import EVENT_TYPES, Positioned
+from domain.process import ProcessCancelled, ProcessCompleted, ProcessEvent, ProcessStarted
 
 _TYPES = frozenset({ProcessStarted.__name__, ProcessCompleted.__name__, ProcessCancelled.__name__})
 
@@ -35,4 +37,16 @@ def unfinished_instances(store: EventStore, batch: int = 10_000) -> list[Unfinis
                 running.pop(event.aggregate_id, None)
         if last <= after:
             return list(running.values())
+        after = last
+
+
+def changes_after(store: EventStore, position: int, batch: int = 10_000) -> Iterator[Positioned]:
+    """Every process-instance event after `position`, in log order (what a checkpoint does not know yet)."""
+    types = frozenset(name for name, event_type in EVENT_TYPES.items() if issubclass(event_type, ProcessEvent))
+    after = position
+    while True:
+        items, last = store.read_batch(after, batch, types)
+        yield from items
+        if last <= after:
+            return
         after = last

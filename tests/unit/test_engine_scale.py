@@ -6,12 +6,13 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
 import pytest
 
-from adapters.event_store import RecorderEventStore
+from adapters.event_store import RecorderEventStore, sqlite_event_store
 from commands.bus import Actor, CommandBus
 from domain.process import process_instance_id
 from domain.task import Task, TaskCancelled
@@ -197,3 +198,83 @@ def test_a_restarted_engine_reannounces_a_user_task_whose_task_was_never_created
     assert second.recover() == [key]
     assert [type(e).__name__ for e in store.events_of(task_id)] == ["TaskCreated"]
     assert isinstance(task_id, UUID)
+
+
+def test_a_clean_stop_saves_the_open_instances_and_a_restart_takes_them_without_folding_any(
+    store: RecorderEventStore, case_id: str, tmp_path: Path
+) -> None:
+    saved = tmp_path / "events.db.processes"
+    first = make_engine(store)
+    first.checkpoint = saved
+    assert first.recover(lazily=True) == []
+    keys = [first.start("review", tenant=TENANT, variables={"reviewer": "carol", "amount": n}, case_id=case_id,
+                        instance_key=f"r-{n}") for n in range(3)]
+    waiting = first.start("wait-reply", tenant=TENANT, variables={"caseId": "c-7"}, instance_key="waiting")
+    task_ids = [first.open_user_tasks(key, TENANT)["Review"] for key in keys]
+    next_timer = first.next_timer()
+    first.stop()
+    assert saved.is_file()
+
+    second = make_engine(store)
+    second.checkpoint = saved
+    assert sorted(second.recover(lazily=True)) == sorted([*keys, waiting])
+    assert not saved.exists()  # read once: a crash later must not find it stale
+    assert second.loaded_instances() == 0 and second.recovering == 0  # nothing folded
+    assert second.open_user_tasks(keys[1], TENANT) == {"Review": task_ids[1]}
+    assert second.next_timer() == next_timer
+    assert second.correlate_message(TENANT, "customer-replied", "c-7", {})
+    assert second.loaded_instances() == 1  # only the instance the message went to was loaded
+    assert second.complete_user_task(TENANT, task_ids[0], {"approved": True})
+    assert types(store, keys[0])[-1] == "ProcessAdvanced"
+    assert all(len([e for e in store.events_of(t) if type(e).__name__ == "TaskCreated"]) == 1 for t in task_ids)
+
+
+def test_what_the_log_changed_after_the_checkpoint_is_folded_again_and_a_crash_leaves_no_checkpoint(
+    store: RecorderEventStore, case_id: str, tmp_path: Path
+) -> None:
+    saved = tmp_path / "events.db.processes"
+    first = make_engine(store)
+    first.checkpoint = saved
+    first.recover()
+    keys = [first.start("review", tenant=TENANT, variables={"reviewer": "carol", "amount": n}, case_id=case_id,
+                        instance_key=f"r-{n}") for n in range(3)]
+    task_ids = [first.open_user_tasks(key, TENANT)["Review"] for key in keys]
+    first.stop()
+    other = make_engine(store)  # e.g. a tool run on the same log after the stop: no checkpoint of its own
+    other.recover()
+    assert other.complete_user_task(TENANT, task_ids[1], {"approved": True})
+    other.cancel(keys[2], "withdrawn", tenant=TENANT)
+    late = other.start("deadline", tenant=TENANT, variables={"limit": "P2D"}, instance_key="late")
+
+    second = make_engine(store)
+    second.checkpoint = saved
+    assert sorted(second.recover(lazily=True)) == sorted([keys[0], keys[1], late])
+    assert second.recovering == 2  # the one that moved on and the one started after the checkpoint
+    assert second.index_pending() == 0
+    assert second.open_user_tasks(keys[1], TENANT) == {}  # its review was completed after the checkpoint
+    assert second.open_user_tasks(keys[0], TENANT) == {"Review": task_ids[0]}
+    assert "Answer" in second.open_user_tasks(late, TENANT)
+    assert not saved.exists()
+
+    third = make_engine(store)  # the second never stopped cleanly: the log is scanned
+    third.checkpoint = saved
+    assert sorted(third.recover(lazily=True)) == sorted([keys[0], keys[1], late])
+    assert third.recovering == 3
+
+
+def test_a_checkpoint_saved_for_another_log_is_not_taken(
+    store: RecorderEventStore, case_id: str, tmp_path: Path
+) -> None:
+    saved = tmp_path / "events.db.processes"
+    first = make_engine(store)
+    first.checkpoint = saved
+    first.recover()
+    first.start("review", tenant=TENANT, variables={"reviewer": "carol", "amount": 1}, case_id=case_id)
+    first.stop()
+    fresh = sqlite_event_store(tmp_path / "fresh.db")  # a new log beside the old checkpoint
+    try:
+        second = make_engine(fresh)
+        second.checkpoint = saved
+        assert second.recover(lazily=True) == [] and second.open_instances() == 0
+    finally:
+        fresh.close()
