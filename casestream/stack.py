@@ -289,7 +289,8 @@ def _seed_demo(env: dict[str, str], data_dir: Path, say: Callable[[str], None]) 
     lines = [line for line in result.stdout.splitlines() if line.startswith("demo:")]
     if result.returncode != 0:
         raise RuntimeError(f"loading the demo failed:\n{result.stdout[-2000:]}{result.stderr[-2000:]}")
-    say(f"  {lines[-1] if lines else 'demo: loaded'}")
+    for line in lines or ["demo: loaded"]:
+        say(f"  {line}")
 
 
 def banner(stack: Stack) -> list[str]:

@@ -45,14 +45,21 @@ def format_status(status: dict[str, Any], measured: dict[str, Any] | None) -> li
     age = time.time() - float(status["updated"])
     lines = [f"stack: supervisor pid {status['pid']}, status {age:.1f}s old, data {status['data_dir']}",
              f"front door: {status['front_door']}  (portal {status['front_door']}/, API {status['front_door']}/api)",
-             f"{'child':<12} {'role':<14} {'state':<11} {'pid':>7} {'restarts':>8}  {'up':>8}  last exit"]
+             f"{'child':<15} {'role':<15} {'state':<11} {'pid':>7} {'restarts':>8}  {'up':>8}  last exit"]
     for child in status["children"]:
-        lines.append(f"{child['name']:<12} {child['role']:<14} {child['state']:<11} {child['pid']:>7} "
+        lines.append(f"{child['name']:<15} {child['role']:<15} {child['state']:<11} {child['pid']:>7} "
                      f"{child['restarts']:>8}  {child['up_seconds']:>7.0f}s  {child['last_exit'] or '-'}")
-    if measured is None:
+    if not measured:
         lines.append("lag: the front door did not answer /readyz")
-    else:
-        lines.append(f"lag: {json.dumps(measured, sort_keys=True)}")
+        return lines
+    relay = measured.get("relay") or {}
+    lines.append(f"lag ({measured.get('mode', '?')}): {measured.get('events_behind', '?')} events, "
+                 f"{measured.get('seconds_behind', '?')} s behind; relay {relay.get('events', '?')} events, "
+                 f"{relay.get('seconds', '?')} s")
+    for name, partitions in sorted((measured.get("read_models") or {}).items()):
+        events = sum(int(p.get("events", 0)) for p in partitions)
+        seconds = max((float(p.get("seconds", 0.0)) for p in partitions), default=0.0)
+        lines.append(f"  {name:<14} {events:>7} events  {seconds:>7.1f} s  ({len(partitions)} partitions)")
     return lines
 
 
