@@ -23,7 +23,7 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
     TimerEventDefinition,
 )
 
-from processes.feel import Expression, compile_feel
+from processes.feel import Expression, compile_feel, feel_clock
 
 Clock = Callable[[], datetime]
 
@@ -65,7 +65,8 @@ class FeelScriptEngine(PythonScriptEngine):  # type: ignore[misc]
 
     def evaluate(self, task: Any, expression: str, external_context: Any = None) -> Any:
         try:
-            return evaluate(expression, self.variables)
+            with feel_clock(self.clock):  # now()/today() on the instance's clock, like its timers
+                return evaluate(expression, self.variables)
         except Exception as exc:
             raise WorkflowTaskException(f"cannot evaluate {expression!r}: {exc}", task=task, exception=exc) from exc
 

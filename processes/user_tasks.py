@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -14,8 +14,9 @@ import orjson
 from SpiffWorkflow.task import Task
 
 from commands.messages import CreateTask
+from processes.feel import feel_clock
 from processes.instance import Instance
-from processes.runtime import evaluate
+from processes.runtime import FeelScriptEngine, evaluate
 
 log = logging.getLogger("casestream.engine")
 FORMS = Path(__file__).resolve().parent / "definitions" / "forms"
@@ -75,6 +76,13 @@ def user_task_command(instance: Instance, task: Task, task_id: UUID) -> CreateTa
     if instance.case_id is None:
         log.info("process %s: user task %s has no case to live on (no caseId)", instance.key, task.task_spec.name)
         return None
+    engine = task.workflow.top_workflow.script_engine
+    clock = engine.clock if isinstance(engine, FeelScriptEngine) else (lambda: datetime.now(UTC))
+    with feel_clock(clock):  # a due date =now() + duration(...) counts from the instance's clock, like its timers
+        return _user_task_command(instance, task, task_id)
+
+
+def _user_task_command(instance: Instance, task: Task, task_id: UUID) -> CreateTask:
     spec = task.task_spec
     element = spec.name
     ext: dict[str, Any] = getattr(spec, "extensions", None) or instance.model.extensions.get(element, {})
