@@ -27,6 +27,9 @@ HistoryRow = tuple[Any, int, str, bytes]
 SelectHistories = Callable[[Sequence[tuple[UUID, int]]], Sequence[HistoryRow]]
 HISTORIES_PER_QUERY = 500
 HISTORY_CACHE_BYTES = 24 * 2**20  # stored (JSON) bytes of the cached histories; decoded they take a few times more
+# longer histories are not cached: a number sequence gains an event per case, and extending its cached copy (a new
+# list per append: readers may hold the old one) would cost more with every case opened
+HISTORY_MAX_EVENTS = 1_000
 
 
 class RecorderEventStore:
@@ -97,6 +100,9 @@ class RecorderEventStore:
             for event, size in zip(events, sizes, strict=True):
                 aggregate_id = event.aggregate_id
                 known = self._histories.get(aggregate_id)
+                if known is not None and len(known) >= HISTORY_MAX_EVENTS:
+                    self._forget_history(aggregate_id)
+                    continue
                 if known is not None and known[-1].version + 1 == event.version:
                     self._histories[aggregate_id] = [*known, event]
                 elif known is None and event.version == 1:
@@ -115,6 +121,11 @@ class RecorderEventStore:
             aggregate_id, _ = self._histories.popitem(last=False)
             self.cached_bytes -= self._history_bytes.pop(aggregate_id, 0)
 
+    def _forget_history(self, aggregate_id: UUID) -> None:
+        """Drop one cached history (lock held)."""
+        self._histories.pop(aggregate_id, None)
+        self.cached_bytes -= self._history_bytes.pop(aggregate_id, 0)
+
     def _known(self, aggregate_id: UUID) -> tuple[list[Event] | None, int]:
         """The cached history and its stored bytes."""
         with self._histories_lock:
@@ -125,7 +136,10 @@ class RecorderEventStore:
         """The whole history (what was cached, `known_bytes` stored bytes, plus what was read after it, `size`
         bytes), kept for the next load."""
         events = [*known, *fresh] if known else fresh
-        if events:
+        if len(events) > HISTORY_MAX_EVENTS:
+            with self._histories_lock:
+                self._forget_history(aggregate_id)
+        elif events:
             with self._histories_lock:
                 current = self._histories.get(aggregate_id)
                 if current is None or current[-1].version <= events[-1].version:

@@ -7,6 +7,9 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
+import pytest
+
+from adapters import event_store
 from adapters.event_store import sqlite_event_store
 from commands import messages as m
 from commands.bus import Actor, CommandBus
@@ -66,6 +69,27 @@ def test_the_cache_is_bounded_by_the_stored_bytes_of_what_it_holds_and_evicted_h
         assert store._known(cases[-1])[0] is not None
         assert [type(e).__name__ for e in store.events_of(cases[0])] == ["CaseOpened", *["CommentAdded"] * 3]
         assert store.cached_bytes <= 20_000
+        assert store.cached_bytes == sum(store._history_bytes.values())
+    finally:
+        store.close()
+
+
+def test_a_history_longer_than_the_cap_is_not_cached_and_still_loads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(event_store, "HISTORY_MAX_EVENTS", 3)  # (1,000 in use: a number sequence's history)
+    store = sqlite_event_store(tmp_path / "events.db")
+    try:
+        bus = CommandBus(store)
+        bus.dispatch(claim_definition(), ALICE)
+        case = UUID(bus.dispatch(m.OpenCase(definition_key="claim", title="t", data={"amount": 1}), ALICE).id)
+        bus.dispatch(m.AddComment(case_id=case, body="one"), ALICE)
+        assert len(store._known(case)[0] or []) == 2
+        for n in range(3):
+            bus.dispatch(m.AddComment(case_id=case, body=f"more {n}"), ALICE)
+        assert store._known(case)[0] is None  # dropped once it reached the cap, not copied on every append
+        assert len(store.events_of(case)) == 5
+        assert store._known(case)[0] is None
         assert store.cached_bytes == sum(store._history_bytes.values())
     finally:
         store.close()
