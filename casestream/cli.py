@@ -187,7 +187,8 @@ def status(
     if found is None:
         typer.echo(f"no distributed stack runs from {data_dir.resolve()} (casestream up --distributed)")
         raise typer.Exit(1)
-    for line in format_status(found, lag(found["front_door"]) if found.get("front_door") else None):
+    urls = [url for url in (found.get("front_door"), *found.get("api_urls", [])) if url]
+    for line in format_status(found, lag(urls)):
         typer.echo(line)
 
 

@@ -91,6 +91,7 @@ class Stack:
     started: list[Server] = field(default_factory=list)
     supervisor: Supervisor | None = None
     front_door: str | None = None
+    api_urls: list[str] = field(default_factory=list)
 
     @property
     def processes(self) -> dict[str, Any]:
@@ -242,6 +243,7 @@ def start(config: StackConfig, say: Callable[[str], None]) -> Stack:
                 url = f"http://127.0.0.1:{port}"
                 _wait_ready(url, replica)
                 urls.append(url)
+                stack.api_urls.append(url)
                 say(f"  api-{i}: {url} (log {replica.spec.log})")
             stack.front_door = urls[0]
             if "traefik" in available:
@@ -321,7 +323,7 @@ def banner(stack: Stack) -> list[str]:
 def write_status(stack: Stack) -> None:
     """The supervisor's status file: every child, its restarts, the front door, the stack's names."""
     status = {
-        "pid": os.getpid(), "updated": time.time(), "front_door": stack.front_door,
+        "pid": os.getpid(), "updated": time.time(), "front_door": stack.front_door, "api_urls": stack.api_urls,
         "data_dir": str(stack.config.data_dir.resolve()),
         "names": stack.names.__dict__ if stack.names else {},
         "servers": [s.name for s in stack.servers], "started_servers": [s.name for s in stack.started],

@@ -30,14 +30,17 @@ def read_status(data_dir: Path) -> dict[str, Any] | None:
     return status if pid_alive(int(status.get("pid", 0))) else None
 
 
-def lag(front_door: str) -> dict[str, Any] | None:
-    """The read models' and the relay's lag as the front door's /readyz reports it (None when it does not answer)."""
-    try:
-        reply = httpx.get(f"{front_door}/readyz", timeout=3)
-        found: dict[str, Any] = reply.json().get("lag") or {}
-        return found
-    except (httpx.HTTPError, ValueError):
-        return None
+def lag(urls: list[str]) -> dict[str, Any] | None:
+    """The read models' and the relay's lag as /readyz reports it: from the front door, else from the first API
+    replica that answers (the edge sends /readyz to one replica, which may be restarting); None when none does."""
+    for url in urls:
+        try:
+            found: dict[str, Any] | None = httpx.get(f"{url}/readyz", timeout=3).json().get("lag")
+        except (httpx.HTTPError, ValueError, AttributeError):
+            continue
+        if found:
+            return found
+    return None
 
 
 def format_status(status: dict[str, Any], measured: dict[str, Any] | None) -> list[str]:
@@ -50,7 +53,7 @@ def format_status(status: dict[str, Any], measured: dict[str, Any] | None) -> li
         lines.append(f"{child['name']:<15} {child['role']:<15} {child['state']:<11} {child['pid']:>7} "
                      f"{child['restarts']:>8}  {child['up_seconds']:>7.0f}s  {child['last_exit'] or '-'}")
     if not measured:
-        lines.append("lag: the front door did not answer /readyz")
+        lines.append("lag: neither the front door nor an API replica answered /readyz")
         return lines
     relay = measured.get("relay") or {}
     lines.append(f"lag ({measured.get('mode', '?')}): {measured.get('events_behind', '?')} events, "
