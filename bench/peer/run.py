@@ -112,7 +112,8 @@ class Row:
         self.floor = floor
 
     def add(self, name: str, op: str, loop: str, run: Run, server_cpu: float | None, note: str = "") -> None:
-        ratio = run.rate / self.floor["create"] if self.floor.get("create") and op == "create" else None
+        closed = loop.startswith("closed")
+        ratio = run.rate / self.floor["create"] if self.floor.get("create") and op == "create" and closed else None
         self.rows.append([
             name, op, loop, f"{run.rate:,.0f}", f"{run.p(50):.1f}", f"{run.p(99):.1f}", run.errors,
             "-" if server_cpu is None else f"{server_cpu / max(1, run.ok) * 1000:.2f}",
@@ -144,14 +145,13 @@ async def measure(target: Target, args: argparse.Namespace, row: Row, ops: tuple
 
 
 async def lag_sampler(url: str, into: list[float], stop: asyncio.Event) -> None:
-    """The process manager's lag (seconds) from /readyz, every 0.5 s until stop."""
+    """The process manager's lag (seconds) from /metrics (any worker measures it), every 0.5 s until stop."""
     async with httpx.AsyncClient(base_url=url, timeout=10) as client:
         while not stop.is_set():
             with contextlib.suppress(httpx.HTTPError, ValueError):
-                report = (await client.get("/readyz")).json()
-                seconds = (report.get("processes") or {}).get("lag_seconds")
-                if seconds is not None:
-                    into.append(float(seconds))
+                for line in (await client.get("/metrics")).text.splitlines():
+                    if line.startswith("casestream_process_manager_lag_seconds "):
+                        into.append(float(line.split()[1]))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 0.5)
 
