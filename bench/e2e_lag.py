@@ -305,6 +305,10 @@ def distributed_phase(pg: dict[str, str], rate: float, seconds: float, tmp: Path
         return run
     finally:
         stop_children(procs)
+        for i in range(2):  # how each worker's time went (its last progress line)
+            lines = [line for line in (tmp / f"worker-{i}.log").read_text(errors="replace").splitlines()
+                     if "events folded" in line] if (tmp / f"worker-{i}.log").exists() else []
+            print(f"worker {i}: {lines[-1].split('worker ', 1)[-1] if lines else '(no progress line)'}")
         client.drop_database(database)
         client.close()
         store.close()

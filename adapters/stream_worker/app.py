@@ -136,6 +136,7 @@ class StreamWorker:
         self._consumer: AIOKafkaConsumer | None = None
         self._commit: asyncio.Task[None] | None = None
         self._stop: asyncio.Event | None = None
+        self._logged_at = time.monotonic()
 
     def _new_consumer(self) -> AIOKafkaConsumer:
         c = self.config
@@ -233,10 +234,13 @@ class StreamWorker:
             self.batches += 1
             self.folded += outcome.applied
             self.parked += len(outcome.parked)
-            if self.batches % 50 == 1:
+            if self.batches == 1 or time.monotonic() - self._logged_at >= 10:
+                self._logged_at = time.monotonic()
                 elapsed = max(1e-9, time.monotonic() - self.started)
-                log.info("worker %s: %d events folded (%.0f/s since start), %d parked", self.name, self.folded,
-                         self.folded / elapsed, self.parked)
+                phases = ", ".join(f"{k} {v:.1f}" for k, v in sorted(self.processor.seconds.items()))
+                log.info("worker %s: %d events folded in %d batches (%.0f/s since start), %d parked; seconds by "
+                         "phase: %s", self.name, self.folded, self.batches, self.folded / elapsed, self.parked,
+                         phases)
             return outcome
 
     def run(self) -> None:
