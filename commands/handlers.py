@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 from uuid import UUID
 
 from commands import messages as m
+from commands.mail_messages import ReceiveEmail
 from commands.unit_of_work import UnitOfWork
 from domain.aggregate import Aggregate
 from domain.case import Case
@@ -323,7 +324,7 @@ def handler_for(command: m.Command) -> Handler:
 
 def contention_key(command: m.Command, tenant: str) -> str | None:
     """A key naming the hot aggregate a command competes for, if any (case openings share a number sequence)."""
-    if isinstance(command, m.OpenCase):
+    if isinstance(command, m.OpenCase | ReceiveEmail):  # a received e-mail may open a case of its mailbox
         return f"case-numbers:{tenant}:{command.definition_key}"
     return None
 

@@ -244,3 +244,13 @@ def test_generated_mime_never_crashes_the_ingester_nor_loses_a_message(
 def test_message_keys_ignore_angle_brackets_and_spaces() -> None:
     assert message_key("acme", " <a@b> ") == message_key("acme", "a@b")
     assert message_key("acme", "a@b") != message_key("globex", "a@b")
+
+
+def test_concurrent_deliveries_each_open_a_case_with_its_own_number(ingester: MailIngester) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    raws = [bytes(_mail(subject=f"Parallel {n} {uuid.uuid4().hex}")) for n in range(8)]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        outcomes = list(pool.map(lambda raw: ingester.ingest(raw, MAILBOX, "acme"), raws))
+    assert [o.status for o in outcomes] == ["received"] * 8
+    assert len({o.number for o in outcomes}) == 8
