@@ -90,7 +90,8 @@ class World:
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     data: Path = tmp_path_factory.mktemp("walk")
-    with live_server(Settings(data_dir=data, policy_engine="embedded")) as server:
+    # no outbox: its background sends would store events while the walk checks that a request stored none
+    with live_server(Settings(data_dir=data, policy_engine="embedded", mail_outbox=False)) as server:
         yield _populate(server)
 
 
@@ -98,9 +99,9 @@ def _populate(server: LiveServer) -> World:
     secret = f"acme-secret-{uuid.uuid4().hex[:10]}"
     with _client(server, "ada", "acme", ("admin",), ("fraud-team",)) as admin, \
             _client(server, "fay", "acme", ("caseworker",), ("fraud-team",)) as member:
-        _ok(admin.post("/api/definitions", json=CLAIM))
+        _ok(admin.post("/api/definitions", json={**CLAIM, "mail": {"address": "claims@walk.test"}}))
         fraud = {**CLAIM, "key": "fraud", "name": f"Fraud {secret}", "number_prefix": "FRD",
-                 "access": CONFIDENTIAL_ACCESS}
+                 "access": CONFIDENTIAL_ACCESS, "mail": {"address": "fraud@walk.test"}}
         _ok(admin.post("/api/definitions", json=fraud))
         _ok(admin.post("/api/queues", json={"key": "vault", "name": f"Vault {secret}"}))
         _ok(admin.post("/api/record-types", json={"key": "vendor", "name": f"Vendor {secret}",
@@ -116,8 +117,10 @@ def _populate(server: LiveServer) -> World:
                                                                             "assignee": "fay"}))
             _ok(client.get(f"/api/tasks/{task['id']}", params={"wait_for": task["position"]}))
             document_id, upload_id = _document(client, case["id"], f"{tag} file {secret}.txt")
+            mail = _ok(client.post(f"/api/cases/{case['id']}/messages", json={
+                "subject": f"{tag} mail {secret}", "body": f"{tag} body {secret}", "to": ["someone@walk.test"]}))
             return {"case_id": case["id"], "comment_id": _comment_id(client, case["id"]), "task_id": task["id"],
-                    "document_id": document_id, "upload_id": upload_id}
+                    "document_id": document_id, "upload_id": upload_id, "message_id": mail["id"]}
 
         regular = case_with_everything(admin, "claim", "regular")
         confidential = case_with_everything(member, "fraud", "confidential")
@@ -127,15 +130,17 @@ def _populate(server: LiveServer) -> World:
         secrets={secret, *regular.values(), *confidential.values()},
         tenant="acme",
         # type, record and definition keys are names in the caller's own tenant: B may have its own "vendor"
-        protected=frozenset({"case_id", "comment_id", "task_id", "document_id", "upload_id"}),
+        protected=frozenset({"case_id", "comment_id", "task_id", "document_id", "upload_id", "message_id"}),
     )
     conf = Protected(
         params={**confidential, "type_key": "vendor", "record_key": "v1", "definition_key": "fraud"},
         secrets={f"confidential {secret}", f"confidential note {secret}", f"confidential task {secret}",
-                 f"Fraud {secret}", *confidential.values()},
+                 f"confidential mail {secret}", f"Fraud {secret}", *confidential.values()},
         tenant="acme",
-        protected=frozenset({"case_id", "comment_id", "task_id", "document_id", "upload_id", "definition_key"}),
-        aggregates={confidential["case_id"], confidential["task_id"], confidential["document_id"], *definition_ids},
+        protected=frozenset({"case_id", "comment_id", "task_id", "document_id", "upload_id", "message_id",
+                             "definition_key"}),
+        aggregates={confidential["case_id"], confidential["task_id"], confidential["document_id"],
+                    confidential["message_id"], *definition_ids},
         definition="fraud",
     )
     return World(server, secret, tenant_a, conf, regular["case_id"])
@@ -179,8 +184,7 @@ def _path(template: str, p: Protected) -> str:
         return f"/storage/{p.tenant}/{p.params['case_id']}/uploads/{p.params['upload_id']}"
     values = {"case_id": p.params["case_id"], "comment_id": p.params["comment_id"], "task_id": p.params["task_id"],
               "document_id": p.params["document_id"], "upload_id": p.params["upload_id"],
-              # a message id of the protected case: its document's (no message of it exists; the walk expects 404)
-              "message_id": p.params["document_id"],
+              "message_id": p.params["message_id"],
               "type_key": p.params["type_key"], "definition_key": p.params["definition_key"],
               "key": p.params["record_key"] if record else p.params["definition_key"]}
     path = template
