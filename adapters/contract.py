@@ -26,6 +26,7 @@ from uuid import UUID
 
 from adapters.cloudevents import (
     DATA_CONTENT_TYPE,
+    RELAY_READ_AT_HEADER,
     SOURCE,
     SPECVERSION,
     STRUCTURED_CONTENT_TYPE,
@@ -35,7 +36,7 @@ from adapters.codec import payload_fields
 from domain.events import EVENT_TYPES, Event
 
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
-CONTRACT_VERSION = "1.0.0"
+CONTRACT_VERSION = "1.1.0"  # 1.1.0: the casestream-relay-read-at record header (additive; docs/topics.md)
 DEFAULT_PREFIX = "casestream"
 DEFAULT_PARTITIONS = 6
 
@@ -300,6 +301,22 @@ def _channel_id(family: str) -> str:
     return f"{family}Events"
 
 
+# the Kafka record headers of every published message (1.1.0 added the relay's read time; consumers ignore
+# headers they do not know, so adding one is compatible)
+RECORD_HEADERS: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "content-type": {"type": "string", "const": STRUCTURED_CONTENT_TYPE},
+        RELAY_READ_AT_HEADER: {
+            "type": "string", "pattern": r"^[0-9]+(\.[0-9]+)?$",
+            "description": "When the relay read the event from the event store: Unix seconds, decimal ASCII (since "
+                           "contract 1.1.0; for measuring the trip's stages, never for ordering).",
+        },
+    },
+    "required": ["content-type"],
+}
+
+
 def asyncapi(prefix: str = DEFAULT_PREFIX, partitions: int = DEFAULT_PARTITIONS) -> dict[str, Any]:
     """The AsyncAPI 3.0 document of the published topics (generated from the code)."""
     published = published_types()
@@ -332,6 +349,7 @@ def asyncapi(prefix: str = DEFAULT_PREFIX, partitions: int = DEFAULT_PARTITIONS)
             "title": f"{name} v{event_type.class_version}",
             "summary": doc.splitlines()[0],
             "contentType": STRUCTURED_CONTENT_TYPE.split(";")[0],
+            "headers": {"$ref": "#/components/schemas/RecordHeaders"},
             "payload": {"$ref": f"#/components/schemas/{key}"},
             "bindings": {"kafka": {"key": {"type": "string", "format": "uuid",
                                            "description": "The aggregate id (CloudEvents subject)."},
@@ -353,7 +371,10 @@ def asyncapi(prefix: str = DEFAULT_PREFIX, partitions: int = DEFAULT_PARTITIONS)
         "operations": operations,
         "components": {
             "messages": messages,
-            "schemas": {key: {k: v for k, v in s.items() if k != "$schema"} for key, s in schemas.items()},
+            "schemas": {
+                "RecordHeaders": RECORD_HEADERS,
+                **{key: {k: v for k, v in s.items() if k != "$schema"} for key, s in schemas.items()},
+            },
         },
     }
 
