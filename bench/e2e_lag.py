@@ -307,7 +307,7 @@ def distributed_phase(pg: dict[str, str], rate: float, seconds: float, tmp: Path
         stop_children(procs)
         for i in range(2):  # how each worker's time went (its last progress line)
             lines = [line for line in (tmp / f"worker-{i}.log").read_text(errors="replace").splitlines()
-                     if "events folded" in line] if (tmp / f"worker-{i}.log").exists() else []
+                     if "seconds by phase" in line] if (tmp / f"worker-{i}.log").exists() else []
             print(f"worker {i}: {lines[-1].split('worker ', 1)[-1] if lines else '(no progress line)'}")
         client.drop_database(database)
         client.close()

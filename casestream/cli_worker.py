@@ -1,4 +1,4 @@
-"""`casestream worker` (Faust: Kafka -> MongoDB read models), `worker retry-dead-letters`, `worker rebuild`."""
+"""`casestream worker` (Kafka -> MongoDB read models), `worker retry-dead-letters`, `worker rebuild`."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import typer
 from casestream.cli_process import log_info
 from casestream.settings import Settings
 
-if TYPE_CHECKING:  # faust, aiokafka and pymongo belong to the distributed mode: imported only when a command runs
+if TYPE_CHECKING:  # aiokafka and pymongo belong to the distributed mode: imported only when a command runs
     from adapters.stream_worker.app import WorkerConfig
 
 
@@ -40,7 +40,7 @@ def worker_config(settings: Settings, name: str = "") -> WorkerConfig:
 
 def register(app: typer.Typer) -> None:
     """Add `worker` and its sub-commands to the casestream command."""
-    worker_app = typer.Typer(help="Fold the Kafka event topics into the MongoDB read models (Faust).")
+    worker_app = typer.Typer(help="Fold the Kafka event topics into the MongoDB read models.")
 
     @worker_app.callback(invoke_without_command=True)
     def worker(

@@ -1,6 +1,6 @@
 """The distributed read side: `casestream worker` folds the Kafka event topics into MongoDB read models.
 
-Modules: `app` (the Faust app and agent), `processing` (one batch: decode, park, fold, write, track),
+Modules: `app` (the group consumer), `processing` (one batch: decode, park, fold, write, track),
 `parking` (poison events and the events that wait behind them), `dead_letters` (the dead-letter topic),
 `rebuild` (read models again from Kafka or from the event store). See docs/read-models.md.
 

@@ -1,6 +1,6 @@
 """One batch of Kafka records -> MongoDB read models: decode, park, `fold_batch`, one write, per-partition tracking.
 
-Synchronous (pymongo); the Faust agent and the Kafka rebuild run it in a thread. Every step is idempotent, so a
+Synchronous (pymongo); the worker's consumer and the Kafka rebuild run it in a thread. Every step is idempotent, so a
 batch that is delivered again (a crash before the offsets were committed, a rebalance) changes nothing:
 documents carry the position of the last event folded into them and `fold_batch` skips anything at or below it.
 """
