@@ -125,6 +125,9 @@ async def test_every_event_arrives_once_in_case_order_as_cloudevents(
         assert record.topic == topic_of[stored.event.type_name()]
         assert record.key == str(stored.event.aggregate_id).encode() == ce["subject"].encode()
         assert dict(record.headers)["content-type"] == b"application/cloudevents+json; charset=UTF-8"
+        # when the relay read it from the store (contract 1.1.0): at most when the record was created for sending
+        read_at = float(dict(record.headers)["casestream-relay-read-at"])
+        assert read_at <= record.timestamp / 1000 + 0.001
     opened = next(ce for _r, ce in _decoded(records) if ce["type"] == "casestream.CaseOpened.v1")
     assert opened["subject"] in case_ids
     assert (opened["specversion"], opened["source"], opened["datacontenttype"]) == ("1.0", "casestream",

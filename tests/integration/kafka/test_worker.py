@@ -4,6 +4,7 @@ workers in one group share the partitions; both rebuilds give the same read mode
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import pytest
@@ -75,6 +76,10 @@ async def test_worker_folds_relayed_events_into_the_read_models_a_fresh_fold_giv
         assert doc["event_time"] == at_position[doc["position"]].occurred_at.isoformat(), name
         assert documents.tracking(name) == doc["position"]
         assert doc["worker"] == worker.name
+        # the trip of that event, stage by stage (relay read, sent, received, batched, written), in order
+        stages = doc["stages"]
+        times = [stages[stage] for stage in ("read", "sent", "received", "batched", "written")]
+        assert all(a <= b + 0.001 for a, b in itertools.pairwise(times)), stages  # Kafka's clock is in ms
 
     # the same records delivered again (a crash before the offsets were committed) change nothing
     before = snapshot(documents)
