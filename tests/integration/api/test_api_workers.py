@@ -139,3 +139,18 @@ def test_concurrent_writers_in_both_processes_neither_duplicate_nor_lose_events(
         store.close()
     raced = [e for e in stored if isinstance(e, CaseOpened) and e.title == "race"]
     assert sorted(str(e.aggregate_id) for e in raced) == sorted(o["id"] for o in opened)
+
+
+def test_the_follower_s_live_feed_carries_what_the_runner_process_stored(workers: Workers) -> None:
+    with closing(workers.client_of("runner")) as write, closing(workers.client_of("follower")) as feed:
+        before = open_claim(write, "before the feed")
+        headers = {"Last-Event-ID": str(before["position"])}
+        with feed.stream("GET", "/api/events", headers=headers, timeout=20) as stream:
+            assert stream.status_code == 200
+            opened = open_claim(write, "seen live through the follower")
+            seen = False
+            for line in stream.iter_lines():
+                if opened["id"] in line:
+                    seen = True
+                    break
+    assert seen
