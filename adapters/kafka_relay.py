@@ -31,7 +31,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from aiokafka.partitioner import DefaultPartitioner, murmur2
 
 from adapters import cloudevents
@@ -342,8 +342,20 @@ class KafkaRelay:
             heads[slot] = max(heads.get(slot, 0), item.position)
         return heads
 
-    async def start(self) -> None:
-        await self.ensure_topics()
+    async def start(self, attempts: int = 30) -> None:
+        """Create the topics (retried with back-off for about two minutes while a broker is unreachable, so a relay
+        starting while one node of the cluster restarts does not die with it), load the position, open the
+        producer."""
+        for attempt in range(attempts):
+            try:
+                await self.ensure_topics()
+                break
+            except KafkaError as exc:
+                if attempt + 1 == attempts:
+                    raise
+                delay = min(5.0, 0.25 * 2**attempt)
+                log.warning("creating topics failed (%s: %s); retrying in %.1fs", type(exc).__name__, exc, delay)
+                await asyncio.sleep(delay)
         self.position = await asyncio.to_thread(self.positions.load, self.config.name)
         self._producer = await self._start_producer()
         log.info("relay %s starts after position %d", self.config.name, self.position)
