@@ -19,9 +19,8 @@ from api.json_reply import JsonReply
 from api.schemas.commands import CommandReply
 from api.schemas.problem import command_responses
 from api.strict_json import StrictJsonRoute
-from casestream.bootstrap import Platform
 from commands import messages as m
-from commands.bus import Envelope
+from commands.bus import Actor, Envelope
 from commands.outcomes import Result
 
 router = APIRouter(prefix="/api", tags=["commands"], route_class=StrictJsonRoute)
@@ -101,17 +100,19 @@ def add_command_route(
     )
 
 
+async def submit_command(request: Request, command: m.Command, actor: Actor) -> Result:
+    """Hand one command to the bus through the app's intake, with the request's correlation and causation ids."""
+    headers = request.headers
+    envelope = Envelope(command, actor, headers.get("x-correlation-id"), headers.get("x-causation-id"))
+    return await intake_of(request.app.state, request.app.state.platform.bus, BUS_THREADS).submit(envelope)
+
+
 def command_route(path: str, command_type: type[m.Command], *, status: int = 200) -> None:
     """Register POST path for command_type (the bus's policy decides who may send it)."""
     body_type = body_model(command_type)
 
     async def endpoint(request: Request, body: body_type, actor: BearerActorDep, **_path: Any) -> Response:  # type: ignore[valid-type]
-        command = command_of(command_type, body, request)
-        state = request.app.state
-        platform: Platform = state.platform
-        headers = request.headers
-        envelope = Envelope(command, actor, headers.get("x-correlation-id"), headers.get("x-causation-id"))
-        result = await intake_of(state, platform.bus, BUS_THREADS).submit(envelope)
+        result = await submit_command(request, command_of(command_type, body, request), actor)
         return JsonReply(reply_of(result), status_code=status if not result.repeated else 200)
 
     add_command_route(router, path, endpoint, command_type, status)

@@ -9,7 +9,6 @@ The routes translate HTTP into commands and storage calls; the rules are the Doc
 import asyncio
 import uuid
 from datetime import timedelta
-from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
@@ -23,7 +22,7 @@ from api.deps import ActorDep, BearerActorDep, PlatformDep, Waited
 from api.json_reply import JsonReply
 from api.problems import ApiProblem
 from api.read_scope import ReadScopeDep
-from api.routes_commands import BUS_THREADS, add_command_route, batchable, body_model, command_of, reply_of
+from api.routes_commands import add_command_route, batchable, body_model, command_of, reply_of, submit_command
 from api.schemas.commands import CommandReply
 from api.schemas.documents import Document, DownloadLink, StoredObject, UploadTicket
 from api.schemas.params import CaseIdPath
@@ -31,8 +30,6 @@ from api.schemas.problem import command_responses, problem_responses, query_resp
 from api.strict_json import StrictJsonRoute
 from casestream.bootstrap import Platform
 from commands import messages as m
-from commands.bus import Actor
-from commands.outcomes import Result
 from commands.upload_precheck import check_confirmable
 from domain.document import AVAILABLE, VersionNotAvailable
 from domain.errors import DomainError, FieldError, NotFound, ValidationFailed
@@ -52,15 +49,6 @@ def _storage(platform: Platform) -> ObjectStorage:
 
 def _ttl(platform: Platform) -> timedelta:
     return timedelta(seconds=platform.settings.document_url_seconds)
-
-
-async def _submit(request: Request, command: m.Command, actor: Actor) -> Result:
-    platform: Platform = request.app.state.platform
-    headers = request.headers
-    return await asyncio.get_running_loop().run_in_executor(BUS_THREADS, partial(
-        platform.bus.submit, command, actor,
-        correlation_id=headers.get("x-correlation-id"), causation_id=headers.get("x-causation-id"),
-    ))
 
 
 # -- queries ---------------------------------------------------------------------------------------------------
@@ -181,7 +169,7 @@ async def request_upload(request: Request, case_id: CaseIdPath, body: _RequestBo
     """Declare an upload (name, type, size, SHA-256): the definition's limits are checked before any byte moves;
     the reply's URL takes the bytes."""
     command = command_of(m.RequestDocumentUpload, body, request)
-    result = await _submit(request, command, actor)
+    result = await submit_command(request, command, actor)
     platform: Platform = request.app.state.platform
     key = upload_key(actor.tenant, case_id, str(result.extra["upload_id"]))
     ttl = _ttl(platform)
@@ -228,7 +216,7 @@ async def confirm_upload(request: Request, case_id: CaseIdPath, document_id: Doc
                                        "sha256": measured.sha256, "object_key": content,
                                        "scan": measured.verdict.status, "scan_reason": measured.verdict.reason})
     try:
-        result = await _submit(request, command, actor)
+        result = await submit_command(request, command, actor)
     except DomainError:
         if created:  # nobody references bytes this refused confirm stored
             await run_in_threadpool(storage.delete, content)
@@ -244,7 +232,7 @@ def _document_command(path: str, command_type: type[m.Command]) -> None:
     body_type = body_model(command_type)
 
     async def endpoint(request: Request, body: body_type, actor: BearerActorDep, **_path: Any) -> Response:  # type: ignore[valid-type]
-        result = await _submit(request, command_of(command_type, body, request), actor)
+        result = await submit_command(request, command_of(command_type, body, request), actor)
         return JsonReply(reply_of(result), status_code=200)
 
     add_command_route(router, path, endpoint, command_type, 200)

@@ -12,8 +12,7 @@ from fastapi.responses import Response
 from api.deps import ActorDep, BearerActorDep, PlatformDep, Waited
 from api.json_reply import JsonReply
 from api.read_scope import ReadScopeDep
-from api.routes_commands import add_command_route, batchable, body_model, command_of, reply_of
-from api.routes_documents import _submit
+from api.routes_commands import add_command_route, batchable, body_model, command_of, reply_of, submit_command
 from api.schemas.commands import CommandReply
 from api.schemas.messages import Message, MessageSummary, SetAsidePage
 from api.schemas.params import CaseIdPath
@@ -79,7 +78,7 @@ _ReplyBody = body_model(mm.ComposeEmail, omit=frozenset({"reply_to"}))
 
 
 async def compose(request: Request, body: _ComposeBody, actor: BearerActorDep, **_path: Any) -> Response:  # type: ignore[valid-type]
-    result = await _submit(request, command_of(mm.ComposeEmail, body, request), actor)
+    result = await submit_command(request, command_of(mm.ComposeEmail, body, request), actor)
     return JsonReply(reply_of(result), status_code=201 if not result.repeated else 200)
 
 
@@ -95,7 +94,7 @@ async def reply(request: Request, case_id: CaseIdPath, message_id: MessageIdPath
     (In-Reply-To, References), from the case's mailbox; a template of the definition or a subject and body."""
     values = body.model_dump(by_alias=True, exclude_unset=True)  # type: ignore[attr-defined]
     command = mm.ComposeEmail.model_validate({**values, "case_id": case_id, "reply_to": str(message_id)})
-    result = await _submit(request, command, actor)
+    result = await submit_command(request, command, actor)
     return JsonReply(reply_of(result), status_code=201 if not result.repeated else 200)
 
 

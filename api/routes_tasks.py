@@ -2,8 +2,6 @@
 
 # No `from __future__ import annotations` here: the generated endpoints' annotations must be real classes.
 
-import asyncio
-from functools import partial
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
@@ -12,7 +10,7 @@ from fastapi.responses import JSONResponse
 from api.deps import ActorDep, PlatformDep, Waited
 from api.json_reply import JsonReply
 from api.read_scope import ReadScopeDep
-from api.routes_commands import BUS_THREADS, add_command_route, batchable, body_model, command_of, reply_of
+from api.routes_commands import add_command_route, batchable, body_model, command_of, reply_of, submit_command
 from api.schemas.params import TaskIdPath
 from api.schemas.problem import query_responses
 from api.schemas.tasks import Task, TaskPage
@@ -36,12 +34,7 @@ def task_route(
     async def endpoint(
         request: Request, body: body_type, actor: ActorDep, platform: PlatformDep, **_path: Any,  # type: ignore[valid-type]
     ) -> JSONResponse:
-        command = command_of(command_type, body, request)
-        result = await asyncio.get_running_loop().run_in_executor(BUS_THREADS, partial(
-            platform.bus.submit, command, actor,
-            correlation_id=request.headers.get("x-correlation-id"),
-            causation_id=request.headers.get("x-causation-id"),
-        ))
+        result = await submit_command(request, command_of(command_type, body, request), actor)
         return JSONResponse(reply_of(result), status_code=status if not result.repeated else 200)
 
     add_command_route(router, path, endpoint, command_type, status)
