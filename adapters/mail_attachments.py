@@ -83,14 +83,14 @@ class AttachmentFiler:
             measured = measure(self.storage, staged, self.scanner)
             if measured is None:
                 raise RuntimeError(f"the staged attachment {staged} vanished")
-            if not measured.verdict.clean:
-                return Filed(attachment.filename, None, f"refused by the scanner: {measured.verdict.reason}")
             content = content_key(actor.tenant, case_id, measured.sha256)
             created = keep_by_content(self.storage, staged, content)
             self.bus.dispatch(m.ConfirmDocumentUpload(
                 command_id=f"{base}:confirm", case_id=UUID(case_id), document_id=UUID(document_id),
                 upload_id=upload_id, size=measured.size, sniffed_type=measured.sniffed_type, sha256=measured.sha256,
                 object_key=content,
+                # infected: attached quarantined with the reason on the timeline; unscanned: pending until scanned
+                scan=measured.verdict.status, scan_reason=measured.verdict.reason,
             ), actor)
         except DomainError:
             if created:
