@@ -12,6 +12,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
+from commands.messages import ScanStatus
+
 
 @dataclass(frozen=True)
 class Verdict:
@@ -22,7 +24,7 @@ class Verdict:
     scanned: bool = True
 
     @property
-    def status(self) -> str:
+    def status(self) -> ScanStatus:
         """clean, infected or unscanned: the vocabulary of ConfirmDocumentUpload.scan."""
         if not self.scanned:
             return "unscanned"

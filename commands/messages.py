@@ -10,6 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints,
 
 from commands.mail_definition import MailSettingsIn
 
+ScanStatus = Literal["clean", "infected", "unscanned"]  # a scanner's verdict on stored bytes
+
 
 class Command(BaseModel):
     """Base: an optional client-supplied idempotency key and an optional expected version."""
@@ -336,7 +338,7 @@ class ConfirmDocumentUpload(CaseCommand):
     sniffed_type: str = Field(max_length=200)
     sha256: Sha256
     object_key: str = Field(max_length=1000)
-    scan: Literal["clean", "infected", "unscanned"] = Field(
+    scan: ScanStatus = Field(
         default="unscanned", description="The scanner's verdict on the bytes; unscanned versions stay pending.")
     scan_reason: str = Field(default="", max_length=2000, description="What the scanner found (infected).")
 
