@@ -109,8 +109,19 @@ class S3Server(Server):
         config = self.data_dir / "s3.json"
         config.write_text(json.dumps(identities, indent=2))
         config.chmod(0o600)
+        (self.data_dir / "store").mkdir()
+        return self._launch()
+
+    def resumable(self) -> bool:
+        """An earlier start's volumes and filer metadata (filerldb2, in the working folder) are there."""
+        return (self.data_dir / "s3.json").exists() and (self.data_dir / "store").is_dir()
+
+    def resume(self) -> Launch:
+        return self._launch()
+
+    def _launch(self) -> Launch:
+        config = self.data_dir / "s3.json"
         store = self.data_dir / "store"
-        store.mkdir()
         argv = [
             str(self.binary),
             "server",
@@ -158,8 +169,8 @@ class S3Server(Server):
         """Stop weed by its PID, with a short grace period before SIGKILL."""
         pid = self.pid()
         if pid is not None:
-            # after SIGTERM the filer waits ~15 s to flush a metadata log to the volume server that
-            # has already stopped; the data folder is wiped at every start, so nothing is lost by cutting it
+            # after SIGTERM the filer waits ~15 s to flush a metadata log to the volume server that has already
+            # stopped; that log is a change feed, the files and the filer's store (filerldb2) are already on disk
             stop_pid(pid, timeout=STOP_GRACE)
         self.pid_file.unlink(missing_ok=True)
         # weed puts its gRPC sockets in /tmp (not configurable); a killed weed leaves them behind

@@ -122,3 +122,18 @@ def test_s3_listens_only_on_loopback(s3_server: Server) -> None:
     ours = {line.split()[3] for line in out.splitlines() if f"pid={pid}," in line}
     assert f"127.0.0.1:{S3_PORT}" in ours
     assert all(addr.startswith("127.0.0.1:") for addr in ours), ours
+
+
+def test_a_restart_that_keeps_data_still_serves_the_objects_and_a_plain_start_wipes_them(s3_server: Server) -> None:
+    # `casestream up --distributed` restarts the servers it started itself with keep_data (documents persist)
+    assert isinstance(s3_server, S3Server)
+    name = f"resume-{uuid.uuid4().hex[:12]}"
+    client = s3_server.client()
+    client.make_bucket(name)
+    client.put_object(name, "kept", io.BytesIO(b"still here"), 10)
+    s3_server.down()
+    assert s3_server.up(keep_data=True)
+    assert s3_server.client().get_object(name, "kept").read() == b"still here"
+    s3_server.down()
+    assert s3_server.up()  # a plain start (the test suite's) begins empty
+    assert not s3_server.client().bucket_exists(name)
