@@ -49,7 +49,7 @@ def _key_hash(key: bytes) -> int:
 
 
 def key_partitioner(key: bytes | None, all_partitions: list[int], available: list[int]) -> int:
-    """Kafka's default keyed partitioning (murmur2, as the Java client and Faust do), with the hash cached:
+    """Kafka's default keyed partitioning (murmur2, as the Java client does), with the hash cached:
     aiokafka's murmur2 is pure Python and was most of the relay's CPU time; a case's events share a key."""
     if key is None:
         return int(DefaultPartitioner()(key, all_partitions, available))

@@ -6,7 +6,7 @@ by `/metrics`, `/readyz` and the command backpressure.
 - Embedded: the runner's position against the log head; seconds = age of the first unapplied event.
 - Distributed, per topic partition: Kafka's end offset minus the next offset the workers will handle (the
   later of the group's committed offset and the offset after the one in the partition's tracking document:
-  Faust commits offsets every few seconds, the tracking document is written with each batch), set to 0 when
+  the worker commits offsets after each batch is written, in the background of the next one), set to 0 when
   the relay heads and tracking positions say the partition holds nothing unapplied. Seconds = age (`time` of
   the CloudEvent) of the record at that next offset, read only for partitions that lag.
   The relay's own lag is the log head minus its stored position, with the age of the first unrelayed event.

@@ -5,7 +5,7 @@ Broadcaster, always in log order; each connection gets its own bounded queue. A 
 Last-Event-ID first gets what it missed from the timeline read model, then the live events, with no gap and
 no repeat: the replay covers positions up to what the Broadcaster had published when the client subscribed
 (`released`), and everything after that comes from the live queue. When the read model is built elsewhere
-(Faust workers), `Broadcaster.catch_up` waits until it holds that position before the replay reads it.
+(`casestream worker` processes), `Broadcaster.catch_up` waits until it holds that position before the replay reads it.
 
 Each subscriber sees only the events of cases it may read (its ReadScope, projections/read_scope.py), live and
 replayed alike: an entry names its case, and the case's definition comes from the events the Broadcaster saw

@@ -116,12 +116,12 @@ class Settings(BaseSettings):
     mongo_url: str = Field(default="mongodb://127.0.0.1:27517/", description="MongoDB holding the distributed read "
                            "models (workers write, `serve --distributed` reads).")
     mongo_database: str = Field(default="casestream", description="MongoDB database of the read models.")
-    worker_group: str = Field(default="casestream-worker", description="Kafka consumer group (Faust app id) of "
+    worker_group: str = Field(default="casestream-worker", description="Kafka consumer group of "
                               "`casestream worker`; workers in one group share the partitions.")
     worker_batch_size: int = Field(default=2000, ge=1, description="Events a worker folds per MongoDB write.")
     worker_batch_within: float = Field(default=0.05, gt=0, description="Seconds a worker waits to fill a batch.")
-    worker_rebalance_timeout: float = Field(default=5.0, gt=0, description="Faust broker_rebalance_timeout "
-                                            "(seconds); low makes the first group join fast.")
+    worker_rebalance_timeout: float = Field(default=5.0, gt=0, description="Longest wait (seconds) for a "
+                                            "consumer-group rebalance; low makes the first group join fast.")
 
     lag_refresh_seconds: float = Field(default=1.0, gt=0, description="Seconds between projection-lag "
                                        "measurements (/metrics, /readyz and backpressure read the last one).")

@@ -271,7 +271,7 @@ async def test_sigkilled_relay_process_restarts_with_no_gap(tmp_path: Path, boot
 
 
 def test_key_partitioner_places_keys_like_kafkas_default() -> None:
-    """Faust and Java consumers co-partition by the default murmur2 placement; the cached one must agree."""
+    """Python and Java producers co-partition by the default murmur2 placement; the cached one must agree."""
     from aiokafka.partitioner import DefaultPartitioner
 
     default = DefaultPartitioner()

@@ -1,4 +1,4 @@
-"""`casestream worker` against real Kafka, MongoDB wire (FerretDB) and PostgreSQL: relay -> Kafka -> Faust ->
+"""`casestream worker` against real Kafka, MongoDB wire (FerretDB) and PostgreSQL: relay -> Kafka -> worker ->
 MongoDB gives exactly the read models a fresh fold of the event store gives; redelivery changes nothing; two
 workers in one group share the partitions; both rebuilds give the same read models."""
 
