@@ -1,7 +1,7 @@
 """Helpers for worker tests: `casestream worker` subprocesses, MongoDB read-model snapshots, a fresh fold to compare.
 
-`start_worker(...)` runs a real `casestream worker` (aiokafka group consumer) process configured by CASESTREAM_* variables; stop it
-with `.stop()` (SIGTERM, waits, returns its output) or `.kill()` (SIGKILL: a crash). `preamble` is Python run in
+`start_worker(...)` runs a real `casestream worker` (an aiokafka group consumer) configured by CASESTREAM_*
+variables; stop it with `.stop()` (SIGTERM, waits, returns its output) or `.kill()` (SIGKILL: a crash). `preamble` is Python run in
 the worker process before the CLI starts (tests use it to deploy a deliberately buggy projection).
 """
 

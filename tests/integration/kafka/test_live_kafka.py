@@ -3,7 +3,7 @@
 only, never twice (duplicates on the wire included), and a client resuming with Last-Event-ID gets the missed
 events from the MongoDB timeline read model, then live ones, with no gap and no repeat.
 
-The read models are folded into MongoDB (FerretDB) by the embedded runner, standing in for the `casestream worker` processes.
+The read models are folded into MongoDB (FerretDB) by the embedded runner, standing in for `casestream worker`.
 """
 
 from __future__ import annotations
