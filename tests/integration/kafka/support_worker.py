@@ -1,8 +1,9 @@
 """Helpers for worker tests: `casestream worker` subprocesses, MongoDB read-model snapshots, a fresh fold to compare.
 
 `start_worker(...)` runs a real `casestream worker` (an aiokafka group consumer) configured by CASESTREAM_*
-variables; stop it with `.stop()` (SIGTERM, waits, returns its output) or `.kill()` (SIGKILL: a crash). `preamble` is Python run in
-the worker process before the CLI starts (tests use it to deploy a deliberately buggy projection).
+variables; stop it with `.stop()` (SIGTERM, waits, returns its output) or `.kill()` (SIGKILL: a crash).
+`preamble` is Python run in the worker process before the CLI starts (tests use it to deploy a deliberately
+buggy projection).
 """
 
 from __future__ import annotations
