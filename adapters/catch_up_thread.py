@@ -31,10 +31,14 @@ class CatchUpThread(ABC):
     def catch_up(self) -> object:
         """Handle whatever the log holds past this follower's position."""
 
+    def next_wait(self) -> float:
+        """Longest sleep before the next pass when nobody wakes the thread (a subclass may vary it)."""
+        return self.poll_interval
+
     def _loop(self) -> None:
         log = logging.getLogger(type(self).__module__)
         while not self._stop.is_set():
-            if self._wake.wait(self.poll_interval) and self.coalesce > 0:
+            if self._wake.wait(self.next_wait()) and self.coalesce > 0:
                 # under a stream of commands, handle them in batches rather than one pass per command
                 time.sleep(self.coalesce)
             self._wake.clear()

@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
+from adapters.catch_up_thread import CatchUpThread
 from commands.ports import EventStore
 from domain.events import Positioned
 from projections.base import Projection
@@ -26,24 +27,24 @@ IDLE_POLL = 0.05  # how often the position is read while no one waits (the live 
 WAITING_POLL = 0.002  # ... while a query waits for a position (read-your-writes)
 
 
-class TrackingFollower:
+class TrackingFollower(CatchUpThread):
     """A ReadModelHost for a process that does not fold: position, wait and subscribers from the runner's tracking."""
+
+    thread_name = "casestream-follower"
+    failure_message = "following the read models failed; retrying"
 
     def __init__(self, store: EventStore, documents: DocumentStore, projections: Sequence[Projection],
                  *, batch_size: int = 2000, tracking: str = RUNNER) -> None:
+        super().__init__(IDLE_POLL)
         self.store = store
         self.documents = documents
         self.tracking = tracking
         self.batch_size = batch_size
         self.types = frozenset(t.type_name() for p in projections for t in p.folds)
         self.position = documents.tracking(tracking)
-        self.last_error: str | None = None
         self._subscribers: list[Subscriber] = []
         self._progress = threading.Condition()
         self._waiting = 0
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         store.on_append(lambda _position: self._wake.set())  # this process's own commands: look sooner
 
     def subscribe(self, subscriber: Subscriber) -> None:
@@ -73,34 +74,11 @@ class TrackingFollower:
                 self._progress.notify_all()
         return max(1, passed)
 
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            self._wake.wait(WAITING_POLL if self._waiting else IDLE_POLL)
-            self._wake.clear()
-            try:
-                self.step()
-                self.last_error = None
-            except Exception as exc:
-                self.last_error = repr(exc)
-                log.exception("following the read models failed; retrying")
-                self._stop.wait(IDLE_POLL)
+    def catch_up(self) -> int:
+        return self.step()
 
-    def start(self) -> None:
-        if self._thread is None:
-            self._stop.clear()
-            self._thread = threading.Thread(target=self._loop, name="casestream-follower", daemon=True)
-            self._thread.start()
-
-    @property
-    def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-            self._thread = None
+    def next_wait(self) -> float:
+        return WAITING_POLL if self._waiting else IDLE_POLL
 
     def wait(self, position: int, timeout: float) -> bool:
         """Block until the read models include position (read-your-writes); False on timeout."""
