@@ -7,6 +7,8 @@ import threading
 import time
 from abc import ABC, abstractmethod
 
+from projections.ports import DocumentStore
+
 
 class CatchUpThread(ABC):
     """Base of the log followers (embedded runner, process manager): wake, catch up, keep the last error.
@@ -70,3 +72,40 @@ class CatchUpThread(ABC):
         if self._thread is not None:
             self._thread.join(timeout=10)
             self._thread = None
+
+
+class TrackedCatchUp(CatchUpThread):
+    """A log follower behind the read models that stores its position as a tracking row (`tracking_name`) in the
+    read-model store: catch_up() runs step() until there is nothing more, wait() blocks until a position is handled.
+    """
+
+    tracking_name = "catch-up"
+
+    def __init__(self, documents: DocumentStore, poll_interval: float, coalesce: float = 0.0) -> None:
+        super().__init__(poll_interval, coalesce)
+        self.documents = documents
+        self.position = documents.tracking(self.tracking_name)
+        self._progress = threading.Condition()
+
+    @abstractmethod
+    def step(self) -> int:
+        """Handle the next batch; how many events were read (0: nothing more for now)."""
+
+    def catch_up(self) -> int:
+        total = 0
+        while n := self.step():
+            total += n
+        return total
+
+    def wait(self, position: int, timeout: float) -> bool:
+        """Block until position is handled; False on timeout."""
+        with self._progress:
+            return self._progress.wait_for(lambda: self.position >= position, timeout)
+
+    def _advance(self, position: int) -> None:
+        """Store position as handled (never backwards) and wake the waiters."""
+        with self._progress:
+            if position > self.position:
+                self.documents.write([], (self.tracking_name, position))
+                self.position = position
+                self._progress.notify_all()

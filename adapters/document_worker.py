@@ -19,13 +19,12 @@ from __future__ import annotations
 
 import io
 import logging
-import threading
 from collections.abc import Callable, Generator, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 from uuid import UUID
 
-from adapters.catch_up_thread import CatchUpThread
+from adapters.catch_up_thread import TrackedCatchUp
 from adapters.object_storage import ObjectStorage, preview_key
 from adapters.previews import PreviewFailed, previewable, render
 from adapters.scanning import Scanner, ScannerUnavailable
@@ -54,29 +53,27 @@ def closing(chunks: Iterator[bytes]) -> Generator[Iterator[bytes]]:
             close()
 
 
-class DocumentWorker(CatchUpThread):
+class DocumentWorker(TrackedCatchUp):
     """Scans and previews document versions as they appear in the log (behind the read models)."""
 
     thread_name = "casestream-document-worker"
     failure_message = "document worker failed; retrying"
+    tracking_name = NAME
 
     def __init__(
         self, bus: CommandBus, store: EventStore, documents: DocumentStore, storage: ObjectStorage,
         scanner: Scanner, read_limit: Callable[[], int], *, batch_size: int = 200, poll_interval: float = 1.0,
         retry_seconds: float = 5.0,
     ) -> None:
-        super().__init__(poll_interval)
+        super().__init__(documents, poll_interval)
         self.bus = bus
         self.store = store
-        self.documents = documents
         self.storage = storage
         self.scanner = scanner
         self.read_limit = read_limit
         self.batch_size = batch_size
         self.retry_seconds = retry_seconds
-        self.position = documents.tracking(NAME)
         self.waiting_for_scanner = False  # the scanner was unreachable at the last try
-        self._progress = threading.Condition()
 
     def offer(self, batch: Sequence[Positioned]) -> None:
         """Runner subscriber: wake when a batch holds a document version event."""
@@ -105,23 +102,6 @@ class DocumentWorker(CatchUpThread):
         self._advance(min(last, limit))
         return max(1, len(batch))
 
-    def catch_up(self) -> int:
-        total = 0
-        while n := self.step():
-            total += n
-        return total
-
-    def wait(self, position: int, timeout: float) -> bool:
-        """Block until the worker has handled position; False on timeout."""
-        with self._progress:
-            return self._progress.wait_for(lambda: self.position >= position, timeout)
-
-    def _advance(self, position: int) -> None:
-        with self._progress:
-            if position > self.position:
-                self.documents.write([], (NAME, position))
-                self.position = position
-                self._progress.notify_all()
 
     # -- one version --------------------------------------------------------------------------------------
 

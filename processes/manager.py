@@ -33,7 +33,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 from uuid import UUID
 
-from adapters.catch_up_thread import CatchUpThread
+from adapters.catch_up_thread import TrackedCatchUp
 from commands import messages as m
 from commands.bus import Actor, CommandBus
 from commands.ports import EventStore
@@ -110,11 +110,12 @@ def case_event_types() -> frozenset[str]:
     )
 
 
-class ProcessManager(CatchUpThread):
+class ProcessManager(TrackedCatchUp):
     """Follows the event log (behind the read models) and drives processes from case events."""
 
     thread_name = "casestream-process-manager"
     failure_message = "process manager failed; retrying"
+    tracking_name = NAME
 
     def __init__(
         self, engine: Engine, bus: CommandBus, store: EventStore, documents: DocumentStore,
@@ -123,18 +124,15 @@ class ProcessManager(CatchUpThread):
         self.engine = engine
         self.bus = bus
         self.store = store
-        self.documents = documents
         self.read_limit = read_limit
         self.batch_size = batch_size
-        super().__init__(poll_interval)
-        self.position = documents.tracking(NAME)
+        super().__init__(documents, poll_interval)
         self._specs: dict[tuple[str, str, int], DefinitionSpec] = {}
         # case id -> (definition key, version), the most recent cases only: memory must not grow with history
         self._cases: OrderedDict[str, tuple[str, int]] = OrderedDict()
         self._conditions: dict[str, Expression] = {}
         self._failures: dict[int, int] = {}  # position -> technical failures so far
         self._correlated = False  # the event being handled correlated a message (not idempotent)
-        self._progress = threading.Condition()
         self.types = case_event_types() | {TaskCompleted.type_name()}  # the event types it reads
         self._classes = frozenset(EVENT_TYPES[name] for name in self.types)
         # windows of the log the runner read and decoded for the read models (bounded: a manager far behind
@@ -216,25 +214,6 @@ class ProcessManager(CatchUpThread):
         self.engine.start(request.process_id, tenant=request.tenant, variables=request.variables,
                           case_id=request.case_id, instance_key=request.instance_key)
         return True
-
-    def _advance(self, position: int) -> None:
-        with self._progress:
-            if position > self.position:
-                self.documents.write([], (NAME, position))
-                self.position = position
-                self._progress.notify_all()
-
-    def catch_up(self) -> int:
-        """Handle events until the manager reaches the read models' position."""
-        total = 0
-        while n := self.step():
-            total += n
-        return total
-
-    def wait(self, position: int, timeout: float) -> bool:
-        """Block until the manager has handled position; False on timeout."""
-        with self._progress:
-            return self._progress.wait_for(lambda: self.position >= position, timeout)
 
     # -- acting ---------------------------------------------------------------------------------------
 
