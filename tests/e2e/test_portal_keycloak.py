@@ -17,7 +17,7 @@ import pytest
 from playwright.sync_api import Browser, Page, Request, expect
 
 from adapters.client_credentials import ClientCredentials
-from casestream.stack import Stack, start
+from casestream.stack import Stack, StackConfig, start
 from infra.keycloak import KeycloakServer, demo_password, realm_definition
 from infra.server import Server
 from tests.postgres_store import scratch_database
@@ -37,7 +37,8 @@ def _claims(token: str) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def stack(postgres_server: Server, keycloak_server: Server) -> Iterator[Stack]:
+def stack(postgres_server: Server, keycloak_server: Server, tmp_path_factory: pytest.TempPathFactory
+          ) -> Iterator[Stack]:
     """`up --distributed` with one replica, on a log database, topics, group and read-model database of its own."""
     lines: list[str] = []
     suffix = uuid.uuid4().hex[:8]
@@ -47,7 +48,7 @@ def stack(postgres_server: Server, keycloak_server: Server) -> Iterator[Stack]:
         env.setenv("CASESTREAM_WORKER_GROUP", f"kc-{suffix}")
         env.setenv("CASESTREAM_MONGO_DATABASE", f"kc_{suffix}")
         env.delenv("CASESTREAM_OIDC_ISSUERS", raising=False)  # the default under test: the infra Keycloak
-        running = start(1, lines.append)
+        running = start(StackConfig(tmp_path_factory.mktemp("kcportal"), 1, demo=False), lines.append)
         try:
             yield running
         finally:
