@@ -116,8 +116,13 @@ class DocumentWorker(TrackedCatchUp):
         version: dict[str, Any] = doc["versions"][number - 1]
         actor = Actor(ACTOR, doc["tenant"], ("process",))
         if version["status"] == d.PENDING:
-            with closing(self.storage.get(version["object_key"])) as chunks:
-                verdict = self.scanner.scan(chunks)
+            try:
+                with closing(self.storage.get(version["object_key"])) as chunks:
+                    verdict = self.scanner.scan(chunks)
+            except KeyError:  # no bytes to scan, now or later: the version stays pending (never visible)
+                log.warning("document %s version %s: stored bytes %s missing; left pending", doc["id"], number,
+                            version["object_key"])
+                return
             self._dispatch(m.RecordDocumentScan(
                 command_id=f"{ACTOR}:{doc['id']}:{number}:scan", case_id=UUID(doc["case_id"]),
                 document_id=UUID(doc["id"]), version_number=number, clean=verdict.clean, reason=verdict.reason,
@@ -136,6 +141,8 @@ class DocumentWorker(TrackedCatchUp):
                     png = render(version["content_type"], chunks)
             except PreviewFailed as exc:
                 png, error = None, str(exc) or "the file could not be drawn"
+            except KeyError:  # retrying would not bring them back: recorded as a preview that could not be made
+                png, error = None, "the stored bytes are missing"
             if png is not None:
                 self.storage.put(key, io.BytesIO(png), len(png), "image/png")
             elif not error:

@@ -9,8 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from adapters.document_worker import DocumentWorker
 from adapters.embedded_runner import EmbeddedRunner
 from adapters.event_store import RecorderEventStore
+from adapters.local_storage import LocalFolderStorage
+from adapters.scanning import NoScan
 from adapters.sqlite_documents import SqliteDocumentStore
 from casestream.policy_setup import build_policy
 from casestream.settings import Settings
@@ -105,3 +108,24 @@ def test_only_the_document_worker_records_verdicts(
     with pytest.raises(Forbidden, match="only the document worker records scans and previews"):
         policed.dispatch(command, Actor("someone", "acme", roles))
     policed.dispatch(command, WORKER)
+
+
+@pytest.mark.parametrize("scan", ["unscanned", "clean"])
+def test_a_version_whose_bytes_are_missing_does_not_stall_the_worker(
+    bus: CommandBus, alice: Actor, case_id: str, runner: EmbeddedRunner, documents: SqliteDocumentStore,
+    store: RecorderEventStore, tmp_path: Path, scan: str, caplog: pytest.LogCaptureFixture,
+) -> None:
+    # the bytes the confirm named are gone from storage: the worker records what it can and goes on, no retry loop
+    storage = LocalFolderStorage(tmp_path / "objects", b"k" * 32, "http://127.0.0.1:1")
+    worker = DocumentWorker(bus, store, documents, storage, NoScan(), store.max_position)
+    document_id = _attach(bus, alice, case_id, scan)
+    runner.catch_up()
+    worker.catch_up()
+    runner.catch_up()
+    assert worker.position == store.max_position()  # it went past the version instead of retrying it
+    [version] = _versions(runner, documents, document_id)
+    if scan == "unscanned":
+        assert version["status"] == "pending"  # never visible without a scan of its bytes
+    else:
+        assert version["preview"] == "failed"
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
