@@ -31,12 +31,13 @@ from typing import Any, Protocol, runtime_checkable
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.errors import TopicAlreadyExistsError
 from aiokafka.partitioner import DefaultPartitioner, murmur2
 
 from adapters import cloudevents
 from adapters.contract import DEFAULT_PARTITIONS, DEFAULT_PREFIX, TOPIC_FAMILIES, topic_name, topics
 from adapters.event_store import RecorderEventStore
+from adapters.kafka_retry import with_kafka_retries
 from domain.events import Positioned
 
 log = logging.getLogger(__name__)
@@ -346,16 +347,7 @@ class KafkaRelay:
         """Create the topics (retried with back-off for about two minutes while a broker is unreachable, so a relay
         starting while one node of the cluster restarts does not die with it), load the position, open the
         producer."""
-        for attempt in range(attempts):
-            try:
-                await self.ensure_topics()
-                break
-            except KafkaError as exc:
-                if attempt + 1 == attempts:
-                    raise
-                delay = min(5.0, 0.25 * 2**attempt)
-                log.warning("creating topics failed (%s: %s); retrying in %.1fs", type(exc).__name__, exc, delay)
-                await asyncio.sleep(delay)
+        await with_kafka_retries(self.ensure_topics, "creating topics", log, attempts)
         self.position = await asyncio.to_thread(self.positions.load, self.config.name)
         self._producer = await self._start_producer()
         log.info("relay %s starts after position %d", self.config.name, self.position)

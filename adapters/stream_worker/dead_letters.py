@@ -14,7 +14,6 @@ retry-dead-letters`; the topic is for operators and alerting.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from collections.abc import Sequence
@@ -24,8 +23,9 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.errors import TopicAlreadyExistsError
 
+from adapters.kafka_retry import with_kafka_retries
 from adapters.stream_worker.parking import Parked
 
 log = logging.getLogger(__name__)
@@ -85,16 +85,8 @@ async def ensure_topics(
 
     A broker that is down (the admin client asks a random one) is retried with back-off for about two minutes,
     so a worker starting while one node of the cluster restarts does not die with it."""
-    for attempt in range(attempts):
-        try:
-            await _ensure_topics_once(bootstrap, names, partitions, replication_factor)
-            return
-        except KafkaError as exc:
-            if attempt + 1 == attempts:
-                raise
-            delay = min(5.0, 0.25 * 2**attempt)
-            log.warning("creating topics failed (%s: %s); retrying in %.1fs", type(exc).__name__, exc, delay)
-            await asyncio.sleep(delay)
+    await with_kafka_retries(lambda: _ensure_topics_once(bootstrap, names, partitions, replication_factor),
+                             "creating topics", log, attempts)
 
 
 async def _ensure_topics_once(bootstrap: str, names: Sequence[str], partitions: int, replication_factor: int) -> None:
