@@ -24,6 +24,7 @@ from api import (
     routes_documents,
     routes_live,
     routes_messages,
+    routes_processes,
     routes_queries,
     routes_signin,
     routes_tasks,
@@ -77,6 +78,7 @@ def create_app(platform: Platform) -> FastAPI:
     app.include_router(routes_documents.router)
     app.include_router(routes_documents.storage_router)
     app.include_router(routes_messages.router)
+    app.include_router(routes_processes.router)
     openapi.install(app)
 
     @app.get("/healthz", tags=["health"], response_model=Health, responses=public_responses())

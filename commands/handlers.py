@@ -86,10 +86,10 @@ def publish_definition(cmd: m.PublishCaseDefinition, ctx: Context, uow: UnitOfWo
     existing = uow.find(CaseDefinition, definition_id(ctx.tenant, cmd.key))
     if existing is None:
         _check_version(CaseDefinition(definition_id(ctx.tenant, cmd.key)), cmd.expected_version, "definition")
-        created = uow.add(CaseDefinition.create(ctx, spec, DEPLOYED_PROCESSES.known()))
+        created = uow.add(CaseDefinition.create(ctx, spec, DEPLOYED_PROCESSES.known() | deployed_process_ids(uow)))
         return Outcome(created.id, {"definition_version": 1})
     _check_version(existing, cmd.expected_version, f"definition {cmd.key!r}")
-    existing.publish(ctx, spec, DEPLOYED_PROCESSES.known())
+    existing.publish(ctx, spec, DEPLOYED_PROCESSES.known() | deployed_process_ids(uow))
     return Outcome(existing.id, {"definition_version": existing.latest_version})
 
 
@@ -332,3 +332,4 @@ def contention_key(command: m.Command, tenant: str) -> str | None:
 # the document commands' handlers register themselves here (they use `handles`, so they load after it)
 import commands.document_handlers  # noqa: E402
 import commands.mail_handlers  # noqa: E402, F401
+from commands.process_deployment import deployed_process_ids  # noqa: E402

@@ -19,11 +19,14 @@ task_commands := {"ClaimTask", "UnclaimTask", "CompleteTask", "CancelTask", "Cha
 # Reference data and definitions: supervisors and admins only.
 reference_commands := {"PublishCaseDefinition", "DefineQueue", "DefineRecordType", "SaveRecord", "RemoveRecord"}
 
+# Process deployments (BPMN and forms): admins only; the engine's own actor deploys the shipped processes at start.
+deploy_commands := {"DeployProcess"}
+
 # The document worker (same internal actor) records virus scans and previews of stored bytes, in every case state.
 document_worker_commands := {"RecordDocumentScan", "RecordDocumentPreview"}
 
 # The process engine drives case and task lifecycles, records its steps and keeps saga records.
-process_commands := ((case_commands | task_commands) | document_worker_commands) | {"RecordProcessStep", "SaveRecord", "RemoveRecord"}
+process_commands := (((case_commands | task_commands) | document_worker_commands) | deploy_commands) | {"RecordProcessStep", "SaveRecord", "RemoveRecord"}
 
 # The mail adapters record what arrives and what the outbox sent, and file attachments as documents.
 mail_commands := {
@@ -122,6 +125,11 @@ permitted if {
 	action in reference_commands
 }
 
+permitted if {
+	administers
+	action in deploy_commands
+}
+
 # Specific reasons, named beside the general one when no base rule permits a command.
 state_denials contains "the subject has no known role" if knows_no_role
 
@@ -156,6 +164,8 @@ state_denials contains "only a supervisor places or releases a legal hold" if {
 }
 
 state_denials contains "only the process engine records process steps" if action == "RecordProcessStep"
+
+state_denials contains "only admins deploy processes" if action in deploy_commands
 
 state_denials contains "only the document worker records scans and previews" if {
 	action in document_worker_commands

@@ -287,3 +287,12 @@ test_caseworker_composes_email_on_open_cases_only if {
 	denies(["caseworker"], "ComposeEmail", case_resource("closed"))
 	denies(["viewer"], "ComposeEmail", case_resource("open"))
 }
+
+test_only_admins_and_the_engine_deploy_processes if {
+	allows(["admin"], "DeployProcess", {"kind": "process_definition"})
+	allows(["process"], "DeployProcess", {"kind": "process_definition"})
+	every role in ["viewer", "caseworker", "worker", "supervisor", "mail"] {
+		denies([role], "DeployProcess", {"kind": "process_definition"})
+	}
+	"only admins deploy processes" in decide(["supervisor"], "DeployProcess", {"kind": "process_definition"}).reasons
+}

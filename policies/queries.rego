@@ -1,7 +1,7 @@
 # Base rules for queries: read (cases of one definition), read_reference, read_audit.
 package casestream.authz
 
-query_actions := {"read", "read_reference", "read_audit", "read_mail_quarantine"}
+query_actions := {"read", "read_reference", "read_audit", "read_mail_quarantine", "read_processes"}
 
 permitted if {
 	reads
@@ -27,3 +27,10 @@ permitted if {
 }
 
 state_denials contains "only admins read the mail quarantine" if action == "read_mail_quarantine"
+
+permitted if {
+	administers
+	action == "read_processes"
+}
+
+state_denials contains "only admins read process deployments" if action == "read_processes"

@@ -36,3 +36,11 @@ test_only_admins_read_the_mail_quarantine if {
 	}
 	"only admins read the mail quarantine" in decide(["supervisor"], "read_mail_quarantine", {"kind": "tenant"}).reasons
 }
+
+test_only_admins_read_process_deployments if {
+	allows(["admin"], "read_processes", {"kind": "tenant"})
+	every role in ["viewer", "caseworker", "worker", "supervisor", "process", "mail"] {
+		denies([role], "read_processes", {"kind": "tenant"})
+	}
+	"only admins read process deployments" in decide(["supervisor"], "read_processes", {"kind": "tenant"}).reasons
+}

@@ -125,6 +125,7 @@ class EmbeddedEngine:
         self._lock = threading.RLock()
         self._wake = threading.Condition(self._lock)
         self._models: dict[str, ProcessModel] = {}  # process id -> latest deployment
+        self._tenant_models: dict[tuple[str, str], ProcessModel] = {}  # (tenant, process id) -> its own latest
         self._by_hash: dict[str, ProcessModel] = {}
         self._loaded = InstanceCache(cache_size)  # in memory: busy instances and the most recent resting ones
         self._index = WaitIndex()  # every open instance, loaded or not, with what it waits for
@@ -204,22 +205,36 @@ class EmbeddedEngine:
 
     # ----------------------------------------------------------------------------------------------- deploy
 
-    def deploy(self, xml: bytes, filename: str) -> DeployedProcess:
-        """Check and deploy a BPMN file (idempotent by content); the newest deployment of an id starts new instances."""
+    def deploy(self, xml: bytes, filename: str, *, tenant: str | None = None,
+               model: ProcessModel | None = None) -> DeployedProcess:
+        """Check and deploy a BPMN file (idempotent by content); the newest deployment of an id starts new instances
+        (of `tenant`; with None, of every tenant without its own deployment of the id). `model`: already checked.
+        Every deployment stays, by content hash: a running instance keeps its version."""
         with self._lock:
             known = self._by_hash.get(content_hash(xml))
             if known is not None:
-                self._models[known.process_id] = known
+                self._make_latest(known, tenant)
                 return known.deployed
-        types = self._task_types if self._task_types is not None else known_task_types()
-        model = prepare_model(xml, types, filename)
+        if model is None or model.content_hash != content_hash(xml):
+            types = self._task_types if self._task_types is not None else known_task_types()
+            model = prepare_model(xml, types, filename)
         with self._lock:
             self._by_hash[model.content_hash] = model
-            self._models[model.process_id] = model
+            self._make_latest(model, tenant)
         return model.deployed
 
-    def deployed(self, process_id: str) -> ProcessModel | None:
-        """The newest deployment of a process id."""
+    def _make_latest(self, model: ProcessModel, tenant: str | None) -> None:
+        if tenant is None:
+            self._models[model.process_id] = model
+        else:
+            self._tenant_models[(tenant, model.process_id)] = model
+
+    def deployed(self, process_id: str, tenant: str | None = None) -> ProcessModel | None:
+        """The newest deployment of a process id: the tenant's own, else the one every tenant shares."""
+        if tenant is not None:
+            own = self._tenant_models.get((tenant, process_id))
+            if own is not None:
+                return own
         return self._models.get(process_id)
 
     # ------------------------------------------------------------------------------------------------ start
@@ -279,7 +294,7 @@ class EmbeddedEngine:
         iid = process_instance_id(request.tenant, key)
         if iid in self._index.open:
             return None
-        model = self._models.get(request.process_id)
+        model = self.deployed(request.process_id, request.tenant)
         if model is None:
             raise ProcessNotDeployed(f"process {request.process_id!r} is not deployed")
         values = dict(request.variables)

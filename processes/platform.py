@@ -1,7 +1,10 @@
 """Processes in the platform: the embedded engine with the shipped BPMN deployed, and the process manager.
 
-`Processes.build()` imports the engine (SpiffWorkflow), deploys every file in processes/definitions/ (so case
-definitions may name them) and subscribes the manager to the runner. `start()` builds if needed, recovers
+`Processes.build()` imports the engine (SpiffWorkflow), deploys every file in processes/definitions/ as events in the
+shipped scope (so case definitions may name them; the same content makes no new version), teaches the engine every
+deployment in the log (every tenant's, every version: processes/deployments.py) and subscribes the manager to the
+runner. The manager learns later deployments before it handles what follows them in the log, so a deploy needs no
+restart. `start()` builds if needed, recovers
 unfinished instances from the event store (open user tasks, pending timers), then starts the engine's threads
 and the manager. `casestream serve` calls `start_in_background()`, so the API answers (and `/readyz` is
 ready) while SpiffWorkflow loads and the BPMN is checked; nothing is lost meanwhile, because the manager
@@ -22,7 +25,8 @@ from adapters.lag import process_lag
 from commands.bus import CommandBus
 from commands.ports import EventStore
 from domain.definition import DEPLOYED_PROCESSES
-from processes.bpmn import DeployedProcess
+from domain.process_deployment import SHIPPED
+from processes.deployments import DeploymentFollower, FileOutcome, deploy_shipped
 from processes.manager import ProcessManager
 from processes.saga_workers import register_task_lookup
 from projections.ports import DocumentStore
@@ -64,7 +68,8 @@ class Processes:
         self.documents = documents
         self.runner = runner
         self.definitions = definitions
-        self.deployed: list[DeployedProcess] = []
+        self.shipped: list[FileOutcome] = []  # what became of each shipped file at the last build
+        self.deployments: DeploymentFollower | None = None
         self.recovered: list[str] = []
         self.state = STARTING
         self.error: str | None = None
@@ -95,20 +100,29 @@ class Processes:
             from processes.engine import EmbeddedEngine
 
             engine = EmbeddedEngine(self.bus, self.store, checkpoint=checkpoint_path(self.store))
-            deployed = [engine.deploy(path.read_bytes(), path.name) for path in shipped_files(self.definitions)]
-            manager = ProcessManager(engine, self.bus, self.store, self.documents, lambda: self.runner.position)
+            self.shipped = deploy_shipped(self.bus, shipped_files(self.definitions))
+            follower = DeploymentFollower(self.store, engine)
+            follower.learn()  # every version of every tenant: the unfinished instances recovered next need theirs
+            manager = ProcessManager(engine, self.bus, self.store, self.documents, self._learned_up_to_runner)
             self.runner.share_windows(manager.types, manager.offer)
             # all at once: publishing checks process ids against the catalog as soon as it is not empty
-            for process in deployed:
-                DEPLOYED_PROCESSES.add(process.process_id)
-            self.deployed, self._engine, self._manager = deployed, engine, manager
+            for learned in follower.learned:
+                if learned.tenant == SHIPPED and learned.error is None:
+                    DEPLOYED_PROCESSES.add(learned.process_id)
+            follower.on_shipped = DEPLOYED_PROCESSES.add
+            self.deployments, self._engine, self._manager = follower, engine, manager
 
-    def deploy(self, xml: bytes, filename: str) -> DeployedProcess:
-        """Deploy one more BPMN file (checked; idempotent by content) and let definitions name its process."""
-        deployed = self.engine.deploy(xml, filename)
-        DEPLOYED_PROCESSES.add(deployed.process_id)
-        self.deployed.append(deployed)
-        return deployed
+    def _learned_up_to_runner(self) -> int:
+        """The manager's read limit: the runner's position, once the engine knows every deployment up to it (so a
+        case opened after a deploy starts the new version)."""
+        limit = self.runner.position
+        deployments = self.deployments
+        return deployments.learn(limit) if deployments is not None else limit
+
+    def learn(self) -> None:
+        """Take the deployments stored so far now (after a deploy in this process: its next start uses them)."""
+        if self.deployments is not None:
+            self.deployments.learn()
 
     def start(self) -> None:
         """Build, recover unfinished instances, then start the engine's threads and the manager."""
@@ -164,8 +178,16 @@ class Processes:
             "instances": None if engine is None else {
                 "open": engine.open_instances(), "loaded": engine.loaded_instances(),
                 "recovering": engine.recovering},
-            "error": self.error or (manager.last_error if manager is not None else None),
+            "error": self.error or (manager.last_error if manager is not None else None) or self._refused(),
         }
+
+    def _refused(self) -> str | None:
+        """A deployment the engine could not take (a shipped file refused, a stored version it cannot run)."""
+        refused = [o.message() for o in self.shipped if o.status == "refused"]
+        deployments = self.deployments
+        refused += [f"{d.process_id} version {d.version}: {d.error}" for d in
+                    (deployments.learned if deployments is not None else []) if d.error is not None]
+        return "; ".join(refused) or None
 
     def stop(self) -> None:
         if self._starter is not None:

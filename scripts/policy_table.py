@@ -65,8 +65,9 @@ def rows() -> list[Row]:
         if name == "CompleteTask":
             found.append(Row("CompleteTask (own task)", name, True, owned=True))
     for name in ("OpenCase", "PublishCaseDefinition", "DefineQueue", "DefineRecordType", "SaveRecord",
-                 "RemoveRecord", "RecordProcessStep", "ReceiveEmail", "SetEmailAside", "RecordEmailSent",
-                 "RecordEmailFailed", "read", "read_reference", "read_audit", "read_mail_quarantine"):
+                 "RemoveRecord", "RecordProcessStep", "DeployProcess", "ReceiveEmail", "SetEmailAside",
+                 "RecordEmailSent", "RecordEmailFailed", "read", "read_reference", "read_audit",
+                 "read_mail_quarantine", "read_processes"):
         found.append(Row(name, name, False))
     return found
 
@@ -91,6 +92,7 @@ def resource(row: Row, state: str | None) -> dict[str, Any]:
         "SaveRecord": {"kind": "record_type", "type_key": "account"},
         "RemoveRecord": {"kind": "record_type", "type_key": "account"},
         "RecordProcessStep": {"kind": "process"},
+        "DeployProcess": {"kind": "process_definition"},
         "ReceiveEmail": {"kind": "definition", "definition_key": "claim", "exists": True, "access": {}},
         "SetEmailAside": {"kind": "mailbox"},
         "RecordEmailSent": {"kind": "mailbox"},

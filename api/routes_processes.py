@@ -1,0 +1,202 @@
+"""Process deployment: POST /api/processes (BPMN files and forms), GET /api/processes, GET one version's XML.
+
+Admins only (the policy's `DeployProcess` and `read_processes`). Each file is checked and deployed on its own
+(processes/deployments.py): 200 when none was refused, 207 when some were (the others are stored), 422
+problem+json when every file was refused, naming each file, element, line and what is unsupported.
+"""
+
+# No `from __future__ import annotations`: FastAPI reads the response models and annotations at runtime.
+
+import base64
+import binascii
+import re
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Request
+from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+
+from api.deps import ActorDep, PlatformDep
+from api.json_reply import JsonReply
+from api.problems import MEDIA_TYPE, ApiProblem, problem_body
+from api.schemas.problem import problem_responses, query_responses
+from api.schemas.processes import DeployReply, ProcessList
+from casestream.bootstrap import Platform
+from commands.bus import Actor
+from commands.ports import AggregateReads
+from domain.errors import Forbidden
+from domain.process_deployment import SHIPPED, ProcessDeployments, ProcessVersion, deployments_id
+from processes.deployments import FileOutcome, Resource, deploy_files
+
+router = APIRouter(prefix="/api", tags=["processes"])
+MAX_FILES = 50
+PROCESS_ID = Annotated[str, Path(max_length=200, description="The BPMN process id.")]
+
+DEPLOY_BODY: dict[str, Any] = {
+    "required": True,
+    "content": {
+        "multipart/form-data": {"schema": {
+            "type": "object", "required": ["files"],
+            "properties": {"files": {"type": "array", "items": {"type": "string", "format": "binary"},
+                                     "description": "BPMN files (.bpmn) and form-js forms (.form, .json)."}}}},
+        "application/json": {"schema": {
+            "type": "object", "required": ["files"], "additionalProperties": False,
+            "properties": {"files": {"type": "array", "maxItems": MAX_FILES, "items": {
+                "type": "object", "required": ["name", "content"], "additionalProperties": False,
+                "properties": {
+                    "name": {"type": "string", "maxLength": 500, "description": "File name: .bpmn, .form or .json."},
+                    "content": {"type": "string", "description": "The file's text (UTF-8)."},
+                    "encoding": {"type": "string", "enum": ["utf-8", "base64"], "default": "utf-8"}}}}}}},
+    },
+}
+
+
+_UNSUPPORTED: dict[str, Any] = {
+    "description": "Neither multipart/form-data nor application/json.",
+    "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+}
+
+
+def require(platform: Platform, actor: Actor, action: str, resource: dict[str, Any]) -> None:
+    """The policy's decision on action (with no policy, policy_engine=none: the admin role)."""
+    policy = platform.bus.policy
+    if policy is None:
+        if "admin" not in actor.roles:
+            raise Forbidden(f"{action} needs the admin role", (f"{action} needs the admin role",))
+        return
+    decision = policy.decide({
+        "subject": {"user": actor.user, "tenant": actor.tenant, "roles": list(actor.roles),
+                    "groups": list(actor.groups)},
+        "action": action, "resource": resource,
+    })
+    if not decision.allow:
+        reasons = decision.reasons or (f"no rule allows {action}",)
+        raise Forbidden(f"{action} is not allowed: {'; '.join(reasons)}", tuple(reasons))
+
+
+async def _json_files(request: Request) -> list[Resource]:
+    try:
+        body = await request.json()
+    except ValueError:
+        raise ApiProblem(400, "malformed-json", "the request body is not valid JSON") from None
+    items = body.get("files") if isinstance(body, dict) else None
+    if not isinstance(items, list) or set(body) != {"files"}:
+        raise ApiProblem(422, "validation-failed", "the body must be {\"files\": [{\"name\": ..., \"content\": ...}]}")
+    files: list[Resource] = []
+    for i, item in enumerate(items):
+        if not (isinstance(item, dict) and isinstance(item.get("name"), str) and item["name"].strip()
+                and isinstance(item.get("content"), str) and set(item) <= {"name", "content", "encoding"}):
+            raise ApiProblem(422, "validation-failed", f"files[{i}] must be an object with a name and a content "
+                             "(and an optional encoding)")
+        encoding = item.get("encoding", "utf-8")
+        if encoding == "base64":
+            try:
+                data = base64.b64decode(item["content"], validate=True)
+            except (binascii.Error, ValueError):
+                raise ApiProblem(422, "validation-failed", f"files[{i}].content is not base64") from None
+        elif encoding == "utf-8":
+            data = item["content"].encode("utf-8")
+        else:
+            raise ApiProblem(422, "validation-failed", f"files[{i}].encoding must be utf-8 or base64")
+        files.append(Resource(item["name"][:500], data))
+    return files
+
+
+async def _multipart_files(request: Request) -> list[Resource]:
+    form = await request.form(max_files=MAX_FILES)
+    files: list[Resource] = []
+    for key, value in form.multi_items():
+        if not isinstance(value, UploadFile):
+            raise ApiProblem(422, "validation-failed", f"form field {key!r} must be a file")
+        files.append(Resource((value.filename or key)[:500], await value.read()))
+    return files
+
+
+@router.post(
+    "/processes", response_class=JsonReply, response_model=DeployReply, openapi_extra={"requestBody": DEPLOY_BODY},
+    responses={207: {"description": "Some files were refused (their `problems` say why); the others are stored.",
+                     "model": DeployReply},
+               **problem_responses(401, 403, 422, 503), 415: _UNSUPPORTED},
+)
+async def deploy(request: Request, actor: ActorDep, platform: PlatformDep) -> Response:
+    """Deploy BPMN processes (and the form-js forms their user tasks name): each file checked on its own."""
+    await run_in_threadpool(require, platform, actor, "DeployProcess", {"kind": "process_definition"})
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type == "multipart/form-data":
+        files = await _multipart_files(request)
+    elif content_type == "application/json":
+        files = await _json_files(request)
+    else:
+        raise ApiProblem(415, "unsupported-media-type", "send multipart/form-data (files) or application/json")
+    if not files:
+        raise ApiProblem(422, "validation-failed", "no files: send at least one .bpmn file")
+    if len(files) > MAX_FILES:
+        raise ApiProblem(422, "validation-failed", f"at most {MAX_FILES} files per deployment")
+    outcomes = await run_in_threadpool(deploy_files, platform.bus, actor, files)
+    if platform.processes is not None and any(o.status == "deployed" for o in outcomes):
+        await run_in_threadpool(platform.processes.learn)  # this process's engine starts the new versions at once
+    body = {"files": [o.as_json() for o in outcomes]}
+    refused = [o for o in outcomes if o.status == "refused"]
+    if len(refused) == len(outcomes):
+        problem = problem_body(422, "deployment-refused", _summary(refused), _errors(refused))
+        return JSONResponse({**problem, **body}, status_code=422, media_type=MEDIA_TYPE)
+    return JsonReply(body, status_code=207 if refused else 200)
+
+
+def _summary(refused: list[FileOutcome]) -> str:
+    first = refused[0].problems[0] if refused[0].problems else None
+    more = f" (and {len(refused) - 1} more files)" if len(refused) > 1 else ""
+    return f"{refused[0].file}: {first}{more}" if first is not None else f"{refused[0].file} was refused{more}"
+
+
+def _errors(refused: list[FileOutcome]) -> list[dict[str, str]]:
+    """One field error per problem: the path names the file and element, the message the line and the reason."""
+    return [{"path": f"{o.file}#{p.element_id}" if p.element_id else o.file,
+             "message": f"line {p.line}: {p.message}" if p.line else p.message}
+            for o in refused for p in o.problems]
+
+
+def _scopes(store: AggregateReads, tenant: str) -> tuple[ProcessDeployments, ProcessDeployments]:
+    """The tenant's own deployments and the shipped ones."""
+    own = ProcessDeployments.replay(deployments_id(tenant), store.events_of(deployments_id(tenant)))
+    shipped = ProcessDeployments.replay(deployments_id(SHIPPED), store.events_of(deployments_id(SHIPPED)))
+    return own, shipped
+
+
+def _summary_of(versions: list[ProcessVersion], shipped: bool) -> dict[str, Any]:
+    latest = versions[-1]
+    return {"id": latest.process_id, "name": latest.name, "latest_version": latest.version, "versions": len(versions),
+            "content_hash": latest.content_hash, "deployed_at": latest.deployed_at, "deployer": latest.deployer,
+            "shipped": shipped}
+
+
+@router.get("/processes", response_class=JsonReply, response_model=ProcessList, responses=query_responses(403))
+def list_processes(actor: ActorDep, platform: PlatformDep) -> JsonReply:
+    """The tenant's deployed processes and the shipped ones it has not replaced, by id."""
+    require(platform, actor, "read_processes", {"kind": "tenant"})
+    own, shipped = _scopes(platform.store, actor.tenant)
+    items = {pid: _summary_of(versions, True) for pid, versions in shipped.versions.items()}
+    items.update({pid: _summary_of(versions, False) for pid, versions in own.versions.items()})
+    return JsonReply({"items": [items[pid] for pid in sorted(items)]})
+
+
+@router.get(
+    "/processes/{process_id}/versions/{version}", response_class=Response,
+    responses={200: {"description": "The BPMN XML exactly as deployed.", "content": {"application/xml": {}}},
+               **query_responses(403, 404)},
+)
+def process_version(
+    actor: ActorDep, platform: PlatformDep, process_id: PROCESS_ID,
+    version: Annotated[int, Path(ge=1, le=1_000_000, description="The version number (1 is the first).")],
+) -> Response:
+    """One version of a process: its BPMN XML, byte for byte as deployed."""
+    require(platform, actor, "read_processes", {"kind": "tenant"})
+    own, shipped = _scopes(platform.store, actor.tenant)
+    scope = own if process_id in own.versions else shipped
+    found = scope.numbered(process_id, version)
+    if found is None:
+        raise ApiProblem(404, "not-found", f"process {process_id!r} has no version {version}")
+    filename = re.sub(r"[^A-Za-z0-9._-]", "_", found.filename)  # a header value: nothing the client sent verbatim
+    return Response(found.xml.encode("utf-8"), media_type="application/xml", headers={
+        "Content-Disposition": f'inline; filename="{filename}"', "X-Content-SHA256": found.content_hash})

@@ -1,0 +1,110 @@
+"""Process deployments: every version of every BPMN process a tenant deployed, as events (docs/processes.md).
+
+One aggregate per tenant (`deployments_id`) holds the tenant's `ProcessDeployed` events, so listing a tenant's
+processes and reading one version back are one aggregate read, and every runtime (the embedded engine, the process
+worker) learns deployments from the log. Versions count 1, 2, 3… per tenant and process id; a deployment makes a new
+version only when its content differs from the newest version of that id (the same bytes deploy once). The processes
+shipped with casestream live in the `SHIPPED` scope, which every tenant sees; a tenant's own deployment of the same
+id takes precedence for that tenant.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from domain.aggregate import Aggregate, applies
+from domain.definition import NAMESPACE
+from domain.errors import FieldError, ValidationFailed
+from domain.events import Context, Event
+
+SHIPPED = "*"  # the scope of the shipped processes: no tenant can be named so (tenants match ^[a-z][a-z0-9-]*$)
+
+
+def deployments_id(tenant: str) -> UUID:
+    """The aggregate id of a tenant's (or the shipped scope's) process deployments."""
+    return uuid.uuid5(NAMESPACE, f"process-deployments:{tenant}")
+
+
+def xml_hash(xml: str) -> str:
+    """The content hash of a BPMN file (its UTF-8 bytes): the engine's identity of a model and of a version."""
+    return hashlib.sha256(xml.encode("utf-8")).hexdigest()
+
+
+class ProcessDeployed(Event):
+    """A new version of a process: its BPMN XML exactly as deployed, and the forms deployed with it."""
+
+    process_id: str
+    name: str
+    process_version: int
+    filename: str
+    xml: str
+    content_hash: str
+    deployer: str
+    forms: dict[str, Any]  # form id -> form-js JSON, the forms deployed alongside (empty when none)
+
+
+@dataclass(frozen=True)
+class ProcessVersion:
+    """One deployed version of a process."""
+
+    process_id: str
+    name: str
+    version: int
+    filename: str
+    xml: str
+    content_hash: str
+    deployer: str
+    deployed_at: str
+    forms: dict[str, Any]
+
+
+class ProcessDeployments(Aggregate):
+    """A tenant's deployed processes: every version of each process id, in deployment order."""
+
+    def __init__(self, aggregate_id: UUID) -> None:
+        super().__init__(aggregate_id)
+        self.versions: dict[str, list[ProcessVersion]] = {}
+
+    def latest(self, process_id: str) -> ProcessVersion | None:
+        """The newest version of a process id (None if never deployed)."""
+        found = self.versions.get(process_id)
+        return found[-1] if found else None
+
+    def numbered(self, process_id: str, number: int) -> ProcessVersion | None:
+        """Version `number` (1-based) of a process id."""
+        found = self.versions.get(process_id, [])
+        return found[number - 1] if 1 <= number <= len(found) else None
+
+    def deploy(
+        self, ctx: Context, *, process_id: str, name: str, filename: str, xml: str, content_hash: str,
+        forms: dict[str, Any],
+    ) -> tuple[ProcessVersion, bool]:
+        """Deploy a checked BPMN file: its version, and whether it is new (False: the newest version has the same
+        content, and the same forms when forms are given, so nothing is recorded)."""
+        if content_hash != xml_hash(xml):
+            raise ValidationFailed("the content hash does not match the XML",
+                                   [FieldError("content_hash", "must be the SHA-256 of the XML's UTF-8 bytes")])
+        latest = self.latest(process_id)
+        if latest is not None and latest.content_hash == content_hash and (not forms or forms == latest.forms):
+            return latest, False
+        self.record(ctx, ProcessDeployed, process_id=process_id, name=name,
+                    process_version=len(self.versions.get(process_id, [])) + 1, filename=filename, xml=xml,
+                    content_hash=content_hash, deployer=ctx.actor,
+                    forms=dict(forms) if forms or latest is None else dict(latest.forms))
+        deployed = self.latest(process_id)
+        assert deployed is not None
+        return deployed, True
+
+    @applies(ProcessDeployed)
+    def _deployed(self, e: ProcessDeployed) -> None:
+        self.versions.setdefault(e.process_id, []).append(version_of(e))
+
+
+def version_of(e: ProcessDeployed) -> ProcessVersion:
+    """The version a deployment event records."""
+    return ProcessVersion(e.process_id, e.name, e.process_version, e.filename, e.xml, e.content_hash, e.deployer,
+                          e.occurred_at.isoformat(), dict(e.forms))

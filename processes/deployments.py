@@ -1,0 +1,282 @@
+"""Deploying BPMN files and forms as events, and teaching an engine every deployment in the log.
+
+`deploy_files` is what the deploy endpoint (and through it `casestream process deploy`) runs: each file is checked
+on its own with the engine's parser (processes/model.py), so one bad file never affects the others; each process that
+passes becomes one `DeployProcess` command, with the forms of the same request that it names. `DeploymentFollower`
+reads `ProcessDeployed` events in log order and deploys each into an engine (every version stays, keyed by its
+content hash, so a running instance keeps the version it started on); the process manager asks it to catch up to
+the position it is about to handle, so a case opened after a deploy starts the new version (processes/platform.py).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path, PurePath
+from typing import TYPE_CHECKING, Any, Literal
+
+from commands.bus import Actor, CommandBus
+from commands.ports import EventStore
+from commands.process_deployment import MAX_XML, DeployProcess
+from domain.errors import DomainError, Forbidden, InvalidStateChange
+from domain.process_deployment import SHIPPED, ProcessDeployed, ProcessDeployments, deployments_id, xml_hash
+from processes.bpmn import BpmnRejected, Problem
+
+if TYPE_CHECKING:  # the engine and model import SpiffWorkflow: loaded on first use, not at import
+    from processes.engine import EmbeddedEngine
+    from processes.model import ProcessModel
+
+log = logging.getLogger(__name__)
+FORM_SUFFIXES = (".form", ".json")
+FORM_KEY_PREFIX = "camunda-forms:bpmn:"
+MAX_FORM = 200_000  # characters of one form file
+Status = Literal["deployed", "unchanged", "refused"]
+
+
+@dataclass(frozen=True)
+class Resource:
+    """One file of a deployment: its name and bytes."""
+
+    filename: str
+    data: bytes
+
+
+@dataclass
+class FileOutcome:
+    """What became of one file: deployed (a new version), unchanged (the newest version has its content), refused."""
+
+    file: str
+    kind: Literal["process", "form"]
+    status: Status
+    process_id: str | None = None
+    version: int | None = None
+    content_hash: str | None = None
+    forms: list[str] = field(default_factory=list)  # a process: the forms deployed with it; a form: its id
+    problems: list[Problem] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "file": self.file, "kind": self.kind, "status": self.status, "process_id": self.process_id,
+            "version": self.version, "content_hash": self.content_hash, "forms": self.forms,
+            "problems": [{"element_id": p.element_id, "line": p.line, "message": p.message} for p in self.problems],
+        }
+
+    def message(self) -> str:
+        """The outcome in words: a refusal names the file, each element and line."""
+        if self.status != "refused":
+            what = f"{self.process_id} version {self.version}" if self.kind == "process" else f"form {self.forms}"
+            return f"{self.file}: {self.status} ({what})"
+        return "\n".join(f"{self.file}: {p}" for p in self.problems)
+
+
+class FormRejected(ValueError):
+    """A form file that cannot be deployed."""
+
+
+class _PreparedModels:
+    """Models this process checked, by content hash, so the engine learning their deployment does not parse them
+    again (bounded: a model not taken is parsed again, which costs time, nothing else)."""
+
+    def __init__(self, size: int = 64) -> None:
+        self._models: OrderedDict[str, ProcessModel] = OrderedDict()
+        self._size = size
+        self._lock = threading.Lock()
+
+    def put(self, model: ProcessModel) -> None:
+        with self._lock:
+            self._models[model.content_hash] = model
+            while len(self._models) > self._size:
+                self._models.popitem(last=False)
+
+    def take(self, content_hash: str) -> ProcessModel | None:
+        with self._lock:
+            return self._models.pop(content_hash, None)
+
+
+PREPARED = _PreparedModels()
+
+
+def is_form(filename: str) -> bool:
+    """Whether a file is a form (form-js JSON) rather than BPMN."""
+    return filename.lower().endswith(FORM_SUFFIXES)
+
+
+def check_process(resource: Resource, task_types: frozenset[str] | None = None) -> ProcessModel:
+    """Check a BPMN file as the engine would run it; raise BpmnRejected naming each element and line."""
+    from processes.jobs import known_task_types
+    from processes.model import prepare_model
+
+    if len(resource.data) > MAX_XML:
+        raise BpmnRejected([Problem(None, f"the file is larger than {MAX_XML} bytes")])
+    try:
+        resource.data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BpmnRejected([Problem(None, f"the file is not UTF-8 text (byte {exc.start})")]) from None
+    model = prepare_model(resource.data, task_types if task_types is not None else known_task_types(),
+                          resource.filename)
+    PREPARED.put(model)
+    return model
+
+
+def read_form(resource: Resource) -> tuple[str, dict[str, Any]]:
+    """A form file's id (its `id`, else the file name's stem) and JSON; FormRejected says what is wrong."""
+    if len(resource.data) > MAX_FORM:
+        raise FormRejected(f"the form is larger than {MAX_FORM} bytes")
+    try:
+        form = json.loads(resource.data)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise FormRejected(f"the form is not JSON: {exc}") from None
+    if not isinstance(form, dict):
+        raise FormRejected("the form must be a JSON object (form-js: with `components`)")
+    if "components" in form and not isinstance(form["components"], list):
+        raise FormRejected("the form's `components` must be a list")
+    form_id = form.get("id") if isinstance(form.get("id"), str) and form.get("id") else PurePath(resource.filename).stem
+    return str(form_id), form
+
+
+def form_references(model: ProcessModel) -> set[str]:
+    """The form ids a model's user tasks name (`zeebe:formDefinition` formId, or a formKey)."""
+    found: set[str] = set()
+    for ext in model.extensions.values():
+        definition = ext.get("formDefinition") or {}
+        for key in (definition.get("formId"), definition.get("formKey")):
+            if isinstance(key, str) and key:
+                found.add(key.removeprefix(FORM_KEY_PREFIX))
+    return found
+
+
+def deploy_files(
+    bus: CommandBus, actor: Actor, files: Sequence[Resource], *, task_types: frozenset[str] | None = None,
+) -> list[FileOutcome]:
+    """Check and deploy each file on its own; an outcome per file, in order. Forbidden (the actor may not deploy)
+    is raised, not reported per file."""
+    outcomes: list[FileOutcome] = []
+    forms: dict[str, tuple[int, dict[str, Any]]] = {}  # form id -> (its outcome's index, its JSON)
+    models: list[tuple[int, ProcessModel, Resource]] = []
+    for resource in files:
+        if is_form(resource.filename):
+            outcome = FileOutcome(resource.filename, "form", "unchanged")
+            try:
+                form_id, form = read_form(resource)
+            except FormRejected as exc:
+                outcome.status, outcome.problems = "refused", [Problem(None, str(exc))]
+            else:
+                outcome.forms = [form_id]
+                forms[form_id] = (len(outcomes), form)
+        else:
+            outcome = FileOutcome(resource.filename, "process", "refused")
+            try:
+                models.append((len(outcomes), check_process(resource, task_types), resource))
+            except BpmnRejected as exc:
+                outcome.problems = list(exc.problems)
+        outcomes.append(outcome)
+    used: set[str] = set()
+    for at, model, resource in models:
+        named = {form_id: forms[form_id][1] for form_id in sorted(form_references(model)) if form_id in forms}
+        used.update(named)
+        outcomes[at] = _deploy(bus, actor, resource, model, named)
+    for form_id, (at, _form) in forms.items():
+        if form_id not in used:
+            outcomes[at].status = "refused"
+            outcomes[at].problems = [Problem(None, f"no BPMN file of this deployment names form {form_id!r} "
+                                                   "(zeebe:formDefinition formId or formKey)")]
+        elif any(outcomes[m].status == "deployed" and form_id in outcomes[m].forms for m, _, _ in models):
+            outcomes[at].status = "deployed"
+    return outcomes
+
+
+def _deploy(bus: CommandBus, actor: Actor, resource: Resource, model: ProcessModel,
+            forms: dict[str, Any]) -> FileOutcome:
+    xml = resource.data.decode("utf-8")
+    command = DeployProcess(process_id=model.process_id, name=model.deployed.name or "", filename=resource.filename,
+                            xml=xml, content_hash=xml_hash(xml), forms=forms)
+    try:
+        result = bus.dispatch(command, actor)
+    except Forbidden:
+        raise
+    except InvalidStateChange:  # the newest version has this content (and these forms): nothing new was stored
+        deployments = ProcessDeployments.replay(deployments_id(actor.tenant),
+                                                bus.store.events_of(deployments_id(actor.tenant)))
+        latest = deployments.latest(model.process_id)
+        if latest is None or latest.content_hash != command.content_hash:
+            raise
+        return FileOutcome(resource.filename, "process", "unchanged", model.process_id, latest.version,
+                           latest.content_hash, sorted(latest.forms))
+    except DomainError as exc:  # this file only: the others go on
+        return FileOutcome(resource.filename, "process", "refused", model.process_id,
+                           problems=[Problem(None, exc.detail)])
+    return FileOutcome(resource.filename, "process", "deployed" if result.extra["new"] else "unchanged",
+                       model.process_id, int(str(result.extra["process_version"])), str(result.extra["content_hash"]),
+                       sorted(forms))
+
+
+def deploy_shipped(bus: CommandBus, paths: Sequence[Path]) -> list[FileOutcome]:
+    """Deploy the shipped BPMN files into the shipped scope, as the engine's actor (same content: no new version)."""
+    actor = Actor("casestream", SHIPPED, ("process",))
+    outcomes = deploy_files(bus, actor, [Resource(path.name, path.read_bytes()) for path in paths])
+    for outcome in outcomes:
+        if outcome.status == "refused":
+            log.error("shipped process not deployed: %s", outcome.message())
+    return outcomes
+
+
+@dataclass(frozen=True)
+class Learned:
+    """A deployment the engine took (or refused: `error` says why)."""
+
+    tenant: str
+    process_id: str
+    version: int
+    content_hash: str
+    error: str | None = None
+
+
+class DeploymentFollower:
+    """Deploys every `ProcessDeployed` of the log into an engine, in log order, up to the position asked for."""
+
+    def __init__(self, store: EventStore, engine: EmbeddedEngine, *, batch: int = 10_000) -> None:
+        self.store = store
+        self.engine = engine
+        self.batch = batch
+        self.position = 0
+        self.learned: list[Learned] = []
+        self.on_shipped: Callable[[str], None] | None = None  # told each shipped process id
+        self._lock = threading.Lock()
+        self._types = frozenset({ProcessDeployed.type_name()})
+
+    def learn(self, up_to: int | None = None) -> int:
+        """Take every deployment at or before `up_to` (the log's head when None); the position reached."""
+        with self._lock:
+            limit = self.store.max_position() if up_to is None else up_to
+            while self.position < limit:
+                items, last = self.store.read_batch(self.position, self.batch, self._types)
+                for item in items:
+                    if item.position > limit:
+                        break
+                    event = item.event
+                    assert isinstance(event, ProcessDeployed)
+                    self._take(event)
+                if last <= self.position:  # the log ends before the limit
+                    break
+                self.position = min(last, limit)
+            return self.position
+
+    def _take(self, event: ProcessDeployed) -> None:
+        tenant = event.tenant
+        data = event.xml.encode("utf-8")
+        try:
+            self.engine.deploy(data, event.filename, tenant=None if tenant == SHIPPED else tenant,
+                               model=PREPARED.take(event.content_hash))
+        except BpmnRejected as exc:  # stored, but this engine cannot run it (e.g. a job type no longer registered)
+            log.error("deployment of %s version %d (tenant %s) not taken: %s", event.process_id,
+                      event.process_version, tenant, exc)
+            self.learned.append(Learned(tenant, event.process_id, event.process_version, event.content_hash,
+                                        str(exc)))
+            return
+        self.learned.append(Learned(tenant, event.process_id, event.process_version, event.content_hash))
+        if tenant == SHIPPED and self.on_shipped is not None:
+            self.on_shipped(event.process_id)
