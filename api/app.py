@@ -22,8 +22,10 @@ from api import (
     routes_batch,
     routes_commands,
     routes_documents,
+    routes_incidents,
     routes_live,
     routes_messages,
+    routes_process_instances,
     routes_processes,
     routes_queries,
     routes_signin,
@@ -78,6 +80,8 @@ def create_app(platform: Platform) -> FastAPI:
     app.include_router(routes_documents.router)
     app.include_router(routes_documents.storage_router)
     app.include_router(routes_messages.router)
+    app.include_router(routes_incidents.router)
+    app.include_router(routes_process_instances.router)
     app.include_router(routes_processes.router)
     openapi.install(app)
 

@@ -19,6 +19,7 @@ from commands import mail_messages as mm
 from commands import messages as m
 from commands.handlers import Handler, Outcome
 from commands.policy import Decision, Policy
+from commands.process_operations import OPERATOR_COMMANDS
 from commands.process_deployment import DeployProcess
 from commands.unit_of_work import UnitOfWork
 from domain.case import Case
@@ -151,6 +152,7 @@ RESOURCES: dict[type[m.Command], Callable[[m.Command, UnitOfWork], Resource]] = 
     m.SaveRecord: _record_type_command,
     m.RemoveRecord: _record_type_command,
     m.RecordProcessStep: _fixed("process"),
+    **{t: _fixed("process_instance") for t in OPERATOR_COMMANDS},
     DeployProcess: _fixed("process_definition"),
     mm.ReceiveEmail: _mailbox_command,
     mm.SetEmailAside: _fixed("mailbox"),

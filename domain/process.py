@@ -19,6 +19,9 @@ from domain.errors import AlreadyExists, InvalidStateChange, ValidationFailed
 from domain.events import Context, Event
 
 RUNNING, COMPLETED, CANCELLED = "running", "completed", "cancelled"
+RETRIED = "retried"
+INCIDENT_KINDS = ("job", "bpmn-error", "element", "message", "stuck")
+INCIDENTS = "incidents"  # key of the open incidents in the folded state's `extra` (derived from events, no delta)
 TOP = ""  # key of the top-level workflow in a delta (subprocesses are keyed by their parent task id)
 
 
@@ -64,10 +67,35 @@ class JobFailed(ProcessEvent):
 
 
 class IncidentRaised(ProcessEvent):
-    """The instance cannot go on by itself at this element (retries exhausted, an uncaught BPMN error)."""
+    """The instance cannot go on by itself at this element until an operator retries or cancels (docs/processes.md).
+
+    `kind`: job (retries exhausted), bpmn-error (uncaught), element (a gateway with no matching or no outgoing
+    flow, an expression failing), message (no correlation key value), stuck (nothing left that could move it).
+    `ref` names what a retry re-runs: the job's ref, or the SpiffWorkflow task id of the failing element.
+    """
 
     element_id: str
     message: str
+    incident_id: str = ""  # "" in events stored before incidents had ids: the event id stands for it
+    kind: str = "job"
+    ref: str = ""
+    job_type: str = ""
+    process_id: str = ""
+
+
+class IncidentResolved(ProcessEvent):
+    """An operator resolved an incident: retried (after fixing data) or cancelled the instance."""
+
+    incident_id: str
+    element_id: str
+    resolution: str  # retried | cancelled
+    note: str = ""
+
+
+class ProcessVariablesModified(ProcessEvent):
+    """An operator set process variables (their values are in the delta)."""
+
+    names: list[str]
 
 
 class BpmnErrorThrown(ProcessEvent):
@@ -120,6 +148,17 @@ STEP_EVENTS: dict[str, type[ProcessEvent]] = {
 }
 
 
+class IncidentNotOpen(InvalidStateChange):
+    """The incident is not open on this instance (resolved already, or never raised here)."""
+
+    code = "incident-not-open"
+
+
+def incident_key(event: IncidentRaised) -> str:
+    """The incident's id (the raising event's id for incidents stored before they had their own)."""
+    return event.incident_id or str(event.event_id)
+
+
 class ProcessInstance(Aggregate):
     """A process instance: running until completed or cancelled; every step is an event with its delta."""
 
@@ -129,6 +168,7 @@ class ProcessInstance(Aggregate):
         self.process_id = ""
         self.instance_key = ""
         self.case_id: str | None = None
+        self.incidents: dict[str, str] = {}  # open incident id -> element id
 
     def record_step(self, ctx: Context, entries: list[tuple[str, dict[str, Any]]]) -> None:
         """Record one engine step: event type names with their payloads (a start must come first, alone)."""
@@ -149,6 +189,47 @@ class ProcessInstance(Aggregate):
             except TypeError as exc:
                 raise ValidationFailed(f"events[{index}] does not fit {type_name}: {exc}") from None
 
+    def _running(self) -> None:
+        if self.status != RUNNING:
+            raise InvalidStateChange(f"process instance {self.instance_key!r} is not running "
+                                     f"({self.status or 'not started'})")
+
+    def _open_incident(self, incident_id: str) -> str:
+        self._running()
+        element = self.incidents.get(incident_id)
+        if element is None:
+            raise IncidentNotOpen(f"incident {incident_id} is not open on process instance {self.instance_key!r}")
+        return element
+
+    def resolve_incident(self, ctx: Context, incident_id: str, note: str,
+                         step: list[tuple[str, dict[str, Any]]]) -> None:
+        """An operator retries an open incident; `step` is what the engine did on the retry (its delta)."""
+        element = self._open_incident(incident_id)
+        self.record(ctx, IncidentResolved, case_id=self.case_id, incident_id=incident_id, element_id=element,
+                    resolution=RETRIED, note=note)
+        self.record_step(ctx, step)
+
+    def cancel_by_operator(self, ctx: Context, reason: str, step: list[tuple[str, dict[str, Any]]],
+                           incident_id: str | None = None) -> None:
+        """An operator cancels the instance (naming an open incident, or not); its open incidents end with it."""
+        if incident_id is not None:
+            self._open_incident(incident_id)
+        self._running()
+        if not any(name == ProcessCancelled.__name__ for name, _ in step):
+            raise ValidationFailed("an operator's cancellation records ProcessCancelled")
+        for open_id, element in list(self.incidents.items()):
+            self.record(ctx, IncidentResolved, case_id=self.case_id, incident_id=open_id, element_id=element,
+                        resolution=CANCELLED, note=reason)
+        self.record_step(ctx, step)
+
+    def modify_variables(self, ctx: Context, names: list[str], step: list[tuple[str, dict[str, Any]]]) -> None:
+        """An operator sets variables of a running instance; `step` carries their values in its delta."""
+        self._running()
+        if not names:
+            raise ValidationFailed("name at least one variable to set")
+        self.record(ctx, ProcessVariablesModified, case_id=self.case_id, names=sorted(names))
+        self.record_step(ctx, step)
+
     @applies(ProcessStarted)
     def _started(self, e: ProcessStarted) -> None:
         self.status, self.process_id, self.instance_key, self.case_id = RUNNING, e.process_id, e.instance_key, e.case_id
@@ -163,6 +244,14 @@ class ProcessInstance(Aggregate):
 
     @applies(IncidentRaised)
     def _incident(self, e: IncidentRaised) -> None:
+        self.incidents[incident_key(e)] = e.element_id
+
+    @applies(IncidentResolved)
+    def _incident_resolved(self, e: IncidentResolved) -> None:
+        self.incidents.pop(e.incident_id, None)
+
+    @applies(ProcessVariablesModified)
+    def _variables_modified(self, e: ProcessVariablesModified) -> None:
         pass
 
     @applies(BpmnErrorThrown)
@@ -252,6 +341,11 @@ def fold_instance(events: list[Event]) -> InstanceState:
             state.status = COMPLETED
         elif isinstance(event, ProcessCancelled):
             state.status = CANCELLED
+        elif isinstance(event, IncidentRaised):  # open incidents: what the engine may not re-run by itself
+            state.extra.setdefault(INCIDENTS, {})[incident_key(event)] = {
+                "kind": event.kind, "ref": event.ref, "element_id": event.element_id}
+        elif isinstance(event, IncidentResolved):
+            state.extra.get(INCIDENTS, {}).pop(event.incident_id, None)
         state.case_id = event.case_id
         state.tenant = event.tenant
         state.version = event.version

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
+import orjson
 from SpiffWorkflow.bpmn.specs.control import BoundaryEventSplit
 from SpiffWorkflow.bpmn.specs.defaults import UserTask
 from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import ErrorEventDefinition
@@ -61,6 +62,7 @@ from domain.process import (
 from processes.bpmn import DeployedProcess, ZeebeServiceTask
 from processes.cache import InstanceCache
 from processes.checkpoint import Checkpoint, SavedInstance, take_checkpoint, write_checkpoint
+from processes.incidents import element_failed, open_incidents, stuck, unresolved_message
 from processes.index import Subscription, UserTaskRef, WaitIndex
 from processes.instance import Instance
 from processes.jobs import Failed, Job, JobOutcome, known_task_types, run_job
@@ -313,7 +315,9 @@ class EmbeddedEngine:
             raise
         return instance, [(ProcessStarted.__name__, {
             "process_id": model.process_id, "process_name": model.deployed.name or model.process_id,
-            "instance_key": key, "definition_hash": model.content_hash, "variables": values,
+            "instance_key": key, "definition_hash": model.content_hash,
+            # a copy: the stored event must not share the live variables (a reload from it would see later changes)
+            "variables": orjson.loads(orjson.dumps(values, default=str)),
             "case_id": instance.case_id,
         })]
 
@@ -327,10 +331,24 @@ class EmbeddedEngine:
 
     # --------------------------------------------------------------------------------------- step machinery
 
-    def _advance(self, instance: Instance) -> None:
-        """Run the engine, then prepare what the new state needs before it is saved (subscription keys)."""
+    def _advance(self, instance: Instance, action: Callable[[], object] | None = None) -> None:
+        """Run `action` (a task completing, a timer firing) and the engine, then prepare what the new state needs
+        before it is saved (subscription keys). An element failing on the way, a message that can never arrive or
+        an instance left with nothing to do becomes an incident in the step (processes/incidents.py)."""
+        failures = 0
         while True:
-            instance.run_engine()
+            try:
+                if action is not None:
+                    run = action
+                    action = None  # once: a retry of the loop after a failure only runs the engine
+                    run()
+                instance.run_engine()
+            except Exception as exc:  # the engine's own failures (gateways, expressions): an incident, not a crash
+                instance.pending.append(element_failed(instance, exc))
+                failures += 1
+                if failures < 20:  # the failed element is parked in ERROR: other branches may still move
+                    continue
+                break
             planned = plan_compensation(instance)
             instance.pending.extend(planned)
             if not planned:
@@ -340,16 +358,26 @@ class EmbeddedEngine:
             if isinstance(definition, MessageEventDefinition) and "correlation_key" not in task.internal_data:
                 name = definition.name
                 key_expr = instance.model.correlation_keys.get(name)
-                resolved = str(evaluate(name, instance.variables)) if name.startswith("=") else name
-                key = evaluate(key_expr, instance.variables) if key_expr else None
+                try:
+                    resolved = str(evaluate(name, instance.variables)) if name.startswith("=") else name
+                    key = evaluate(key_expr, instance.variables) if key_expr else None
+                except Exception as exc:  # noted as unresolved: a retry evaluates it again
+                    resolved, key, key_expr = name, None, f"{key_expr} ({exc})"
                 task.internal_data["message_name"] = resolved
                 task.internal_data["correlation_key"] = None if key is None else str(key)
+                if key is None:
+                    instance.pending.append(unresolved_message(instance, task, resolved, key_expr or ""))
+        blocked = stuck(instance)
+        if blocked is not None:
+            instance.pending.append(blocked)
 
     def _step_command(self, instance: Instance, step: Step) -> tuple[RecordProcessStep, Step]:
         """The command saving one step (its events, the first carrying the delta), and the step's events."""
         step = [*step, *instance.pending]
         instance.pending.clear()
-        if instance.completed and not any(t in (ProcessCompleted.__name__, ProcessCancelled.__name__) for t, _ in step):
+        # an element parked in ERROR ends its branch; with its incident open the instance has not completed
+        if (instance.completed and not open_incidents(instance)
+                and not any(t in (ProcessCompleted.__name__, ProcessCancelled.__name__) for t, _ in step)):
             step.append((ProcessCompleted.__name__, {"process_id": instance.model.process_id}))
         events = [StepEventIn(type=t, payload=dict(p)) for t, p in step]
         first = events[0]
@@ -727,8 +755,7 @@ class EmbeddedEngine:
             if found is not None:
                 instance, task = found
                 instance.merge_result(task.task_spec.name, dict(variables or {}))
-                task.run()
-                self._advance(instance)
+                self._advance(instance, task.run)
                 self._commit(instance, [("ProcessAdvanced", {"cause": "user-task-completed",
                                                              "element_id": task.task_spec.name})], effects)
         self._run_effects(effects)

@@ -15,6 +15,7 @@ from SpiffWorkflow.bpmn.util import BpmnEvent
 from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
 
+from processes.incidents import raise_incident
 from processes.instance import Instance
 from processes.jobs import Completed, Failed, Job, JobOutcome, Thrown
 
@@ -50,8 +51,9 @@ def _failed(engine: EmbeddedEngine, instance: Instance, ref: str, job: Job, outc
         return [("JobFailed", {**base, "retries_left": outcome.retries, "retry_at": retry_at})]
     instance.set_job(ref, {"retries": 0, "incident": True})
     return [("JobFailed", {**base, "retries_left": 0}),
-            ("IncidentRaised", {"element_id": job.element_id,
-                                "message": f"job {job.type} failed and has no retries left: {outcome.message}"[:2000]})]
+            raise_incident(instance, "job", job.element_id,
+                           f"job {job.type} failed and has no retries left: {outcome.message}", ref=ref,
+                           job_type=job.type)]
 
 
 def apply_outcome(engine: EmbeddedEngine, instance: Instance, ref: str, job: Job, outcome: JobOutcome) -> Step:
@@ -68,8 +70,7 @@ def apply_outcome(engine: EmbeddedEngine, instance: Instance, ref: str, job: Job
     instance.set_job(ref, None)
     if isinstance(outcome, Completed):
         instance.merge_result(element, dict(outcome.variables))
-        task.complete()
-        engine._advance(instance)
+        engine._advance(instance, task.complete)
         return [("ProcessAdvanced", {"cause": "job-completed", "element_id": element})]
     assert isinstance(outcome, Thrown)
     instance.variables.update(outcome.variables)
@@ -78,8 +79,8 @@ def apply_outcome(engine: EmbeddedEngine, instance: Instance, ref: str, job: Job
                                        "message": outcome.message[:2000], "caught_by": caught})]
     if caught is None:
         instance.set_job(ref, {"retries": 0, "incident": True})
-        step.append(("IncidentRaised", {"element_id": element,
-                                        "message": f"BPMN error {outcome.code!r} was not caught"}))
+        step.append(raise_incident(instance, "bpmn-error", element, f"BPMN error {outcome.code!r} was not caught",
+                                   ref=ref, job_type=job.type))
     else:
         engine._advance(instance)
     return step
@@ -102,8 +103,7 @@ def fire_timer(engine: EmbeddedEngine, instance: Instance, ref: str, now: dateti
     task = instance.task(UUID(ref))
     if task is None or task.state != TaskState.WAITING:
         return False
-    task.task_spec._update(task)
-    engine._advance(instance)
+    engine._advance(instance, lambda: task.task_spec._update(task))
     name = task.task_spec.name
     engine._commit(instance, [("TimerFired", {"element_id": name, "element_name": instance.model.name_of(name)})],
                    effects)
@@ -116,9 +116,8 @@ def deliver_message(engine: EmbeddedEngine, instance: Instance, task: Task, vari
     spec = task.task_spec
     name, key = task.internal_data.get("message_name", ""), task.internal_data.get("correlation_key", "")
     spec.catch(task, BpmnEvent(spec.event_definition, payload={}))
-    spec._update(task)
     instance.merge_result(spec.name, variables)
-    engine._advance(instance)
+    engine._advance(instance, lambda: spec._update(task))
     engine._commit(instance, [("MessageCorrelated", {"element_id": spec.name, "name": name,
                                                       "correlation_key": key or ""})], effects)
 
@@ -174,8 +173,9 @@ def _compensation_outcome(engine: EmbeddedEngine, instance: Instance, ref: str, 
     handler = instance.model.compensation[activity]
     if isinstance(outcome, Thrown):
         instance.set_job(ref, {"retries": 0, "incident": True})
-        return [("IncidentRaised", {"element_id": handler.element_id,
-                                    "message": f"compensation handler threw BPMN error {outcome.code!r}"})]
+        return [raise_incident(instance, "bpmn-error", handler.element_id,
+                               f"compensation handler threw BPMN error {outcome.code!r}", ref=ref,
+                               job_type=job.type)]
     instance.set_job(ref, None)
     assert isinstance(outcome, Completed)
     instance.merge_result(handler.element_id, dict(outcome.variables))
@@ -184,6 +184,5 @@ def _compensation_outcome(engine: EmbeddedEngine, instance: Instance, ref: str, 
     instance.set_extra("comp", plans)
     instance.set_extra("compensated", [*instance.extra.get("compensated", []), activity_task_id])
     if not plans[throw_id]:
-        throw.complete()
-        engine._advance(instance)
+        engine._advance(instance, throw.complete)
     return [("ProcessAdvanced", {"cause": "compensation-handler-completed", "element_id": handler.element_id})]

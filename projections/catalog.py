@@ -6,13 +6,15 @@ from projections.audit import AUDIT
 from projections.base import Projection
 from projections.cases import CASES
 from projections.documents import DOCUMENTS
+from projections.incidents import INCIDENTS
 from projections.messages import MAIL_ASIDE, MESSAGES
+from projections.process_instances import PROCESS_INSTANCES
 from projections.reference import DEFINITIONS, QUEUES, RECORD_TYPES, RECORDS
 from projections.tasks import TASKS
 from projections.timeline import TIMELINE
 
 ALL: tuple[Projection, ...] = (CASES, TIMELINE, DEFINITIONS, QUEUES, RECORD_TYPES, RECORDS, TASKS, AUDIT, DOCUMENTS,
-                                MESSAGES, MAIL_ASIDE)
+                                MESSAGES, MAIL_ASIDE, INCIDENTS, PROCESS_INSTANCES)
 
 # The shape of the documents the folds write. Bump it whenever a fold's output changes, so read models built by an
 # older fold are rebuilt: the embedded runner records it beside its tracking position (as the tracking entry
@@ -23,5 +25,6 @@ ALL: tuple[Projection, ...] = (CASES, TIMELINE, DEFINITIONS, QUEUES, RECORD_TYPE
 # 4: the `messages` and `mail_aside` read models, and e-mail entries on the case timeline.
 # 5: document versions carry their scan status, scan_reason and preview; documents `available`; scan entries on the
 #    timeline.
-VERSION = 5
+# 6: the `incidents` and `process_instances` read models; incident resolutions and variable changes on the timeline.
+VERSION = 6
 VERSION_MARK = "read-models-version"

@@ -102,7 +102,11 @@ SUMMARIES: dict[type[Event], Callable[[Any], str]] = {
     + (f", caught by {e.caught_by}" if e.caught_by else ", not caught") + (f": {e.message[:140]}" if e.message else ""),
     p.CompensationStarted: lambda e: f"started compensation at {e.element_id}: "
     + (f"undoing {', '.join(e.activities)}" if e.activities else "nothing to undo"),
-    p.IncidentRaised: lambda e: f"process incident at {e.element_id}: {e.message[:200]}",
+    p.IncidentRaised: lambda e: f"process incident at {e.element_id or 'the instance'}: {e.message[:200]}",
+    p.IncidentResolved: lambda e: f"{'retried' if e.resolution == p.RETRIED else 'cancelled'} the process incident at "
+    f"{e.element_id or 'the instance'}" + (f": {e.note[:200]}" if e.note else ""),
+    p.ProcessVariablesModified: lambda e: f"set process variables {', '.join(e.names[:10])}"
+    + (f" (+{len(e.names) - 10} more)" if len(e.names) > 10 else ""),
     p.TimerFired: lambda e: f"timer “{e.element_name or e.element_id}” fired",
     p.MessageCorrelated: lambda e: f"process received message {e.name} at {e.element_id}",
 }

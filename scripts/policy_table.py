@@ -66,8 +66,9 @@ def rows() -> list[Row]:
             found.append(Row("CompleteTask (own task)", name, True, owned=True))
     for name in ("OpenCase", "PublishCaseDefinition", "DefineQueue", "DefineRecordType", "SaveRecord",
                  "RemoveRecord", "RecordProcessStep", "DeployProcess", "ReceiveEmail", "SetEmailAside",
-                 "RecordEmailSent", "RecordEmailFailed", "read", "read_reference", "read_audit",
-                 "read_mail_quarantine", "read_processes"):
+                 "RecordEmailSent", "RecordEmailFailed", "RetryIncident", "CancelProcessInstance",
+                 "SetProcessVariables", "read", "read_reference", "read_audit", "read_mail_quarantine",
+                 "read_processes", "read_process_operations"):
         found.append(Row(name, name, False))
     return found
 
@@ -93,6 +94,9 @@ def resource(row: Row, state: str | None) -> dict[str, Any]:
         "RemoveRecord": {"kind": "record_type", "type_key": "account"},
         "RecordProcessStep": {"kind": "process"},
         "DeployProcess": {"kind": "process_definition"},
+        "RetryIncident": {"kind": "process_instance"},
+        "CancelProcessInstance": {"kind": "process_instance"},
+        "SetProcessVariables": {"kind": "process_instance"},
         "ReceiveEmail": {"kind": "definition", "definition_key": "claim", "exists": True, "access": {}},
         "SetEmailAside": {"kind": "mailbox"},
         "RecordEmailSent": {"kind": "mailbox"},

@@ -1,0 +1,22 @@
+# Process operations (docs/processes.md, "Incidents and operations"): admins read incidents and process instances
+# and retry, cancel or change them; nobody else, the process engine's own actor included.
+package casestream.authz
+
+operations_commands := {"RetryIncident", "CancelProcessInstance", "SetProcessVariables"}
+
+permitted if {
+	administers
+	input.resource.kind == "process_instance"
+	action in operations_commands
+}
+
+state_denials contains "only admins retry incidents and cancel or change process instances" if {
+	action in operations_commands
+}
+
+permitted if {
+	administers
+	action == "read_process_operations"
+}
+
+state_denials contains "only admins read incidents and process instances" if action == "read_process_operations"

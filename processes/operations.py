@@ -1,0 +1,144 @@
+"""Operator actions on running instances of the embedded engine: retry an incident (or the failed job of an
+element), cancel an instance, set its variables (docs/processes.md, "Incidents and operations").
+
+Each runs under the engine's lock: the instance is changed in memory, then saved as the operator's command
+(commands/process_operations.py) carrying the engine's step, under the operator's name, so the policy decides it
+as theirs. A refused or failed command leaves nothing behind: the instance is dropped from memory and the next use
+folds it from its events again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+from SpiffWorkflow.util.task import TaskState
+
+from commands.bus import Actor
+from commands.messages import StepEventIn
+from commands.outcomes import Result
+from commands.process_operations import (
+    CancelProcessInstance,
+    ProcessInstanceCommand,
+    RetryIncident,
+    SetProcessVariables,
+)
+from domain.errors import InvalidStateChange, NotFound
+from domain.process import IncidentNotOpen, ProcessCancelled
+from processes.incidents import open_incidents
+from processes.instance import Instance
+
+if TYPE_CHECKING:
+    from processes.engine import EmbeddedEngine
+
+Step = list[tuple[str, dict[str, Any]]]
+Change = Callable[[Instance], tuple[Step, Callable[[list[StepEventIn], int], ProcessInstanceCommand]]]
+JOB_KINDS = ("job", "bpmn-error")
+
+
+def _operate(engine: EmbeddedEngine, tenant: str, instance_id: UUID, actor: Actor, change: Change) -> Result:
+    """Change a loaded instance, then save the change as the operator's command; collect and run what follows."""
+    effects: list[Callable[[], None]] = []
+    with engine._lock:
+        instance = engine._instance(instance_id, effects)
+        if instance is None or instance.tenant != tenant:
+            if engine.store.events_of(instance_id) and instance is None:
+                raise InvalidStateChange(f"process instance {instance_id} is not running")
+            raise NotFound(f"process instance {instance_id} not found")
+        try:
+            step, make = change(instance)
+            prepared, step = engine._step_command(instance, step)
+            command = make(prepared.events, instance.version)
+            result = engine.bus.dispatch(command, actor, correlation_id=instance.key,
+                                         causation_id=f"operator:{instance.key}")
+        except Exception:
+            engine._forget(instance)  # memory may be ahead of the store: the next use folds it again
+            raise
+        engine._committed(instance, step, result.version, effects)
+    engine._run_effects(effects)
+    return result
+
+
+def retry_incident(engine: EmbeddedEngine, tenant: str, instance_id: UUID, incident_id: str, actor: Actor, *,
+                   variables: Mapping[str, Any] | None = None, retries: int = 1, note: str = "") -> Result:
+    """Run again what an open incident stopped (a job gets `retries` new tries; a failed element, a message key
+    or a stuck instance is evaluated again), with `variables` set first; a new failure raises a new incident."""
+
+    def change(instance: Instance) -> tuple[Step, Callable[[list[StepEventIn], int], ProcessInstanceCommand]]:
+        info = open_incidents(instance).pop(incident_id, None)
+        if info is None:
+            raise IncidentNotOpen(f"incident {incident_id} is not open on process instance {instance.key!r}")
+        instance.variables.update(dict(variables or {}))
+        kind, ref, element = info["kind"], info["ref"], info["element_id"]
+        if kind in JOB_KINDS:
+            instance.set_job(ref, {"retries": retries})  # offered to the workers once saved (_collect_effects)
+        else:
+            task = instance.task(UUID(ref)) if ref else None
+            if task is not None and kind == "element" and task.state == TaskState.ERROR:
+                task._set_state(TaskState.READY)
+            elif task is not None and kind == "message":
+                task.internal_data.pop("correlation_key", None)  # evaluated again by _advance
+            engine._advance(instance)
+        step: Step = [("ProcessAdvanced", {"cause": "incident-retried", "element_id": element or None})]
+
+        def make(events: list[StepEventIn], version: int) -> ProcessInstanceCommand:
+            return RetryIncident(instance_id=instance.id, incident_id=incident_id, note=note, step=events,
+                                 expected_version=version)
+
+        return step, make
+
+    return _operate(engine, tenant, instance_id, actor, change)
+
+
+def retry_job(engine: EmbeddedEngine, tenant: str, instance_id: UUID, element_id: str, actor: Actor, *,
+              retries: int = 1) -> Result:
+    """Retry the failed job of an element (the open job or uncaught-error incident there)."""
+    with engine._lock:
+        effects: list[Callable[[], None]] = []
+        instance = engine._instance(instance_id, effects)
+        found = None if instance is None or instance.tenant != tenant else next(
+            (iid for iid, info in open_incidents(instance).items()
+             if info["element_id"] == element_id and info["kind"] in JOB_KINDS), None)
+    engine._run_effects(effects)
+    if instance is None or instance.tenant != tenant:
+        raise NotFound(f"process instance {instance_id} is not running")
+    if found is None:
+        raise IncidentNotOpen(f"no failed job waits for a retry at element {element_id!r}")
+    return retry_incident(engine, tenant, instance_id, found, actor, retries=retries)
+
+
+def cancel_instance(engine: EmbeddedEngine, tenant: str, instance_id: UUID, actor: Actor, reason: str, *,
+                    incident_id: str | None = None) -> Result:
+    """Cancel a running instance: its open user tasks are cancelled (with the reason) and its incidents end."""
+
+    def change(instance: Instance) -> tuple[Step, Callable[[list[StepEventIn], int], ProcessInstanceCommand]]:
+        if incident_id is not None and incident_id not in open_incidents(instance):
+            raise IncidentNotOpen(f"incident {incident_id} is not open on process instance {instance.key!r}")
+        instance.workflow.cancel()
+        step: Step = [(ProcessCancelled.__name__, {"reason": reason})]
+
+        def make(events: list[StepEventIn], version: int) -> ProcessInstanceCommand:
+            return CancelProcessInstance(instance_id=instance.id, reason=reason, incident_id=incident_id,
+                                         step=events, expected_version=version)
+
+        return step, make
+
+    return _operate(engine, tenant, instance_id, actor, change)
+
+
+def set_variables(engine: EmbeddedEngine, tenant: str, instance_id: UUID, actor: Actor,
+                  variables: Mapping[str, Any]) -> Result:
+    """Set variables of a running instance (what waits on them sees them at its next step)."""
+
+    def change(instance: Instance) -> tuple[Step, Callable[[list[StepEventIn], int], ProcessInstanceCommand]]:
+        instance.variables.update(dict(variables))
+        step: Step = [("ProcessAdvanced", {"cause": "variables-set"})]
+
+        def make(events: list[StepEventIn], version: int) -> ProcessInstanceCommand:
+            return SetProcessVariables(instance_id=instance.id, names=sorted(variables), step=events,
+                                       expected_version=version)
+
+        return step, make
+
+    return _operate(engine, tenant, instance_id, actor, change)
