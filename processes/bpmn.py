@@ -21,13 +21,19 @@ from typing import Any, Final
 from lxml import etree
 from SpiffWorkflow.bpmn.parser.BpmnParser import BpmnParser, BpmnValidator
 from SpiffWorkflow.bpmn.parser.node_parser import DEFAULT_NSMAP
+from SpiffWorkflow.bpmn.parser.task_parsers import SubWorkflowParser
 from SpiffWorkflow.bpmn.parser.TaskParser import TaskParser
 from SpiffWorkflow.bpmn.parser.util import full_tag
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
-from SpiffWorkflow.bpmn.specs.defaults import ServiceTask, UserTask
+from SpiffWorkflow.bpmn.specs.defaults import ManualTask, NoneTask, ServiceTask, SubWorkflowTask, UserTask
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import SubWorkflowTask as SubWorkflowMixin
 
+from processes.call_activity import CalledSpecs, ZeebeCallActivity
+from processes.element_checks import element_problems
 from processes.feel import Expression, FeelError, compile_feel
+from processes.multi_instance import ZeebeParallelMultiInstance, ZeebeSequentialMultiInstance
+from processes.zeebe_tasks import DecisionTask, FeelScriptTask
 
 __all__ = [
     "BPMN_NS",
@@ -137,10 +143,67 @@ class ZeebeServiceTask(ServiceTask):  # type: ignore[misc]
 
 
 class ZeebeTaskParser(TaskParser):  # type: ignore[misc]
-    """Keeps a task's zeebe extensions in `task_spec.extensions`."""
+    """Keeps a task's zeebe extensions in `task_spec.extensions`; reads Zeebe's multi-instance."""
+
+    task: Any
 
     def parse_extensions(self, node: Any = None) -> dict[str, Any]:
         return zeebe_extensions(self.node if node is None else node)
+
+    def _add_multiinstance_task(self, loop_characteristics: Any) -> None:
+        found = loop_characteristics.xpath("./bpmn:extensionElements/zeebe:loopCharacteristics", namespaces=NSMAP)
+        attrs = dict(found[0].attrib) if found else {}
+        if not attrs.get("inputCollection"):
+            self.raise_validation_exception("multi-instance needs zeebe:loopCharacteristics inputCollection")
+        conditions = loop_characteristics.xpath("./bpmn:completionCondition", namespaces=NSMAP)
+        condition = (conditions[0].text or "").strip() or None if conditions else None
+        original = self.spec.task_specs.pop(self.task.name)
+        cls = (ZeebeSequentialMultiInstance if loop_characteristics.get("isSequential") == "true"
+               else ZeebeParallelMultiInstance)
+        self.task = cls(self.spec, original.name, "", attrs["inputCollection"], attrs.get("inputElement"),
+                        attrs.get("outputCollection"), attrs.get("outputElement"), condition,
+                        bpmn_name=original.bpmn_name, description="Multi-instance")
+        self._copy_task_attrs(original, loop_characteristics)
+        original.completed_event.connect(self.task.merge_child)  # also for instances restored from their events
+
+
+class ZeebeScriptTaskParser(ZeebeTaskParser):
+    """`zeebe:script expression resultVariable`: a FEEL script task."""
+
+    def create_task(self) -> Any:
+        script = zeebe_extensions(self.node).get("script", {})
+        if not script.get("expression") or not script.get("resultVariable"):
+            self.raise_validation_exception("script task without zeebe:script expression and resultVariable")
+        return self.spec_class(self.spec, self.bpmn_id, expression=script["expression"],
+                               result_variable=script["resultVariable"], **self.bpmn_attributes)
+
+
+class ZeebeBusinessRuleTaskParser(ZeebeTaskParser):
+    """`zeebe:calledDecision decisionId resultVariable`: a DMN decision evaluated by the engine."""
+
+    def create_task(self) -> Any:
+        called = zeebe_extensions(self.node).get("calledDecision", {})
+        if not called.get("decisionId") or not called.get("resultVariable"):
+            self.raise_validation_exception("business rule task without zeebe:calledDecision decisionId and "
+                                            "resultVariable")
+        return self.spec_class(self.spec, self.bpmn_id, decision_id=called["decisionId"],
+                               result_variable=called["resultVariable"], **self.bpmn_attributes)
+
+
+class ZeebeSubProcessParser(ZeebeTaskParser, SubWorkflowParser):  # type: ignore[misc]
+    """An embedded or event sub-process that keeps its zeebe extensions (io mappings, multi-instance)."""
+
+
+class ZeebeCallActivityParser(ZeebeTaskParser):
+    """`zeebe:calledElement processId`: the called process is looked up when the call starts."""
+
+    def create_task(self) -> Any:
+        called = zeebe_extensions(self.node).get("calledElement", {})
+        if not called.get("processId"):
+            self.raise_validation_exception("call activity without zeebe:calledElement processId")
+        propagate = called.get("propagateAllChildVariables", "true") != "false"
+        return self.spec_class(self.spec, self.bpmn_id, called["processId"], propagate_child=propagate,
+                               **self.bpmn_attributes)
 
 
 class ZeebeServiceTaskParser(ZeebeTaskParser):
@@ -168,6 +231,12 @@ class ZeebeBpmnParser(BpmnParser):  # type: ignore[misc]
     OVERRIDE_PARSER_CLASSES: Final = {
         full_tag("serviceTask"): (ZeebeServiceTaskParser, ZeebeServiceTask),
         full_tag("userTask"): (ZeebeTaskParser, UserTask),
+        full_tag("task"): (ZeebeTaskParser, NoneTask),
+        full_tag("manualTask"): (ZeebeTaskParser, ManualTask),
+        full_tag("scriptTask"): (ZeebeScriptTaskParser, FeelScriptTask),
+        full_tag("businessRuleTask"): (ZeebeBusinessRuleTaskParser, DecisionTask),
+        full_tag("subProcess"): (ZeebeSubProcessParser, SubWorkflowTask),
+        full_tag("callActivity"): (ZeebeCallActivityParser, ZeebeCallActivity),
     }
 
     def __init__(self, validator: Any = None) -> None:
@@ -276,6 +345,8 @@ class _Checker:
         process = executable[0]
         messages = {m.get("id"): m for m in self.xp(root, "./bpmn:message")}
         self.check_jobs(process)
+        for el, message in element_problems(process):
+            self.problem(el, message)
         self.check_flows(process)
         self.check_io_and_headers(process)
         self.check_messages(process, messages)
@@ -414,6 +485,20 @@ class _Checker:
                     self.feel(owner, value, f"zeebe:{_local(el)} {attr}")
 
 
+def _embedded_specs(spiff: Any, process_id: str) -> dict[str, Any]:
+    """The specs of the sub-processes within a process (and within those); called processes are found later."""
+    found: dict[str, Any] = {}
+    pending = [spiff.get_spec(process_id)]
+    while pending:
+        for task_spec in pending.pop().task_specs.values():
+            if isinstance(task_spec, SubWorkflowMixin) and not isinstance(task_spec, ZeebeCallActivity):
+                name = task_spec.spec
+                if name not in found:
+                    found[name] = spiff.get_spec(name)
+                    pending.append(found[name])
+    return found
+
+
 def _spiff_problem(e: Exception, root: Any) -> Problem:
     if isinstance(e, ValidationException):
         line = e.line_number if isinstance(e.line_number, int) else None
@@ -444,7 +529,7 @@ def check_bpmn(xml: bytes, known_task_types: Set[str], *, filename: str | None =
             spiff = ZeebeBpmnParser(validator=_bpmn_validator())
             spiff.add_bpmn_xml(tree, filename=filename)
             spec = spiff.get_spec(process_id)
-            subprocess_specs = spiff.get_subprocess_specs(process_id)
+            subprocess_specs = CalledSpecs(_embedded_specs(spiff, process_id))
     except Exception as e:  # SpiffWorkflow raises ValidationException and, on odd input, anything else
         raise BpmnRejected([_spiff_problem(e, tree.getroot())]) from e
     return DeployedProcess(

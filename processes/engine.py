@@ -37,7 +37,6 @@ from SpiffWorkflow.bpmn.specs.control import BoundaryEventSplit
 from SpiffWorkflow.bpmn.specs.defaults import UserTask
 from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import ErrorEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
-from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.events.event_types import CatchingEvent
 from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import BoundaryEvent
 from SpiffWorkflow.bpmn.util import BpmnEvent
@@ -61,7 +60,10 @@ from domain.process import (
 )
 from processes.bpmn import DeployedProcess, ZeebeServiceTask
 from processes.cache import InstanceCache
+from processes.call_activity import link_calls
+from processes.catch_events import definition_for, prepare_subscriptions, subscriptions_of, waits_on_timer
 from processes.checkpoint import Checkpoint, SavedInstance, take_checkpoint, write_checkpoint
+from processes.dmn import DecisionRegistry
 from processes.incidents import element_failed, open_incidents, stuck, unresolved_message
 from processes.index import Subscription, UserTaskRef, WaitIndex
 from processes.instance import Instance
@@ -69,7 +71,7 @@ from processes.jobs import Failed, Job, JobOutcome, known_task_types, run_job
 from processes.model import ProcessModel, content_hash, prepare_model
 from processes.outcomes import apply_outcome, deliver_message, fire_timer, offer_compensation, plan_compensation
 from processes.recovery import changes_after, unfinished_instances
-from processes.runtime import FeelScriptEngine, evaluate, timer_due
+from processes.runtime import FeelScriptEngine, evaluate, local_scope, timer_due
 from processes.starts import StartRequest
 from processes.state import restore_workflow
 from processes.user_tasks import user_task_command
@@ -129,6 +131,7 @@ class EmbeddedEngine:
         self._models: dict[str, ProcessModel] = {}  # process id -> latest deployment
         self._tenant_models: dict[tuple[str, str], ProcessModel] = {}  # (tenant, process id) -> its own latest
         self._by_hash: dict[str, ProcessModel] = {}
+        self._decisions = DecisionRegistry()  # DMN decisions for business-rule tasks
         self._loaded = InstanceCache(cache_size)  # in memory: busy instances and the most recent resting ones
         self._index = WaitIndex()  # every open instance, loaded or not, with what it waits for
         self._unindexed: dict[UUID, None] = {}  # found unfinished at recovery, not yet loaded and indexed
@@ -220,6 +223,7 @@ class EmbeddedEngine:
         if model is None or model.content_hash != content_hash(xml):
             types = self._task_types if self._task_types is not None else known_task_types()
             model = prepare_model(xml, types, filename)
+        link_calls(model, self._models)
         with self._lock:
             self._by_hash[model.content_hash] = model
             self._make_latest(model, tenant)
@@ -230,6 +234,10 @@ class EmbeddedEngine:
             self._models[model.process_id] = model
         else:
             self._tenant_models[(tenant, model.process_id)] = model
+
+    def deploy_dmn(self, xml: bytes) -> list[str]:
+        """Deploy a DMN file's decisions (for business-rule tasks); their ids. Raises BpmnRejected."""
+        return self._decisions.deploy(xml)
 
     def deployed(self, process_id: str, tenant: str | None = None) -> ProcessModel | None:
         """The newest deployment of a process id: the tenant's own, else the one every tenant shares."""
@@ -324,7 +332,7 @@ class EmbeddedEngine:
     def _new_instance(self, iid: UUID, key: str, tenant: str, case_id: str | None, model: ProcessModel,
                       variables: dict[str, Any]) -> Instance:
         return Instance(id=iid, key=key, tenant=tenant, case_id=case_id, model=model, variables=variables,
-                        script=FeelScriptEngine(variables, self._now))
+                        script=FeelScriptEngine(variables, self._now, self._decisions))
 
     def _now(self) -> datetime:
         return self._step_now or self.clock()
@@ -355,6 +363,7 @@ class EmbeddedEngine:
                 break
         for task in instance.all_tasks(TaskState.WAITING):
             definition = getattr(task.task_spec, "event_definition", None)
+            prepare_subscriptions(instance, task)  # an event-based gateway's messages
             if isinstance(definition, MessageEventDefinition) and "correlation_key" not in task.internal_data:
                 name = definition.name
                 key_expr = instance.model.correlation_keys.get(name)
@@ -462,9 +471,8 @@ class EmbeddedEngine:
         subscriptions: set[Subscription] = set()
         for task in instance.all_tasks(TaskState.STARTED | TaskState.READY | TaskState.WAITING):
             spec = task.task_spec
-            if task.state == TaskState.WAITING and task.internal_data.get("correlation_key") is not None:
-                subscriptions.add((instance.tenant, str(task.internal_data.get("message_name")),
-                                   str(task.internal_data["correlation_key"])))
+            if task.state == TaskState.WAITING:
+                subscriptions.update((instance.tenant, name, key) for name, key in subscriptions_of(task))
             if isinstance(spec, ZeebeServiceTask) and task.state == TaskState.STARTED:
                 self._offer_job(instance, str(task.id), self._service_job(instance, task))
             elif isinstance(spec, UserTask) and task.state == TaskState.READY:
@@ -475,7 +483,7 @@ class EmbeddedEngine:
                     if command is not None and not (recovering and self.store.position_of(task_id, 1) is not None):
                         effects.append(self._send(instance, command))
             elif task.state == TaskState.WAITING and isinstance(spec, CatchingEvent):
-                if isinstance(spec.event_definition, TimerEventDefinition):
+                if waits_on_timer(spec.event_definition):
                     due = timer_due(task)
                     if due is not None:
                         self._schedule(instance.id, str(task.id), due)
@@ -514,14 +522,17 @@ class EmbeddedEngine:
         spec: ZeebeServiceTask = task.task_spec
         retries = str(spec.retries or "3")
         initial = int(evaluate(retries, instance.variables)) if retries.startswith("=") else int(retries)
-        return self._job(instance, str(task.id), spec.name, spec.task_type, spec.headers, initial)
+        return self._job(instance, str(task.id), spec.name, spec.task_type, spec.headers, initial,
+                         local_scope(task))
 
     def _job(self, instance: Instance, ref: str, element_id: str, job_type: str, headers: Mapping[str, str],
-             initial_retries: int) -> Job:
+             initial_retries: int, local: Mapping[str, Any] | None = None) -> Job:
         state = instance.jobs.get(ref, {})
-        variables = {**instance.variables, **instance.inputs(element_id)}
-        resolved = {k: str(evaluate(v, instance.variables)) if v and v.startswith("=") else v
+        scope = {**instance.variables, **local} if local else instance.variables
+        variables = {**scope, **instance.inputs(element_id, local)}
+        resolved = {k: str(evaluate(v, scope)) if v and v.startswith("=") else v
                     for k, v in headers.items()}
+        element_id = instance.model.element_of(element_id)  # a multi-instance body's inner task: its BPMN id
         return Job(key=f"{instance.key}:{ref}", type=job_type, process_instance_key=instance.key,
                    element_id=element_id, tenant=instance.tenant, variables=variables, headers=resolved,
                    retries=int(state.get("retries", initial_retries)), process_id=instance.model.process_id)
@@ -737,9 +748,9 @@ class EmbeddedEngine:
                 if instance is None:
                     continue
                 for task in instance.all_tasks(TaskState.WAITING):
-                    data = task.internal_data
-                    if data.get("message_name") == name and data.get("correlation_key") == str(correlation_key):
-                        deliver_message(self, instance, task, dict(variables or {}), effects)
+                    if (name, str(correlation_key)) in subscriptions_of(task):
+                        deliver_message(self, instance, task, dict(variables or {}), effects,
+                                        definition_for(task, name))
                         delivered = True
                         break
                 if delivered:

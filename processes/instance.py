@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
@@ -45,11 +45,12 @@ class Instance:
 
     # ------------------------------------------------------------------------------------- variables
 
-    def inputs(self, element_id: str) -> dict[str, Any]:
-        """The element's input mappings evaluated over the process variables."""
+    def inputs(self, element_id: str, scope: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """The element's input mappings evaluated over the process variables (and the task's local `scope`)."""
         local: dict[str, Any] = {}
         for mapping in self.model.extensions.get(element_id, {}).get("ioMapping", {}).get("inputs", []):
-            set_path(local, mapping["target"], evaluate(mapping["source"], {**self.variables, **local}))
+            set_path(local, mapping["target"], evaluate(mapping["source"], {**self.variables, **(scope or {}),
+                                                                             **local}))
         return local
 
     def merge_result(self, element_id: str, result: dict[str, Any],

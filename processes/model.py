@@ -45,6 +45,7 @@ class ProcessModel:
     correlation_keys: dict[str, str] = field(default_factory=dict)  # message name -> correlationKey
     compensation: dict[str, Handler] = field(default_factory=dict)  # activity id -> its handler
     compensation_throws: dict[str, str | None] = field(default_factory=dict)  # throw event id -> activityRef
+    inner: dict[str, str] = field(default_factory=dict)  # inner task spec name of a multi-instance -> element id
 
     @property
     def process_id(self) -> str:
@@ -52,6 +53,10 @@ class ProcessModel:
 
     def name_of(self, element_id: str) -> str:
         return self.names.get(element_id) or element_id
+
+    def element_of(self, spec_name: str) -> str:
+        """The BPMN element id behind a task spec name (a multi-instance body's inner task is "<id> [child]")."""
+        return self.inner.get(spec_name, spec_name)
 
 
 class _CompensationThrow:
@@ -151,6 +156,15 @@ def prepare_model(xml: bytes, known_task_types: Set[str], filename: str) -> Proc
             model.extensions[el.get("id")] = ext
         if el.get("name"):
             model.names[el.get("id")] = el.get("name")
+    for spec in specs:  # a multi-instance element's inner task shares the element's id, name and extensions
+        for name, task_spec in spec.task_specs.items():
+            element = getattr(task_spec, "bpmn_id", None)
+            if element and name != element:
+                model.inner[name] = element
+                if element in model.extensions:
+                    model.extensions[name] = model.extensions[element]
+                if element in model.names:
+                    model.names[name] = model.names[element]
     for message in _xp(root, "./bpmn:message"):
         subs = _xp(message, "./bpmn:extensionElements/zeebe:subscription")
         if message.get("name") and subs and subs[0].get("correlationKey"):

@@ -111,11 +111,11 @@ def fire_timer(engine: EmbeddedEngine, instance: Instance, ref: str, now: dateti
 
 
 def deliver_message(engine: EmbeddedEngine, instance: Instance, task: Task, variables: dict[str, Any],
-                    effects: list[Callable[[], None]]) -> None:
+                    effects: list[Callable[[], None]], definition: Any = None) -> None:
     """Correlate a message to a waiting catch event (intermediate, boundary or receive task)."""
     spec = task.task_spec
     name, key = task.internal_data.get("message_name", ""), task.internal_data.get("correlation_key", "")
-    spec.catch(task, BpmnEvent(spec.event_definition, payload={}))
+    spec.catch(task, BpmnEvent(definition or spec.event_definition, payload={}))  # a gateway: the one caught
     instance.merge_result(spec.name, variables)
     engine._advance(instance, lambda: spec._update(task))
     engine._commit(instance, [("MessageCorrelated", {"element_id": spec.name, "name": name,

@@ -55,24 +55,63 @@ def set_path(target: dict[str, Any], path: str, value: Any) -> None:
     node[last] = value
 
 
+def local_scope(task: Any) -> dict[str, Any]:
+    """A task's local variables (Zeebe's inner scopes: a multi-instance element, a mapped sub-process).
+
+    The process scope lives in the instance's dict; SpiffWorkflow's per-task data stays empty except inside
+    such scopes, where it holds their local variables (Spiff copies it down to the tasks within them).
+    """
+    data = getattr(task, "data", None)
+    return data if isinstance(data, dict) else {}
+
+
+def scoped(variables: Mapping[str, Any], task: Any) -> Mapping[str, Any]:
+    """The variables visible at a task: its local scope over the process scope."""
+    local = local_scope(task)
+    return {**variables, **local} if local else variables
+
+
+def apply_result(variables: dict[str, Any], task: Any, extensions: Mapping[str, Any],
+                 result: Mapping[str, Any]) -> None:
+    """Zeebe's rule for an element's result: with output mappings only their targets are set, else all of it.
+
+    A target that is a local variable of the task's scope is updated there; any other goes to the process scope.
+    """
+    outputs = extensions.get("ioMapping", {}).get("outputs", [])
+    local = local_scope(task)
+    if not outputs:
+        updates = dict(result)
+    else:
+        visible = dict(scoped(variables, task))
+        for mapping in extensions.get("ioMapping", {}).get("inputs", []):
+            set_path(visible, mapping["target"], evaluate(mapping["source"], visible))
+        visible.update(result)
+        updates = {}
+        for mapping in outputs:
+            set_path(updates, mapping["target"], evaluate(mapping["source"], visible))
+    for name, value in updates.items():
+        (local if name in local else variables)[name] = value
+
+
 class FeelScriptEngine(PythonScriptEngine):  # type: ignore[misc]
     """One per instance: evaluates FEEL over the instance's variables; Python scripts are refused."""
 
-    def __init__(self, variables: dict[str, Any], clock: Clock) -> None:
+    def __init__(self, variables: dict[str, Any], clock: Clock, decisions: Any = None) -> None:
         super().__init__()
         self.variables = variables
         self.clock = clock
+        self.decisions = decisions  # processes.dmn.DecisionRegistry of the engine (business-rule tasks)
 
     def evaluate(self, task: Any, expression: str, external_context: Any = None) -> Any:
         try:
             with feel_clock(self.clock):  # now()/today() on the instance's clock, like its timers
-                return evaluate(expression, self.variables)
+                return evaluate(expression, scoped(self.variables, task))
         except Exception as exc:
             raise WorkflowTaskException(f"cannot evaluate {expression!r}: {exc}", task=task, exception=exc) from exc
 
     def execute(self, task: Any, script: str, external_context: Any = None) -> Any:
-        raise WorkflowTaskException("script tasks are not supported by the embedded engine; use a service task",
-                                    task=task)
+        raise WorkflowTaskException("a script task runs a FEEL expression (zeebe:script expression=\"=...\"); "
+                                    "other script languages are not supported", task=task)
 
 
 def _now(my_task: Any) -> datetime:
@@ -166,3 +205,10 @@ def timer_due(task: Any) -> datetime | None:
     if isinstance(value, str):
         return TimerEventDefinition.get_datetime(value)  # type: ignore[no-any-return]
     return None
+
+
+def register_clock_timers(registry: Any) -> None:
+    """Let SpiffWorkflow's serializer store our clock timers as the timers they replace (an event-based gateway
+    keeps the timer event it caught in its task data until it moves on)."""
+    for original, replacement in _TIMERS.items():
+        registry.typenames[replacement] = registry.typenames[original]

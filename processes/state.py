@@ -20,8 +20,10 @@ from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
 
 from domain.process import TOP, InstanceState
+from processes.runtime import register_clock_timers
 
 _REGISTRY = BpmnWorkflowSerializer.configure()
+register_clock_timers(_REGISTRY)
 Fingerprint = tuple[int, float, int, bool, bytes]
 
 

@@ -16,7 +16,7 @@ from SpiffWorkflow.task import Task
 from commands.messages import CreateTask
 from processes.feel import feel_clock
 from processes.instance import Instance
-from processes.runtime import FeelScriptEngine, evaluate
+from processes.runtime import FeelScriptEngine, evaluate, local_scope, scoped
 
 log = logging.getLogger("casestream.engine")
 FORMS = Path(__file__).resolve().parent / "definitions" / "forms"
@@ -84,11 +84,12 @@ def user_task_command(instance: Instance, task: Task, task_id: UUID) -> CreateTa
 
 def _user_task_command(instance: Instance, task: Task, task_id: UUID) -> CreateTask:
     spec = task.task_spec
-    element = spec.name
+    element = instance.model.element_of(spec.name)  # a multi-instance's inner task: the element's id
     ext: dict[str, Any] = getattr(spec, "extensions", None) or instance.model.extensions.get(element, {})
-    headers = {k: evaluate(v, instance.variables) if isinstance(v, str) else v
+    scope = scoped(instance.variables, task)  # a multi-instance's item and loopCounter are local to its task
+    headers = {k: evaluate(v, scope) if isinstance(v, str) else v
                for k, v in ext.get("taskHeaders", {}).items()}
-    variables = {**instance.variables, **instance.inputs(element)}
+    variables = {**scope, **instance.inputs(element, local_scope(task))}
     assignment = ext.get("assignmentDefinition", {})
     assignee = _text(evaluate(assignment["assignee"], variables)) if assignment.get("assignee") else None
     groups = _groups(evaluate(assignment["candidateGroups"], variables)) if assignment.get("candidateGroups") else []

@@ -1,0 +1,304 @@
+"""The BPMN elements added for issue 15, each run through the embedded engine as a Camunda Modeler model:
+FEEL script tasks, event-based gateways, multi-instance, call activities, business-rule tasks with DMN."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from adapters.event_store import RecorderEventStore
+from commands.bus import Actor, CommandBus
+from domain.process import IncidentRaised, ProcessCompleted, process_instance_id
+from domain.task import TaskCreated
+from processes.bpmn import BpmnRejected
+from processes.engine import EmbeddedEngine
+from processes.jobs import known_task_types
+from tests.unit import element_models as em
+from tests.unit import engine_models as models
+from tests.unit.conftest import TENANT, open_claim
+
+NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = NOW
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture(autouse=True)
+def _reset_jobs() -> Iterator[None]:
+    models.JOBS.clear()
+    yield
+
+
+@pytest.fixture
+def engine(bus: CommandBus, store: RecorderEventStore, clock: FakeClock) -> EmbeddedEngine:
+    engine = EmbeddedEngine(bus, store, clock=clock, task_types=known_task_types())
+    engine.deploy_dmn(em.DMN)
+    for xml in (em.SCRIPT, em.EVENT_GATEWAY, em.multi_service("multi-parallel", False),
+                em.multi_service("multi-sequential", True), em.MULTI_USER, em.MULTI_SUBPROCESS, em.CALLED,
+                em.call_parent("call", "check-customer"), em.call_parent("call-isolated", "check-customer", False),
+                em.call_parent("call-missing", "not-deployed"), em.CALL_MULTI, em.DECISION):
+        engine.deploy(xml, "elements.bpmn")
+    return engine
+
+
+def events(store: RecorderEventStore, key: str) -> list[Any]:
+    return store.events_of(process_instance_id(TENANT, key))
+
+
+def completed(store: RecorderEventStore, key: str) -> bool:
+    return any(isinstance(e, ProcessCompleted) for e in events(store, key))
+
+
+def job(element_id: str) -> Any:
+    found = [j for j in models.JOBS if j.element_id == element_id]
+    assert found, f"no job for {element_id}; jobs: {[j.element_id for j in models.JOBS]}"
+    return found[-1]
+
+
+# ------------------------------------------------------------------------------------------- script tasks
+
+def test_feel_script_task_sets_its_result_variable_and_honours_io_mappings(
+    engine: EmbeddedEngine, store: RecorderEventStore
+) -> None:
+    key = engine.start("script", tenant=TENANT, variables={"a": 2, "b": 3})
+    engine.run_jobs()
+    seen = job("Check").variables
+    assert seen["sum"] == 5
+    assert seen["shout"] == "TOTAL 50"  # the input mapping `factor` was local to the script ...
+    assert "factor" not in seen and "label" not in seen  # ... and with an output mapping only its target is set
+    assert completed(store, key)
+
+
+def test_script_task_without_a_zeebe_script_is_refused_naming_the_element(engine: EmbeddedEngine) -> None:
+    xml = em.SCRIPT.replace(b'<zeebe:script expression="=a + b" resultVariable="sum"/>', b"")
+    with pytest.raises(BpmnRejected, match=r"Sum: script task without zeebe:script expression and resultVariable"):
+        engine.deploy(xml, "bad.bpmn")
+
+
+# ----------------------------------------------------------------------------------- event-based gateway
+
+def test_event_based_gateway_takes_the_message_that_comes_first_and_drops_the_timer(
+    engine: EmbeddedEngine, store: RecorderEventStore, clock: FakeClock
+) -> None:
+    key = engine.start("event-gateway", tenant=TENANT, variables={"orderId": "o-1"})
+    assert engine.next_timer() == NOW + timedelta(hours=1)
+    assert engine.correlate_message(TENANT, "approved", "o-1", {"by": "ann"})
+    engine.run_jobs()
+    assert [j.element_id for j in models.JOBS] == ["Ship"]
+    assert job("Ship").variables["by"] == "ann"
+    clock.now = NOW + timedelta(hours=2)
+    assert engine.fire_due_timers() == 0  # the timer's subscription went with the gateway
+    assert not engine.correlate_message(TENANT, "cancelled", "o-1")
+    assert completed(store, key)
+
+
+def test_event_based_gateway_takes_the_timer_when_no_message_comes(
+    engine: EmbeddedEngine, store: RecorderEventStore, clock: FakeClock
+) -> None:
+    key = engine.start("event-gateway", tenant=TENANT, variables={"orderId": "o-2"})
+    clock.now = NOW + timedelta(hours=1)
+    assert engine.fire_due_timers() == 1
+    engine.run_jobs()
+    assert [j.element_id for j in models.JOBS] == ["Remind"]
+    assert not engine.correlate_message(TENANT, "approved", "o-2")
+    assert completed(store, key)
+
+
+def test_event_based_gateway_second_message_wins_its_own_branch(
+    engine: EmbeddedEngine, store: RecorderEventStore
+) -> None:
+    key = engine.start("event-gateway", tenant=TENANT, variables={"orderId": "o-3"})
+    assert not engine.correlate_message(TENANT, "cancelled", "o-other")
+    assert engine.correlate_message(TENANT, "cancelled", "o-3")
+    engine.run_jobs()
+    assert [j.element_id for j in models.JOBS] == ["Refund"]
+    assert completed(store, key)
+
+
+def test_a_waiting_event_based_gateway_survives_a_restart(
+    bus: CommandBus, store: RecorderEventStore, engine: EmbeddedEngine, clock: FakeClock
+) -> None:
+    key = engine.start("event-gateway", tenant=TENANT, variables={"orderId": "o-4"})
+    again = EmbeddedEngine(bus, store, clock=clock, task_types=known_task_types())
+    again.deploy(em.EVENT_GATEWAY, "elements.bpmn")
+    assert again.recover() == [key]
+    assert again.next_timer() == NOW + timedelta(hours=1)
+    assert again.correlate_message(TENANT, "approved", "o-4")
+    again.run_jobs()
+    assert completed(store, key)
+
+
+# ---------------------------------------------------------------------------------------- multi-instance
+
+@pytest.mark.parametrize("process_id", ["multi-parallel", "multi-sequential"])
+def test_multi_instance_service_task_runs_a_job_per_item_and_collects_outputs_in_order(
+    engine: EmbeddedEngine, store: RecorderEventStore, process_id: str
+) -> None:
+    key = engine.start(process_id, tenant=TENANT, variables={"items": [10, 20, 30]})
+    while engine.run_jobs():
+        pass
+    each = [j for j in models.JOBS if j.element_id == "Each"]
+    assert sorted(j.variables["item"] for j in each) == [10, 20, 30]
+    assert sorted(j.variables["loopCounter"] for j in each) == [1, 2, 3]
+    after = job("After").variables
+    assert after["answers"] == ["10", "40", "90"]  # item * loopCounter, at the item's index
+    assert "item" not in after and "loopCounter" not in after  # the inner scope does not leak
+    assert completed(store, key)
+
+
+def test_sequential_multi_instance_offers_the_next_job_only_after_the_previous_completed(
+    engine: EmbeddedEngine,
+) -> None:
+    engine.start("multi-sequential", tenant=TENANT, variables={"items": [1, 2]})
+    engine.run_jobs()
+    each = [j for j in models.JOBS if j.element_id == "Each"]
+    assert [j.variables["item"] for j in each] == [1, 2]
+    assert "answer" not in each[0].variables and each[1].variables["answer"] == "1"  # the first had completed
+
+
+def test_multi_instance_over_an_empty_collection_completes_at_once(
+    engine: EmbeddedEngine, store: RecorderEventStore
+) -> None:
+    key = engine.start("multi-parallel", tenant=TENANT, variables={"items": []})
+    engine.run_jobs()
+    assert [j.element_id for j in models.JOBS] == ["After"]
+    assert job("After").variables["answers"] == []
+    assert completed(store, key)
+
+
+def test_multi_instance_user_task_creates_one_task_per_approver(
+    bus: CommandBus, store: RecorderEventStore, engine: EmbeddedEngine, alice: Actor, claim: Any
+) -> None:
+    case_id = open_claim(bus, alice).id
+    key = engine.start("multi-user", tenant=TENANT, variables={"approvers": ["ann", "bob"]}, case_id=case_id)
+    tasks = engine.open_user_tasks(key, TENANT)
+    assert len(tasks) == 1  # element id -> task id: both inner tasks share the element
+    created = [e for e in store.read(0, 10_000) if isinstance(e.event, TaskCreated)]
+    assert sorted(e.event.assignee for e in created) == ["ann", "bob"]
+    for n, entry in enumerate(created):
+        assert engine.complete_user_task(TENANT, entry.event.aggregate_id, {"approved": entry.event.assignee == "ann"})
+        if n == 0:
+            assert not models.JOBS
+    engine.run_jobs()
+    decisions = job("After").variables["decisions"]
+    assert sorted(decisions, key=str) == [False, True]
+    assert completed(store, key)
+
+
+def test_sequential_multi_instance_sub_process_gives_each_inner_element_its_item(
+    engine: EmbeddedEngine, store: RecorderEventStore
+) -> None:
+    orders = [{"qty": 2, "price": 5}, {"qty": 1, "price": 7}]
+    key = engine.start("multi-sub", tenant=TENANT, variables={"orders": orders})
+    while engine.run_jobs():
+        pass
+    books = [j for j in models.JOBS if j.element_id == "Book"]
+    assert [j.variables["order"] for j in books] == orders
+    assert [j.variables["total"] for j in books] == [10, 7]
+    assert job("After").variables["totals"] == [10, 7]
+    assert completed(store, key)
+
+
+def test_multi_instance_without_an_input_collection_is_refused_naming_the_element(engine: EmbeddedEngine) -> None:
+    xml = em.multi_service("no-collection", False).replace(b' inputCollection="=items"', b"")
+    with pytest.raises(BpmnRejected, match=r"Each: multi-instance needs zeebe:loopCharacteristics inputCollection"):
+        engine.deploy(xml, "bad.bpmn")
+
+
+def test_a_running_multi_instance_survives_a_restart(
+    bus: CommandBus, store: RecorderEventStore, engine: EmbeddedEngine, clock: FakeClock
+) -> None:
+    key = engine.start("multi-sequential", tenant=TENANT, variables={"items": [3, 4]})
+    again = EmbeddedEngine(bus, store, clock=clock, task_types=known_task_types())
+    again.deploy(em.multi_service("multi-sequential", True), "elements.bpmn")
+    assert again.recover() == [key]
+    while again.run_jobs():
+        pass
+    assert job("After").variables["answers"] == ["3", "8"]
+    assert completed(store, key)
+
+
+# ----------------------------------------------------------------------------------------- call activity
+
+def test_call_activity_runs_the_called_process_with_input_and_output_mappings(
+    engine: EmbeddedEngine, store: RecorderEventStore
+) -> None:
+    key = engine.start("call", tenant=TENANT, variables={"customer": {"name": "Ann"}})
+    engine.run_jobs()
+    engine.run_jobs()
+    assert job("Inner").variables["who"] == "Ann"  # the input mapping is visible in the called process
+    after = job("After").variables
+    assert after["checkResult"] == "ok"
+    assert after["verdict"] == "ok"  # propagateAllChildVariables defaults to true
+    assert "who" not in after  # the input mapping was local to the call
+    assert completed(store, key)
+
+
+def test_call_activity_without_child_propagation_keeps_only_its_outputs(
+    engine: EmbeddedEngine, store: RecorderEventStore
+) -> None:
+    key = engine.start("call-isolated", tenant=TENANT, variables={"customer": {"name": "Bo"}})
+    engine.run_jobs()
+    engine.run_jobs()
+    after = job("After").variables
+    assert after["checkResult"] == "review"
+    assert "verdict" not in after and "recorded" not in after
+    assert completed(store, key)
+
+
+def test_calling_a_process_that_is_not_deployed_raises_an_incident_naming_it(
+    engine: EmbeddedEngine, store: RecorderEventStore
+) -> None:
+    key = engine.start("call-missing", tenant=TENANT, variables={"customer": {"name": "Ann"}})
+    incidents = [e for e in events(store, key) if isinstance(e, IncidentRaised)]
+    assert incidents and "'not-deployed'" in incidents[0].message
+    assert not completed(store, key)
+
+
+def test_multi_instance_call_activity_calls_once_per_item(engine: EmbeddedEngine, store: RecorderEventStore) -> None:
+    key = engine.start("call-multi", tenant=TENANT, variables={"names": ["Ann", "Cy", "Ann"]})
+    while engine.run_jobs():
+        pass
+    assert sorted(j.variables["who"] for j in models.JOBS if j.element_id == "Inner") == ["Ann", "Ann", "Cy"]
+    assert completed(store, key)
+    stored = {}
+    for e in events(store, key):
+        stored.update((getattr(e, "delta", None) or {}).get("vars", {}))
+    assert stored["verdicts"] == ["ok", "review", "ok"]
+
+
+# ----------------------------------------------------------------------------------- business-rule tasks
+
+@pytest.mark.parametrize(("customer", "amount", "rate"), [
+    ("gold", 1500, 0.15), ("gold", 50, 0.1), ("silver", 500, 0.05), ("bronze", 5000, None),
+])
+def test_business_rule_task_evaluates_a_unique_decision_table(
+    engine: EmbeddedEngine, store: RecorderEventStore, customer: str, amount: int, rate: float | None
+) -> None:
+    key = engine.start("decide", tenant=TENANT, variables={"customer": {"kind": customer}, "amount": amount})
+    engine.run_jobs()
+    assert job("After").variables["discount"] == rate
+    assert completed(store, key)
+
+
+def test_business_rule_task_of_an_unknown_decision_raises_an_incident(
+    engine: EmbeddedEngine, store: RecorderEventStore
+) -> None:
+    engine.deploy(em.DECISION.replace(b'decisionId="discount"', b'decisionId="nope"').replace(
+        b'id="decide"', b'id="decide-nope"'), "nope.bpmn")
+    key = engine.start("decide-nope", tenant=TENANT, variables={})
+    incidents = [e for e in events(store, key) if isinstance(e, IncidentRaised)]
+    assert incidents and "'nope'" in incidents[0].message
