@@ -19,6 +19,7 @@ from casestream.cli_distributed import register as register_distributed
 from casestream.cli_distributed import with_distributed_identity, with_distributed_policy
 from casestream.cli_documents import app as documents_app
 from casestream.cli_mail import app as mail_app
+from casestream.cli_process_deploy import app as process_app
 from casestream.cli_process_worker import register as register_process_worker
 from casestream.cli_users import app as users_app
 from casestream.settings import Settings
@@ -35,6 +36,7 @@ app.add_typer(infra_app, name="infra")
 app.add_typer(users_app, name="users")
 app.add_typer(documents_app, name="documents")
 app.add_typer(mail_app, name="mail")
+app.add_typer(process_app, name="process")
 register_distributed(app)
 register_process_worker(app)
 

@@ -220,9 +220,9 @@ class EmbeddedEngine:
             if known is not None:
                 self._make_latest(known, tenant)
                 return known.deployed
-        if model is None or model.content_hash != content_hash(xml):
-            types = self._task_types if self._task_types is not None else known_task_types()
-            model = prepare_model(xml, types, filename)
+        types = self._task_types if self._task_types is not None else known_task_types()
+        if model is None or model.content_hash != content_hash(xml) or not model.deployed.task_types <= types:
+            model = prepare_model(xml, types, filename)  # checked here: against the job types this engine runs
         link_calls(model, self._models)
         with self._lock:
             self._by_hash[model.content_hash] = model

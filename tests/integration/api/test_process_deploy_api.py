@@ -13,7 +13,9 @@ from typing import Any, TypeVar
 
 import httpx
 import pytest
+from typer.testing import CliRunner
 
+from casestream.cli import app as cli_app
 from casestream.settings import Settings
 from domain.process import ProcessCompleted, ProcessStarted, process_instance_id
 from domain.process_deployment import xml_hash
@@ -234,3 +236,26 @@ def test_a_restart_keeps_every_version_and_the_instance_started_on_the_old_one(d
         assert queue_of(after, on_v1) == "first"
         assert started_hash(after, open_case(after)) == xml_hash(v2)
 
+
+
+def test_cli_deploy_prints_each_outcome_and_fails_when_a_file_is_refused(server: LiveServer, tmp_path: Path) -> None:
+    good, bad = tmp_path / "check.bpmn", tmp_path / "bad.bpmn"
+    good.write_text(model("first"))
+    bad.write_text(BAD)
+    admin = ["--url", server.url, "--token", server.token("root", ("admin",))]
+    runner = CliRunner()
+    first = runner.invoke(cli_app, ["process", "deploy", str(good), *admin])
+    assert first.exit_code == 0, first.output
+    assert first.output.strip() == f"check.bpmn: deployed ({PROCESS} version 1)"
+    mixed = runner.invoke(cli_app, ["process", "deploy", str(good), str(bad), *admin])
+    assert mixed.exit_code == 1
+    line = BAD.splitlines().index(next(x for x in BAD.splitlines() if 'id="Queue_it"' in x)) + 1
+    assert f"check.bpmn: unchanged ({PROCESS} version 1)" in mixed.output
+    assert "bad.bpmn: refused" in mixed.output
+    assert "  Queue_it: " in mixed.output and "no.such-worker" in mixed.output and f"(line {line})" in mixed.output
+    caseworker = runner.invoke(cli_app, ["process", "deploy", str(good), "--url", server.url, "--token",
+                                         server.token()])
+    assert caseworker.exit_code == 1 and "only admins deploy processes" in caseworker.output
+    no_token = runner.invoke(cli_app, ["process", "deploy", str(good), "--url", server.url], env={
+        "CASESTREAM_TOKEN": ""})
+    assert no_token.exit_code == 2 and "--token" in no_token.output
