@@ -312,3 +312,28 @@ def test_an_unreachable_policy_engine_refuses_with_503_and_retry_after(app: Live
     assert reply.headers["content-type"].startswith("application/problem+json")
     assert reply.json()["type"].endswith("/policy-unavailable")
     assert app.platform.store.max_position() == before
+
+
+DEPLOYABLE = ('<?xml version="1.0" encoding="UTF-8"?><bpmn:definitions '
+              'xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="Defs" targetNamespace="http://x">'
+              '<bpmn:process id="matrix-process" isExecutable="true">'
+              '<bpmn:startEvent id="Begin"><bpmn:outgoing>F1</bpmn:outgoing></bpmn:startEvent>'
+              '<bpmn:sequenceFlow id="F1" sourceRef="Begin" targetRef="Finish" />'
+              '<bpmn:endEvent id="Finish"><bpmn:incoming>F1</bpmn:incoming></bpmn:endEvent>'
+              '</bpmn:process></bpmn:definitions>')
+
+
+@pytest.mark.parametrize("role", list(ROLES))
+def test_only_admins_deploy_and_read_processes(app: LiveServer, role: str) -> None:
+    """DeployProcess and read_processes: admins alone, as the README's table says; a refusal stores nothing."""
+    before = app.platform.store.max_position()
+    with app.client(_user(role), ROLES[role]) as client:
+        replies = [client.post("/api/processes", json={"files": [{"name": "m.bpmn", "content": DEPLOYABLE}]}),
+                   client.get("/api/processes"), client.get("/api/processes/matrix-process/versions/1")]
+    if role == "admin":
+        assert [r.status_code for r in replies] == [200, 200, 200], [r.text[:200] for r in replies]
+        assert replies[2].text == DEPLOYABLE
+        return
+    for reply in replies:
+        assert (reply.status_code, reply.json()["type"].rsplit("/", 1)[-1]) == (403, "forbidden"), reply.text
+    assert stored_since(app, before) == []

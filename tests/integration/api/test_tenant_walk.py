@@ -35,6 +35,17 @@ STORAGE = "/storage/{tenant}/{case_id}/{area}/{name}"  # the local storage's sig
 CONFIDENTIAL_ACCESS = {"read_groups": ["fraud-team"]}
 
 
+def walk_process(name: str) -> str:
+    """A deployable BPMN file (start, end) whose process name is `name`."""
+    return ('<?xml version="1.0" encoding="UTF-8"?><bpmn:definitions '
+            'xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="Defs" targetNamespace="http://x">'
+            f'<bpmn:process id="walk-process" name="{name}" isExecutable="true">'
+            '<bpmn:startEvent id="Begin"><bpmn:outgoing>F1</bpmn:outgoing></bpmn:startEvent>'
+            '<bpmn:sequenceFlow id="F1" sourceRef="Begin" targetRef="Finish" />'
+            '<bpmn:endEvent id="Finish"><bpmn:incoming>F1</bpmn:incoming></bpmn:endEvent>'
+            '</bpmn:process></bpmn:definitions>')
+
+
 @dataclass
 class Protected:
     """What the walker must neither see nor change: path parameters to use, and strings that must not show."""
@@ -107,6 +118,8 @@ def _populate(server: LiveServer) -> World:
         _ok(admin.post("/api/record-types", json={"key": "vendor", "name": f"Vendor {secret}",
                                                   "schema": {"type": "object"}}))
         _ok(admin.post("/api/record-types/vendor/records", json={"key": "v1", "data": {"name": f"Glazier {secret}"}}))
+        _ok(admin.post("/api/processes", json={"files": [{"name": "walk.bpmn",
+                                                          "content": walk_process(f"Walk {secret}")}]}))
 
         def case_with_everything(client: httpx.Client, definition: str, tag: str) -> dict[str, str]:
             case = _ok(client.post("/api/cases", json={"definition_key": definition, "title": f"{tag} {secret}",
@@ -186,6 +199,7 @@ def _path(template: str, p: Protected) -> str:
               "document_id": p.params["document_id"], "upload_id": p.params["upload_id"],
               "message_id": p.params["message_id"],
               "type_key": p.params["type_key"], "definition_key": p.params["definition_key"],
+              "process_id": "walk-process", "version": "1",
               "key": p.params["record_key"] if record else p.params["definition_key"]}
     path = template
     for name, value in values.items():
@@ -212,6 +226,7 @@ def _get_params(template: str, p: Protected, secret: str) -> dict[str, Any]:
         "/api/cases/{case_id}/documents/{document_id}/preview": {},
         "/api/cases/{case_id}/messages": {}, "/api/cases/{case_id}/messages/{message_id}": {},
         "/api/mail/quarantine": {},
+        "/api/processes": {}, "/api/processes/{process_id}/versions/{version}": {},
     }
     assert template in known or template in PUBLIC_GETS, f"GET {template}: the tenant walk does not know this route"
     return known.get(template, {})
@@ -253,6 +268,7 @@ def _post_body(template: str, p: Protected) -> dict[str, Any]:
         "/api/cases/{case_id}/documents/{document_id}/legal-hold/release": {"reason": "walker"},
         "/api/cases/{case_id}/messages": {"subject": "walker", "body": "walker", "to": ["walker@example.org"]},
         "/api/cases/{case_id}/messages/{message_id}/reply": {"body": "walker"},
+        "/api/processes": {"files": [{"name": "walk.bpmn", "content": walk_process("taken over")}]},
         "/api/commands": {"commands": [
             {"type": "AddComment", "case_id": case_id, "body": "walker"},
             {"type": "AssignCase", "case_id": case_id, "assignee": "walker"},
