@@ -66,6 +66,7 @@ def cancel_instance(instance_id: InstanceIdPath, body: CancelBody, actor: ActorD
                     platform: PlatformDep) -> JsonReply:
     """Cancel a running instance: its open user tasks are cancelled and its open incidents end."""
     require_operator(platform, actor)
+    process_queries.get_instance(platform.documents, actor.tenant, instance_id)  # 404 unless the tenant's
     result = operations.cancel_instance(engine_of(platform), actor.tenant, instance_uuid(instance_id), actor,
                                         body.reason)
     return JsonReply(reply_of(result))
@@ -77,6 +78,7 @@ def set_variables(instance_id: InstanceIdPath, body: SetVariablesBody, actor: Ac
                   platform: PlatformDep) -> JsonReply:
     """Set variables of a running instance (what waits on them sees them at its next step)."""
     require_operator(platform, actor)
+    process_queries.get_instance(platform.documents, actor.tenant, instance_id)  # 404 unless the tenant's
     result = operations.set_variables(engine_of(platform), actor.tenant, instance_uuid(instance_id), actor,
                                       body.variables)
     return JsonReply(reply_of(result))
@@ -88,6 +90,7 @@ def retry_job(instance_id: InstanceIdPath, element_id: ElementIdPath, body: Retr
               platform: PlatformDep) -> JsonReply:
     """Retry the failed job of an element (its open incident) with `retries` tries."""
     require_operator(platform, actor)
+    process_queries.get_instance(platform.documents, actor.tenant, instance_id)  # 404 unless the tenant's
     result = operations.retry_job(engine_of(platform), actor.tenant, instance_uuid(instance_id), element_id, actor,
                                   retries=body.retries)
     return JsonReply(reply_of(result))

@@ -90,7 +90,8 @@ def test_an_unmatched_gateway_at_the_start_stores_the_instance_with_an_incident(
     key = engine.start("no-match", tenant=TENANT, variables={"amount": 5})
     assert types(store, key) == ["ProcessStarted", "IncidentRaised"]
     (incident,) = incidents(store, key)
-    assert incident.kind == "element" and incident.element_id == "Gate" and "No conditions satisfied" in incident.message
+    assert (incident.kind, incident.element_id) == ("element", "Gate")
+    assert "No conditions satisfied" in incident.message
     assert engine.instance(key, TENANT) is not None  # open, waiting for an operator
 
 

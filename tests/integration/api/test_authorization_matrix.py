@@ -314,6 +314,35 @@ def test_an_unreachable_policy_engine_refuses_with_503_and_retry_after(app: Live
     assert app.platform.store.max_position() == before
 
 
+OPERATIONS: tuple[tuple[str, str, dict[str, Any]], ...] = (  # the operations routes (admins only), on unknown ids
+    ("get", "/api/incidents", {}),
+    ("get", f"/api/incidents/{uuid.UUID(int=1)}", {}),
+    ("post", f"/api/incidents/{uuid.UUID(int=1)}/retry", {"variables": {"amount": 1}}),
+    ("post", f"/api/incidents/{uuid.UUID(int=1)}/cancel", {"reason": "probe"}),
+    ("get", "/api/process-instances", {}),
+    ("get", f"/api/process-instances/{uuid.UUID(int=2)}", {}),
+    ("post", f"/api/process-instances/{uuid.UUID(int=2)}/cancel", {}),
+    ("post", f"/api/process-instances/{uuid.UUID(int=2)}/variables", {"variables": {"amount": 1}}),
+    ("post", f"/api/process-instances/{uuid.UUID(int=2)}/jobs/Work/retry", {}),
+)
+
+
+@pytest.mark.parametrize("role", list(ROLES))
+def test_only_admins_reach_the_operations_routes(app: LiveServer, role: str) -> None:
+    """Incidents and process instances: the README's table gives them (RetryIncident, CancelProcessInstance,
+    SetProcessVariables, read_process_operations) to admins alone; everyone else is refused before any lookup."""
+    before = app.platform.store.max_position()
+    with app.client(_user(role), ROLES[role]) as client:
+        for method, path, body in OPERATIONS:
+            reply = client.get(path) if method == "get" else client.post(path, json=body)
+            kind = reply.json().get("type", "").rsplit("/", 1)[-1] if reply.status_code >= 400 else ""
+            if role == "admin":
+                assert reply.status_code in (200, 404), f"{method} {path}: {reply.status_code} {reply.text[:200]}"
+            else:
+                assert (reply.status_code, kind) == (403, "forbidden"), f"{method} {path}: {reply.text[:200]}"
+    assert stored_since(app, before) == []
+
+
 DEPLOYABLE = ('<?xml version="1.0" encoding="UTF-8"?><bpmn:definitions '
               'xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="Defs" targetNamespace="http://x">'
               '<bpmn:process id="matrix-process" isExecutable="true">'

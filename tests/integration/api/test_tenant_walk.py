@@ -136,6 +136,7 @@ def _populate(server: LiveServer) -> World:
                     "document_id": document_id, "upload_id": upload_id, "message_id": mail["id"]}
 
         regular = case_with_everything(admin, "claim", "regular")
+        regular.update(_incident(server, admin))
         confidential = case_with_everything(member, "fraud", "confidential")
     definition_ids = {d["id"] for d in _definitions_in_store(server)}
     tenant_a = Protected(
@@ -143,10 +144,12 @@ def _populate(server: LiveServer) -> World:
         secrets={secret, *regular.values(), *confidential.values()},
         tenant="acme",
         # type, record and definition keys are names in the caller's own tenant: B may have its own "vendor"
-        protected=frozenset({"case_id", "comment_id", "task_id", "document_id", "upload_id", "message_id"}),
+        protected=frozenset({"case_id", "comment_id", "task_id", "document_id", "upload_id", "message_id",
+                             "incident_id", "instance_id"}),
     )
     conf = Protected(
-        params={**confidential, "type_key": "vendor", "record_key": "v1", "definition_key": "fraud"},
+        params={**confidential, "incident_id": regular["incident_id"], "instance_id": regular["instance_id"],
+                "type_key": "vendor", "record_key": "v1", "definition_key": "fraud"},
         secrets={f"confidential {secret}", f"confidential note {secret}", f"confidential task {secret}",
                  f"confidential mail {secret}", f"Fraud {secret}", *confidential.values()},
         tenant="acme",
@@ -171,6 +174,21 @@ def _document(client: httpx.Client, case_id: str, filename: str) -> tuple[str, s
                               json={**declared, "document_id": ticket["document_id"]}))
     assert httpx.put(pending["url"], content=data).status_code == 200
     return str(ticket["document_id"]), str(pending["upload_id"])
+
+
+def _incident(server: LiveServer, admin: httpx.Client) -> dict[str, str]:
+    """An open process incident of tenant A (a lifecycle whose gateway matches nothing): its and its instance's id."""
+    from tests.integration.api.test_operations_api import DEFINITION, MODEL
+
+    assert server.platform.processes is not None and server.platform.processes.wait_ready(60)
+    _ok(admin.post("/api/processes", json={"files": [{"name": "ops.bpmn", "content": MODEL}]}))
+    _ok(admin.post("/api/definitions", json=DEFINITION))
+    case = _ok(admin.post("/api/cases", json={"definition_key": DEFINITION["key"], "title": "ops", "data": {}}))
+    deadline = time.monotonic() + 30
+    while not (found := admin.get("/api/incidents", params={"case_id": case["id"]}).json()["items"]):
+        assert time.monotonic() < deadline, "no incident was raised"
+        time.sleep(0.05)
+    return {"incident_id": found[0]["id"], "instance_id": found[0]["instance_id"]}
 
 
 def _comment_id(client: httpx.Client, case_id: str) -> str:
@@ -200,6 +218,7 @@ def _path(template: str, p: Protected) -> str:
               "message_id": p.params["message_id"],
               "type_key": p.params["type_key"], "definition_key": p.params["definition_key"],
               "process_id": "walk-process", "version": "1",
+              "incident_id": p.params["incident_id"], "instance_id": p.params["instance_id"], "element_id": "Gate",
               "key": p.params["record_key"] if record else p.params["definition_key"]}
     path = template
     for name, value in values.items():
@@ -226,6 +245,8 @@ def _get_params(template: str, p: Protected, secret: str) -> dict[str, Any]:
         "/api/cases/{case_id}/documents/{document_id}/preview": {},
         "/api/cases/{case_id}/messages": {}, "/api/cases/{case_id}/messages/{message_id}": {},
         "/api/mail/quarantine": {},
+        "/api/incidents": {}, "/api/incidents/{incident_id}": {}, "/api/process-instances": {},
+        "/api/process-instances/{instance_id}": {},
         "/api/processes": {}, "/api/processes/{process_id}/versions/{version}": {},
     }
     assert template in known or template in PUBLIC_GETS, f"GET {template}: the tenant walk does not know this route"
@@ -269,6 +290,11 @@ def _post_body(template: str, p: Protected) -> dict[str, Any]:
         "/api/cases/{case_id}/messages": {"subject": "walker", "body": "walker", "to": ["walker@example.org"]},
         "/api/cases/{case_id}/messages/{message_id}/reply": {"body": "walker"},
         "/api/processes": {"files": [{"name": "walk.bpmn", "content": walk_process("taken over")}]},
+        "/api/incidents/{incident_id}/retry": {"variables": {"amount": 5000}},
+        "/api/incidents/{incident_id}/cancel": {"reason": "walker"},
+        "/api/process-instances/{instance_id}/cancel": {},
+        "/api/process-instances/{instance_id}/variables": {"variables": {"amount": 5000}},
+        "/api/process-instances/{instance_id}/jobs/{element_id}/retry": {},
         "/api/commands": {"commands": [
             {"type": "AddComment", "case_id": case_id, "body": "walker"},
             {"type": "AssignCase", "case_id": case_id, "assignee": "walker"},
@@ -408,7 +434,7 @@ def test_a_user_outside_a_confidential_definitions_group_finds_nothing_of_it(wor
         listed = _ok(oscar.get("/api/cases", params={"q": world.secret}))
         assert [c["id"] for c in listed["items"]] == [world.regular_case]
         definitions = oscar.get("/api/definitions")
-        assert definitions.status_code == 200 and [d["key"] for d in definitions.json()] == ["claim"]
+        assert definitions.status_code == 200 and [d["key"] for d in definitions.json()] == ["claim", "ops-check"]
         _walk(world, oscar, world.confidential, only_own_tenant=None, sees_tenant=True)
 
 

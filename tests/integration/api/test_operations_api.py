@@ -1,0 +1,176 @@
+"""Incidents and the operations API over HTTP: a lifecycle whose gateway matches nothing raises an incident an admin
+sees, retries after fixing the data or cancels; instances are listed and read; a restart keeps an open incident.
+
+A real embedded platform served over HTTP (processes on); the model is deployed through POST /api/processes.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import pytest
+
+from casestream.settings import Settings
+from tests.http_server import LiveServer, live_server
+
+T = TypeVar("T")
+PROCESS = "ops-check"
+MODEL = f"""<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+                  xmlns:zeebe="http://camunda.org/schema/zeebe/1.0" id="Defs" targetNamespace="http://x">
+  <bpmn:process id="{PROCESS}" name="Operations check" isExecutable="true">
+    <bpmn:startEvent id="Begin"><bpmn:outgoing>F1</bpmn:outgoing></bpmn:startEvent>
+    <bpmn:sequenceFlow id="F1" sourceRef="Begin" targetRef="Gate" />
+    <bpmn:exclusiveGateway id="Gate"><bpmn:incoming>F1</bpmn:incoming><bpmn:outgoing>Big</bpmn:outgoing>
+    </bpmn:exclusiveGateway>
+    <bpmn:sequenceFlow id="Big" sourceRef="Gate" targetRef="Queue_it">
+      <bpmn:conditionExpression>=amount &gt; 1000</bpmn:conditionExpression></bpmn:sequenceFlow>
+    <bpmn:serviceTask id="Queue_it" name="Queue">
+      <bpmn:extensionElements>
+        <zeebe:taskDefinition type="case.set-queue" />
+        <zeebe:taskHeaders><zeebe:header key="queue" value="big" /></zeebe:taskHeaders>
+      </bpmn:extensionElements>
+      <bpmn:incoming>Big</bpmn:incoming><bpmn:outgoing>F3</bpmn:outgoing>
+    </bpmn:serviceTask>
+    <bpmn:sequenceFlow id="F3" sourceRef="Queue_it" targetRef="Finish" />
+    <bpmn:endEvent id="Finish"><bpmn:incoming>F3</bpmn:incoming></bpmn:endEvent>
+  </bpmn:process>
+</bpmn:definitions>
+"""
+DEFINITION: dict[str, Any] = {
+    "key": "ops-check", "name": "Operations check", "schema": {"type": "object"},
+    "stages": [{"key": "open", "name": "Open", "transitions": []}], "queues": ["big"],
+    "lifecycle_process": PROCESS,
+}
+
+
+def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 30.0) -> T:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def serve(data_dir: Path) -> Any:
+    return live_server(Settings(data_dir=data_dir, processes="on"))
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    return tmp_path / "data"
+
+
+@pytest.fixture
+def server(data_dir: Path) -> Iterator[LiveServer]:
+    with serve(data_dir) as live:
+        assert live.platform.processes is not None and live.platform.processes.wait_ready(60)
+        with live.client("root", ("admin",)) as admin:
+            deployed = admin.post("/api/processes", json={"files": [{"name": "ops.bpmn", "content": MODEL}]})
+            assert deployed.status_code == 200, deployed.text
+            assert admin.post("/api/definitions", json=DEFINITION).status_code in (200, 201)
+        yield live
+
+
+def open_case(server: LiveServer, amount: int) -> str:
+    with server.client() as alice:
+        reply = alice.post("/api/cases", json={"definition_key": "ops-check", "title": "t", "data": {"amount": amount}})
+    assert reply.status_code == 201, reply.text
+    return str(reply.json()["id"])
+
+
+def open_incident(admin: httpx.Client, case_id: str) -> dict[str, Any]:
+    def probe() -> dict[str, Any] | None:
+        reply = admin.get("/api/incidents", params={"case_id": case_id, "state": "open"})
+        assert reply.status_code == 200, reply.text
+        items = reply.json()["items"]
+        return items[0] if items else None
+
+    return wait_for("an open incident", probe)
+
+
+def test_an_unmatched_gateway_is_an_incident_an_admin_retries_after_fixing_the_data(server: LiveServer) -> None:
+    case_id = open_case(server, 5)
+    with server.client("root", ("admin",)) as admin, server.client() as alice:
+        incident = open_incident(admin, case_id)
+        assert (incident["element_id"], incident["kind"], incident["process_id"]) == ("Gate", "element", PROCESS)
+        assert alice.get("/api/incidents").status_code == 403  # admins only
+        assert alice.post(f"/api/incidents/{incident['id']}/retry", json={}).status_code == 403
+        timeline = alice.get(f"/api/cases/{case_id}/timeline").json()
+        assert any(e["summary"].startswith("process incident at Gate") for e in timeline)  # on the case, for all
+        flagged = admin.get("/api/process-instances", params={"has_incident": True, "case_id": case_id}).json()
+        (instance,) = flagged["items"]
+        detail = admin.get(f"/api/process-instances/{instance['id']}").json()
+        assert detail["variables"]["amount"] == 5 and detail["elements"] == [
+            {"element_id": "Gate", "state": "failed"}]
+
+        bad = admin.post(f"/api/incidents/{incident['id']}/retry", json={"variables": {"1x": 2}})
+        assert bad.status_code == 422 and bad.headers["content-type"] == "application/problem+json"
+        retried = admin.post(f"/api/incidents/{incident['id']}/retry",
+                             json={"variables": {"amount": 5000}, "note": "amount corrected"})
+        assert retried.status_code == 200, retried.text
+        again = admin.post(f"/api/incidents/{incident['id']}/retry", json={})
+        assert again.status_code == 409  # resolved (and the instance has run on)
+
+        def queued() -> bool:
+            return alice.get(f"/api/cases/{case_id}").json()["queue"] == "big"
+
+        wait_for("the retried process to queue the case", queued)
+        done = admin.get(f"/api/incidents/{incident['id']}").json()
+        assert (done["state"], done["resolution"], done["resolved_by"], done["note"]) == (
+            "resolved", "retried", "root", "amount corrected")
+
+        def completed() -> bool:
+            found = admin.get(f"/api/process-instances/{instance['id']}").json()
+            return bool(found["state"] == "completed")
+
+        wait_for("the instance to complete", completed)
+
+
+def test_cancelling_through_the_incident_and_the_operations_routes(server: LiveServer) -> None:
+    first, second = open_case(server, 1), open_case(server, 2)
+    with server.client("root", ("admin",)) as admin:
+        incident = open_incident(admin, first)
+        reply = admin.post(f"/api/incidents/{incident['id']}/cancel", json={"reason": "opened by mistake"})
+        assert reply.status_code == 200, reply.text
+        instance_id = incident["instance_id"]
+        state = wait_for("the instance to be cancelled", lambda: admin.get(
+            f"/api/process-instances/{instance_id}").json()["state"] == "cancelled")
+        assert state
+        assert admin.get(f"/api/incidents/{incident['id']}").json()["resolution"] == "cancelled"
+
+        other = open_incident(admin, second)
+        variables = admin.post(f"/api/process-instances/{other['instance_id']}/variables",
+                               json={"variables": {"amount": 3}})
+        assert variables.status_code == 200, variables.text
+        no_job = admin.post(f"/api/process-instances/{other['instance_id']}/jobs/Gate/retry", json={})
+        assert no_job.status_code == 409  # a gateway is not a job: retry the incident instead
+        assert admin.post(f"/api/process-instances/{other['instance_id']}/cancel", json={}).status_code == 200
+        assert admin.post(f"/api/process-instances/{other['instance_id']}/cancel", json={}).status_code == 409
+        unknown = admin.post("/api/process-instances/8d5e2c1a-0000-4000-8000-000000000000/cancel", json={})
+        assert unknown.status_code == 404
+
+
+def test_a_restart_keeps_an_open_incident_and_serves(data_dir: Path) -> None:
+    with serve(data_dir) as live:
+        assert live.platform.processes is not None and live.platform.processes.wait_ready(60)
+        with live.client("root", ("admin",)) as admin:
+            admin.post("/api/processes", json={"files": [{"name": "ops.bpmn", "content": MODEL}]})
+            admin.post("/api/definitions", json=DEFINITION)
+        case_id = open_case(live, 7)
+        with live.client("root", ("admin",)) as admin:
+            incident = open_incident(admin, case_id)
+    with serve(data_dir) as again:
+        assert again.platform.processes is not None and again.platform.processes.wait_ready(60)
+        with again.client("root", ("admin",)) as admin:
+            assert open_incident(admin, case_id)["id"] == incident["id"]
+            assert admin.get("/readyz").json()["processes"]["error"] is None
+            retried = admin.post(f"/api/incidents/{incident['id']}/retry", json={"variables": {"amount": 9000}})
+            assert retried.status_code == 200, retried.text
