@@ -183,7 +183,8 @@ def list_processes(actor: ActorDep, platform: PlatformDep) -> JsonReply:
 
 @router.get(
     "/processes/{process_id}/versions/{version}", response_class=Response,
-    responses={200: {"description": "The BPMN XML exactly as deployed.", "content": {"application/xml": {}}},
+    responses={200: {"description": "The BPMN XML exactly as deployed.",
+                     "content": {"application/xml": {"schema": {"type": "string", "format": "binary"}}}},
                **query_responses(403, 404)},
 )
 def process_version(

@@ -137,6 +137,25 @@ def check_operations(server: LiveServer, admin: httpx.Client, check: Any) -> Non
     check(admin.post(f"/api/process-instances/{job['instance_id']}/jobs/{job['element_id']}/retry", json={}))
 
 
+def check_deployments(admin: httpx.Client, alice: httpx.Client, check: Any) -> None:
+    """The process deployment routes: deployed (200), partly refused (207), refused (422), listed, read back."""
+    model = ('<?xml version="1.0" encoding="UTF-8"?><bpmn:definitions '
+             'xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="Defs" targetNamespace="http://x">'
+             '<bpmn:process id="truth-process" isExecutable="true">'
+             '<bpmn:startEvent id="Begin"><bpmn:outgoing>F1</bpmn:outgoing></bpmn:startEvent>'
+             '<bpmn:sequenceFlow id="F1" sourceRef="Begin" targetRef="Finish" />'
+             '<bpmn:endEvent id="Finish"><bpmn:incoming>F1</bpmn:incoming></bpmn:endEvent>'
+             '</bpmn:process></bpmn:definitions>')
+    check(admin.post("/api/processes", json={"files": [{"name": "truth.bpmn", "content": model}]}))  # 200
+    check(admin.post("/api/processes", files=[("files", ("truth.bpmn", model.encode())),
+                                              ("files", ("bad.bpmn", b"<nope"))]))  # 207
+    check(admin.post("/api/processes", json={"files": [{"name": "bad.bpmn", "content": "<nope"}]}))  # 422
+    check(admin.get("/api/processes"))
+    check(admin.get("/api/processes/truth-process/versions/1"), body=False)
+    check(admin.get("/api/processes/truth-process/versions/2"))  # 404
+    check(alice.get("/api/processes"))  # 403
+
+
 def test_real_replies_match_the_documented_schemas(server: LiveServer, spec: dict[str, Any]) -> None:
     truth = Truth(spec)
     check = truth.check
@@ -261,6 +280,8 @@ def test_real_replies_match_the_documented_schemas(server: LiveServer, spec: dic
 
         # operations: incidents of a lifecycle whose gateway matches nothing, retried and cancelled; instances
         check_operations(server, admin, check)
+
+        check_deployments(admin, alice, check)
 
         # refusals, each as a documented problem
         unknown = str(uuid.uuid4())
