@@ -100,6 +100,33 @@ class _PreparedModels:
 PREPARED = _PreparedModels()
 
 
+class DeployedForms:
+    """The forms deployed with each process version, by tenant and content hash (the newest deployment of the same
+    XML wins), for the user tasks of its instances to find by form id (`zeebe:formDefinition` formId or formKey)."""
+
+    def __init__(self) -> None:
+        self._forms: dict[tuple[str, str], dict[str, Any]] = {}
+        self._lock = threading.Lock()
+
+    def put(self, tenant: str, content_hash: str, forms: dict[str, Any]) -> None:
+        with self._lock:
+            self._forms[(tenant, content_hash)] = dict(forms)
+
+    def form(self, tenant: str, content_hash: str, form_id: str) -> dict[str, Any] | None:
+        """The form a user task of an instance names: deployed with the instance's version (the tenant's own, else
+        the shipped one); None when none was."""
+        key = form_id.removeprefix(FORM_KEY_PREFIX)
+        with self._lock:
+            for scope in (tenant, SHIPPED):
+                found = self._forms.get((scope, content_hash), {}).get(key)
+                if isinstance(found, dict):
+                    return dict(found)
+        return None
+
+
+FORMS = DeployedForms()  # filled by every DeploymentFollower of this process
+
+
 def is_form(filename: str) -> bool:
     """Whether a file is a form (form-js JSON) rather than BPMN."""
     return filename.lower().endswith(FORM_SUFFIXES)
@@ -217,7 +244,11 @@ def _deploy(bus: CommandBus, actor: Actor, resource: Resource, model: ProcessMod
 def deploy_shipped(bus: CommandBus, paths: Sequence[Path]) -> list[FileOutcome]:
     """Deploy the shipped BPMN files into the shipped scope, as the engine's actor (same content: no new version)."""
     actor = Actor("casestream", SHIPPED, ("process",))
-    outcomes = deploy_files(bus, actor, [Resource(path.name, path.read_bytes()) for path in paths])
+    try:
+        outcomes = deploy_files(bus, actor, [Resource(path.name, path.read_bytes()) for path in paths])
+    except Forbidden as exc:  # a policy that predates deployments (an OPA server not restarted): said, not fatal
+        outcomes = [FileOutcome(path.name, "process", "refused", problems=[Problem(None, exc.detail)])
+                    for path in paths]
     for outcome in outcomes:
         if outcome.status == "refused":
             log.error("shipped process not deployed: %s", outcome.message())
@@ -277,6 +308,8 @@ class DeploymentFollower:
             self.learned.append(Learned(tenant, event.process_id, event.process_version, event.content_hash,
                                         str(exc)))
             return
+        if event.forms:
+            FORMS.put(tenant, event.content_hash, event.forms)
         self.learned.append(Learned(tenant, event.process_id, event.process_version, event.content_hash))
         if tenant == SHIPPED and self.on_shipped is not None:
             self.on_shipped(event.process_id)

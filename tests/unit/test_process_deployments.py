@@ -12,7 +12,7 @@ from commands.process_deployment import deployed_process_ids
 from commands.unit_of_work import UnitOfWork
 from domain.errors import ValidationFailed
 from domain.process_deployment import SHIPPED, ProcessDeployments, deployments_id, xml_hash
-from processes.deployments import DeploymentFollower, Resource, deploy_files
+from processes.deployments import FORMS, DeploymentFollower, Resource, deploy_files
 from processes.engine import EmbeddedEngine, ProcessNotDeployed
 from tests.unit.conftest import TENANT, make_ctx
 from tests.unit.engine_models import one_task
@@ -135,3 +135,20 @@ def test_deployments_are_kept_per_tenant(store: RecorderEventStore, bus: Command
     assert deployed_process_ids(UnitOfWork(store, TENANT)) == frozenset({"pay"})
     assert deployed_process_ids(UnitOfWork(store, "globex")) == frozenset()
     assert UUID(str(deployments_id(TENANT))) != deployments_id("globex")
+
+
+def test_the_forms_of_a_version_are_found_by_its_tenant_hash_and_form_id(
+        store: RecorderEventStore, bus: CommandBus) -> None:
+    user_task = V1.replace(
+        '<bpmn:serviceTask id="Job" name="Job"><bpmn:extensionElements><zeebe:taskDefinition type="test.record" '
+        'retries="3"/></bpmn:extensionElements>',
+        '<bpmn:userTask id="Job" name="Job"><bpmn:extensionElements><zeebe:formDefinition formId="review"/>'
+        '</bpmn:extensionElements>').replace("</bpmn:serviceTask>", "</bpmn:userTask>")
+    deploy_files(bus, ADMIN, [Resource("pay.bpmn", user_task.encode()), Resource("review.form", FORM.encode())],
+                 task_types=frozenset())
+    follower = DeploymentFollower(store, EmbeddedEngine(bus, store, task_types=frozenset()))
+    follower.learn()
+    found = FORMS.form(TENANT, xml_hash(user_task), "camunda-forms:bpmn:review")
+    assert found is not None and found["components"][0]["key"] == "note"
+    assert FORMS.form("globex", xml_hash(user_task), "review") is None
+    assert FORMS.form(TENANT, xml_hash(user_task), "other") is None
