@@ -16,6 +16,7 @@ from domain.errors import (
     CommentNotFound,
     FieldError,
     InvalidStateChange,
+    NothingToChange,
     NotPermitted,
     StageTransitionNotAllowed,
     UnknownQueue,
@@ -219,14 +220,14 @@ class Case(Aggregate):
         validate(spec.schema, new)
         changes = diff(self.data, new)
         if not changes:
-            raise InvalidStateChange("the patch changes nothing")
+            raise NothingToChange("the patch changes nothing")
         self.record(ctx, CaseDataChanged, changes=changes)
 
     def retitle(self, ctx: Context, title: str) -> None:
         self._require_open()
         title = _text(title, "title", MAX_TITLE)
         if title == self.title:
-            raise InvalidStateChange("the title is unchanged")
+            raise NothingToChange("the title is unchanged")
         self.record(ctx, CaseRetitled, title=title, previous=self.title)
 
     def move_to_stage(self, ctx: Context, spec: DefinitionSpec, stage: str) -> None:
@@ -248,13 +249,13 @@ class Case(Aggregate):
         self._require_open()
         assignee = _text(assignee, "assignee", 200)
         if assignee == self.assignee:
-            raise InvalidStateChange(f"the case is already assigned to {assignee!r}")
+            raise NothingToChange(f"the case is already assigned to {assignee!r}")
         self.record(ctx, CaseAssigned, assignee=assignee, previous=self.assignee)
 
     def unassign(self, ctx: Context) -> None:
         self._require_open()
         if self.assignee is None:
-            raise InvalidStateChange("the case has no assignee")
+            raise NothingToChange("the case has no assignee")
         self.record(ctx, CaseUnassigned, previous=self.assignee)
 
     def put_in_queue(self, ctx: Context, spec: DefinitionSpec, queue: str | None) -> None:
@@ -262,7 +263,7 @@ class Case(Aggregate):
         if queue is not None and queue not in spec.queues:
             raise UnknownQueue(f"queue {queue!r} is not one of {spec.key!r}'s queues ({', '.join(spec.queues)})")
         if queue == self.queue:
-            raise InvalidStateChange(f"the case is already in queue {queue!r}")
+            raise NothingToChange(f"the case is already in queue {queue!r}")
         self.record(ctx, CaseQueued, queue=queue, previous=self.queue)
 
     def add_comment(self, ctx: Context, body: str, parent_id: str | None = None) -> str:
@@ -281,7 +282,7 @@ class Case(Aggregate):
             raise NotPermitted("only the author may edit a comment")
         body = _text(body, "body", MAX_TEXT)
         if body == comment.body:
-            raise InvalidStateChange("the comment is unchanged")
+            raise NothingToChange("the comment is unchanged")
         self.record(ctx, CommentEdited, comment_id=comment_id, body=body, previous=comment.body)
 
     def delete_comment(self, ctx: Context, comment_id: str, reason: str = "") -> None:

@@ -77,6 +77,11 @@ class InvalidStateChange(DomainError):
     status = 409
 
 
+class NothingToChange(InvalidStateChange):
+    """The change is already so (the case is in that queue, the title is that title): answered like any invalid
+    change (409), but a process job whose command changes nothing has done its work (processes/jobs.py)."""
+
+
 class UnknownQueue(DomainError):
     """The queue is not one the case definition allows."""
 

@@ -22,6 +22,7 @@ from domain.errors import (
     FieldError,
     InvalidStateChange,
     NotFound,
+    NothingToChange,
     NotPermitted,
     ValidationFailed,
 )
@@ -291,7 +292,7 @@ class Task(Aggregate):
             raise NotPermitted(self._manage_rule("re-prioritise"))
         priority = _priority(priority)
         if priority == self.priority:
-            raise InvalidStateChange(f"the priority is already {priority}")
+            raise NothingToChange(f"the priority is already {priority}")
         self.record(ctx, TaskPriorityChanged, priority=priority, previous=self.priority, **self._refs())
 
     def assign(self, ctx: Context, assignee: str | None) -> None:
@@ -301,7 +302,7 @@ class Task(Aggregate):
             raise NotPermitted(self._manage_rule("assign"))
         assignee = _person(assignee, "assignee")
         if assignee == self.assignee:
-            raise InvalidStateChange(f"the task is already assigned to {assignee}" if assignee else "no assignee")
+            raise NothingToChange(f"the task is already assigned to {assignee}" if assignee else "no assignee")
         # a new assignee takes over from whoever held the task; removing the assignee leaves the holder be
         released = self.claimed_by if assignee is not None and self.claimed_by not in (None, assignee) else None
         self.record(

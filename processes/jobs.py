@@ -25,7 +25,7 @@ from typing import Any, Protocol
 
 from commands.bus import Actor, CommandBus, Result
 from commands.messages import Command
-from domain.errors import CommandIdReused, DomainError, VersionConflict
+from domain.errors import CommandIdReused, DomainError, NothingToChange, VersionConflict
 
 
 @dataclass(frozen=True)
@@ -120,6 +120,13 @@ def process_actor(job: Job) -> Actor:
     return Actor(user=f"process:{job.process_id or 'unknown'}", tenant=job.tenant, roles=("process",))
 
 
+def unchanged(command: Command) -> Result:
+    """What a job's command that changes nothing answers: done, as asked (setting the queue a case is already in
+    is no reason for an incident); no event, so no version or position of its own."""
+    target = getattr(command, "case_id", None) or getattr(command, "task_id", None) or ""
+    return Result(id=str(target), version=0, position=0, extra={}, repeated=True)
+
+
 def run_job(job: Job, bus: CommandBus, correlation_id: str | None = None) -> JobOutcome:
     """Run the worker registered for job.type against the command bus and classify what happened."""
     known_task_types()
@@ -134,9 +141,11 @@ def run_job(job: Job, bus: CommandBus, correlation_id: str | None = None) -> Job
         issued += 1
         if command.command_id is None:
             command = command.model_copy(update={"command_id": f"job:{job.key}:{issued}"})
-        return bus.dispatch(
-            command, actor, correlation_id=correlation_id or job.process_instance_key, causation_id=f"job:{job.key}"
-        )
+        try:
+            return bus.dispatch(command, actor, correlation_id=correlation_id or job.process_instance_key,
+                                causation_id=f"job:{job.key}")
+        except NothingToChange:
+            return unchanged(command)
 
     try:
         variables = worker(job, send)

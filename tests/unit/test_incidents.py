@@ -211,3 +211,26 @@ def test_the_read_models_list_incidents_and_instances_and_the_timeline_shows_the
     assert any(line.startswith("process incident at Gate") for line in lines)
     assert "retried the process incident at Gate" in lines
     assert process_queries.list_incidents(documents, "another-tenant").items == []
+
+
+SET_QUEUE = process("set-queue", (
+    START + flow("f1", "Begin", "Queue")
+    + service("Queue", "case.set-queue", "f1", "f2",
+              '<zeebe:taskHeaders><zeebe:header key="queue" value="fraud"/></zeebe:taskHeaders>')
+    + flow("f2", "Queue", "Done") + END.format("Done", "f2")))
+
+
+def test_a_job_whose_command_changes_nothing_completes_instead_of_raising_an_incident(
+    engine: EmbeddedEngine, bus: CommandBus, store: RecorderEventStore
+) -> None:
+    from commands.messages import QueueCase
+    from tests.unit.conftest import open_claim, publish_claim
+
+    alice = Actor("alice", TENANT, ("caseworker",))
+    publish_claim(bus, alice)
+    case_id = open_claim(bus, alice).id
+    bus.dispatch(QueueCase(case_id=case_id, queue="fraud"), alice)
+    engine.deploy(SET_QUEUE, "set-queue.bpmn")
+    key = engine.start("set-queue", tenant=TENANT, case_id=case_id)
+    engine.run_jobs()
+    assert types(store, key) == ["ProcessStarted", "ProcessAdvanced", "ProcessCompleted"]  # the case was there
