@@ -24,10 +24,23 @@ class CatchUpThread(ABC):
     def __init__(self, poll_interval: float, coalesce: float = 0.0) -> None:
         self.poll_interval = poll_interval
         self.coalesce = coalesce
-        self.last_error: str | None = None
+        self._last_error: str | None = None
+        self._noted = False  # the current pass noted an error itself (a skipped event): it outlives the pass
+        self._failed = False  # the last pass raised
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+
+    @property
+    def last_error(self) -> str | None:
+        """The last failure: of a pass (cleared by the next good one), or noted by a pass (an event it passed over;
+        kept until a later pass handles events without noting one, so /readyz can show it)."""
+        return self._last_error
+
+    @last_error.setter
+    def last_error(self, value: str | None) -> None:
+        self._last_error = value
+        self._noted = value is not None
 
     @abstractmethod
     def catch_up(self) -> object:
@@ -44,13 +57,17 @@ class CatchUpThread(ABC):
                 # under a stream of commands, handle them in batches rather than one pass per command
                 time.sleep(self.coalesce)
             self._wake.clear()
+            self._noted = False
             try:
-                self.catch_up()
-                self.last_error = None
+                handled = self.catch_up()
             except Exception as exc:
-                self.last_error = repr(exc)
+                self._last_error, self._failed = repr(exc), True
                 log.exception(self.failure_message)
                 self._stop.wait(self.poll_interval)
+                continue
+            if not self._noted and (self._failed or handled):
+                self._last_error = None
+            self._failed = False
 
     def start(self) -> None:
         """Start the thread (once; a second call while it runs does nothing) and ask for a first pass."""
