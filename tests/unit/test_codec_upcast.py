@@ -50,6 +50,11 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "QueueDefined": {"key": "intake", "name": "Intake", "description": "new work"},
     "RecordTypeDefined": {"key": "country", "name": "Country", "schema": {"type": "object"}},
     "RecordSaved": {"type_key": "country", "key": "fr", "data": {"iso": "FR"}},
+    "ProcessDeployed": {
+        "process_id": "claim-case", "name": "Claim", "process_version": 2, "filename": "claim.bpmn",
+        "xml": "<?xml version=\"1.0\"?>\n<bpmn:definitions>é</bpmn:definitions>\n", "content_hash": "cd" * 32,
+        "deployer": "root", "forms": {"review": {"components": [{"type": "textfield", "key": "note"}]}},
+    },
     "RecordRemoved": {"reason": "obsolete"},
     "CommandDenied": {
         "user": "alice", "roles": ["caseworker"], "groups": ["claims"], "action": "CloseCase", "targets": ["case:c-1"],
