@@ -20,20 +20,29 @@ from typing import Any, Final
 
 from lxml import etree
 from SpiffWorkflow.bpmn.parser.BpmnParser import BpmnParser, BpmnValidator
+from SpiffWorkflow.bpmn.parser.event_parsers import (
+    CONDITIONAL_EVENT_XPATH,
+    ERROR_EVENT_XPATH,
+    MESSAGE_EVENT_XPATH,
+    SIGNAL_EVENT_XPATH,
+    TIMER_EVENT_XPATH,
+    StartEventParser,
+)
 from SpiffWorkflow.bpmn.parser.node_parser import DEFAULT_NSMAP
 from SpiffWorkflow.bpmn.parser.task_parsers import SubWorkflowParser
 from SpiffWorkflow.bpmn.parser.TaskParser import TaskParser
 from SpiffWorkflow.bpmn.parser.util import full_tag
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
-from SpiffWorkflow.bpmn.specs.defaults import ManualTask, NoneTask, ServiceTask, SubWorkflowTask, UserTask
+from SpiffWorkflow.bpmn.specs.defaults import ServiceTask, SubWorkflowTask, UserTask
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import SubWorkflowTask as SubWorkflowMixin
 
 from processes.call_activity import CalledSpecs, ZeebeCallActivity
 from processes.element_checks import element_problems
+from processes.event_subprocesses import arm_event_subprocesses, use_zeebe_end_joins
 from processes.feel import Expression, FeelError, compile_feel
 from processes.multi_instance import ZeebeParallelMultiInstance, ZeebeSequentialMultiInstance
-from processes.zeebe_tasks import DecisionTask, FeelScriptTask
+from processes.zeebe_tasks import DecisionTask, FeelScriptTask, PassThroughManualTask, PassThroughTask, ZeebeStartEvent
 
 __all__ = [
     "BPMN_NS",
@@ -55,8 +64,11 @@ _TARGET_PATH: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_
 _DURATION: Final = re.compile(
     r"P(?=\d|T\d)(\d+Y)?(\d+M)?(\d+W)?(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+(?:[.,]\d+)?S)?)?"
 )
-# Elements Zeebe runs as jobs when they carry a zeebe:taskDefinition; only service tasks run on the embedded engine.
-_JOB_ELEMENTS: Final = ("sendTask", "businessRuleTask", "scriptTask", "intermediateThrowEvent", "endEvent")
+# Elements Zeebe runs as jobs: the tasks here run as service tasks; job-worker events are refused.
+_JOB_TASKS: Final = (".//bpmn:serviceTask | .//bpmn:sendTask"
+                     " | .//bpmn:scriptTask[bpmn:extensionElements/zeebe:taskDefinition]"
+                     " | .//bpmn:businessRuleTask[bpmn:extensionElements/zeebe:taskDefinition]")
+_JOB_ELEMENTS: Final = ("intermediateThrowEvent", "endEvent")
 
 
 # ------------------------------------------------------------------------------------------------- results
@@ -171,6 +183,8 @@ class ZeebeScriptTaskParser(ZeebeTaskParser):
     """`zeebe:script expression resultVariable`: a FEEL script task."""
 
     def create_task(self) -> Any:
+        if "taskDefinition" in zeebe_extensions(self.node):
+            return _job_task(self)
         script = zeebe_extensions(self.node).get("script", {})
         if not script.get("expression") or not script.get("resultVariable"):
             self.raise_validation_exception("script task without zeebe:script expression and resultVariable")
@@ -182,6 +196,8 @@ class ZeebeBusinessRuleTaskParser(ZeebeTaskParser):
     """`zeebe:calledDecision decisionId resultVariable`: a DMN decision evaluated by the engine."""
 
     def create_task(self) -> Any:
+        if "taskDefinition" in zeebe_extensions(self.node):
+            return _job_task(self)
         called = zeebe_extensions(self.node).get("calledDecision", {})
         if not called.get("decisionId") or not called.get("resultVariable"):
             self.raise_validation_exception("business rule task without zeebe:calledDecision decisionId and "
@@ -190,8 +206,26 @@ class ZeebeBusinessRuleTaskParser(ZeebeTaskParser):
                                result_variable=called["resultVariable"], **self.bpmn_attributes)
 
 
+class ZeebeStartEventParser(ZeebeTaskParser, StartEventParser):  # type: ignore[misc]
+    """A start event that keeps its zeebe extensions (output mappings) and knows error start events (of error
+    event sub-processes; SpiffWorkflow's parser takes them for plain start events) and `isInterrupting`."""
+
+    def create_task(self) -> Any:
+        event_definition = self.get_event_definition(
+            [MESSAGE_EVENT_XPATH, SIGNAL_EVENT_XPATH, TIMER_EVENT_XPATH, CONDITIONAL_EVENT_XPATH, ERROR_EVENT_XPATH])
+        task = self._create_task(event_definition)
+        task.interrupting = self.node.get("isInterrupting") != "false"
+        self.spec.start.connect(task)
+        return task
+
+
 class ZeebeSubProcessParser(ZeebeTaskParser, SubWorkflowParser):  # type: ignore[misc]
     """An embedded or event sub-process that keeps its zeebe extensions (io mappings, multi-instance)."""
+
+    def create_task(self) -> Any:
+        task = super().create_task()
+        task.event_subprocess = self.node.get("triggeredByEvent") == "true"  # see processes/event_subprocesses.py
+        return task
 
 
 class ZeebeCallActivityParser(ZeebeTaskParser):
@@ -206,8 +240,30 @@ class ZeebeCallActivityParser(ZeebeTaskParser):
                                **self.bpmn_attributes)
 
 
+def _job_task(parser: Any) -> ZeebeServiceTask:
+    """A task Zeebe hands to a job worker (service, send, and script or business-rule tasks with a task
+    definition): the embedded engine runs each as a service task."""
+    ext = zeebe_extensions(parser.node)
+    definition = ext.get("taskDefinition", {})
+    if not definition.get("type"):
+        parser.raise_validation_exception("task without zeebe:taskDefinition type")
+    io = ext.get("ioMapping", {})
+    return ZeebeServiceTask(
+        parser.spec,
+        parser.bpmn_id,
+        task_type=definition["type"],
+        retries=definition.get("retries"),
+        headers=ext.get("taskHeaders", {}),
+        input_mappings=io.get("inputs", []),
+        output_mappings=io.get("outputs", []),
+        **parser.bpmn_attributes,
+    )
+
+
 class ZeebeServiceTaskParser(ZeebeTaskParser):
     def create_task(self) -> Any:
+        if self.spec_class is not ZeebeServiceTask:
+            return _job_task(self)
         ext = zeebe_extensions(self.node)
         definition = ext.get("taskDefinition", {})
         if not definition.get("type"):
@@ -231,8 +287,10 @@ class ZeebeBpmnParser(BpmnParser):  # type: ignore[misc]
     OVERRIDE_PARSER_CLASSES: Final = {
         full_tag("serviceTask"): (ZeebeServiceTaskParser, ZeebeServiceTask),
         full_tag("userTask"): (ZeebeTaskParser, UserTask),
-        full_tag("task"): (ZeebeTaskParser, NoneTask),
-        full_tag("manualTask"): (ZeebeTaskParser, ManualTask),
+        full_tag("task"): (ZeebeTaskParser, PassThroughTask),
+        full_tag("sendTask"): (ZeebeServiceTaskParser, ZeebeServiceTask),
+        full_tag("manualTask"): (ZeebeTaskParser, PassThroughManualTask),
+        full_tag("startEvent"): (ZeebeStartEventParser, ZeebeStartEvent),
         full_tag("scriptTask"): (ZeebeScriptTaskParser, FeelScriptTask),
         full_tag("businessRuleTask"): (ZeebeBusinessRuleTaskParser, DecisionTask),
         full_tag("subProcess"): (ZeebeSubProcessParser, SubWorkflowTask),
@@ -355,11 +413,12 @@ class _Checker:
         return process
 
     def check_jobs(self, process: Any) -> None:
-        for task in self.xp(process, ".//bpmn:serviceTask"):
+        for task in self.xp(process, _JOB_TASKS):
             definitions = self.xp(task, "./bpmn:extensionElements/zeebe:taskDefinition")
             job_type = definitions[0].get("type") if definitions else None
             if not job_type:
-                self.problem(task, "service task has no zeebe:taskDefinition type")
+                kind = "service task" if _local(task) == "serviceTask" else _local(task)
+                self.problem(task, f"{kind} has no zeebe:taskDefinition type")
                 continue
             if job_type.startswith("="):
                 self.problem(task, f"job type {job_type!r} is an expression; it must be a fixed known type")
@@ -413,7 +472,10 @@ class _Checker:
                 target = mapping.get("target")
                 if not target or not _TARGET_PATH.fullmatch(target):
                     self.problem(owner, f"{kind} mapping target {target!r} is not a variable name or path")
-                self.feel(owner, mapping.get("source"), f"{kind} mapping source for {target!r}")
+                source = mapping.get("source")
+                if source is not None and source.strip() and not source.strip().startswith("="):
+                    continue  # a static value (Zeebe: a source without '=' is the text itself)
+                self.feel(owner, source, f"{kind} mapping source for {target!r}")
         for owner in self.xp(process, ".//*[bpmn:extensionElements/zeebe:taskHeaders]"):
             seen: set[str] = set()
             for header in self.xp(owner, "./bpmn:extensionElements/zeebe:taskHeaders/zeebe:header"):
@@ -530,6 +592,8 @@ def check_bpmn(xml: bytes, known_task_types: Set[str], *, filename: str | None =
             spiff.add_bpmn_xml(tree, filename=filename)
             spec = spiff.get_spec(process_id)
             subprocess_specs = CalledSpecs(_embedded_specs(spiff, process_id))
+            use_zeebe_end_joins([spec, *subprocess_specs.values()])
+            arm_event_subprocesses([spec, *subprocess_specs.values()])
     except Exception as e:  # SpiffWorkflow raises ValidationException and, on odd input, anything else
         raise BpmnRejected([_spiff_problem(e, tree.getroot())]) from e
     return DeployedProcess(

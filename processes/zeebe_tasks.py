@@ -1,4 +1,4 @@
-"""Zeebe tasks the embedded engine runs itself: FEEL script tasks and business-rule tasks (DMN decisions).
+"""Zeebe elements the engine runs itself: FEEL script tasks, business-rule tasks (DMN), pass-through tasks.
 
 Both evaluate in the task's scope (its input mappings over its local and process variables) and hand their
 result to `apply_result`, Zeebe's rule for output mappings. An evaluation that fails raises, so the step
@@ -10,12 +10,14 @@ from __future__ import annotations
 from typing import Any
 
 from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
-from SpiffWorkflow.bpmn.specs.defaults import ScriptTask
+from SpiffWorkflow.bpmn.specs.defaults import ManualTask, NoneTask, ScriptTask, StartEvent
 
+from processes.event_subprocesses import on_event_subprocess_start
 from processes.feel import feel_clock
 from processes.runtime import FeelScriptEngine, apply_result, evaluate, scoped, set_path
 
-__all__ = ["DecisionTask", "FeelScriptTask", "task_scope"]
+__all__ = ["DecisionTask", "FeelScriptTask", "PassThroughManualTask", "PassThroughTask", "ZeebeStartEvent",
+           "task_scope"]
 
 
 def _engine(task: Any) -> FeelScriptEngine:
@@ -73,3 +75,33 @@ class DecisionTask(ScriptTask):  # type: ignore[misc]
                                         exception=exc) from exc
         apply_result(engine.variables, task, getattr(self, "extensions", {}), {self.result_variable: value})
         return True
+
+
+class PassThroughTask(NoneTask):  # type: ignore[misc]
+    """`bpmn:task` (undefined task): Zeebe passes through it at once; SpiffWorkflow would wait for a person."""
+
+    def __init__(self, wf_spec: Any, bpmn_id: str, **kwargs: Any) -> None:
+        super().__init__(wf_spec, bpmn_id, **kwargs)
+        self.manual = False
+
+
+class PassThroughManualTask(ManualTask):  # type: ignore[misc]
+    """`bpmn:manualTask`: done outside any system, so Zeebe passes through it at once."""
+
+    def __init__(self, wf_spec: Any, bpmn_id: str, **kwargs: Any) -> None:
+        super().__init__(wf_spec, bpmn_id, **kwargs)
+        self.manual = False
+
+
+class ZeebeStartEvent(StartEvent):  # type: ignore[misc]
+    """A start event whose output mappings set variables when it happens (Zeebe's rule); in an event
+    sub-process it interrupts its scope or re-arms (processes/event_subprocesses.py)."""
+
+    def _run_hook(self, my_task: Any) -> Any:
+        extensions = getattr(self, "extensions", {})
+        if extensions.get("ioMapping", {}).get("outputs"):
+            engine = _engine(my_task)
+            with feel_clock(engine.clock):
+                apply_result(engine.variables, my_task, extensions, {})
+        on_event_subprocess_start(my_task)
+        return super()._run_hook(my_task)

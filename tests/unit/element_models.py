@@ -168,3 +168,39 @@ DMN = (DMN_HEAD
        + table("total", "COLLECT", [('"gold"', "-", "1"), ("-", "> 10", "2"), ("-", "-", "3")], "SUM")
        + table("overlap", "UNIQUE", [("-", "> 10", "1"), ("-", "> 20", "2")])
        + '</definitions>').encode()
+
+EVENT_SUB_HEAD = ('<bpmn:message id="Message_cancel" name="cancel-order"><bpmn:extensionElements>'
+                  '<zeebe:subscription correlationKey="=orderId"/></bpmn:extensionElements></bpmn:message>'
+                  '<bpmn:message id="Message_note" name="note"><bpmn:extensionElements>'
+                  '<zeebe:subscription correlationKey="=orderId"/></bpmn:extensionElements></bpmn:message>'
+                  '<bpmn:error id="Error_1" name="Broken" errorCode="broken"/>')
+
+
+def _event_sub(sub_id: str, start: str, body_task: str, interrupting: bool) -> str:
+    flag = "" if interrupting else ' isInterrupting="false"'
+    return (f'<bpmn:subProcess id="{sub_id}" triggeredByEvent="true">'
+            f'<bpmn:startEvent id="{sub_id}_Start"{flag}><bpmn:outgoing>{sub_id}_f1</bpmn:outgoing>{start}'
+            '</bpmn:startEvent>'
+            + flow(f"{sub_id}_f1", f"{sub_id}_Start", body_task)
+            + service(body_task, "test.record", f"{sub_id}_f1", f"{sub_id}_f2")
+            + flow(f"{sub_id}_f2", body_task, f"{sub_id}_End") + end(f"{sub_id}_End", f"{sub_id}_f2")
+            + "</bpmn:subProcess>")
+
+
+# the main path waits for a person; a "cancel-order" message interrupts it, a "note" message runs alongside,
+# a daily timer reminds alongside, and a BPMN error from the work is handled by an error event sub-process
+EVENT_SUBPROCESSES = process("event-subs", (
+    START + flow("f0", "StartEvent_1", "Work")
+    + service("Work", "test.reject", "f0", "f1") + flow("f1", "Work", "Wait")
+    + '<bpmn:intermediateCatchEvent id="Wait"><bpmn:incoming>f1</bpmn:incoming><bpmn:outgoing>f2</bpmn:outgoing>'
+      '<bpmn:timerEventDefinition><bpmn:timeDuration>P10D</bpmn:timeDuration></bpmn:timerEventDefinition>'
+      '</bpmn:intermediateCatchEvent>'
+    + flow("f2", "Wait", "EndEvent_1") + end("EndEvent_1", "f2")
+    + _event_sub("OnCancel", '<bpmn:messageEventDefinition messageRef="Message_cancel"/>', "Cancelled", True)
+    + _event_sub("OnNote", '<bpmn:messageEventDefinition messageRef="Message_note"/>', "Noted", False)
+    + _event_sub("Daily", '<bpmn:timerEventDefinition><bpmn:timeCycle>R/P1D</bpmn:timeCycle>'
+                          '</bpmn:timerEventDefinition>', "Remind", False)
+    + _event_sub("OnError", '<bpmn:errorEventDefinition errorRef="Error_1"/>', "Repair", True)), EVENT_SUB_HEAD)
+# the same, with work that succeeds
+EVENT_SUBPROCESSES_OK = EVENT_SUBPROCESSES.replace(b'"test.reject"', b'"test.record"', 1).replace(
+    b'id="event-subs"', b'id="event-subs-ok"')

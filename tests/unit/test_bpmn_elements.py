@@ -302,3 +302,67 @@ def test_business_rule_task_of_an_unknown_decision_raises_an_incident(
     key = engine.start("decide-nope", tenant=TENANT, variables={})
     incidents = [e for e in events(store, key) if isinstance(e, IncidentRaised)]
     assert incidents and "'nope'" in incidents[0].message
+
+
+# ------------------------------------------------------------------------------------- event sub-processes
+
+@pytest.fixture
+def subs(engine: EmbeddedEngine) -> EmbeddedEngine:
+    engine.deploy(em.EVENT_SUBPROCESSES, "event-subs.bpmn")
+    return engine
+
+
+def test_interrupting_message_event_sub_process_ends_the_main_path(
+    subs: EmbeddedEngine, store: RecorderEventStore, clock: FakeClock
+) -> None:
+    subs.deploy(em.EVENT_SUBPROCESSES_OK, "ok.bpmn")
+    key = subs.start("event-subs-ok", tenant=TENANT, variables={"orderId": "o-9"})
+    subs.run_jobs()  # the main path now waits ten days
+    models.JOBS.clear()
+    assert subs.correlate_message(TENANT, "cancel-order", "o-9", {"why": "changed mind"})
+    subs.run_jobs()
+    assert [j.element_id for j in models.JOBS] == ["Cancelled"]
+    assert job("Cancelled").variables["why"] == "changed mind"
+    assert completed(store, key)
+    assert not subs.correlate_message(TENANT, "note", "o-9")
+
+
+def test_non_interrupting_message_and_timer_event_sub_processes_run_alongside(
+    subs: EmbeddedEngine, store: RecorderEventStore, clock: FakeClock
+) -> None:
+    key = subs.start("event-subs", tenant=TENANT, variables={"orderId": "o-10", "code": "nothing-matches"})
+    subs.run_jobs()
+    models.JOBS.clear()
+    assert subs.correlate_message(TENANT, "note", "o-10", {"text": "call me"})
+    subs.run_jobs()
+    assert [j.element_id for j in models.JOBS] == ["Noted"]
+    clock.now = NOW + timedelta(days=1)
+    assert subs.fire_due_timers() == 1
+    subs.run_jobs()
+    assert [j.element_id for j in models.JOBS] == ["Noted", "Remind"]
+    assert not completed(store, key)
+    assert subs.correlate_message(TENANT, "note", "o-10")  # a non-interrupting one can happen again
+
+
+def test_error_event_sub_process_catches_a_bpmn_error_of_its_code(
+    subs: EmbeddedEngine, store: RecorderEventStore
+) -> None:
+    key = subs.start("event-subs", tenant=TENANT, variables={"orderId": "o-11", "code": "broken"})
+    subs.run_jobs()
+    subs.run_jobs()
+    assert [j.element_id for j in models.JOBS] == ["Work", "Repair"]
+    assert completed(store, key)
+    assert not [e for e in events(store, key) if isinstance(e, IncidentRaised)]
+
+
+def test_the_process_completes_when_only_event_sub_processes_wait(
+    subs: EmbeddedEngine, store: RecorderEventStore, clock: FakeClock
+) -> None:
+    subs.deploy(em.EVENT_SUBPROCESSES_OK, "ok.bpmn")
+    key = subs.start("event-subs-ok", tenant=TENANT, variables={"orderId": "o-12"})
+    subs.run_jobs()
+    clock.now = NOW + timedelta(days=10)
+    subs.fire_due_timers()
+    subs.run_jobs()
+    assert completed(store, key)
+    assert not subs.correlate_message(TENANT, "note", "o-12")  # its subscriptions ended with it
