@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
+from starlette.types import Receive, Scope, Send
 
 from adapters.embedded_runner import EmbeddedRunner
 from adapters.read_model_follower import TrackingFollower
@@ -31,6 +32,7 @@ from api import (
     routes_signin,
     routes_tasks,
 )
+from api.fast_commands import FastCommands
 from api.live import Broadcaster
 from api.request_limits import RequestLimits
 from api.schemas.platform import Health, Readiness
@@ -47,9 +49,26 @@ def _public(error: str | None) -> str | None:
     return None if error is None else "failing; the server log has the details"
 
 
-def create_app(platform: Platform) -> FastAPI:
-    """Build the app around an already bootstrapped platform."""
-    app = FastAPI(
+class CasestreamApi(FastAPI):
+    """The FastAPI app with the command routes' fast path in front of it (api/fast_commands.py)."""
+
+    fast_commands: FastCommands | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        fast = self.fast_commands
+        if fast is not None and scope["type"] == "http" and scope["method"] == "POST":
+            matched = fast.match(scope)
+            if matched is not None:
+                scope["app"] = self
+                await fast.handle(matched, scope, receive, send, super().__call__)
+                return
+        await super().__call__(scope, receive, send)
+
+
+def create_app(platform: Platform, *, fast_commands: bool = True) -> CasestreamApi:
+    """Build the app around an already bootstrapped platform (fast_commands=False: every request through FastAPI's
+    routing, as tests/integration/api/test_fast_commands.py compares)."""
+    app = CasestreamApi(
         title="casestream",
         version="1.0",
         description="Event-sourced case management: commands in, read models out. See docs/api.md.",
@@ -66,7 +85,11 @@ def create_app(platform: Platform) -> FastAPI:
     app.add_middleware(RequestLimits, max_bytes=settings.max_body_bytes, max_header_bytes=settings.max_header_bytes,
                        body_timeout=settings.body_timeout_seconds)
     uploads = [platform.storage.browser_origin] if platform.storage is not None else []
-    app.add_middleware(SecurityHeaders, portal_policy=portal_csp(platform.settings.oidc_issuers, uploads))
+    policy = portal_csp(platform.settings.oidc_issuers, uploads)
+    app.add_middleware(SecurityHeaders, portal_policy=policy)
+    if fast_commands:  # the middlewares' checks, made by the fast path itself (their `app` is never called there)
+        limits = RequestLimits(app, settings.max_body_bytes, settings.max_header_bytes, settings.body_timeout_seconds)
+        app.fast_commands = FastCommands(app, limits, SecurityHeaders(app, policy))
     problems.install(app)
     backpressure.install(app, platform)  # lag measured in the lifespan, /metrics, 429 on commands above the limits
     app.include_router(routes_auth.router)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import re
 
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import problems
@@ -39,7 +40,7 @@ class RequestLimits:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        refusal = self._check_head(scope["headers"])
+        refusal = self.check_head(scope["headers"])
         if refusal is not None:
             await problems.problem(*refusal)(scope, receive, send)
             return
@@ -53,7 +54,7 @@ class RequestLimits:
                 await problems.problem(400, "bad-request", "Content-Length is not a number")(scope, receive, send)
                 return
             if int(length) > self.max_bytes:
-                await self._too_big(scope, receive, send)
+                await self.too_big()(scope, receive, send)
                 return
             if int(length) == 0:
                 await self.app(scope, receive, send)
@@ -61,37 +62,39 @@ class RequestLimits:
         elif b"transfer-encoding" not in headers:  # no body announced
             await self.app(scope, receive, send)
             return
-        try:
-            body = await asyncio.wait_for(self._read(receive), self.body_timeout)
-        except TimeoutError:
-            detail = f"the request body did not arrive within {self.body_timeout:g}s"
-            await problems.problem(408, "body-timeout", detail, headers={"Connection": "close"})(scope, receive, send)
+        body = await self.read_body(receive)
+        if isinstance(body, Response):
+            await body(scope, receive, send)
             return
-        if body is None:
-            await self._too_big(scope, receive, send)
-            return
-        sent = False
+        await self.app(scope, replay(body, receive), send)
 
-        async def replay() -> Message:
-            nonlocal sent
-            if not sent:
-                sent = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
-        await self.app(scope, replay, send)
-
-    def _check_head(self, raw: list[tuple[bytes, bytes]]) -> tuple[int, str, str] | None:
-        size = sum(len(name) + len(value) + 4 for name, value in raw)
+    def check_head(self, raw: list[tuple[bytes, bytes]]) -> tuple[int, str, str] | None:
+        """(status, code, detail) of the request head's refusal, or None when it is within the limits."""
+        size = 0
+        refusal = None
+        for name, value in raw:  # one pass: this runs on every request
+            size += len(name) + len(value) + 4
+            if refusal is not None:
+                continue
+            if name in _ID_HEADERS and not _ID.fullmatch(value):
+                refusal = (400, "invalid-header", f"{name.decode()} must be 1-{ID_MAX} characters of letters, "
+                           "digits and ._:@/+=~-")
+            elif name == b"last-event-id" and not _POSITION.fullmatch(value):
+                refusal = 400, "invalid-header", "last-event-id must be a log position: 1-18 ASCII digits"
         if size > self.max_header_bytes:
             return 431, "headers-too-large", f"request headers are limited to {self.max_header_bytes} bytes"
-        for name, value in raw:
-            if name in _ID_HEADERS and not _ID.fullmatch(value):
-                return (400, "invalid-header", f"{name.decode()} must be 1-{ID_MAX} characters of letters, digits "
-                        "and ._:@/+=~-")
-            if name == b"last-event-id" and not _POSITION.fullmatch(value):
-                return 400, "invalid-header", "last-event-id must be a log position: 1-18 ASCII digits"
-        return None
+        return refusal
+
+    async def read_body(self, receive: Receive) -> bytes | Response:
+        """The whole body, or the refusal to answer: 413 once it passes max_bytes, 408 once body_timeout passed."""
+        try:
+            # asyncio.timeout, not wait_for: no task per request
+            async with asyncio.timeout(self.body_timeout):
+                body = await self._read(receive)
+        except TimeoutError:
+            detail = f"the request body did not arrive within {self.body_timeout:g}s"
+            return problems.problem(408, "body-timeout", detail, headers={"Connection": "close"})
+        return self.too_big() if body is None else body
 
     async def _read(self, receive: Receive) -> bytes | None:
         """The whole body, or None once it passes max_bytes."""
@@ -109,6 +112,19 @@ class RequestLimits:
                 break
         return b"".join(chunks)
 
-    async def _too_big(self, scope: Scope, receive: Receive, send: Send) -> None:
-        detail = f"request bodies are limited to {self.max_bytes} bytes"
-        await problems.problem(413, "body-too-large", detail)(scope, receive, send)
+    def too_big(self) -> Response:
+        return problems.problem(413, "body-too-large", f"request bodies are limited to {self.max_bytes} bytes")
+
+
+def replay(body: bytes, receive: Receive) -> Receive:
+    """A receive that gives the already read body first, then whatever the connection sends next."""
+    sent = False
+
+    async def replayed() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replayed

@@ -3,7 +3,7 @@
 # No `from __future__ import annotations` here: the generated endpoints' annotations must be real classes.
 
 import inspect
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -62,8 +62,13 @@ def body_model(command_type: type[m.Command], omit: frozenset[str] = frozenset()
 
 def command_of(command_type: type[m.Command], body: BaseModel, request: Request) -> m.Command:
     """The command a POST asks for: the fields its body set, plus the target ids from its path."""
+    return command_from(command_type, body, request.path_params)
+
+
+def command_from(command_type: type[m.Command], body: BaseModel, path_params: Mapping[str, Any]) -> m.Command:
+    """command_of for the path parameters as matched (the fast path has no Request)."""
     values = body.model_dump(by_alias=True, exclude_unset=True)
-    values.update({name: request.path_params[name] for name in command_type.target_fields})
+    values.update({name: path_params[name] for name in command_type.target_fields})
     return command_type.model_validate(values)
 
 
@@ -104,19 +109,42 @@ async def submit_command(request: Request, command: m.Command, actor: Actor) -> 
     """Hand one command to the bus through the app's intake, with the request's correlation and causation ids."""
     headers = request.headers
     envelope = Envelope(command, actor, headers.get("x-correlation-id"), headers.get("x-causation-id"))
-    return await intake_of(request.app.state, request.app.state.platform.bus, BUS_THREADS).submit(envelope)
+    return await submit_envelope(request.app.state, envelope)
+
+
+async def submit_envelope(state: Any, envelope: Envelope) -> Result:
+    """Hand one command to the bus through the intake of the app whose state this is."""
+    return await intake_of(state, state.platform.bus, BUS_THREADS).submit(envelope)
+
+
+@dataclass(frozen=True)
+class CommandRoute:
+    """A route of command_route: what api/fast_commands.py needs to answer it without FastAPI's routing."""
+
+    command_type: type[m.Command]
+    body_type: type[BaseModel]
+    status: int
+
+    def reply(self, result: Result) -> JsonReply:
+        """The route's reply to result."""
+        return JsonReply(reply_of(result), status_code=self.status if not result.repeated else 200)
+
+
+# the endpoints of command_route, each with its route (the fast path finds them among the app's routes)
+COMMAND_ROUTES: dict[Callable[..., Awaitable[Response]], CommandRoute] = {}
 
 
 def command_route(path: str, command_type: type[m.Command], *, status: int = 200) -> None:
     """Register POST path for command_type (the bus's policy decides who may send it)."""
     body_type = body_model(command_type)
+    route = CommandRoute(command_type, body_type, status)
 
     async def endpoint(request: Request, body: body_type, actor: BearerActorDep, **_path: Any) -> Response:  # type: ignore[valid-type]
-        result = await submit_command(request, command_of(command_type, body, request), actor)
-        return JsonReply(reply_of(result), status_code=status if not result.repeated else 200)
+        return route.reply(await submit_command(request, command_of(command_type, body, request), actor))
 
     add_command_route(router, path, endpoint, command_type, status)
     batchable(command_type, status)
+    COMMAND_ROUTES[endpoint] = route
 
 
 command_route("/definitions", m.PublishCaseDefinition)

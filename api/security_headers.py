@@ -46,22 +46,29 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        path: str = scope.get("path", "")
-        if path.startswith(_NO_CSP):
-            policy = None
-        elif path == "/" or path.startswith("/ui"):
-            policy = self.portal_policy
-        else:
-            policy = _API_CSP
+        policy = self.policy_for(scope.get("path", ""))
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                present = {name.lower() for name, _ in headers}
-                headers += [(n, v) for n, v in _COMMON if n not in present]
-                if policy is not None and b"content-security-policy" not in present:
-                    headers.append((b"content-security-policy", policy))
-                message["headers"] = headers
+                message["headers"] = secured(message.get("headers", []), policy)
             await send(message)
 
         await self.app(scope, receive, with_headers)
+
+    def policy_for(self, path: str) -> bytes | None:
+        """The Content-Security-Policy of a path's responses (None: none)."""
+        if path.startswith(_NO_CSP):
+            return None
+        if path == "/" or path.startswith("/ui"):
+            return self.portal_policy
+        return _API_CSP
+
+
+def secured(headers: Iterable[tuple[bytes, bytes]], policy: bytes | None) -> list[tuple[bytes, bytes]]:
+    """headers plus the security headers they do not set already (and policy as the CSP, if any)."""
+    headers = list(headers)
+    present = {name.lower() for name, _ in headers}
+    headers += [(n, v) for n, v in _COMMON if n not in present]
+    if policy is not None and b"content-security-policy" not in present:
+        headers.append((b"content-security-policy", policy))
+    return headers
