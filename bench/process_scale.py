@@ -19,7 +19,10 @@ instances; restart ready and processing a new command < 10 s.
 from __future__ import annotations
 
 import argparse
+import cProfile
+import io
 import os
+import pstats
 import threading
 import time
 from collections.abc import Callable
@@ -141,12 +144,57 @@ def manager_throughput(platform: EmbeddedPlatform, count: int, first: int) -> tu
     return count / elapsed, cpu_ms(cpu, after, "process", count), cpu_ms(cpu, after, "runner", count)
 
 
+def drive_lifecycles(platform: EmbeddedPlatform, count: int, first: int, profiler: cProfile.Profile | None) -> float:
+    """Open count claims with the manager and the engine's workers stopped, then in this one thread let the manager
+    catch up (the lifecycles start) and run the queued jobs in worker-sized batches until every lifecycle waits on
+    its triage task; the CPU seconds of this thread meanwhile."""
+    assert platform.processes is not None
+    manager, engine = platform.processes.manager, platform.processes.engine
+    for i in range(first, first + count):
+        platform.bus.dispatch(m.OpenCase(definition_key="claim", title=f"Profiled {i}", data=CLAIM), ALICE)
+    cpu = 0.0
+    while True:
+        platform.runner.wait(platform.store.max_position(), 120)
+        t0 = time.thread_time()
+        if profiler is not None:
+            profiler.enable()
+        moved = manager.step()
+        ran = 0
+        while batch := engine._take_jobs(64):
+            engine._run_job_batch(batch)
+            ran += len(batch)
+        if profiler is not None:
+            profiler.disable()
+        cpu += time.thread_time() - t0
+        if not moved and not ran and manager.position >= platform.store.max_position():
+            return cpu
+
+
+def profile_lifecycles(platform: EmbeddedPlatform, count: int) -> None:
+    """Process-side CPU per lifecycle measured in one thread: plain, then under cProfile (deterministic call
+    counts), with the top of the cumulative profile."""
+    assert platform.processes is not None
+    platform.processes.manager.stop()
+    platform.processes.engine.stop()  # the workers and timers end; queued jobs stay for this thread
+    plain = drive_lifecycles(platform, count, 10_000, None)
+    profiler = cProfile.Profile()
+    profiled = drive_lifecycles(platform, count, 20_000, profiler)
+    stats = pstats.Stats(profiler, stream=(out := io.StringIO()))
+    calls = stats.total_calls  # type: ignore[attr-defined]
+    stats.sort_stats("cumulative").print_stats(45)
+    print(out.getvalue())
+    print(f"PROFILE {count} lifecycles in one thread: {plain / count * 1000:.2f} ms CPU per lifecycle "
+          f"({profiled / count * 1000:.2f} under cProfile), {calls / count:,.0f} Python calls per lifecycle")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--instances", type=int, default=50_000, help="claims (lifecycle processes) to open")
     parser.add_argument("--window", type=int, default=10_000, help="instances per measured window")
     parser.add_argument("--burst", type=int, default=2_000, help="claims of each manager-throughput run")
     parser.add_argument("--quick", action="store_true", help="3,000 instances in windows of 1,000, bursts of 500")
+    parser.add_argument("--profile", type=int, default=0, metavar="N",
+                        help="only cProfile N lifecycles in one thread (process-side CPU and calls per lifecycle)")
     args = parser.parse_args()
     if args.quick:
         args.instances, args.window, args.burst = 3_000, 1_000, 500
@@ -163,6 +211,9 @@ def main() -> None:
             steps: list[float] = []
             time_starts(platform, steps)
             open_claims(platform, 200, 0)  # warm-up
+            if args.profile:
+                profile_lifecycles(platform, args.profile)
+                return
             opened = 200
             bursts = [manager_throughput(platform, args.burst, opened)]
             opened += args.burst

@@ -3,11 +3,13 @@
 The commands are decided in their given order, each seeing what the earlier ones recorded, exactly as if they had
 been sent one after the other. Reads go in rounds: every command runs until it asks for an aggregate that nobody
 has read yet (`ReadNeeded`); the ids asked for are then read in one query and those commands run again (a case
-command typically takes three rounds: its case, then its definition). A command refused by the domain is refused
-alone. The events of every accepted command, each command with its command-log entry, are appended at once; if
-that append loses a race with another writer, nothing of it is stored and the accepted commands go through the
-bus one by one (fresh reads, retries). A command_id repeated within the batch gets the first one's result, as it
-would from the command log.
+command typically takes three rounds: its case, then its definition). A command waiting for a read holds back the
+later commands that need what it needs or changed, or would change what it read; reading what it only read (the
+shared definition) holds nobody back, so commands on different cases of one definition take their rounds together.
+A command refused by the domain is refused alone. The events of every accepted command, each command with its
+command-log entry, are appended at once; if that append loses a race with another writer, nothing of it is stored
+and the accepted commands go through the bus one by one (fresh reads, retries). A command_id repeated within the
+batch gets the first one's result, as it would from the command log.
 """
 
 from __future__ import annotations
@@ -116,16 +118,30 @@ class Batch:
         self.decided: list[int] = []  # the commands decided here (not answered from the command log)
         self._accepted_entries: dict[UUID, int] = {}  # command-log entry id -> the accepted command's index
         self.repeats: dict[int, int] = {}  # a command's index -> the earlier accepted one with its command_id
+        # aggregate -> the highest index of a decided command that read it, and of one that changed it
+        self._access: dict[UUID, tuple[int, int]] = {}
+        self.out_of_order = False  # a command was decided on what a later one changed: see _check_order
 
     def decide(self) -> None:
         """Run every command's handler against the batch's reads; keep what each recorded, or its refusal."""
         pending = self._new_commands()
         for _ in range(MAX_ROUNDS):
             pending = self._round(pending)
+            if self.out_of_order:
+                self._abandon()
+                return
             if not pending:
                 return
             self.reads.read_wanted()
         self.one_by_one.extend(pending)
+
+    def _abandon(self) -> None:
+        """Store nothing of the batch: every command decided here goes to the bus one by one."""
+        for index in self.decided:
+            self.outcomes[index] = None
+        self.accepted.clear()
+        self.repeats.clear()
+        self.one_by_one = list(self.decided)
 
     def _new_commands(self) -> list[int]:
         """The indexes to decide, less the repeats of command_ids already stored (answered from the log)."""
@@ -145,11 +161,15 @@ class Batch:
         return pending
 
     def _round(self, pending: list[int]) -> list[int]:
-        """Run the pending commands in order; return those that wait for a read. A command touching an aggregate
-        that an earlier waiting command touches waits too, so no command overtakes an earlier one on it."""
+        """Run the pending commands in order; return those that wait for a read. A later command may read what an
+        earlier waiting command read (a shared definition: only writes conflict), but not what it needs, changed
+        or added, and it changes nothing the waiting one touched: it waits too, so it cannot overtake it there.
+        What each decided command read and changed is noted (`_check_order`): should an earlier command, resumed,
+        change what a later one already decided on, the batch is abandoned (every command one by one)."""
         waiting: list[int] = []
-        blocked = self.reads.blocked  # aggregates and command-log entries of the waiting commands
+        blocked = self.reads.blocked  # needed, changed or added by the waiting commands, and their log entries
         blocked.clear()
+        shared: set[UUID] = set()  # only read by the waiting commands: readable by later ones, not changeable
         for index in pending:
             prepared = self.prepared[index]
             if prepared.entry_id in blocked:
@@ -165,35 +185,58 @@ class Batch:
                 events = uow.collect()
             except ReadNeeded as needed:
                 uow.release()  # aggregates it loaded and did not change stay available
-                blocked |= uow.touched() | {needed.aggregate_id, prepared.entry_id}
+                self._wait(uow, {needed.aggregate_id, prepared.entry_id}, shared)
                 waiting.append(index)
                 continue
             except DomainError as exc:
                 uow.release()
                 if uow.touched() & blocked:
-                    blocked |= uow.touched() | {prepared.entry_id}
+                    self._wait(uow, {prepared.entry_id}, shared)
                     waiting.append(index)
                 else:
                     self.outcomes[index] = exc
+                    self._check_order(index, uow.touched(), set())
                 continue
             except Exception:  # a defect in one command fails that command alone (its aggregates are not kept)
                 log.exception("%s failed in a batch", type(prepared.command).__name__)
                 self.outcomes[index] = CommandFailed(FAILED)
                 continue
-            touched = uow.touched()
-            if touched & blocked:  # (an aggregate it added, not loaded, that a waiting command needs)
+            touched, changed = uow.touched(), uow.changed()
+            if touched & blocked or changed & shared:  # (an aggregate it added, not loaded, that a waiting one needs)
                 uow.release(unchanged_only=True)
-                blocked |= touched | {prepared.entry_id}
+                self._wait(uow, {prepared.entry_id}, shared)
                 waiting.append(index)
                 continue
             if not events:
                 self.outcomes[index] = InvalidStateChange("the command changed nothing")
+                self._check_order(index, touched, set())
                 continue
             self._accept(index, prepared, outcome.aggregate_id, outcome.extra or {}, events)
+            self._check_order(index, touched - changed, changed)
             # the changed aggregates are kept for the next command on them, here or later (if this batch is not
             # stored after all, their last event is not in the store and the next load replays from the store)
             uow.release()
         return waiting
+
+    def _wait(self, uow: UnitOfWork, needs: set[UUID], shared: set[UUID]) -> None:
+        """A command waits: later ones may not read what it needs or changed, nor change what it read."""
+        changed = uow.changed()
+        self.reads.blocked |= needs | changed
+        shared |= uow.touched() - changed
+
+    def _check_order(self, index: int, reads: set[UUID], writes: set[UUID]) -> None:
+        """Note what the command at index decided on and changed; flag `out_of_order` when a command decided
+        after a later one (it had waited) reads what that one changed, or changes what it read or changed."""
+        for aggregate_id in reads:
+            reader, writer = self._access.get(aggregate_id, (-1, -1))
+            if writer > index:
+                self.out_of_order = True
+            self._access[aggregate_id] = (max(reader, index), writer)
+        for aggregate_id in writes:
+            reader, writer = self._access.get(aggregate_id, (-1, -1))
+            if reader > index or writer > index:
+                self.out_of_order = True
+            self._access[aggregate_id] = (reader, max(writer, index))
 
     def _accept(
         self, index: int, prepared: Prepared, aggregate_id: UUID, extra: dict[str, object], events: list[Event]

@@ -79,6 +79,7 @@ class UnitOfWork:
         # the id of the newest event of each aggregate loaded with `find` or added (what `release` keeps)
         self._last_event_ids: dict[UUID, UUID | None] = {}
         self._changed: set[UUID] = set()  # aggregates that recorded events (collected)
+        self._added: set[UUID] = set()
 
     def find(self, cls: type[A], aggregate_id: UUID) -> A | None:
         """The aggregate, or None when it does not exist in this tenant."""
@@ -148,11 +149,17 @@ class UnitOfWork:
         """Track a new aggregate so its events are saved with the rest."""
         self._seen[aggregate.id] = aggregate
         self._last_event_ids[aggregate.id] = None
+        self._added.add(aggregate.id)
         return aggregate
 
     def touched(self) -> set[UUID]:
         """The ids of the aggregates loaded or added so far."""
         return set(self._seen)
+
+    def changed(self) -> set[UUID]:
+        """The ids of the aggregates added, or that recorded events so far (collected or not)."""
+        return {aggregate_id for aggregate_id, aggregate in self._seen.items()
+                if aggregate.pending or aggregate_id in self._changed or aggregate_id in self._added}
 
     def collect(self) -> list[Event]:
         events: list[Event] = []

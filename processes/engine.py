@@ -67,7 +67,8 @@ from processes.dmn import DecisionRegistry
 from processes.incidents import element_failed, open_incidents, stuck, unresolved_message
 from processes.index import Subscription, UserTaskRef, WaitIndex
 from processes.instance import Instance
-from processes.jobs import Failed, Job, JobOutcome, known_task_types, run_job
+from processes.effects import SendCommand, run_effects
+from processes.jobs import Failed, Job, JobOutcome, known_task_types, run_job, run_jobs
 from processes.model import ProcessModel, content_hash, prepare_model
 from processes.outcomes import apply_outcome, deliver_message, fire_timer, offer_compensation, plan_compensation
 from processes.recovery import changes_after, unfinished_instances
@@ -454,15 +455,7 @@ class EmbeddedEngine:
             self._loaded.settle(instance)
 
     def _send(self, instance: Instance, command: Command) -> Callable[[], None]:
-        actor, key = self._actor(instance), instance.key
-
-        def send() -> None:
-            try:
-                self.bus.dispatch(command, actor, correlation_id=key, causation_id=f"process:{key}")
-            except DomainError as exc:
-                log.warning("process %s: %s refused: %s", key, type(command).__name__, exc.detail)
-
-        return send
+        return SendCommand(self.bus, command, self._actor(instance), instance.key)
 
     def _collect_effects(self, instance: Instance, effects: list[Callable[[], None]], *,
                          recovering: bool = False) -> None:
@@ -506,10 +499,7 @@ class EmbeddedEngine:
                                                                    command_id=f"cancel-task:{task_id}")))
 
     def _run_effects(self, effects: list[Callable[[], None]]) -> None:
-        # one by one: a batch of task commands gains nothing (each reads its case and the shared definition, which
-        # the batch's read rounds serialise), unlike a batch of steps (each reads only its own instance)
-        for effect in effects:
-            effect()
+        run_effects(effects)  # consecutive task commands as one batch of the bus (processes/effects.py)
 
     @staticmethod
     def user_task_id(instance_key: str, element_id: str, spiff_task_id: UUID) -> UUID:
@@ -574,7 +564,8 @@ class EmbeddedEngine:
 
     def _run_job_batch(self, batch: Sequence[tuple[UUID, str, Job]]) -> None:
         """Run each job, then apply their outcomes together (one batch of steps); if that fails, one by one."""
-        done = [(instance_id, ref, job, self._outcome(job)) for instance_id, ref, job in batch]
+        outcomes = run_jobs([job for _, _, job in batch], self.bus)  # their commands in shared batches
+        done = [(iid, ref, job, outcome) for (iid, ref, job), outcome in zip(batch, outcomes, strict=True)]
         try:
             self.jobs_done(done)
         except Exception:

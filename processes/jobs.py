@@ -15,17 +15,22 @@ Commands issued by a job carry `command_id = job:<job key>:<n>` (n counts the co
 job that is retried after its command was stored does not store it twice: the bus returns the first result.
 Worker functions are the same for both engines; they never read a read model for a decision they must make
 atomically (the aggregate decides when the command runs).
+
+`run_jobs` runs several jobs with their commands decided together (one batch of the bus per round): a worker
+function is deterministic in its job and the results it was given, so each round runs every unfinished worker
+again, answering the commands it sent before from the earlier rounds; the first command it sends beyond those
+joins the round's batch (`_Deferred` ends that run). Most workers send one command: two rounds, one batch.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from commands.bus import Actor, CommandBus, Result
+from commands.bus import Actor, CommandBus, Envelope, Result
 from commands.messages import Command
-from domain.errors import CommandIdReused, DomainError, NothingToChange, VersionConflict
+from domain.errors import CommandFailed, CommandIdReused, DomainError, NothingToChange, VersionConflict
 
 
 @dataclass(frozen=True)
@@ -120,11 +125,108 @@ def process_actor(job: Job) -> Actor:
     return Actor(user=f"process:{job.process_id or 'unknown'}", tenant=job.tenant, roles=("process",))
 
 
+class _Deferred(BaseException):
+    """A worker sent a command whose result this round does not know yet (a BaseException: a worker's own
+    `except Exception` must not swallow it)."""
+
+    def __init__(self, envelope: Envelope) -> None:
+        super().__init__(type(envelope.command).__name__)
+        self.envelope = envelope
+
+
+class _CommandBroke(Exception):
+    """A command of a batch failed unexpectedly (a defect, logged by the bus): technical, the job is retried."""
+
+
+Answer = tuple[Command, Result | DomainError]  # a command a worker sent in an earlier round, and what it got
+
+
+def _attempt(job: Job, answers: Sequence[Answer], correlation_id: str | None) -> JobOutcome | Envelope:
+    """Run job's worker with the results of its first commands known: its outcome, or the next command it sends."""
+    worker = TASK_TYPES.get(job.type)
+    if worker is None:
+        return Failed(f"no worker for task type {job.type!r}", 0)
+    actor = process_actor(job)
+    issued = 0
+
+    def send(command: Command) -> Result:
+        nonlocal issued
+        issued += 1
+        if command.command_id is None:
+            command = command.model_copy(update={"command_id": f"job:{job.key}:{issued}"})
+        if issued > len(answers):
+            raise _Deferred(Envelope(command, actor, correlation_id or job.process_instance_key, f"job:{job.key}"))
+        sent, answer = answers[issued - 1]
+        if command != sent:  # the worker read something that changed meanwhile: retried later, as a new job run
+            raise CommandIdReused(f"job {job.key} sent another command {issued} when run again")
+        if isinstance(answer, CommandFailed):
+            raise _CommandBroke(answer.detail)
+        if isinstance(answer, NothingToChange):
+            return unchanged(command)
+        if isinstance(answer, DomainError):
+            raise answer
+        return answer
+
+    try:
+        return _classified(lambda: worker(job, send), job)
+    except _Deferred as deferred:
+        return deferred.envelope
+
+
 def unchanged(command: Command) -> Result:
     """What a job's command that changes nothing answers: done, as asked (setting the queue a case is already in
     is no reason for an incident); no event, so no version or position of its own."""
     target = getattr(command, "case_id", None) or getattr(command, "task_id", None) or ""
     return Result(id=str(target), version=0, position=0, extra={}, repeated=True)
+
+
+def _classified(work: Callable[[], Mapping[str, Any] | None], job: Job) -> JobOutcome:
+    """Run a worker function and classify what happened (see the module docstring)."""
+    try:
+        variables = work()
+    except BpmnError as exc:
+        return Thrown(exc.code, exc.message, exc.variables)
+    except (VersionConflict, CommandIdReused) as exc:
+        # not the domain refusing the work: contention that outlasted the bus's retries, or a job key reused for
+        # another command; retrying the job later is the right answer, a BPMN error is not
+        return Failed(f"{type(exc).__name__}: {exc.detail}", max(job.retries - 1, 0))
+    except DomainError as exc:
+        return Thrown(exc.code, exc.detail, {})
+    except Exception as exc:  # anything else is technical: the engine retries the job
+        return Failed(f"{type(exc).__name__}: {exc}", max(job.retries - 1, 0))
+    return Completed(dict(variables or {}))
+
+
+def run_jobs(jobs: Sequence[Job], bus: CommandBus, correlation_id: str | None = None) -> list[JobOutcome]:
+    """`run_job` for each job, their commands decided in shared batches (a round per command a worker sends).
+    The bus itself failing (its store down) fails every job not finished yet, to be retried."""
+    known_task_types()
+    answers: list[list[Answer]] = [[] for _ in jobs]
+    outcomes: list[JobOutcome | None] = [None] * len(jobs)
+    pending = list(range(len(jobs)))
+    while pending:
+        asked: list[tuple[int, Envelope]] = []
+        for index in pending:
+            attempt = _attempt(jobs[index], answers[index], correlation_id)
+            if isinstance(attempt, Envelope):
+                asked.append((index, attempt))
+            else:
+                outcomes[index] = attempt
+        if not asked:
+            break
+        try:
+            results = bus.dispatch_envelopes([envelope for _, envelope in asked])
+        except Exception as exc:
+            for index, _ in asked:
+                outcomes[index] = Failed(f"{type(exc).__name__}: {exc}", max(jobs[index].retries - 1, 0))
+            break
+        for (index, envelope), result in zip(asked, results, strict=True):
+            answers[index].append((envelope.command, result))
+        pending = [index for index, _ in asked]
+    done = [outcome for outcome in outcomes if outcome is not None]
+    if len(done) != len(jobs):
+        raise RuntimeError("a job was left without an outcome")
+    return done
 
 
 def run_job(job: Job, bus: CommandBus, correlation_id: str | None = None) -> JobOutcome:
@@ -147,16 +249,4 @@ def run_job(job: Job, bus: CommandBus, correlation_id: str | None = None) -> Job
         except NothingToChange:
             return unchanged(command)
 
-    try:
-        variables = worker(job, send)
-    except BpmnError as exc:
-        return Thrown(exc.code, exc.message, exc.variables)
-    except (VersionConflict, CommandIdReused) as exc:
-        # not the domain refusing the work: contention that outlasted the bus's retries, or a job key reused for
-        # another command; retrying the job later is the right answer, a BPMN error is not
-        return Failed(f"{type(exc).__name__}: {exc.detail}", max(job.retries - 1, 0))
-    except DomainError as exc:
-        return Thrown(exc.code, exc.detail, {})
-    except Exception as exc:  # anything else is technical: the engine retries the job
-        return Failed(f"{type(exc).__name__}: {exc}", max(job.retries - 1, 0))
-    return Completed(dict(variables or {}))
+    return _classified(lambda: worker(job, send), job)
