@@ -65,9 +65,9 @@ from processes.catch_events import definition_for, prepare_subscriptions, subscr
 from processes.checkpoint import Checkpoint, SavedInstance, take_checkpoint, write_checkpoint
 from processes.dmn import DecisionRegistry
 from processes.incidents import element_failed, open_incidents, stuck, unresolved_message
+from processes.effects import SendCommand, run_effects
 from processes.index import Subscription, UserTaskRef, WaitIndex
 from processes.instance import Instance
-from processes.effects import SendCommand, run_effects
 from processes.jobs import Failed, Job, JobOutcome, known_task_types, run_job, run_jobs
 from processes.model import ProcessModel, content_hash, prepare_model
 from processes.outcomes import apply_outcome, deliver_message, fire_timer, offer_compensation, plan_compensation
