@@ -64,8 +64,8 @@ from processes.call_activity import link_calls
 from processes.catch_events import definition_for, prepare_subscriptions, subscriptions_of, waits_on_timer
 from processes.checkpoint import Checkpoint, SavedInstance, take_checkpoint, write_checkpoint
 from processes.dmn import DecisionRegistry
-from processes.incidents import element_failed, open_incidents, stuck, unresolved_message
 from processes.effects import SendCommand, run_effects
+from processes.incidents import element_failed, open_incidents, stuck, unresolved_message
 from processes.index import Subscription, UserTaskRef, WaitIndex
 from processes.instance import Instance
 from processes.jobs import Failed, Job, JobOutcome, known_task_types, run_job, run_jobs
