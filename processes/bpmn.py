@@ -26,6 +26,7 @@ from SpiffWorkflow.bpmn.parser.event_parsers import (
     MESSAGE_EVENT_XPATH,
     SIGNAL_EVENT_XPATH,
     TIMER_EVENT_XPATH,
+    BoundaryEventParser,
     StartEventParser,
 )
 from SpiffWorkflow.bpmn.parser.node_parser import DEFAULT_NSMAP
@@ -33,7 +34,7 @@ from SpiffWorkflow.bpmn.parser.task_parsers import SubWorkflowParser
 from SpiffWorkflow.bpmn.parser.TaskParser import TaskParser
 from SpiffWorkflow.bpmn.parser.util import full_tag
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
-from SpiffWorkflow.bpmn.specs.defaults import ServiceTask, SubWorkflowTask, UserTask
+from SpiffWorkflow.bpmn.specs.defaults import ServiceTask, UserTask
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import SubWorkflowTask as SubWorkflowMixin
 
@@ -41,6 +42,7 @@ from processes.call_activity import CalledSpecs, ZeebeCallActivity
 from processes.element_checks import element_problems
 from processes.event_subprocesses import arm_event_subprocesses, use_zeebe_end_joins
 from processes.feel import Expression, FeelError, compile_feel
+from processes.mappings import ZeebeBoundaryEvent, ZeebeSubProcess
 from processes.multi_instance import ZeebeParallelMultiInstance, ZeebeSequentialMultiInstance
 from processes.zeebe_tasks import DecisionTask, FeelScriptTask, PassThroughManualTask, PassThroughTask, ZeebeStartEvent
 
@@ -219,6 +221,10 @@ class ZeebeStartEventParser(ZeebeTaskParser, StartEventParser):  # type: ignore[
         return task
 
 
+class ZeebeBoundaryEventParser(ZeebeTaskParser, BoundaryEventParser):  # type: ignore[misc]
+    """A boundary event that keeps its zeebe extensions (an error boundary's output mappings)."""
+
+
 class ZeebeSubProcessParser(ZeebeTaskParser, SubWorkflowParser):  # type: ignore[misc]
     """An embedded or event sub-process that keeps its zeebe extensions (io mappings, multi-instance)."""
 
@@ -293,7 +299,8 @@ class ZeebeBpmnParser(BpmnParser):  # type: ignore[misc]
         full_tag("startEvent"): (ZeebeStartEventParser, ZeebeStartEvent),
         full_tag("scriptTask"): (ZeebeScriptTaskParser, FeelScriptTask),
         full_tag("businessRuleTask"): (ZeebeBusinessRuleTaskParser, DecisionTask),
-        full_tag("subProcess"): (ZeebeSubProcessParser, SubWorkflowTask),
+        full_tag("subProcess"): (ZeebeSubProcessParser, ZeebeSubProcess),
+        full_tag("boundaryEvent"): (ZeebeBoundaryEventParser, ZeebeBoundaryEvent),
         full_tag("callActivity"): (ZeebeCallActivityParser, ZeebeCallActivity),
     }
 

@@ -204,3 +204,25 @@ EVENT_SUBPROCESSES = process("event-subs", (
 # the same, with work that succeeds
 EVENT_SUBPROCESSES_OK = EVENT_SUBPROCESSES.replace(b'"test.reject"', b'"test.record"', 1).replace(
     b'id="event-subs"', b'id="event-subs-ok"')
+
+# an embedded sub-process with input mappings (local to it) and output mappings; a failing call inside whose
+# BPMN error is caught by an error boundary on the sub-process with an output mapping of the error's variables
+SUB_MAPPINGS = process("sub-mappings", (
+    START + flow("f0", "StartEvent_1", "Sub")
+    + '<bpmn:subProcess id="Sub"><bpmn:extensionElements><zeebe:ioMapping>'
+      '<zeebe:input source="=order.total * 2" target="doubled"/>'
+      '<zeebe:output source="=doubled + 1" target="result"/></zeebe:ioMapping></bpmn:extensionElements>'
+      '<bpmn:incoming>f0</bpmn:incoming><bpmn:outgoing>f1</bpmn:outgoing>'
+    + '<bpmn:startEvent id="SubStart"><bpmn:outgoing>s0</bpmn:outgoing></bpmn:startEvent>'
+    + flow("s0", "SubStart", "Inner") + service("Inner", "test.record", "s0", "s1")
+    + flow("s1", "Inner", "Risky") + service("Risky", "test.reject", "s1", "s2")
+    + flow("s2", "Risky", "SubEnd") + end("SubEnd", "s2") + "</bpmn:subProcess>"
+    + flow("f1", "Sub", "After") + service("After", "test.record", "f1", "f2") + flow("f2", "After", "EndEvent_1")
+    + end("EndEvent_1", "f2")
+    + '<bpmn:boundaryEvent id="OnRejected" attachedToRef="Sub"><bpmn:extensionElements><zeebe:ioMapping>'
+      '<zeebe:output source="=&quot;rejected: &quot; + why" target="reason"/></zeebe:ioMapping>'
+      '</bpmn:extensionElements><bpmn:outgoing>e1</bpmn:outgoing><bpmn:errorEventDefinition errorRef="Err"/>'
+      '</bpmn:boundaryEvent>'
+    + flow("e1", "OnRejected", "Handle") + service("Handle", "test.record", "e1", "e2")
+    + flow("e2", "Handle", "EndRejected") + end("EndRejected", "e2")),
+    '<bpmn:error id="Err" name="R" errorCode="rejected"/>')

@@ -366,3 +366,29 @@ def test_the_process_completes_when_only_event_sub_processes_wait(
     subs.run_jobs()
     assert completed(store, key)
     assert not subs.correlate_message(TENANT, "note", "o-12")  # its subscriptions ended with it
+
+
+# ---------------------------------------------------------------------------------------- io mappings
+
+def test_sub_process_input_mappings_are_local_and_its_outputs_reach_the_process(
+    engine: EmbeddedEngine, store: RecorderEventStore
+) -> None:
+    engine.deploy(em.SUB_MAPPINGS.replace(b'"test.reject"', b'"test.record"'), "ok.bpmn")
+    key = engine.start("sub-mappings", tenant=TENANT, variables={"order": {"total": 10}})
+    while engine.run_jobs():
+        pass
+    assert job("Inner").variables["doubled"] == 20  # visible inside the sub-process
+    after = job("After").variables
+    assert after["result"] == 21 and "doubled" not in after  # the output mapping, not the local variable
+    assert completed(store, key)
+
+
+def test_error_boundary_output_mappings_see_the_errors_variables(
+    engine: EmbeddedEngine, store: RecorderEventStore
+) -> None:
+    engine.deploy(em.SUB_MAPPINGS, "mappings.bpmn")
+    key = engine.start("sub-mappings", tenant=TENANT, variables={"order": {"total": 10}})
+    while engine.run_jobs():
+        pass
+    assert job("Handle").variables["reason"] == "rejected: policy"
+    assert completed(store, key)
