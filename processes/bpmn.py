@@ -23,6 +23,7 @@ from SpiffWorkflow.bpmn.parser.BpmnParser import BpmnParser, BpmnValidator
 from SpiffWorkflow.bpmn.parser.event_parsers import (
     CONDITIONAL_EVENT_XPATH,
     ERROR_EVENT_XPATH,
+    ESCALATION_EVENT_XPATH,
     MESSAGE_EVENT_XPATH,
     SIGNAL_EVENT_XPATH,
     TIMER_EVENT_XPATH,
@@ -209,12 +210,14 @@ class ZeebeBusinessRuleTaskParser(ZeebeTaskParser):
 
 
 class ZeebeStartEventParser(ZeebeTaskParser, StartEventParser):  # type: ignore[misc]
-    """A start event that keeps its zeebe extensions (output mappings) and knows error start events (of error
-    event sub-processes; SpiffWorkflow's parser takes them for plain start events) and `isInterrupting`."""
+    """A start event that keeps its zeebe extensions (output mappings) and knows error and escalation start
+    events (of event sub-processes; SpiffWorkflow's parser takes them for plain start events) and
+    `isInterrupting`."""
 
     def create_task(self) -> Any:
         event_definition = self.get_event_definition(
-            [MESSAGE_EVENT_XPATH, SIGNAL_EVENT_XPATH, TIMER_EVENT_XPATH, CONDITIONAL_EVENT_XPATH, ERROR_EVENT_XPATH])
+            [MESSAGE_EVENT_XPATH, SIGNAL_EVENT_XPATH, TIMER_EVENT_XPATH, CONDITIONAL_EVENT_XPATH, ERROR_EVENT_XPATH,
+             ESCALATION_EVENT_XPATH])
         task = self._create_task(event_definition)
         task.interrupting = self.node.get("isInterrupting") != "false"
         self.spec.start.connect(task)

@@ -27,7 +27,6 @@ UNSUPPORTED: Final[dict[str, str]] = {
                                    "(zeebe:loopCharacteristics)",
     "conditionalEventDefinition": "a conditional event is not supported by the embedded engine",
     "signalEventDefinition": "a signal event is not supported by the embedded engine; use a message",
-    "escalationEventDefinition": "an escalation event is not supported by the embedded engine; use a BPMN error",
     "linkEventDefinition": "a link event is not supported by the embedded engine; draw the sequence flow",
     "cancelEventDefinition": "a cancel event is not supported by Camunda 8",
     "dataStoreReference": "a data store is not supported by Camunda 8",

@@ -226,3 +226,29 @@ SUB_MAPPINGS = process("sub-mappings", (
     + flow("e1", "OnRejected", "Handle") + service("Handle", "test.record", "e1", "e2")
     + flow("e2", "Handle", "EndRejected") + end("EndRejected", "e2")),
     '<bpmn:error id="Err" name="R" errorCode="rejected"/>')
+
+ESCALATION_HEAD = ('<bpmn:escalation id="Esc_late" name="late" escalationCode="late"/>'
+                   '<bpmn:escalation id="Esc_up" name="up" escalationCode="up"/>')
+# a sub-process throws "late" on its way (caught alongside by a non-interrupting boundary) and ends with
+# "up" (caught by an interrupting boundary, so the normal path after the sub-process is not taken)
+ESCALATION = process("escalation", (
+    START + flow("f0", "StartEvent_1", "Sub")
+    + '<bpmn:subProcess id="Sub"><bpmn:incoming>f0</bpmn:incoming><bpmn:outgoing>f1</bpmn:outgoing>'
+    + '<bpmn:startEvent id="SubStart"><bpmn:outgoing>s0</bpmn:outgoing></bpmn:startEvent>'
+    + flow("s0", "SubStart", "Notify")
+    + '<bpmn:intermediateThrowEvent id="Notify"><bpmn:incoming>s0</bpmn:incoming><bpmn:outgoing>s1</bpmn:outgoing>'
+      '<bpmn:escalationEventDefinition escalationRef="Esc_late"/></bpmn:intermediateThrowEvent>'
+    + flow("s1", "Notify", "Inner") + service("Inner", "test.record", "s1", "s2") + flow("s2", "Inner", "GiveUp")
+    + '<bpmn:endEvent id="GiveUp"><bpmn:incoming>s2</bpmn:incoming>'
+      '<bpmn:escalationEventDefinition escalationRef="Esc_up"/></bpmn:endEvent>'
+    + "</bpmn:subProcess>"
+    + flow("f1", "Sub", "After") + service("After", "test.record", "f1", "f2") + flow("f2", "After", "EndEvent_1")
+    + end("EndEvent_1", "f2")
+    + '<bpmn:boundaryEvent id="OnLate" attachedToRef="Sub" cancelActivity="false"><bpmn:outgoing>l1</bpmn:outgoing>'
+      '<bpmn:escalationEventDefinition escalationRef="Esc_late"/></bpmn:boundaryEvent>'
+    + flow("l1", "OnLate", "Warn") + service("Warn", "test.record", "l1", "l2") + flow("l2", "Warn", "EndWarn")
+    + end("EndWarn", "l2")
+    + '<bpmn:boundaryEvent id="OnUp" attachedToRef="Sub"><bpmn:outgoing>u1</bpmn:outgoing>'
+      '<bpmn:escalationEventDefinition escalationRef="Esc_up"/></bpmn:boundaryEvent>'
+    + flow("u1", "OnUp", "Boss") + service("Boss", "test.record", "u1", "u2") + flow("u2", "Boss", "EndBoss")
+    + end("EndBoss", "u2")), ESCALATION_HEAD)

@@ -392,3 +392,16 @@ def test_error_boundary_output_mappings_see_the_errors_variables(
         pass
     assert job("Handle").variables["reason"] == "rejected: policy"
     assert completed(store, key)
+
+
+# ------------------------------------------------------------------------------------------- escalation
+
+def test_escalations_are_caught_by_boundary_events_interrupting_or_not(
+    engine: EmbeddedEngine, store: RecorderEventStore
+) -> None:
+    engine.deploy(em.ESCALATION, "escalation.bpmn")
+    key = engine.start("escalation", tenant=TENANT, variables={})
+    while engine.run_jobs():
+        pass
+    assert sorted(j.element_id for j in models.JOBS) == ["Boss", "Inner", "Warn"]  # never "After"
+    assert completed(store, key)
