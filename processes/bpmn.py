@@ -555,6 +555,9 @@ class _Checker:
             for attr, value in el.attrib.items():
                 if (_local(el), attr) not in handled and value.startswith("="):
                     self.feel(owner, value, f"zeebe:{_local(el)} {attr}")
+        for condition in self.xp(process, ".//bpmn:multiInstanceLoopCharacteristics/bpmn:completionCondition"):
+            owner = condition.getparent().getparent()
+            self.feel(owner, (condition.text or "").strip(), "multi-instance completionCondition")
 
 
 def _embedded_specs(spiff: Any, process_id: str) -> dict[str, Any]:

@@ -405,3 +405,28 @@ def test_escalations_are_caught_by_boundary_events_interrupting_or_not(
         pass
     assert sorted(j.element_id for j in models.JOBS) == ["Boss", "Inner", "Warn"]  # never "After"
     assert completed(store, key)
+
+
+def test_parallel_multi_instance_stops_when_its_completion_condition_holds(
+    engine: EmbeddedEngine, store: RecorderEventStore
+) -> None:
+    xml = em.process("mi-until", (
+        em.START + em.flow("f0", "StartEvent_1", "Each")
+        + em.mi_service("Each", "f0", "f1", em.loop("=items", "item", "answers", "=recorded", sequential=True,
+                                                    completion="=loopCounter &gt;= 2"))
+        + em.flow("f1", "Each", "EndEvent_1") + em.end("EndEvent_1", "f1")))
+    engine.deploy(xml, "until.bpmn")
+    key = engine.start("mi-until", tenant=TENANT, variables={"items": [1, 2, 3, 4]})
+    while engine.run_jobs():
+        pass
+    assert [j.variables["item"] for j in models.JOBS] == [1, 2]
+    assert completed(store, key)
+
+
+def test_a_completion_condition_outside_feel_is_refused_at_deploy(engine: EmbeddedEngine) -> None:
+    xml = em.process("mi-bad", (
+        em.START + em.flow("f0", "StartEvent_1", "Each")
+        + em.mi_service("Each", "f0", "f1", em.loop("=items", "item", completion="=loopCounter &gt;&gt; 2"))
+        + em.flow("f1", "Each", "EndEvent_1") + em.end("EndEvent_1", "f1")))
+    with pytest.raises(BpmnRejected, match="Each: multi-instance completionCondition: unsupported FEEL"):
+        engine.deploy(xml, "bad.bpmn")
