@@ -40,7 +40,6 @@ from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefin
 from SpiffWorkflow.bpmn.specs.mixins.events.event_types import CatchingEvent
 from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import BoundaryEvent
 from SpiffWorkflow.bpmn.util import BpmnEvent
-from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
 
@@ -74,7 +73,7 @@ from processes.outcomes import apply_outcome, deliver_message, fire_timer, offer
 from processes.recovery import changes_after, unfinished_instances
 from processes.runtime import FeelScriptEngine, evaluate, local_scope, timer_due
 from processes.starts import StartRequest
-from processes.state import restore_workflow
+from processes.state import new_workflow, restore_workflow
 from processes.user_tasks import user_task_command
 
 log = logging.getLogger("casestream.engine")
@@ -313,8 +312,7 @@ class EmbeddedEngine:
         if case is not None:
             values["caseId"] = str(case)
         instance = self._new_instance(iid, key, request.tenant, None if case is None else str(case), model, values)
-        instance.workflow = BpmnWorkflow(model.deployed.spec, model.deployed.subprocess_specs,
-                                         script_engine=instance.script)
+        instance.workflow = new_workflow(model.deployed.spec, model.deployed.subprocess_specs, instance.script)
         instance.saved_variables = dict(values)
         self._index.add(iid, key, request.tenant)
         try:

@@ -4,12 +4,18 @@
 a step `delta()` returns just the tasks whose fingerprint changed, the tasks removed, and subprocesses
 created or dropped. `restore_workflow` rebuilds a BpmnWorkflow from the folded deltas
 (domain.process.fold_instance) with the deployed spec, so specs are never stored per instance.
+`new_workflow` starts one: the task tree SpiffWorkflow predicts for a new workflow is the same for every instance
+of a spec, so it is predicted once per spec and copied with fresh task ids (a claim's: 0.4 ms predicted).
 """
 
 from __future__ import annotations
 
+import copy
+import threading
+import time
+from dataclasses import dataclass
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import orjson
 from SpiffWorkflow.bpmn.serializer.workflow import BpmnWorkflowSerializer
@@ -143,6 +149,60 @@ def _apply_attrs(workflow: Any, attrs: dict[str, Any]) -> None:
     workflow.correlations = dict(attrs.get("correlations") or {})
     last = attrs.get("last_task")
     workflow.last_task = workflow.tasks.get(UUID(last)) if last else None
+
+
+@dataclass(frozen=True)
+class _Template:
+    """A new workflow's predicted tasks (parents before children) and its attributes, to copy."""
+
+    spec: Any  # kept: the cache is keyed by its id()
+    tasks: tuple[tuple[UUID, UUID | None, tuple[UUID, ...], int, Any, bool, dict[str, Any], dict[str, Any]], ...]
+    root: UUID
+    data: dict[str, Any]
+
+
+_templates: dict[int, _Template | None] = {}  # id(spec) -> its template, None when it is not copied
+_templates_lock = threading.Lock()
+
+
+def _template(spec: Any, subprocess_specs: Any) -> _Template | None:
+    key = id(spec)
+    with _templates_lock:
+        if key in _templates:
+            known = _templates[key]
+            if known is None or known.spec is spec:
+                return known
+        workflow = BpmnWorkflow(spec, subprocess_specs)
+        template = None
+        if not workflow.subprocesses and workflow.last_task is None and not workflow.completed:
+            template = _Template(
+                spec,
+                tuple((t.id, t._parent, tuple(t._children), t._state, t.task_spec, t.triggered,
+                       t.internal_data, t.data) for t in workflow.tasks.values()),
+                workflow.task_tree.id, workflow.data)
+        _templates[key] = template
+        return template
+
+
+def new_workflow(spec: Any, subprocess_specs: Any, script_engine: Any) -> BpmnWorkflow:
+    """A new workflow of spec at its start, as `BpmnWorkflow(spec, subprocess_specs, script_engine=...)` builds it."""
+    template = _template(spec, subprocess_specs)
+    if template is None:
+        return BpmnWorkflow(spec, subprocess_specs, script_engine=script_engine)
+    workflow = BpmnWorkflow(spec, subprocess_specs, script_engine=script_engine, deserializing=True)
+    ids = {old: uuid4() for old, *_ in template.tasks}
+    now = time.time()
+    for old, parent, children, state, task_spec, triggered, internal, data in template.tasks:
+        task = Task(workflow, task_spec, state=state, id=ids[old])
+        task._parent = ids[parent] if parent is not None else None
+        task._children = [ids[child] for child in children]
+        task.last_state_change = now
+        task.triggered = triggered
+        task.internal_data = copy.deepcopy(internal) if internal else {}
+        task.data = copy.deepcopy(data) if data else {}
+    workflow.task_tree = workflow.tasks[ids[template.root]]
+    workflow.data = copy.deepcopy(template.data)
+    return workflow
 
 
 def restore_workflow(spec: Any, subprocess_specs: Any, state: InstanceState, script_engine: Any) -> BpmnWorkflow:
