@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID, uuid4
@@ -55,18 +56,19 @@ def _fingerprint(task: Task) -> Fingerprint:
     return task._state, task.last_state_change, len(task._children), task.triggered, _blob(task)
 
 
-def task_to_dict(task: Task) -> dict[str, Any]:
-    """A task as JSON-ready data (the spec by name; data and internal data through Spiff's registry)."""
+def task_to_dict(task: Task, text: Callable[[UUID], str] = str) -> dict[str, Any]:
+    """A task as JSON-ready data (the spec by name; data and internal data through Spiff's registry); `text` writes
+    a task id (a tracker remembers them: formatting uuids was a third of a step's delta)."""
     return {
-        "id": str(task.id),
-        "parent": str(task._parent) if task._parent is not None else None,
-        "children": [str(c) for c in task._children],
+        "id": text(task.id),
+        "parent": text(task._parent) if task._parent is not None else None,
+        "children": [text(c) for c in task._children],
         "state": task._state,
         "spec": task.task_spec.name,
         "triggered": task.triggered,
         "lsc": task.last_state_change,
-        "internal": _REGISTRY.convert(task.internal_data),
-        "data": _REGISTRY.convert(task.data),
+        "internal": _REGISTRY.convert(task.internal_data) if task.internal_data else {},
+        "data": _REGISTRY.convert(task.data) if task.data else {},
     }
 
 
@@ -86,6 +88,13 @@ class WorkflowTracker:
     def __init__(self) -> None:
         self.prints: dict[str, dict[UUID, Fingerprint]] = {}
         self.attrs: dict[str, dict[str, Any]] = {}
+        self._texts: dict[UUID, str] = {}  # task id -> its text, for the tasks the workflows hold
+
+    def _text(self, task_id: UUID) -> str:
+        text = self._texts.get(task_id)
+        if text is None:
+            text = self._texts[task_id] = str(task_id)
+        return text
 
     def delta(self, workflow: BpmnWorkflow) -> dict[str, Any]:
         """What changed since the last call (everything, the first time); remembers the new fingerprints."""
@@ -93,7 +102,8 @@ class WorkflowTracker:
         current = _workflows(workflow)
         dropped = [key for key in self.prints if key not in current]
         for key in dropped:
-            self.prints.pop(key, None)
+            for task_id in self.prints.pop(key, {}):
+                self._texts.pop(task_id, None)
             self.attrs.pop(key, None)
         for key, wf in current.items():
             before = self.prints.get(key, {})
@@ -103,8 +113,8 @@ class WorkflowTracker:
                 fp = _fingerprint(task)
                 after[task_id] = fp
                 if before.get(task_id) != fp:
-                    tasks[str(task_id)] = task_to_dict(task)
-            removed = [str(t) for t in before if t not in after]
+                    tasks[self._text(task_id)] = task_to_dict(task, self._text)
+            removed = [self._texts.pop(t, "") or str(t) for t in before if t not in after]
             attrs = _workflow_attrs(wf)
             changed_attrs = {k: v for k, v in attrs.items() if self.attrs.get(key, {}).get(k) != v}
             self.prints[key], self.attrs[key] = after, attrs
