@@ -15,6 +15,7 @@ NSMAP: Final[dict[str, str]] = {**DEFAULT_NSMAP, "zeebe": ZEEBE_NS}
 
 
 def local_name(el: Any) -> str:
+    """An element's tag without its namespace."""
     return str(etree.QName(el).localname)
 
 
