@@ -15,6 +15,7 @@ from referencing import Registry, Resource
 from referencing.exceptions import NoSuchResource, Unresolvable
 
 from domain.errors import FieldError, ValidationFailed
+from domain.schema_compiled import Check, compile_check
 from domain.schema_rules import UnsafePattern, check_rules, compiled
 
 
@@ -80,10 +81,14 @@ SafeValidator = validators.extend(  # type: ignore[no-untyped-call]
 
 
 @lru_cache(maxsize=256)
-def _validator(schema_json: bytes) -> Any:
-    """Compiled validators, keyed by the schema's canonical JSON (definitions are replayed into new dicts)."""
-    return SafeValidator(orjson.loads(schema_json), registry=_REGISTRY,
-                         format_checker=Draft202012Validator.FORMAT_CHECKER)
+def _validator(schema_json: bytes) -> tuple[Any, Check | None]:
+    """The validator of a schema and its compiled check (domain/schema_compiled.py: True only for a certainly valid
+    instance; None when the schema cannot be compiled), keyed by the schema's canonical JSON (definitions are
+    replayed into new dicts)."""
+    schema = orjson.loads(schema_json)
+    formats = Draft202012Validator.FORMAT_CHECKER
+    return (SafeValidator(schema, registry=_REGISTRY, format_checker=formats),
+            compile_check(schema, _matches, formats))
 
 
 _REQUIRED = re.compile(r"^'(?P<name>[^']+)' is a required property$")
@@ -145,7 +150,9 @@ def _check_schema(schema: dict[str, Any], field: str) -> None:
 
 def validate(schema: dict[str, Any], instance: Any, prefix: str = "data") -> None:
     """Raise ValidationFailed listing every field path of instance that breaks schema."""
-    validator = _validator(orjson.dumps(schema, option=orjson.OPT_SORT_KEYS))
+    validator, check = _validator(orjson.dumps(schema, option=orjson.OPT_SORT_KEYS))
+    if check is not None and check(instance):
+        return  # certainly valid; anything else is walked by the full validator, which names the failing fields
     try:
         errors = sorted(validator.iter_errors(instance), key=lambda e: list(map(str, e.absolute_path)))
     except Unresolvable as exc:  # only a schema stored before publish-time checks existed can get here
