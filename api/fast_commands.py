@@ -59,11 +59,13 @@ class FastCommands:
         self.security = security
         self._static: dict[str, FastRoute] | None = None  # built on first use: routes are added after this
         self._dynamic: list[FastRoute] = []
+        self._gate: Gate | None = None  # backpressure.install sets it after this, if at all
 
     def match(self, scope: Scope) -> tuple[FastRoute, dict[str, Any]] | None:
         """The command route a POST's scope goes to and its path parameters; None when the app routes it elsewhere."""
         if self._static is None:
             self._static = self._build()
+            self._gate = getattr(self.app.state, "gate", None)
         if scope.get("root_path"):
             return None
         path: str = scope["path"]
@@ -117,7 +119,7 @@ class FastCommands:
         actor = None
         if authorization is not None and authorization[:7].lower() == "bearer ":  # as get_authorization_scheme_param
             actor = platform.verifier.known(authorization[7:])
-        gate: Gate | None = getattr(self.app.state, "gate", None)
+        gate = self._gate
         if (actor is None or wanted.get(b"content-type") != JSON or length is None
                 or not (length.isascii() and length.isdigit())
                 or not 0 < int(length) <= self.limits.max_bytes or self.limits.check_head(scope["headers"])
@@ -156,15 +158,13 @@ class FastCommands:
 
     async def _reply(self, response: Response, scope: Scope, receive: Receive, send: Send) -> None:
         """Send response with the security headers SecurityHeaders would add."""
-        policy = self.security.policy_for(scope["path"])
-
-        async def secured_send(message: Any) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = secured(message.get("headers", []), policy)
-            await send(message)
-
-        await response(scope, receive, secured_send)
-
+        headers = secured(response.raw_headers, self.security.policy_for(scope["path"]))
+        if response.background is not None:  # none of problems.py's replies nor JsonReply has one; kept correct
+            response.raw_headers[:] = headers
+            await response(scope, receive, send)
+            return
+        await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
+        await send({"type": "http.response.body", "body": response.body})
 
 def _may_overlap(one: str | None, other: str | None) -> bool:
     """Whether some path could match both path formats: False only when a segment tells them apart (both have as

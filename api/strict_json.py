@@ -74,7 +74,8 @@ def loads(body: bytes) -> Any:
             value = json.loads(body, parse_int=_bounded_int, parse_float=_finite_float, parse_constant=_no_constant)
         except RecursionError:
             raise StrictJsonError(f"nested deeper than {MAX_DEPTH} levels") from None
-    _check_depth(value)
+    if body.count(b"[") + body.count(b"{") > MAX_DEPTH:  # fewer brackets cannot nest that deep
+        _check_depth(value)
     return value
 
 
