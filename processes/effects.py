@@ -1,5 +1,6 @@
 """What a saved step makes happen after the engine's lock is released: commands to other aggregates (a user task
-created or withdrawn) and other work, run in their order; consecutive commands are decided as one batch of the bus.
+created or withdrawn) and other work, run in their order; consecutive commands are decided as one batch of the bus
+(merged with what other threads submit meanwhile).
 
 A batch decides its commands exactly as one by one (commands/batch.py), so sending a step's task commands together
 changes only the cost: one read query per round and one append, instead of both per command.
@@ -51,7 +52,8 @@ def run_effects(effects: Sequence[Effect]) -> None:
 def _send_all(sends: Sequence[SendCommand]) -> None:
     if not sends:
         return
-    outcomes = sends[0].bus.dispatch_envelopes([send.envelope() for send in sends])
+    # merged with what other threads submit meanwhile (the API's requests, the workers' job commands)
+    outcomes = sends[0].bus.submit_envelopes([send.envelope() for send in sends])
     for send, outcome in zip(sends, outcomes, strict=True):
         if isinstance(outcome, DomainError):
             log.warning("process %s: %s refused: %s", send.instance_key, type(send.command).__name__, outcome.detail)

@@ -19,7 +19,8 @@ atomically (the aggregate decides when the command runs).
 `run_jobs` runs several jobs with their commands decided together (one batch of the bus per round): a worker
 function is deterministic in its job and the results it was given, so each round runs every unfinished worker
 again, answering the commands it sent before from the earlier rounds; the first command it sends beyond those
-joins the round's batch (`_Deferred` ends that run). Most workers send one command: two rounds, one batch.
+joins the round's batch (`_Deferred` ends that run). Most workers send one command: two rounds, one batch, which
+the bus merges with what other threads submit meanwhile (CommandBus.submit_envelopes).
 """
 
 from __future__ import annotations
@@ -215,7 +216,8 @@ def run_jobs(jobs: Sequence[Job], bus: CommandBus, correlation_id: str | None = 
         if not asked:
             break
         try:
-            results = bus.dispatch_envelopes([envelope for _, envelope in asked])
+            # merged with what other threads submit meanwhile (the API's requests, other workers' task commands)
+            results = bus.submit_envelopes([envelope for _, envelope in asked])
         except Exception as exc:
             for index, _ in asked:
                 outcomes[index] = Failed(f"{type(exc).__name__}: {exc}", max(jobs[index].retries - 1, 0))
