@@ -7,16 +7,22 @@ and the documents are written at the end in one transaction with the tracking po
 built. The fold and its rule (an event at or below a document's position is skipped) are `fold_batch`'s, so the
 documents are the ones the live runner stores.
 
+A store that can (SQLite, when no other connection has its file open) is rebuilt in a fresh file beside its
+own, written without a journal, swapped in once complete (`SqliteDocumentStore.claim/fresh_file/swap_in`): a
+rebuild that stops half-way leaves the read models as they were. Otherwise its tables are reset and refilled in
+place.
+
 With `helper` (a SQLite log and document file), a second process folds every other projection (the timeline
-while this one folds the cases) into a file of its own beside the document file (no index, no shared write
-lock), and this process copies its tables over in one statement each once it has written its own; then the
-indexes and the tracking position. Both read and decode the events they share, so it pays only where a core is
-idle (see bench/README.md).
+while this one folds the cases) into a file of its own beside the document file (no shared write lock) and
+indexes it, and this process copies its tables and indexes over in one statement each (SQLite's record
+transfer) once it has written its own; then the text indexes and the tracking position. Both read and decode
+the events they share, so it pays only where a core is idle (see bench/README.md).
 
 Memory is bounded: past `max_documents` documents in memory they are written (without a tracking position) and
-dropped; a later event of a dropped document loads it back. A crash mid-rebuild leaves the tracking position at
-0 (the reset dropped it) and documents each stored with the position of the last event folded into them, so
-the next run, live or rebuild, folds every event again and skips those already in a document: the same result.
+dropped; a later event of a dropped document loads it back. In place, a crash mid-rebuild leaves the tracking
+position at 0 (the reset dropped it) and documents each stored with the position of the last event folded into
+them, so the next run, live or rebuild, folds every event again and skips those already in a document: the
+same result.
 """
 
 from __future__ import annotations
@@ -65,7 +71,20 @@ class BulkDocuments(Protocol):
         self, documents: Mapping[str, Mapping[str, Stored]], tracking: tuple[str, int] | None = None
     ) -> None: ...
 
-    def ensure_indexes(self, collections: Iterable[str] | None = None) -> None: ...
+    def ensure_indexes(self, collections: Iterable[str] | None = None, *, text: bool = True) -> None: ...
+
+
+@runtime_checkable
+class FileSwaps(Protocol):
+    """A document store that can be rebuilt in a fresh file swapped in at the end (SqliteDocumentStore)."""
+
+    def claim(self) -> bool: ...
+
+    def fresh_file(self) -> Any: ...
+
+    def swap_in(self, fresh: Any) -> None: ...
+
+    def release(self, fresh: Any = None) -> None: ...
 
 
 @runtime_checkable
@@ -121,42 +140,62 @@ def rebuild(
         raise ValueError("window and max_documents must be at least 1")
     enabled = gc.isenabled()
     gc.disable()
+    # a store that can: build the read models in a fresh file (no journal) and swap it in once complete, so a
+    # rebuild that stops half-way leaves the read models as they were
+    swapping = documents if isinstance(documents, FileSwaps) and documents.claim() else None
+    target: BulkDocuments = documents if swapping is None else swapping.fresh_file()
     try:
-        documents.reset(defer_indexes=True)
+        if swapping is None:
+            target.reset(defer_indexes=True)
         # what is written from now on has the current shape (projections/catalog.py VERSION)
-        documents.bulk_write({}, (VERSION_MARK, VERSION))
-        stop = log.max_position()
-        if helper is None:
-            return _fold_into(log, documents, projections, stop, window, max_documents, progress, name)
-        if not isinstance(documents, TableCopies):
-            raise TypeError("a rebuild with a helper process needs a document store that copies tables (SQLite)")
-        mine, theirs = list(projections[0::2]), [p.collection for p in projections[1::2]]
-        log_file, synchronous, documents_file = helper
-        # its own file: in the shared one its writes and this process's queued for SQLite's one write lock
-        helper_file = f"{documents_file}.rebuild-helper"
-        _remove_helper_file(helper_file)
-        try:
-            process = _start_helper(log_file, synchronous, helper_file, theirs, stop, window, max_documents)
-            try:
-                _fold_into(log, documents, mine, stop, window, max_documents, progress, None)
-            except BaseException:
-                process.kill()
-                raise
-            finally:
-                process.wait()
-            if process.returncode != 0:
-                raise RuntimeError(f"the rebuild helper process failed (exit code {process.returncode}); the read "
-                                   "models are incomplete and the next start folds the log again: run the rebuild "
-                                   "again")
-            documents.copy_tables(helper_file, theirs)
-        finally:
-            _remove_helper_file(helper_file)
-        documents.ensure_indexes()  # idempotent: builds the copied collections' indexes
-        documents.bulk_write({}, (name, stop))
+        target.bulk_write({}, (VERSION_MARK, VERSION))
+        stop = _fold_all(log, target, projections, name, window, max_documents, progress, helper)
+        if swapping is not None:
+            swapping.swap_in(target)
         return stop
+    except BaseException:
+        if swapping is not None:
+            swapping.release(target)
+        raise
     finally:
         if enabled:
             gc.enable()
+
+
+def _fold_all(
+    log: RowLog, documents: BulkDocuments, projections: Sequence[Projection], name: str, window: int,
+    max_documents: int, progress: Callable[[int], None] | None, helper: tuple[str, str, str] | None,
+) -> int:
+    """Fold the log into the (empty) read models, in this process or split with a helper; return the position."""
+    stop = log.max_position()
+    if helper is None:
+        return _fold_into(log, documents, projections, stop, window, max_documents, progress, name)
+    if not isinstance(documents, TableCopies):
+        raise TypeError("a rebuild with a helper process needs a document store that copies tables (SQLite)")
+    mine, theirs = list(projections[0::2]), [p.collection for p in projections[1::2]]
+    log_file, synchronous, documents_file = helper
+    # its own file: in the shared one its writes and this process's queued for SQLite's one write lock
+    helper_file = f"{documents_file}.rebuild-helper"
+    _remove_helper_file(helper_file)
+    try:
+        process = _start_helper(log_file, synchronous, helper_file, theirs, stop, window, max_documents)
+        try:
+            _fold_into(log, documents, mine, stop, window, max_documents, progress, None)
+        except BaseException:
+            process.kill()
+            raise
+        finally:
+            process.wait()
+        if process.returncode != 0:
+            raise RuntimeError(f"the rebuild helper process failed (exit code {process.returncode}); the read "
+                               "models are incomplete and the next start folds the log again: run the rebuild "
+                               "again")
+        documents.copy_tables(helper_file, theirs)  # its tables and indexes, record by record
+    finally:
+        _remove_helper_file(helper_file)
+    documents.ensure_indexes()  # idempotent: builds the copied collections' indexes
+    documents.bulk_write({}, (name, stop))
+    return stop
 
 
 def _remove_helper_file(path: str) -> None:
@@ -180,7 +219,8 @@ def helper_main(
     log_file: str, synchronous: str, documents_file: str, collections: Sequence[str], stop: int, window: int,
     max_documents: int,
 ) -> None:
-    """The helper process: fold these collections of the catalog into their tables in a new file (unindexed)."""
+    """The helper process: fold these collections of the catalog into their tables in a new file, and index them
+    (not their text indexes: the parent builds those after copying the tables)."""
     from adapters.event_store import sqlite_event_store
     from adapters.sqlite_documents import SqliteDocumentStore
     from projections.catalog import ALL
@@ -192,9 +232,9 @@ def helper_main(
         raise ValueError(f"collections {unknown} are not in projections.catalog.ALL")
     projections = [by_name[c] for c in collections]
     log = sqlite_event_store(log_file, pool_size=1, synchronous=synchronous)
-    documents = SqliteDocumentStore(documents_file, projections, indexes=False)
+    documents = SqliteDocumentStore(documents_file, projections, indexes=False, bulk=True)
     try:
-        _fold_into(log, documents, projections, stop, window, max_documents, None, None, indexes=False)
+        _fold_into(log, documents, projections, stop, window, max_documents, None, None, text=False)
     finally:
         documents.close()
         log.close()
@@ -202,10 +242,10 @@ def helper_main(
 
 def _fold_into(
     log: RowLog, documents: BulkDocuments, projections: Sequence[Projection], stop: int, window: int,
-    max_documents: int, progress: Callable[[int], None] | None, name: str | None, *, indexes: bool = True,
+    max_documents: int, progress: Callable[[int], None] | None, name: str | None, *, text: bool = True,
 ) -> int:
-    """Fold the log up to stop into these projections' (empty) tables and index them (unless not `indexes`); with
-    name, write its tracking position in the same transaction as the last documents."""
+    """Fold the log up to stop into these projections' (empty) tables and index them (their text indexes too
+    when `text`); with name, write its tracking position in the same transaction as the last documents."""
     memory: Documents = {p.collection: {} for p in projections}
     dropped: dict[str, set[str]] = {c: set() for c in memory}
     routes = _routes(projections, memory)
@@ -234,8 +274,7 @@ def _fold_into(
         if progress is not None:
             progress(position)
     documents.bulk_write(memory, None if name is None else (name, position))
-    if indexes:
-        documents.ensure_indexes(list(memory))
+    documents.ensure_indexes(list(memory), text=text)
     return position
 
 

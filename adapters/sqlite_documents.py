@@ -9,10 +9,15 @@ from the document when it is written, and the indexes and queries use those colu
 `json_extract(doc, ...)` parsed every stored document once per index when it was built (a rebuild builds 11).
 A column holds what `json_extract` gives for the field, so the queries' answers are the same. A file from
 before the columns gets them added and filled when it is opened.
+
+A rebuild writes into a fresh file (`fresh_file`: no journal, no fsync, tables without their key index until
+their first load is in) and swaps it in for this one (`swap_in`) once it is complete, when it could claim the
+file for itself (`claim`: no other connection has it open; then it holds it until the swap).
 """
 
 from __future__ import annotations
 
+import os
 import re
 import sqlite3
 import threading
@@ -65,6 +70,11 @@ def _after(order: str, descending: bool, value: Any, key: str) -> tuple[str, lis
     tail = f" OR {order} IS NULL" if descending else ""
     return f"({order} {op} ? OR ({order} = ? AND key {op} ?){tail})", [value, value, key]
 
+def _insert(table: str, columns: Sequence[str]) -> str:
+    """A plain insert, for a fresh table's first load (every key new)."""
+    names = ["key", "tenant", "position", "doc", *columns]
+    return f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
+
 # a document lands only over an older position (a replayed or stale write changes nothing); tracking only moves on
 def _upsert(table: str, columns: Sequence[str]) -> str:
     names = ["key", "tenant", "position", "doc", *columns]
@@ -78,36 +88,73 @@ _ADVANCE = (
 )
 
 
-class SqliteDocumentStore:
-    """DocumentStore on a SQLite file (WAL: one writer, many concurrent readers)."""
+def _remove_file(path: str) -> None:
+    """Remove a SQLite file and its journal, WAL and shared-memory files, where they exist."""
+    for name in (path, f"{path}-journal", f"{path}-wal", f"{path}-shm"):
+        if os.path.exists(name):
+            os.remove(name)
 
-    def __init__(self, path: Path | str, projections: Iterable[Projection], *, indexes: bool = True) -> None:
+
+class SqliteDocumentStore:
+    """DocumentStore on a SQLite file (WAL: one writer, many concurrent readers).
+
+    bulk: a file being filled by a rebuild and nothing else (`fresh_file`): no journal and no fsync (a crash
+    leaves a file that is thrown away), and each table created without its key index, which is built once after
+    the table's first load (random-key inserts into it were a quarter of the load).
+    """
+
+    def __init__(
+        self, path: Path | str, projections: Iterable[Projection], *, indexes: bool = True, bulk: bool = False
+    ) -> None:
         self.path = str(path)
+        self.bulk = bulk
         self.projections = {p.collection: p for p in projections}
         # per collection: the document fields copied into columns (its indexed fields and its sort order)
         self._fields = {name: tuple(dict.fromkeys((*p.indexes, p.order))) for name, p in self.projections.items()}
         self._columns = {name: {f: _column(f) for f in fields} for name, fields in self._fields.items()}
         self._upserts = {name: _upsert(name, list(columns.values())) for name, columns in self._columns.items()}
+        self._inserts = {name: _insert(name, list(columns.values())) for name, columns in self._columns.items()}
         self._local = threading.local()
-        self._write_lock = threading.Lock()
+        self._write_lock = threading.RLock()  # reentrant: _table may key a table under it
         # collections whose text index exists and is kept up to date; during a rebuild it is built at the end
         self._text_indexed: set[str] = set()
+        # bulk: tables without their key index yet, and those of them never written (loaded by plain inserts)
+        self._unkeyed: set[str] = set()
+        self._unwritten: set[str] = set()
+        # every reader connection (one per thread), and the file generation they belong to (a swap moves it on)
+        self._readers: list[sqlite3.Connection] = []
+        self._generation = 0
+        self._claimed = False
         self._writer = self._connect()
         self._create(indexes=indexes)  # indexes=False: a rebuild's helper, which builds them after its writes
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, check_same_thread=False, timeout=30, isolation_level=None)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
+        if self.bulk:
+            conn.execute("PRAGMA journal_mode=OFF")
+            conn.execute("PRAGMA synchronous=OFF")
+        else:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA cache_size=-65536")
         return conn
 
     def _reader(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
+        if conn is None or self._local.generation != self._generation:
             conn = self._connect()
-            self._local.conn = conn
+            self._local.conn, self._local.generation = conn, self._generation
+            with self._write_lock:
+                self._readers.append(conn)
         return conn
+
+    def _close_readers(self) -> None:
+        """Close every reader connection (of all threads); each thread opens a new one on its next read."""
+        with self._write_lock:
+            readers, self._readers = self._readers, []
+            self._generation += 1
+        for conn in readers:
+            conn.close()
 
     def _create(self, *, indexes: bool = True) -> None:
         with self._write_lock:
@@ -116,6 +163,13 @@ class SqliteDocumentStore:
             for name, columns in self._columns.items():
                 # the columns before `doc`: an index build reads them without stepping over a long document
                 extra = "".join(f"{c}, " for c in columns.values())
+                if self.bulk:
+                    cur.execute(f"CREATE TABLE IF NOT EXISTS {name} (key TEXT NOT NULL, tenant TEXT, "
+                                f"position INTEGER NOT NULL, {extra}doc TEXT)")
+                    if not cur.execute(f"SELECT 1 FROM {name} LIMIT 1").fetchone():
+                        self._unkeyed.add(name)
+                        self._unwritten.add(name)
+                    continue
                 cur.execute(
                     f"CREATE TABLE IF NOT EXISTS {name} (key TEXT PRIMARY KEY, tenant TEXT, "
                     f"position INTEGER NOT NULL, {extra}doc TEXT)"
@@ -165,20 +219,29 @@ class SqliteDocumentStore:
         return (key, get("tenant"), position, orjson.dumps(doc).decode(),
                 *[v if (v := get(f)) is None or type(v) is str else _column_value(v) for f in self._fields[table]])
 
-    def ensure_indexes(self, collections: Iterable[str] | None = None) -> None:
+    def _keyed(self, table: str) -> str:
+        """The table, given its unique key index first if it was created without one (bulk)."""
+        if table in self._unkeyed:
+            self._writer.execute(f"CREATE UNIQUE INDEX IF NOT EXISTS ux_{table}_key ON {table} (key)")
+            self._unkeyed.discard(table)
+            self._unwritten.discard(table)
+        return table
+
+    def ensure_indexes(self, collections: Iterable[str] | None = None, *, text: bool = True) -> None:
         """Create the query and text indexes (idempotent; a rebuild creates them once at the end, not row by row),
-        of every collection or of those named."""
+        of every collection or of those named; not the text indexes unless `text`."""
         chosen = self.projections if collections is None else {c: self.projections[self._table(c)] for c in collections}
         with self._write_lock:
             cur = self._writer
             for name, projection in chosen.items():
+                self._keyed(name)
                 columns = self._columns[name]
                 order = columns[projection.order]
                 cur.execute(f"CREATE INDEX IF NOT EXISTS ix_{name}_order ON {name} (tenant, {order})")
                 cur.execute(f"CREATE INDEX IF NOT EXISTS ix_{name}_position ON {name} (position)")
                 for f in projection.indexes:
                     cur.execute(f"CREATE INDEX IF NOT EXISTS ix_{name}_{f} ON {name} (tenant, {columns[f]}, {order})")
-                if projection.text_search:
+                if projection.text_search and text:
                     self._create_text_index(cur, name)
 
     def _create_text_index(self, cur: sqlite3.Connection, name: str) -> None:
@@ -197,6 +260,9 @@ class SqliteDocumentStore:
     def _table(self, collection: str) -> str:
         if collection not in self.projections:
             raise KeyError(f"unknown collection {collection!r}")
+        if collection in self._unkeyed:  # looked up or written by key: it needs its key index now
+            with self._write_lock:
+                self._keyed(collection)
         return collection
 
     def get(self, collection: str, key: str) -> tuple[Doc | None, int] | None:
@@ -251,7 +317,10 @@ class SqliteDocumentStore:
         sorted rows; sorting 500,000 random keys first cost more than the key index's random inserts it saved),
         with the same position guard as `write`; a collection whose text index is live is written by `write`.
         """
-        live_text = [c for c in documents if self._table(c) in self._text_indexed]
+        for collection in documents:
+            if collection not in self.projections:
+                raise KeyError(f"unknown collection {collection!r}")
+        live_text = [c for c in documents if c in self._text_indexed]
         if live_text:
             self.write([Write(c, key, doc, position) for c in live_text for key, (doc, position)
                         in sorted(documents[c].items())])
@@ -262,11 +331,14 @@ class SqliteDocumentStore:
                 for collection, docs in documents.items():
                     if collection in live_text or not docs:
                         continue
-                    table = self._table(collection)
+                    if collection in self._unwritten:  # a fresh table's first load: every key is new
+                        self._unwritten.discard(collection)
+                        sql = self._inserts[collection]
+                    else:
+                        sql = self._upserts[self._table(collection)]
                     row = self._row
                     # rows made as SQLite takes them: no list of them all, each encoded just before it is stored
-                    cur.executemany(self._upserts[table], (row(table, key, doc, position)
-                                                           for key, (doc, position) in docs.items()))
+                    cur.executemany(sql, (row(collection, key, doc, position) for key, (doc, position) in docs.items()))
                 if tracking is not None:
                     cur.execute(_ADVANCE, tracking)
                 cur.execute("COMMIT")
@@ -275,9 +347,13 @@ class SqliteDocumentStore:
                 raise
 
     def copy_tables(self, path: str, collections: Sequence[str]) -> None:
-        """Fill these collections' (empty, unindexed) tables with the rows of the same tables in another
-        read-model file of these projections (a rebuild helper's), one statement each, in one transaction."""
+        """Fill these collections' (empty) tables with the rows of the same tables in another read-model file of
+        these projections, written in bulk and indexed (a rebuild helper's), in one transaction.
+
+        The tables and their indexes are created here first, so each `INSERT ... SELECT *` is SQLite's transfer
+        of whole records and index entries (no decoding, no index build); then the text indexes."""
         tables = [self._table(c) for c in collections]
+        self.ensure_indexes(tables, text=False)
         with self._write_lock:
             cur = self._writer
             cur.execute("ATTACH DATABASE ? AS helper", (path,))
@@ -285,14 +361,97 @@ class SqliteDocumentStore:
                 cur.execute("BEGIN IMMEDIATE")
                 try:
                     for table in tables:
-                        names = ", ".join(["key", "tenant", "position", "doc", *self._columns[table].values()])
-                        cur.execute(f"INSERT INTO main.{table} ({names}) SELECT {names} FROM helper.{table}")
+                        names = [row[1] for row in cur.execute(f"PRAGMA main.table_info({table})")]
+                        if names == [row[1] for row in cur.execute(f"PRAGMA helper.table_info({table})")]:
+                            cur.execute(f"INSERT INTO main.{table} SELECT * FROM helper.{table}")
+                        else:  # columns in another order (a file from before the columns): named, row by row
+                            listed = ", ".join(names)
+                            cur.execute(f"INSERT INTO main.{table} ({listed}) SELECT {listed} FROM helper.{table}")
                     cur.execute("COMMIT")
                 except BaseException:
                     cur.execute("ROLLBACK")
                     raise
             finally:
                 cur.execute("DETACH DATABASE helper")
+        self.ensure_indexes(tables)
+
+    def claim(self) -> bool:
+        """Take this file for a rebuild that swaps a fresh one in: only when no other connection has it open (no
+        other process reads it) and it holds nothing but these read models; then hold it (readers wait) until
+        `swap_in` or `release`. False, and nothing changed, otherwise."""
+        known = {"tracking", *self.projections}
+        with self._write_lock:
+            cur = self._writer
+            tables = [row[0] for row in cur.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+            # a text index's FTS5 table and its shadow tables are named after their collection
+            if any(t not in known and not any(t.startswith(f"{c}_search") for c in self.projections)
+                   for t in tables):
+                return False
+        self._close_readers()
+        with self._write_lock:
+            cur = self._writer
+            cur.execute("PRAGMA busy_timeout=0")
+            try:
+                # leaving WAL needs every other connection closed: SQLite's own test of sole use
+                mode = cur.execute("PRAGMA journal_mode=DELETE").fetchone()[0]
+                if mode != "delete":
+                    return False
+                cur.execute("BEGIN EXCLUSIVE")  # new connections wait until the swap
+            except sqlite3.OperationalError:
+                return False
+            finally:
+                cur.execute("PRAGMA busy_timeout=30000")
+            self._claimed = True
+            return True
+
+    def fresh_file(self) -> SqliteDocumentStore:
+        """An empty store of these projections in a new file beside this one, for a rebuild (bulk, no indexes)."""
+        fresh = f"{self.path}.rebuilding"
+        _remove_file(fresh)
+        return SqliteDocumentStore(fresh, self.projections.values(), indexes=False, bulk=True)
+
+    def swap_in(self, fresh: SqliteDocumentStore) -> None:
+        """Replace this store's file with a complete fresh one (`fresh_file`, indexed), which is closed; needs
+        `claim`. The fresh file is made durable and put in WAL mode before the atomic rename."""
+        if not self._claimed:
+            raise RuntimeError("swap_in needs the file claimed first")
+        fresh.ensure_indexes()
+        fresh._close_readers()
+        fresh._writer.execute("PRAGMA journal_mode=WAL")
+        fresh.close()
+        with open(fresh.path, "rb+") as handle:
+            os.fsync(handle.fileno())
+        for stale in (f"{fresh.path}-wal", f"{fresh.path}-shm"):  # checkpointed: empty after the last close
+            if os.path.exists(stale):
+                os.remove(stale)
+        with self._write_lock:
+            os.replace(fresh.path, self.path)
+            self._writer.execute("ROLLBACK")  # releases the old file, which nobody opens by this name any more
+            self._writer.close()
+            self._claimed = False
+            for stale in (f"{self.path}-journal", f"{self.path}-wal", f"{self.path}-shm"):
+                if os.path.exists(stale):
+                    os.remove(stale)
+            if hasattr(os, "O_DIRECTORY"):  # the rename itself made durable
+                directory = os.open(os.path.dirname(os.path.abspath(self.path)), os.O_RDONLY | os.O_DIRECTORY)
+                try:
+                    os.fsync(directory)
+                finally:
+                    os.close(directory)
+            self._writer = self._connect()
+            self._text_indexed = {n for n, p in self.projections.items() if p.text_search}
+        self._close_readers()
+
+    def release(self, fresh: SqliteDocumentStore | None = None) -> None:
+        """Give up a claim (a rebuild that failed): the file stays as it was, in WAL mode; the fresh one is removed."""
+        if fresh is not None:
+            fresh.close()
+            _remove_file(fresh.path)
+        with self._write_lock:
+            if self._claimed:
+                self._writer.execute("ROLLBACK")
+                self._writer.execute("PRAGMA journal_mode=WAL")
+                self._claimed = False
 
     @staticmethod
     def _text_changes(cur: sqlite3.Connection, table: str, writes: Sequence[Write]) -> list[str]:
@@ -392,4 +551,5 @@ class SqliteDocumentStore:
         self._create(indexes=not defer_indexes)
 
     def close(self) -> None:
+        self._close_readers()
         self._writer.close()

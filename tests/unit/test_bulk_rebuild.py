@@ -3,6 +3,7 @@ stops mid-way and the next run starts over."""
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -96,6 +97,11 @@ def test_a_rebuild_stopped_after_a_flush_is_finished_by_the_live_runner_or_a_new
     live = _live(store, tmp_path / "live.db")
     path = tmp_path / "rebuilt.db"
     documents = SqliteDocumentStore(path, ALL)
+    # another connection has the file open (another process reading it): the rebuild cannot swap a fresh file
+    # in, so it resets the tables and refills them in place
+    other = sqlite3.connect(path)
+    other.execute("SELECT COUNT(*) FROM cases").fetchone()
+    assert not documents.claim()
 
     def crash(position: int) -> None:
         if position >= worked_log // 2:
@@ -103,6 +109,7 @@ def test_a_rebuild_stopped_after_a_flush_is_finished_by_the_live_runner_or_a_new
 
     with pytest.raises(_Stop):
         bulk_rebuild.rebuild(store, documents, ALL, "embedded", window=4, max_documents=5, progress=crash)
+    other.close()
     half = snapshot(documents)
     assert half["tracking"] == [] and half["cases"]  # documents flushed, no tracking position
     documents.close()
@@ -113,6 +120,51 @@ def test_a_rebuild_stopped_after_a_flush_is_finished_by_the_live_runner_or_a_new
     assert snapshot(reopened) == live
     assert runner.rebuild() == worked_log
     assert snapshot(reopened) == live
+
+
+def test_a_rebuild_in_a_fresh_file_that_stops_leaves_the_read_models_as_they_were(
+    store: RecorderEventStore, worked_log: int, tmp_path: Path
+) -> None:
+    live = _live(store, tmp_path / "live.db")
+    path = tmp_path / "rebuilt.db"
+    documents = SqliteDocumentStore(path, ALL)
+    EmbeddedRunner(store, documents, ALL).catch_up()
+    assert snapshot(documents) == live
+
+    def crash(position: int) -> None:
+        if position >= worked_log // 2:
+            raise _Stop
+
+    with pytest.raises(_Stop):
+        bulk_rebuild.rebuild(store, documents, ALL, "embedded", window=4, max_documents=5, progress=crash)
+    assert snapshot(documents) == live
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("rebuilt.db")) == ["rebuilt.db"]
+    # the file is in WAL mode again: another connection reads it while this one writes
+    assert documents._writer.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert EmbeddedRunner(store, documents, ALL).rebuild() == worked_log
+    assert snapshot(documents) == live
+    assert documents._writer.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert sorted(p.name for p in tmp_path.iterdir() if ".rebuilding" in p.name) == []
+
+
+def test_a_fresh_file_is_swapped_in_only_over_a_file_nobody_else_has_open(
+    store: RecorderEventStore, worked_log: int, tmp_path: Path
+) -> None:
+    path = tmp_path / "rebuilt.db"
+    documents = SqliteDocumentStore(path, ALL)
+    documents.tracking("embedded")  # this store's own reader connection does not count: the claim closes it
+    assert documents.claim()
+    waiting = sqlite3.connect(path, timeout=0.1)
+    with pytest.raises(sqlite3.OperationalError, match="locked"):  # held until the swap: nobody reads a half file
+        waiting.execute("SELECT COUNT(*) FROM cases").fetchone()
+    documents.release()
+    assert waiting.execute("SELECT COUNT(*) FROM cases").fetchone() == (0,)
+    waiting.close()
+    with sqlite3.connect(path) as conn:  # a file holding a table of something else is left to an in-place reset
+        conn.execute("CREATE TABLE keep_me (x)")
+    assert not documents.claim()
+    assert bulk_rebuild.rebuild(store, documents, ALL, "embedded") == worked_log
+    assert documents._writer.execute("SELECT COUNT(*) FROM keep_me").fetchone() == (0,)
 
 
 def test_bad_sizes_are_refused(store: RecorderEventStore, documents: SqliteDocumentStore) -> None:
@@ -134,6 +186,7 @@ def test_a_rebuild_with_a_helper_process_stores_what_the_live_runner_stores(
     names = {row[0] for row in documents._writer.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
     assert {"ix_timeline_case_id", "ix_cases_status", "ix_queues_key"} <= names
     assert sorted(p.name for p in tmp_path.iterdir() if "rebuild-helper" in p.name) == []  # its file is removed
+    assert sorted(p.name for p in tmp_path.iterdir() if ".rebuilding" in p.name) == []
 
 
 def test_a_helper_that_fails_fails_the_rebuild_and_leaves_no_tracking_position(
