@@ -6,8 +6,13 @@ caseworkers open cases and complete tasks); what the engine did is read from the
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -15,12 +20,14 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
+from adapters.event_store import sqlite_event_store
 from casestream.cli import app as cli_app
 from casestream.settings import Settings
 from domain.process import ProcessCompleted, ProcessStarted, process_instance_id
 from domain.process_deployment import xml_hash
 from processes.manager import lifecycle_key
-from tests.http_server import LiveServer, live_server
+from tests.http_server import LiveServer, free_port, live_server
+from tests.integration.api.test_api_workers import ROOT, Workers
 
 T = TypeVar("T")
 PROCESS = "deploy-check"
@@ -259,3 +266,57 @@ def test_cli_deploy_prints_each_outcome_and_fails_when_a_file_is_refused(server:
     no_token = runner.invoke(cli_app, ["process", "deploy", str(good), "--url", server.url], env={
         "CASESTREAM_TOKEN": ""})
     assert no_token.exit_code == 2 and "--token" in no_token.output
+
+
+@pytest.fixture
+def two_processes(tmp_path: Path) -> Iterator[Workers]:
+    """`casestream serve --workers 2` with the processes on: the runner process runs the engine."""
+    data = tmp_path / "workers"
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CASESTREAM_")}
+    env.update({"CASESTREAM_DATA_DIR": str(data), "CASESTREAM_PROCESSES": "on"})
+    process = subprocess.Popen(
+        [sys.executable, "-c", "from casestream.cli import main; main()", "serve", "--host", "127.0.0.1",
+         "--port", str(port), "--workers", "2"], env=env, cwd=str(ROOT), start_new_session=True)
+    running = Workers(f"http://127.0.0.1:{port}", data, process)
+    try:
+        def both() -> bool:
+            assert process.poll() is None, f"serve --workers exited with {process.returncode}"
+            try:
+                roles = {httpx.get(f"{running.url}/readyz", timeout=2).json()["runner"]["role"] for _ in range(8)}
+            except (httpx.HTTPError, ValueError, KeyError):
+                return False
+            return roles == {"runner", "follower"}
+
+        wait_for("both processes", both, timeout=90)
+        yield running
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def test_a_deploy_through_a_follower_is_started_by_the_runner_process_s_engine(two_processes: Workers) -> None:
+    store = sqlite_event_store(Settings(data_dir=two_processes.data_dir).events_path)
+
+    def started_on(case_id: str) -> str:
+        iid = process_instance_id("acme", lifecycle_key(case_id, PROCESS))
+        found = wait_for("the lifecycle's start", lambda: next(
+            (e for e in store.events_of(iid) if isinstance(e, ProcessStarted)), None), timeout=60)
+        return found.definition_hash
+
+    try:
+        with closing(two_processes.client_of("follower", "root", ("admin",))) as admin:
+            for version, queue in ((1, "first"), (2, "second")):
+                deployed = deploy(admin, ("check.bpmn", model(queue))).json()["files"][0]
+                assert (deployed["status"], deployed["version"]) == ("deployed", version), deployed
+                if version == 1:  # the follower checks the definition against the deployments in the event store
+                    assert admin.post("/api/definitions", json=DEFINITION).status_code == 200
+                opened = admin.post("/api/cases", json={"definition_key": "deploy-check", "title": "t", "data": {}})
+                assert opened.status_code == 201, opened.text
+                assert started_on(opened.json()["id"]) == xml_hash(model(queue))
+    finally:
+        store.close()
