@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from SpiffWorkflow.bpmn.specs.mixins.events.event_types import CatchingEvent
+from SpiffWorkflow.specs.Join import Join
 from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
 
@@ -76,12 +76,14 @@ def stuck(instance: Instance) -> Entry | None:
     """An unfinished instance with nothing left that could move it on (and no open incident saying why)."""
     if instance.completed or open_incidents(instance):
         return None
-    if any(True for _ in instance.all_tasks(ALIVE)):
-        return None
+    joins: list[str] = []
+    for task in instance.all_tasks(ALIVE):
+        if task.state != TaskState.WAITING or not isinstance(task.task_spec, Join):
+            return None
+        joins.append(str(task.task_spec.name))  # a join waits for branches, and none of them is left
+    if joins:
+        return raise_incident(instance, "stuck", joins[0], f"the process instance can never go on: {joins[0]} "
+                              "waits for branches that will never arrive")
     return raise_incident(instance, "stuck", "", "the process instance can never go on: no task is ready, "
                           "running or waiting, and it has not reached an end")
 
-
-def message_waits(task: Task) -> bool:
-    """A waiting catch event (or receive task) for a message."""
-    return task.state == TaskState.WAITING and isinstance(task.task_spec, CatchingEvent)

@@ -234,3 +234,28 @@ def test_a_job_whose_command_changes_nothing_completes_instead_of_raising_an_inc
     key = engine.start("set-queue", tenant=TENANT, case_id=case_id)
     engine.run_jobs()
     assert types(store, key) == ["ProcessStarted", "ProcessAdvanced", "ProcessCompleted"]  # the case was there
+
+
+# an exclusive split into a parallel join: the join waits for a branch the split did not take
+DEAD_JOIN = process("dead-join", (
+    START + flow("f1", "Begin", "Split")
+    + '<bpmn:exclusiveGateway id="Split" default="toA"><bpmn:incoming>f1</bpmn:incoming>'
+      '<bpmn:outgoing>toA</bpmn:outgoing><bpmn:outgoing>toB</bpmn:outgoing></bpmn:exclusiveGateway>'
+    + flow("toA", "Split", "A") + flow("toB", "Split", "B", "=amount &gt; 10")
+    + service("A", "test.record", "toA", "a2") + service("B", "test.record", "toB", "b2")
+    + flow("a2", "A", "Join") + flow("b2", "B", "Join")
+    + '<bpmn:parallelGateway id="Join"><bpmn:incoming>a2</bpmn:incoming><bpmn:incoming>b2</bpmn:incoming>'
+      '<bpmn:outgoing>f9</bpmn:outgoing></bpmn:parallelGateway>'
+    + flow("f9", "Join", "Done") + END.format("Done", "f9")))
+
+
+def test_an_instance_left_waiting_at_a_join_no_branch_can_reach_is_a_stuck_incident(
+    engine: EmbeddedEngine, store: RecorderEventStore
+) -> None:
+    engine.deploy(DEAD_JOIN, "dead-join.bpmn")
+    key = engine.start("dead-join", tenant=TENANT, variables={"amount": 1})
+    assert incidents(store, key) == []  # job A still to run: not stuck yet
+    engine.run_jobs()
+    (incident,) = incidents(store, key)
+    assert (incident.kind, incident.element_id) == ("stuck", "Join") and "never arrive" in incident.message
+    assert engine.instance(key, TENANT) is not None  # open for an operator to cancel
