@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from uuid import UUID
 
 import pytest
 
+from adapters.embedded_runner import EmbeddedRunner
 from adapters.event_store import RecorderEventStore
+from adapters.sqlite_documents import SqliteDocumentStore
 from commands.bus import Actor, CommandBus
 from commands.process_deployment import deployed_process_ids
 from commands.unit_of_work import UnitOfWork
@@ -14,6 +17,7 @@ from domain.errors import ValidationFailed
 from domain.process_deployment import SHIPPED, ProcessDeployments, deployments_id, xml_hash
 from processes.deployments import FORMS, DeploymentFollower, Resource, deploy_files
 from processes.engine import EmbeddedEngine, ProcessNotDeployed
+from processes.platform import Processes
 from tests.unit.conftest import TENANT, make_ctx
 from tests.unit.engine_models import one_task
 
@@ -152,3 +156,28 @@ def test_the_forms_of_a_version_are_found_by_its_tenant_hash_and_form_id(
     assert found is not None and found["components"][0]["key"] == "note"
     assert FORMS.form("globex", xml_hash(user_task), "review") is None
     assert FORMS.form(TENANT, xml_hash(user_task), "other") is None
+
+
+def test_a_bad_shipped_file_is_reported_and_the_others_run(
+        tmp_path: Path, store: RecorderEventStore, bus: CommandBus, documents: SqliteDocumentStore,
+        runner: EmbeddedRunner) -> None:
+    folder = tmp_path / "definitions"
+    folder.mkdir()
+    (folder / "good.bpmn").write_bytes(one_task("good", "case.set-queue"))
+    (folder / "bad.bpmn").write_bytes(one_task("bad", "no.such-worker"))
+    processes = Processes(bus, store, documents, runner, definitions=folder)
+    try:
+        processes.start()
+        assert processes.state == "running"
+        assert processes.engine.deployed("good", TENANT) is not None
+        assert processes.engine.deployed("bad", TENANT) is None
+        error = processes.status()["error"]
+        assert error is not None and "bad.bpmn" in error and "no.such-worker" in error
+        stored = store.max_position()
+        processes.stop()
+        again = Processes(bus, store, documents, runner, definitions=folder)
+        again.build()  # a restart deploys the shipped files again: the same content stores nothing
+        assert store.max_position() == stored
+        assert [o.status for o in again.shipped] == ["refused", "unchanged"]
+    finally:
+        processes.stop()
