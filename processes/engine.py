@@ -761,6 +761,25 @@ class EmbeddedEngine:
         self._run_effects(effects)
         return found is not None
 
+    def withdraw_user_task(self, tenant: str, task_id: str | UUID, reason: str,
+                           variables: Mapping[str, Any] | None = None) -> bool:
+        """A person moved the case on while this user task was open: its task is cancelled with `reason` and the
+        process goes on as if it were done, with `variables` set (docs/processes.md, "Manual moves"); False if no
+        open user task has that id."""
+        effects: list[Callable[[], None]] = []
+        with self._lock:
+            found = self._user_task(UUID(str(task_id)), tenant, effects)
+            if found is not None:
+                instance, task = found
+                instance.variables.update(dict(variables or {}))
+                self._advance(instance, task.run)
+                self._commit(instance, [("ProcessAdvanced", {"cause": "user-task-withdrawn",
+                                                             "element_id": task.task_spec.name})], effects)
+                effects.insert(0, self._send(instance, CancelTask(task_id=UUID(str(task_id)), reason=reason,
+                                                                  command_id=f"withdraw-task:{task_id}")))
+        self._run_effects(effects)
+        return found is not None
+
     def _user_task(self, task_id: UUID, tenant: str, effects: list[Callable[[], None]]) -> tuple[Instance, Task] | None:
         """The instance and ready SpiffWorkflow task behind an announced user task, by the index."""
         ref = self._index.tasks.get(task_id)

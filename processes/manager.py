@@ -44,13 +44,14 @@ from domain.events import EVENT_TYPES, Event, Positioned
 from domain.task import TaskCompleted
 from processes.feel import Expression, compile_feel
 from processes.starts import BatchStarts, StartRequest
-from projections.ports import DocumentStore
+from projections.ports import DocumentStore, Query
 
 log = logging.getLogger(__name__)
 NAME = "process-manager"
 NAMESPACE = uuid.UUID("9b0f4b8e-3f0c-4c55-8d1a-5e6f7a8b9c0d")
 AUTOMATION_ACTOR = "automation"
 MAX_ATTEMPTS = 3  # tries per event before a technical failure is logged and the event passed over
+MAX_WITHDRAWN = 200  # open tasks of one case withdrawn by one manual move, at most
 CASES_REMEMBERED = 10_000  # case -> definition pins kept (the rest are read from the case's first event again)
 
 
@@ -283,6 +284,7 @@ class ProcessManager(TrackedCatchUp):
         spec = self._case_spec(event.tenant, str(event.aggregate_id))
         if spec is None:
             return False
+        withdrawn = self._withdraw_tasks(event)
         case_id = str(event.aggregate_id)
         started = False
         ids = spec.stage_processes.get(event.to_stage, ())
@@ -293,7 +295,21 @@ class ProcessManager(TrackedCatchUp):
             self.engine.start(process_id, tenant=event.tenant, variables=variables, case_id=case_id,
                               instance_key=stage_key(case_id, process_id, event.event_id))
             started = True
-        return started
+        return started or withdrawn
+
+    def _withdraw_tasks(self, event: CaseMovedToStage) -> bool:
+        """A person moved the case: the open user tasks its processes wait on belong to the stage it left, so each
+        is withdrawn (cancelled with the reason; the process goes on with `withdrawn` set). Moves by a process or
+        an automation rule are the processes' own doing and withdraw nothing."""
+        withdraw = getattr(self.engine, "withdraw_user_task", None)
+        if withdraw is None or event.actor.startswith("process:") or event.actor == AUTOMATION_ACTOR:
+            return False
+        reason = f"the case was moved from {event.from_stage} to {event.to_stage} by {event.actor}"
+        variables = {"withdrawn": True, "movedToStage": event.to_stage, "movedBy": event.actor}
+        tasks = self.documents.find(Query("tasks", event.tenant, {"case_id": str(event.aggregate_id), "active": True},
+                                          sort="created_at", descending=False, limit=MAX_WITHDRAWN))
+        return any([bool(withdraw(event.tenant, doc["id"], reason, variables))
+                    for doc in tasks if doc.get("process_instance_key")])
 
     def _automate(self, event: Event) -> bool:
         case_id = _case_of(event)

@@ -174,3 +174,42 @@ def test_a_restart_keeps_an_open_incident_and_serves(data_dir: Path) -> None:
             assert admin.get("/readyz").json()["processes"]["error"] is None
             retried = admin.post(f"/api/incidents/{incident['id']}/retry", json={"variables": {"amount": 9000}})
             assert retried.status_code == 200, retried.text
+
+
+MOVE_MODEL = MODEL.replace(PROCESS, "move-check").replace(
+    '''<bpmn:sequenceFlow id="F1" sourceRef="Begin" targetRef="Gate" />''',
+    '''<bpmn:sequenceFlow id="F1" sourceRef="Begin" targetRef="Review" />
+    <bpmn:userTask id="Review" name="Review the case"><bpmn:incoming>F1</bpmn:incoming>
+      <bpmn:outgoing>F2</bpmn:outgoing></bpmn:userTask>
+    <bpmn:sequenceFlow id="F2" sourceRef="Review" targetRef="Gate" />''').replace(
+    "<bpmn:incoming>F1</bpmn:incoming><bpmn:outgoing>Big</bpmn:outgoing>",
+    "<bpmn:incoming>F2</bpmn:incoming><bpmn:outgoing>Big</bpmn:outgoing>").replace(
+    "=amount &gt; 1000", "=withdrawn = true")
+
+
+def test_a_manual_move_withdraws_the_open_user_task_and_the_process_goes_on(server: LiveServer) -> None:
+    with server.client("root", ("admin",)) as admin, server.client() as alice:
+        deployed = admin.post("/api/processes", json={"files": [{"name": "move.bpmn", "content": MOVE_MODEL}]})
+        assert deployed.status_code == 200, deployed.text
+        definition = {**DEFINITION, "key": "move-check", "lifecycle_process": "move-check",
+                      "stages": [{"key": "open", "transitions": ["done"]}, {"key": "done", "transitions": []}]}
+        assert admin.post("/api/definitions", json=definition).status_code in (200, 201)
+        case_id = alice.post("/api/cases", json={"definition_key": "move-check", "title": "t", "data": {}}).json()["id"]
+
+        def open_task() -> dict[str, Any] | None:
+            items = alice.get("/api/tasks", params={"view": "all", "case_id": case_id}).json()["items"]
+            return items[0] if items else None
+
+        task = wait_for("the review task", open_task)
+        moved = alice.post(f"/api/cases/{case_id}/stage", json={"stage": "done"})
+        assert moved.status_code == 200, moved.text
+
+        def queued() -> bool:
+            return alice.get(f"/api/cases/{case_id}").json()["queue"] == "big"
+
+        wait_for("the process to go on past the withdrawn task (withdrawn = true)", queued)
+        cancelled = alice.get(f"/api/tasks/{task['id']}").json()
+        assert (cancelled["status"], cancelled["cancel_reason"]) == (
+            "cancelled", "the case was moved from open to done by alice")
+        timeline = [e["summary"] for e in alice.get(f"/api/cases/{case_id}/timeline").json()]
+        assert "cancelled task “Review the case”: the case was moved from open to done by alice" in timeline
