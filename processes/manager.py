@@ -51,6 +51,7 @@ NAME = "process-manager"
 NAMESPACE = uuid.UUID("9b0f4b8e-3f0c-4c55-8d1a-5e6f7a8b9c0d")
 AUTOMATION_ACTOR = "automation"
 MAX_ATTEMPTS = 3  # tries per event before a technical failure is logged and the event passed over
+STAGE_CHANGED = "case-stage-changed"  # the message a person's stage move publishes to the case's processes
 MAX_WITHDRAWN = 200  # open tasks of one case withdrawn by one manual move, at most
 CASES_REMEMBERED = 10_000  # case -> definition pins kept (the rest are read from the case's first event again)
 
@@ -306,10 +307,16 @@ class ProcessManager(TrackedCatchUp):
             return False
         reason = f"the case was moved from {event.from_stage} to {event.to_stage} by {event.actor}"
         variables = {"withdrawn": True, "movedToStage": event.to_stage, "movedBy": event.actor}
+        # first the processes' own say: a message catch (a boundary on the user task, an event sub-process) for
+        # `case-stage-changed` keyed by the case id takes the move; what it interrupted is not withdrawn again
+        self._correlated = True
+        caught = self.engine.correlate_message(event.tenant, STAGE_CHANGED, str(event.aggregate_id), {
+            "fromStage": event.from_stage, "toStage": event.to_stage, "movedBy": event.actor})
         tasks = self.documents.find(Query("tasks", event.tenant, {"case_id": str(event.aggregate_id), "active": True},
                                           sort="created_at", descending=False, limit=MAX_WITHDRAWN))
-        return any([bool(withdraw(event.tenant, doc["id"], reason, variables))
-                    for doc in tasks if doc.get("process_instance_key")])
+        withdrawn = [bool(withdraw(event.tenant, doc["id"], reason, variables))
+                     for doc in tasks if doc.get("process_instance_key")]
+        return caught or any(withdrawn)
 
     def _automate(self, event: Event) -> bool:
         case_id = _case_of(event)

@@ -213,3 +213,39 @@ def test_a_manual_move_withdraws_the_open_user_task_and_the_process_goes_on(serv
             "cancelled", "the case was moved from open to done by alice")
         timeline = [e["summary"] for e in alice.get(f"/api/cases/{case_id}/timeline").json()]
         assert "cancelled task “Review the case”: the case was moved from open to done by alice" in timeline
+
+
+CATCH_MODEL = MOVE_MODEL.replace("move-check", "move-catch").replace(
+    '''<bpmn:sequenceFlow id="F2" sourceRef="Review" targetRef="Gate" />''',
+    '''<bpmn:sequenceFlow id="F2" sourceRef="Review" targetRef="Gate" />
+    <bpmn:boundaryEvent id="Moved" attachedToRef="Review"><bpmn:outgoing>M1</bpmn:outgoing>
+      <bpmn:messageEventDefinition messageRef="StageChanged" /></bpmn:boundaryEvent>
+    <bpmn:sequenceFlow id="M1" sourceRef="Moved" targetRef="Stopped" />
+    <bpmn:endEvent id="Stopped"><bpmn:incoming>M1</bpmn:incoming></bpmn:endEvent>''').replace(
+    "</bpmn:process>", '''</bpmn:process>
+  <bpmn:message id="StageChanged" name="case-stage-changed">
+    <bpmn:extensionElements><zeebe:subscription correlationKey="=caseId" /></bpmn:extensionElements>
+  </bpmn:message>''')
+
+
+def test_a_process_that_catches_the_move_decides_instead(server: LiveServer) -> None:
+    with server.client("root", ("admin",)) as admin, server.client() as alice:
+        deployed = admin.post("/api/processes", json={"files": [{"name": "catch.bpmn", "content": CATCH_MODEL}]})
+        assert deployed.status_code == 200, deployed.text
+        definition = {**DEFINITION, "key": "move-catch", "lifecycle_process": "move-catch",
+                      "stages": [{"key": "open", "transitions": ["done"]}, {"key": "done", "transitions": []}]}
+        assert admin.post("/api/definitions", json=definition).status_code in (200, 201)
+        case_id = alice.post("/api/cases", json={"definition_key": "move-catch", "title": "t", "data": {}}).json()["id"]
+        task = wait_for("the review task", lambda: (alice.get("/api/tasks", params={
+            "view": "all", "case_id": case_id}).json()["items"] or [None])[0])
+        assert alice.post(f"/api/cases/{case_id}/stage", json={"stage": "done"}).status_code == 200
+
+        def instance_state() -> str | None:
+            found = admin.get("/api/process-instances", params={"case_id": case_id}).json()["items"]
+            return found[0]["state"] if found and found[0]["state"] != "running" else None
+
+        assert wait_for("the boundary to end the process", instance_state) == "completed"
+        cancelled = alice.get(f"/api/tasks/{task['id']}").json()
+        # withdrawn by the process itself (its boundary ended it), not by the manual-move default
+        assert (cancelled["status"], cancelled["cancel_reason"]) == ("cancelled", "the process instance ended")
+        assert alice.get(f"/api/cases/{case_id}").json()["queue"] is None  # not past the task: the boundary took it
