@@ -24,6 +24,7 @@ from eventsourcing.persistence import StoredEvent
 import domain  # noqa: F401 - registers every event type
 from domain import case, command_log, definition, numbering, reference  # noqa: F401
 from domain.events import EVENT_TYPES, Event, Metadata
+from projections.texts import remember_uuid_text
 
 _BASE_FIELDS = {"event_id", "aggregate_id", "version", "occurred_at", "meta"}
 _PAYLOAD_FIELDS: dict[type[Event], tuple[str, ...]] = {}
@@ -82,6 +83,16 @@ def parse_uuid(text: str) -> UUID:
     return value
 
 
+def event_uuid(text: str) -> UUID:
+    """parse_uuid(text); a canonical text (what str() gives back: 36 characters, lower-case hex, dashes in place)
+    is remembered for the folds' `uuid_text`, which would otherwise format the id again for each read model."""
+    value = parse_uuid(text)
+    if (len(text) == 36 and text[8] == text[13] == text[18] == text[23] == "-" and text.islower()
+            and text.replace("-", "").isalnum()):
+        remember_uuid_text(value, text)
+    return value
+
+
 def aggregate_uuid(value: UUID | str) -> UUID:
     """An aggregate id as a UUID (a bounded cache: one case's many events share it)."""
     if isinstance(value, UUID):
@@ -133,7 +144,7 @@ def decoder_for(topic: str) -> Decoder:
         if stored_version != current:
             body = event_type.upcast(body, stored_version)
         if fast and body.keys() == keys:
-            body["event_id"] = parse_uuid(body["event_id"])
+            body["event_id"] = event_uuid(body["event_id"])
             body["aggregate_id"] = aggregate_uuid(aggregate_id)
             body["version"] = version
             body["occurred_at"] = _fromisoformat(body["occurred_at"])

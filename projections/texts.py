@@ -25,6 +25,14 @@ def uuid_text(value: UUID) -> str:
     return text
 
 
+def remember_uuid_text(value: UUID, text: str) -> None:
+    """Let `uuid_text(value)` answer `text` without formatting it: for a decoder that parsed value from text,
+    which must be exactly str(value) (the caller checks it is in canonical form)."""
+    if len(_uuids) >= _MEMO_SIZE:
+        _uuids.clear()
+    _uuids[id(value)] = (value, text)
+
+
 def iso_text(value: datetime) -> str:
     """value.isoformat(), remembered for the next fold of the same event (the read models fold it in turn)."""
     global _last_time
