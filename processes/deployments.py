@@ -14,7 +14,7 @@ import json
 import logging
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any, Literal
@@ -98,6 +98,26 @@ class _PreparedModels:
 
 
 PREPARED = _PreparedModels()
+
+
+class TenantModels(Mapping[str, "ProcessModel"]):
+    """The newest model of each process id as one tenant sees it (its own, else the shared one), live: what a call
+    activity of that tenant's deployment resolves its called process in, when the call starts."""
+
+    def __init__(self, own: Mapping[tuple[str, str], ProcessModel], shared: Mapping[str, ProcessModel],
+                 tenant: str) -> None:
+        self._own, self._shared, self._tenant = own, shared, tenant
+
+    def __getitem__(self, process_id: str) -> ProcessModel:
+        found = self._own.get((self._tenant, process_id))
+        return found if found is not None else self._shared[process_id]
+
+    def __iter__(self) -> Iterator[str]:
+        mine = [pid for tenant, pid in list(self._own) if tenant == self._tenant]
+        return iter([*mine, *(pid for pid in list(self._shared) if pid not in mine)])
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
 
 
 class DeployedForms:

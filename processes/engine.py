@@ -62,6 +62,7 @@ from processes.cache import InstanceCache
 from processes.call_activity import link_calls
 from processes.catch_events import definition_for, prepare_subscriptions, subscriptions_of, waits_on_timer
 from processes.checkpoint import Checkpoint, SavedInstance, take_checkpoint, write_checkpoint
+from processes.deployments import TenantModels
 from processes.dmn import DecisionRegistry
 from processes.effects import SendCommand, run_effects
 from processes.incidents import element_failed, open_incidents, stuck, unresolved_message
@@ -223,7 +224,8 @@ class EmbeddedEngine:
         types = self._task_types if self._task_types is not None else known_task_types()
         if model is None or model.content_hash != content_hash(xml) or not model.deployed.task_types <= types:
             model = prepare_model(xml, types, filename)  # checked here: against the job types this engine runs
-        link_calls(model, self._models)
+        # a tenant's deployment calls the tenant's own processes first (processes/deployments.py TenantModels)
+        link_calls(model, self._models if tenant is None else TenantModels(self._tenant_models, self._models, tenant))
         with self._lock:
             self._by_hash[model.content_hash] = model
             self._make_latest(model, tenant)

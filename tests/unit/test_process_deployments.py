@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from uuid import UUID
 
@@ -14,12 +15,13 @@ from commands.bus import Actor, CommandBus
 from commands.process_deployment import deployed_process_ids
 from commands.unit_of_work import UnitOfWork
 from domain.errors import ValidationFailed
+from domain.process import ProcessCompleted, process_instance_id
 from domain.process_deployment import SHIPPED, ProcessDeployments, deployments_id, xml_hash
 from processes.deployments import FORMS, DeploymentFollower, Resource, deploy_files
 from processes.engine import EmbeddedEngine, ProcessNotDeployed
 from processes.platform import Processes
 from tests.unit.conftest import TENANT, make_ctx
-from tests.unit.engine_models import one_task
+from tests.unit.engine_models import flow, one_task, process
 
 ADMIN = Actor("root", TENANT, ("admin",))
 SHIPPER = Actor("casestream", SHIPPED, ("process",))
@@ -181,3 +183,29 @@ def test_a_bad_shipped_file_is_reported_and_the_others_run(
         assert [o.status for o in again.shipped] == ["refused", "unchanged"]
     finally:
         processes.stop()
+
+
+def test_a_tenant_s_call_activity_calls_the_tenant_s_own_process(store: RecorderEventStore, bus: CommandBus) -> None:
+    parent = process("parent", (
+        '<bpmn:startEvent id="Begin"><bpmn:outgoing>f1</bpmn:outgoing></bpmn:startEvent>' + flow("f1", "Begin", "Call")
+        + '<bpmn:callActivity id="Call"><bpmn:extensionElements><zeebe:calledElement processId="child"/>'
+        '</bpmn:extensionElements><bpmn:incoming>f1</bpmn:incoming><bpmn:outgoing>f2</bpmn:outgoing>'
+        '</bpmn:callActivity>' + flow("f2", "Call", "Finish")
+        + '<bpmn:endEvent id="Finish"><bpmn:incoming>f2</bpmn:incoming></bpmn:endEvent>'))
+    types = frozenset({"test.record"})
+    outcomes = deploy_files(bus, ADMIN, [Resource("child.bpmn", one_task("child", "test.record")),
+                                         Resource("parent.bpmn", parent)], task_types=types)
+    assert [o.status for o in outcomes] == ["deployed", "deployed"]
+    engine = EmbeddedEngine(bus, store, task_types=types)
+    DeploymentFollower(store, engine).learn()
+    engine.start_background()
+    try:
+        key = engine.start("parent", tenant=TENANT)
+        iid = process_instance_id(TENANT, key)
+        deadline = time.monotonic() + 20
+        while not any(isinstance(e, ProcessCompleted) for e in store.events_of(iid)):
+            assert time.monotonic() < deadline, [type(e).__name__ for e in store.events_of(iid)]
+            time.sleep(0.02)
+    finally:
+        engine.stop()
+    assert engine.deployed("child", "globex") is None  # the child is acme's alone
