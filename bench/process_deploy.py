@@ -20,7 +20,8 @@ from common import banner, percentile, table, temp_dir
 
 from adapters.event_store import sqlite_event_store
 from commands.bus import Actor, CommandBus
-from processes.deployments import DeploymentFollower, Resource, deploy_files
+from processes.deployment_follower import DeploymentFollower
+from processes.deployments import Resource, deploy_files
 from processes.engine import EmbeddedEngine
 from processes.jobs import CommandSender, Job, known_task_types, task_type
 from processes.model import prepare_model

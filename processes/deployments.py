@@ -1,11 +1,9 @@
-"""Deploying BPMN files and forms as events, and teaching an engine every deployment in the log.
+"""Deploying BPMN files and forms as events: each file checked on its own, then one command per process.
 
 `deploy_files` is what the deploy endpoint (and through it `casestream process deploy`) runs: each file is checked
 on its own with the engine's parser (processes/model.py), so one bad file never affects the others; each process that
-passes becomes one `DeployProcess` command, with the forms of the same request that it names. `DeploymentFollower`
-reads `ProcessDeployed` events in log order and deploys each into an engine (every version stays, keyed by its
-content hash, so a running instance keeps the version it started on); the process manager asks it to catch up to
-the position it is about to handle, so a case opened after a deploy starts the new version (processes/platform.py).
+passes becomes one `DeployProcess` command, with the forms of the same request that it names. How engines learn
+what was stored: processes/deployment_follower.py.
 """
 
 from __future__ import annotations
@@ -14,20 +12,18 @@ import json
 import logging
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any, Literal
 
 from commands.bus import Actor, CommandBus
-from commands.ports import EventStore
 from commands.process_deployment import MAX_XML, DeployProcess
 from domain.errors import DomainError, Forbidden, InvalidStateChange
-from domain.process_deployment import SHIPPED, ProcessDeployed, ProcessDeployments, deployments_id, xml_hash
+from domain.process_deployment import SHIPPED, ProcessDeployments, deployments_id, xml_hash
 from processes.bpmn import BpmnRejected, Problem
 
-if TYPE_CHECKING:  # the engine and model import SpiffWorkflow: loaded on first use, not at import
-    from processes.engine import EmbeddedEngine
+if TYPE_CHECKING:  # the model imports SpiffWorkflow: loaded on first use, not at import
     from processes.model import ProcessModel
 
 log = logging.getLogger(__name__)
@@ -98,53 +94,6 @@ class _PreparedModels:
 
 
 PREPARED = _PreparedModels()
-
-
-class TenantModels(Mapping[str, "ProcessModel"]):
-    """The newest model of each process id as one tenant sees it (its own, else the shared one), live: what a call
-    activity of that tenant's deployment resolves its called process in, when the call starts."""
-
-    def __init__(self, own: Mapping[tuple[str, str], ProcessModel], shared: Mapping[str, ProcessModel],
-                 tenant: str) -> None:
-        self._own, self._shared, self._tenant = own, shared, tenant
-
-    def __getitem__(self, process_id: str) -> ProcessModel:
-        found = self._own.get((self._tenant, process_id))
-        return found if found is not None else self._shared[process_id]
-
-    def __iter__(self) -> Iterator[str]:
-        mine = [pid for tenant, pid in list(self._own) if tenant == self._tenant]
-        return iter([*mine, *(pid for pid in list(self._shared) if pid not in mine)])
-
-    def __len__(self) -> int:
-        return sum(1 for _ in self)
-
-
-class DeployedForms:
-    """The forms deployed with each process version, by tenant and content hash (the newest deployment of the same
-    XML wins), for the user tasks of its instances to find by form id (`zeebe:formDefinition` formId or formKey)."""
-
-    def __init__(self) -> None:
-        self._forms: dict[tuple[str, str], dict[str, Any]] = {}
-        self._lock = threading.Lock()
-
-    def put(self, tenant: str, content_hash: str, forms: dict[str, Any]) -> None:
-        with self._lock:
-            self._forms[(tenant, content_hash)] = dict(forms)
-
-    def form(self, tenant: str, content_hash: str, form_id: str) -> dict[str, Any] | None:
-        """The form a user task of an instance names: deployed with the instance's version (the tenant's own, else
-        the shipped one); None when none was."""
-        key = form_id.removeprefix(FORM_KEY_PREFIX)
-        with self._lock:
-            for scope in (tenant, SHIPPED):
-                found = self._forms.get((scope, content_hash), {}).get(key)
-                if isinstance(found, dict):
-                    return dict(found)
-        return None
-
-
-FORMS = DeployedForms()  # filled by every DeploymentFollower of this process
 
 
 def is_form(filename: str) -> bool:
@@ -273,63 +222,3 @@ def deploy_shipped(bus: CommandBus, paths: Sequence[Path]) -> list[FileOutcome]:
         if outcome.status == "refused":
             log.error("shipped process not deployed: %s", outcome.message())
     return outcomes
-
-
-@dataclass(frozen=True)
-class Learned:
-    """A deployment the engine took (or refused: `error` says why)."""
-
-    tenant: str
-    process_id: str
-    version: int
-    content_hash: str
-    error: str | None = None
-
-
-class DeploymentFollower:
-    """Deploys every `ProcessDeployed` of the log into an engine, in log order, up to the position asked for."""
-
-    def __init__(self, store: EventStore, engine: EmbeddedEngine, *, batch: int = 10_000) -> None:
-        self.store = store
-        self.engine = engine
-        self.batch = batch
-        self.position = 0
-        self.learned: list[Learned] = []
-        self.on_shipped: Callable[[str], None] | None = None  # told each shipped process id
-        self._lock = threading.Lock()
-        self._types = frozenset({ProcessDeployed.type_name()})
-
-    def learn(self, up_to: int | None = None) -> int:
-        """Take every deployment at or before `up_to` (the log's head when None); the position reached."""
-        with self._lock:
-            limit = self.store.max_position() if up_to is None else up_to
-            while self.position < limit:
-                items, last = self.store.read_batch(self.position, self.batch, self._types)
-                for item in items:
-                    if item.position > limit:
-                        break
-                    event = item.event
-                    assert isinstance(event, ProcessDeployed)
-                    self._take(event)
-                if last <= self.position:  # the log ends before the limit
-                    break
-                self.position = min(last, limit)
-            return self.position
-
-    def _take(self, event: ProcessDeployed) -> None:
-        tenant = event.tenant
-        data = event.xml.encode("utf-8")
-        try:
-            self.engine.deploy(data, event.filename, tenant=None if tenant == SHIPPED else tenant,
-                               model=PREPARED.take(event.content_hash))
-        except BpmnRejected as exc:  # stored, but this engine cannot run it (e.g. a job type no longer registered)
-            log.error("deployment of %s version %d (tenant %s) not taken: %s", event.process_id,
-                      event.process_version, tenant, exc)
-            self.learned.append(Learned(tenant, event.process_id, event.process_version, event.content_hash,
-                                        str(exc)))
-            return
-        if event.forms:
-            FORMS.put(tenant, event.content_hash, event.forms)
-        self.learned.append(Learned(tenant, event.process_id, event.process_version, event.content_hash))
-        if tenant == SHIPPED and self.on_shipped is not None:
-            self.on_shipped(event.process_id)

@@ -62,7 +62,7 @@ from processes.cache import InstanceCache
 from processes.call_activity import link_calls
 from processes.catch_events import definition_for, prepare_subscriptions, subscriptions_of, waits_on_timer
 from processes.checkpoint import Checkpoint, SavedInstance, take_checkpoint, write_checkpoint
-from processes.deployments import TenantModels
+from processes.deployment_follower import TenantModels
 from processes.dmn import DecisionRegistry
 from processes.effects import SendCommand, run_effects
 from processes.incidents import element_failed, open_incidents, stuck, unresolved_message

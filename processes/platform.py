@@ -26,7 +26,8 @@ from commands.bus import CommandBus
 from commands.ports import EventStore
 from domain.definition import DEPLOYED_PROCESSES
 from domain.process_deployment import SHIPPED
-from processes.deployments import DeploymentFollower, FileOutcome, deploy_shipped
+from processes.deployment_follower import DeploymentFollower
+from processes.deployments import FileOutcome, deploy_shipped
 from processes.manager import ProcessManager
 from processes.saga_workers import register_task_lookup
 from projections.ports import DocumentStore

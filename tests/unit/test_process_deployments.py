@@ -17,7 +17,8 @@ from commands.unit_of_work import UnitOfWork
 from domain.errors import ValidationFailed
 from domain.process import ProcessCompleted, process_instance_id
 from domain.process_deployment import SHIPPED, ProcessDeployments, deployments_id, xml_hash
-from processes.deployments import FORMS, DeploymentFollower, Resource, deploy_files
+from processes.deployment_follower import FORMS, DeploymentFollower
+from processes.deployments import Resource, deploy_files
 from processes.engine import EmbeddedEngine, ProcessNotDeployed
 from processes.platform import Processes
 from tests.unit.conftest import TENANT, make_ctx

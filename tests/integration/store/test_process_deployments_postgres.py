@@ -6,7 +6,8 @@ from __future__ import annotations
 from commands.bus import Actor, CommandBus
 from domain.process_deployment import SHIPPED, xml_hash
 from infra.server import Server
-from processes.deployments import DeploymentFollower, Resource, deploy_files
+from processes.deployment_follower import DeploymentFollower
+from processes.deployments import Resource, deploy_files
 from processes.engine import EmbeddedEngine
 from tests.postgres_store import postgres_store, scratch_database
 from tests.unit.engine_models import one_task
