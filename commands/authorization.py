@@ -19,8 +19,8 @@ from commands import mail_messages as mm
 from commands import messages as m
 from commands.handlers import Handler, Outcome
 from commands.policy import Decision, Policy
-from commands.process_operations import OPERATOR_COMMANDS
 from commands.process_deployment import DeployProcess
+from commands.process_operations import OPERATOR_COMMANDS
 from commands.unit_of_work import UnitOfWork
 from domain.case import Case
 from domain.definition import CaseDefinition, definition_id
@@ -152,8 +152,8 @@ RESOURCES: dict[type[m.Command], Callable[[m.Command, UnitOfWork], Resource]] = 
     m.SaveRecord: _record_type_command,
     m.RemoveRecord: _record_type_command,
     m.RecordProcessStep: _fixed("process"),
-    **{t: _fixed("process_instance") for t in OPERATOR_COMMANDS},
     DeployProcess: _fixed("process_definition"),
+    **{t: _fixed("process_instance") for t in OPERATOR_COMMANDS},
     mm.ReceiveEmail: _mailbox_command,
     mm.SetEmailAside: _fixed("mailbox"),
     mm.RecordEmailSent: _fixed("mailbox"),
