@@ -10,6 +10,7 @@ problem+json when every file was refused, naming each file, element, line and wh
 import base64
 import binascii
 import re
+import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request
@@ -23,6 +24,7 @@ from api.problems import MEDIA_TYPE, ApiProblem, problem_body
 from api.schemas.problem import problem_responses, query_responses
 from api.schemas.processes import DeployReply, ProcessList
 from casestream.bootstrap import Platform
+from commands.audit import Denial
 from commands.bus import Actor
 from commands.ports import AggregateReads
 from domain.errors import Forbidden
@@ -121,7 +123,14 @@ async def _multipart_files(request: Request) -> list[Resource]:
 )
 async def deploy(request: Request, actor: ActorDep, platform: PlatformDep) -> Response:
     """Deploy BPMN processes (and the form-js forms their user tasks name): each file checked on its own."""
-    await run_in_threadpool(require, platform, actor, "DeployProcess", {"kind": "process_definition"})
+    try:
+        await run_in_threadpool(require, platform, actor, "DeployProcess", {"kind": "process_definition"})
+    except Forbidden as denial:  # refused before any command: the audit log is told as the bus would tell it
+        if platform.audit is not None:
+            correlation = request.headers.get("x-correlation-id") or str(uuid.uuid4())
+            platform.audit.denied(Denial(actor, "DeployProcess", (), tuple(denial.reasons), denial.detail,
+                                         str(uuid.uuid4()), correlation))
+        raise
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "multipart/form-data":
         files = await _multipart_files(request)

@@ -207,6 +207,10 @@ def test_only_admins_deploy_and_read_processes(server: LiveServer) -> None:
         assert bob.get("/api/processes/claim-case/versions/1").status_code == 403
     with server.client("root", ("admin",)) as admin:
         assert PROCESS not in {p["id"] for p in admin.get("/api/processes").json()["items"]}
+        audited = wait_for("the refusal in the audit log", lambda: admin.get(
+            "/api/audit", params={"action": "DeployProcess", "wait_for": server.platform.store.max_position()}
+        ).json()["items"])
+        assert audited[0]["actor"] == "bob" and "only admins deploy processes" in audited[0]["reasons"]
         assert admin.post("/api/processes", content=b"x", headers={"content-type": "text/plain"}).status_code == 415
         assert admin.post("/api/processes", json={"files": []}).status_code == 422
 
