@@ -1,5 +1,10 @@
 """Read models in MongoDB (FerretDB v1 in tests): one collection per read model, each document with its position.
 
+A document is stored packed: the whole of it as zlib-compressed JSON in one binary field (`packed`), beside a
+`doc` holding only its top-level scalars (what filters, sorts and text search read). FerretDB's cost per write
+grows with the nested fields it parses and stores (a case with 30 comments: ~230 replaces/s nested, ~970/s
+packed, bench/README.md), and a case document grows by every comment.
+
 There are no multi-document transactions (FerretDB refuses them), so a batch is not atomic. It is still
 safe: every stored document carries the position of the last event folded into it and a write only lands
 where the stored position is lower, and the tracking position is written after the documents. A crash
@@ -11,10 +16,13 @@ from __future__ import annotations
 
 import functools
 import re
+import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
+import orjson
+from bson import Binary
 from pymongo import ASCENDING, DESCENDING, MongoClient, ReplaceOne
 from pymongo.collection import Collection
 from pymongo.database import Database
@@ -30,6 +38,7 @@ _NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 _DUPLICATE_KEY = 11000
 _TRACKING = "tracking"
 _CHUNK = 500
+_FIELDS = {"doc": 1, "position": 1, "escaped": 1, "packed": 1}  # what a read fetches (`doc`: records before packing)
 # a list inside a list is stored as {_LIST: [...]}: FerretDB v1 refuses nested arrays, and no escaped key
 # can equal this one (escaping turns every "%" into "%25")
 _LIST = "%list"
@@ -148,7 +157,8 @@ class MongoDocumentStore:
             coll.create_index([("tenant", ASCENDING), (order, ASCENDING)])
             coll.create_index([("position", ASCENDING)])
             for f in projection.indexes:
-                coll.create_index([("tenant", ASCENDING), (_copy(f), ASCENDING), (order, ASCENDING)])
+                if f != projection.order:  # (tenant, order) above is that index already
+                    coll.create_index([("tenant", ASCENDING), (_copy(f), ASCENDING), (order, ASCENDING)])
 
     def _coll(self, collection: str) -> Collection[Record]:
         if collection not in self.projections:
@@ -162,13 +172,19 @@ class MongoDocumentStore:
         return _copy(name) if name in self._copies[collection] else f"doc.{_check(name)}"
 
     def record_of(self, w: Write) -> Record:
-        """The stored record of a write: escaped doc, `f_` copies, position; a tombstone for a deletion."""
+        """The stored record of a write: packed doc, its scalars, `f_` copies, position; a tombstone for a deletion."""
         if w.doc is None:
             # a tombstone: tenant null, so no tenant's query ever sees it, but its position still refuses replays
             return {"_id": w.key, "tenant": None, "position": w.position, "doc": None, "escaped": False}
-        doc, escaped = (w.doc, False) if _plain(w.doc) else _encode(w.doc)
-        record: Record = {"_id": w.key, "tenant": w.doc.get("tenant"), "position": w.position, "doc": doc,
-                          "escaped": escaped}
+        # only top-level scalars stay readable by the server: filters and sorts on fields without an `f_` copy, and
+        # text search over `search`, read them as `doc.<field>`; lists and sub-documents live in `packed` only
+        scalars = {k: v for k, v in w.doc.items() if type(v) in _SCALARS}
+        escaped = any(_needs_escape(k) for k in scalars)
+        record: Record = {
+            "_id": w.key, "tenant": w.doc.get("tenant"), "position": w.position,
+            "doc": _encode(scalars)[0] if escaped else scalars, "escaped": escaped,
+            "packed": Binary(zlib.compress(orjson.dumps(w.doc), 1)),
+        }
         for name in self._copies[w.collection]:
             value = w.doc.get(name)
             record[_copy(name)] = value if _plain(value) else _encode(value)[0]
@@ -176,18 +192,22 @@ class MongoDocumentStore:
 
     @staticmethod
     def _stored(record: Record) -> tuple[Doc | None, int]:
+        packed = record.get("packed")
+        if packed is not None:
+            return orjson.loads(zlib.decompress(packed)), int(record["position"])
+        # written before documents were packed: the whole document is in `doc`
         doc = record.get("doc")
         if doc is not None and record.get("escaped"):
             doc = _decode(doc)
         return doc, int(record["position"])
 
     def get(self, collection: str, key: str) -> tuple[Doc | None, int] | None:
-        record = self._coll(collection).find_one({"_id": key}, {"doc": 1, "position": 1, "escaped": 1})
+        record = self._coll(collection).find_one({"_id": key}, _FIELDS)
         return None if record is None else self._stored(record)
 
     def get_many(self, collection: str, keys: Sequence[str]) -> dict[str, tuple[Doc | None, int]]:
         coll = self._coll(collection)
-        fields = {"doc": 1, "position": 1, "escaped": 1}
+        fields = _FIELDS
         found: dict[str, tuple[Doc | None, int]] = {}
         if self.ferretdb:
             # one lookup by _id each (`$in` scans the collection there), spread over the write pool's connections
@@ -209,7 +229,7 @@ class MongoDocumentStore:
 
     def scan(self, collection: str) -> dict[str, tuple[Doc | None, int]]:
         """Every document of a collection with its position (None: deleted), read in one pass (audits, checks)."""
-        fields = {"doc": 1, "position": 1, "escaped": 1}
+        fields = _FIELDS
         return {str(record["_id"]): self._stored(record) for record in self._coll(collection).find({}, fields)}
 
     def write(self, writes: Sequence[Write], tracking: tuple[str, int] | None = None) -> None:
@@ -236,6 +256,19 @@ class MongoDocumentStore:
     def insert_new(self, groups: Mapping[str, Sequence[Write]]) -> dict[str, list[Write]]:
         """Insert documents believed new (unordered insert_many per collection, in parallel); return, by
         collection and in batch order, the writes whose key existed: nothing was written for those."""
+        return self.insert_and_replace(groups, {})
+
+    def replace_older(self, groups: Mapping[str, Sequence[Write]]) -> None:
+        """Replace documents that exist, each only where the stored position is older (a stale or repeated write
+        changes nothing). No upserts: FerretDB v1 stops an unordered batch of upserts at its first duplicate key
+        and reports it at the wrong index. Chunks of `statements_per_update` run on parallel connections."""
+        self.insert_and_replace({}, groups)
+
+    def insert_and_replace(
+        self, new: Mapping[str, Sequence[Write]], existing: Mapping[str, Sequence[Write]],
+    ) -> dict[str, list[Write]]:
+        """insert_new(new) and replace_older(existing) at once, on the same parallel connections (different
+        documents: neither waits for the other); returns what insert_new returns."""
 
         def insert(collection: str, group: Sequence[Write]) -> tuple[str, list[Write]]:
             try:
@@ -247,27 +280,21 @@ class MongoDocumentStore:
                 return collection, [group[i] for i in sorted(int(e["index"]) for e in failed)]
             return collection, []
 
-        jobs = [functools.partial(insert, c, g) for c, g in groups.items() if g]
-        return {c: existed for c, existed in self.parallel(jobs) if existed}
-
-    def replace_older(self, groups: Mapping[str, Sequence[Write]]) -> None:
-        """Replace documents that exist, each only where the stored position is older (a stale or repeated write
-        changes nothing). No upserts: FerretDB v1 stops an unordered batch of upserts at its first duplicate key
-        and reports it at the wrong index. Chunks of `statements_per_update` run on parallel connections."""
-        step = self.statements_per_update
-        jobs: list[Callable[[], None]] = []
-
-        def replace(coll: Collection[Record], requests: list[ReplaceOne[Record]]) -> None:
+        def replace(coll: Collection[Record], requests: list[ReplaceOne[Record]]) -> tuple[str, list[Write]]:
             coll.bulk_write(requests)
+            return "", []
 
-        for collection, group in groups.items():
+        jobs: list[Callable[[], tuple[str, list[Write]]]] = [
+            functools.partial(insert, c, g) for c, g in new.items() if g]
+        step = self.statements_per_update
+        for collection, group in existing.items():
             coll = self.db[collection]
             records = [self.record_of(w) for w in group]
             for start in range(0, len(records), step):
                 requests = [ReplaceOne({"_id": r["_id"], "position": {"$lt": r["position"]}}, r)
                             for r in records[start:start + step]]
                 jobs.append(functools.partial(replace, coll, requests))
-        self.parallel(jobs)
+        return {c: existed for c, existed in self.parallel(jobs) if existed}
 
     def parallel(self, jobs: Sequence[Callable[[], _T]]) -> list[_T]:
         """Run the jobs on the write pool (one connection each); wait for all, then raise the first failure."""
@@ -336,7 +363,7 @@ class MongoDocumentStore:
         direction = DESCENDING if query.descending else ASCENDING
         cursor = (
             coll.find(clauses[0] if len(clauses) == 1 else {"$and": clauses},
-                      {"doc": 1, "position": 1, "escaped": 1})
+                      _FIELDS)
             .sort([(order, direction), ("_id", direction)])
             .limit(query.limit)
         )

@@ -65,6 +65,8 @@ class Run:
     errors: int = 0
     elapsed: float = 0.0
     floor: int = 0  # the log's head before the run: samples at or below it are the set-up's
+    cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds per process during the timed phase
+    cpu_wall: float = 0.0  # seconds of that phase (sending and draining)
 
 
 def _bus_and_cases(store: object) -> tuple[object, list[uuid.UUID]]:
@@ -300,8 +302,14 @@ def distributed_phase(pg: dict[str, str], rate: float, seconds: float, tmp: Path
         head = store.max_position()
         _wait(lambda: progress.snapshot(0).includes(head), 180, "workers to fold the set-up", tmp / "worker-0.log")
         run = Run("distributed (relay -> Kafka -> 2 workers -> MongoDB)", floor=head)
+        watched = {"relay": procs[0].pid, "worker 0": procs[1].pid, "worker 1": procs[2].pid,
+                   "FerretDB": ferret.pid(), "PostgreSQL (all of it)": registry.get("postgres").pid(),
+                   "Kafka": kafka.pid(), "this bench (CommandBus, poller)": os.getpid()}
+        before, started = cpu_seconds(watched), time.monotonic()
         drive(run, bus, cases, rate, seconds,
               staged_watcher(lambda: positions.load_heads("kafka"), client[database]["tracking"]))
+        after = cpu_seconds(watched)
+        run.cpu, run.cpu_wall = {name: after[name] - before[name] for name in watched}, time.monotonic() - started
         return run
     finally:
         stop_children(procs)
@@ -313,6 +321,20 @@ def distributed_phase(pg: dict[str, str], rate: float, seconds: float, tmp: Path
         client.close()
         store.close()
         asyncio.run(_delete_topics(bootstrap, prefix))
+
+
+def cpu_seconds(pids: dict[str, int | None]) -> dict[str, float]:
+    """CPU seconds so far of each named process and everything below it (nan if unknown)."""
+    return {name: common.process_tree_cpu_seconds(pid) if pid else float("nan") for name, pid in pids.items()}
+
+
+def cpu_table(run: Run) -> None:
+    """Print where the CPU went while the commands were sent and folded (2 cores: 2 CPU-s per second)."""
+    wall = max(run.cpu_wall, 1e-9)
+    rows: list[list[object]] = [[name, f"{s:.1f}", f"{s / wall:.2f}", f"{s * 1000 / max(len(run.accepted), 1):.2f}"]
+                                for name, s in sorted(run.cpu.items(), key=lambda kv: -kv[1])]
+    print(f"\nCPU during the distributed run ({wall:.0f} s of sending and draining)")
+    table(["process", "CPU s", "cores", "CPU ms per command"], rows)
 
 
 def _wait(check: Callable[[], bool], timeout: float, what: str, log: Path) -> None:
@@ -378,6 +400,7 @@ def main() -> None:
     table(["pipeline", "commands", "sent/s", "send late p99 ms", "lag p50 ms", "lag p99 ms", "lag max ms",
            "errors", "never seen"], [row(r) for r in runs])
     stage_table(distributed)
+    cpu_table(distributed)
     print(common.machine_line())
     p99 = percentile(lags(distributed), 99)
     print(f"target: distributed p99 < {TARGET_P99_MS:.0f} ms at 200 commands/s for 60 s -> "

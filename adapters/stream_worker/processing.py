@@ -202,16 +202,17 @@ class BatchProcessor:
             return [], [], []
         items = [item for _d, item in ready]
         inserted: list[Write] = []
+        replaced: list[Write] = []
         generation = self.cache.generation
         try:
-            writes = self._fast(items, inserted)
+            writes = self._fast(items, inserted, replaced)
         except Exception:
             log.warning("a batch of %d events failed to fold; folding one by one to find the poison", len(ready))
         else:
             with self._timed("update"):
                 replace_existing(self.documents, writes)
-            self.cache.remember([*inserted, *writes], generation)
-            return [*inserted, *writes], list(ready), []
+            self.cache.remember([*inserted, *replaced, *writes], generation)
+            return [*inserted, *replaced, *writes], list(ready), []
         self.cache.clear()
         writes, applied, poisoned = self._fold_each(ready)
         if inserted:
@@ -228,16 +229,18 @@ class BatchProcessor:
         """Fold and store already decoded events (a rebuild from the event store); a failing fold raises.
         Returns the documents written."""
         inserted: list[Write] = []
+        replaced: list[Write] = []
         generation = self.cache.generation
-        writes = self._fast(items, inserted)
+        writes = self._fast(items, inserted, replaced)
         with self._timed("update"):
             replace_existing(self.documents, writes)
-        self.cache.remember([*inserted, *writes], generation)
-        return len(inserted) + len(writes)
+        self.cache.remember([*inserted, *replaced, *writes], generation)
+        return len(inserted) + len(replaced) + len(writes)
 
-    def _fast(self, items: Sequence[Positioned], inserted: list[Write]) -> list[Write]:
-        """The batch's writes of existing documents (to be stored by the caller); new ones are inserted here and
-        appended to `inserted`."""
+    def _fast(self, items: Sequence[Positioned], inserted: list[Write], replaced: list[Write]) -> list[Write]:
+        """Fold and store the batch but for the documents assumed new that existed after all: those are folded
+        again on what is stored and returned, for the caller to store. New documents are inserted and those known
+        (cached) replaced at the same time, on parallel connections (appended to `inserted` and `replaced`)."""
         assumed: set[tuple[str, str]] = set()
 
         def optimistic(collection: str, keys: Sequence[str]) -> Mapping[str, Stored]:
@@ -254,9 +257,11 @@ class BatchProcessor:
             writes = fold_batch(self.projections, items, optimistic)
         new = [w for w in writes if (w.collection, w.key) in assumed]
         known = [w for w in writes if (w.collection, w.key) not in assumed]
-        with self._timed("insert"):
-            existed = insert_new(self.documents, new)
+        with self._timed("insert+update"):
+            existed = insert_and_replace(self.documents, new, known)
         inserted.extend(w for w in new if (w.collection, w.key) not in existed)
+        replaced.extend(known)
+        known = []
         if existed:
             # folded on a document assumed missing: fold those documents' events again on what is stored
             def stored(collection: str, keys: Sequence[str]) -> Mapping[str, Stored]:
@@ -413,6 +418,13 @@ def insert_new(documents: MongoDocumentStore, writes: Sequence[Write]) -> set[tu
     """Insert documents believed new (one insert_many per collection); return the (collection, key) of those that
     existed (nothing is written for them: they were folded on a wrong assumption)."""
     existed = documents.insert_new(documents.by_collection(writes))
+    return {(collection, w.key) for collection, group in existed.items() for w in group}
+
+
+def insert_and_replace(documents: MongoDocumentStore, new: Sequence[Write],
+                       known: Sequence[Write]) -> set[tuple[str, str]]:
+    """insert_new(new) and replace_existing(known) at once (different documents); returns what insert_new does."""
+    existed = documents.insert_and_replace(documents.by_collection(new), documents.by_collection(known))
     return {(collection, w.key) for collection, group in existed.items() for w in group}
 
 
