@@ -250,13 +250,19 @@ def _fold_into(
     dropped: dict[str, set[str]] = {c: set() for c in memory}
     routes = _routes(projections, memory)
     types = frozenset(routes)
+    # per type name: its decoder and its routes, found with one lookup per row
+    plans = {topic: (decoder_for(topic), targets) for topic, targets in routes.items()}
     position = 0
     while position < stop:
         rows, last = log.read_rows(position, min(window, stop - position), types)
         if last == position:
             break
-        events = [(row[0], decoder_for(row[3])(row[4], row[1], row[2]), routes[row[3]]) for row in rows]
-        if any(dropped.values()):
+        events: Iterable[tuple[int, Any, tuple[Route, ...]]] = (
+            (at, plan[0](state, aggregate_id, version), plan[1])
+            for at, aggregate_id, version, topic, state in rows for plan in (plans[topic],)
+        )
+        if any(dropped.values()):  # decoded first: the documents they touch that a flush dropped are loaded back
+            events = list(events)
             _load_dropped(documents, events, memory, dropped)
         for at, event, targets in events:
             for key_of, fold, docs, _collection in targets:
