@@ -72,6 +72,11 @@ class BatchReads:
         self._wanted_latest.add(aggregate_id)
         raise ReadNeeded(aggregate_id)
 
+    def known(self, histories: dict[UUID, Sequence[Event]]) -> None:
+        """Histories read ahead of the handlers asking for them."""
+        for aggregate_id, events in histories.items():
+            self._histories.setdefault(aggregate_id, list(events))
+
     def read_wanted(self) -> None:
         """Read what the last round asked for: the histories in one query, newest events one by one (few)."""
         if self._wanted:
@@ -144,9 +149,14 @@ class Batch:
         self.one_by_one = list(self.decided)
 
     def _new_commands(self) -> list[int]:
-        """The indexes to decide, less the repeats of command_ids already stored (answered from the log)."""
+        """The indexes to decide, less the repeats of command_ids already stored (answered from the log). The
+        commands' targets (a case command's case) are read in the same query: the first thing their handlers load,
+        so that first read round is saved."""
         client_ids = [p.entry_id for p in self.prepared if p.command.command_id]
-        stored = self.store.events_of_many(client_ids) if client_ids else {}
+        targets = {value for p in self.prepared for name in p.command.target_fields
+                   if isinstance(value := getattr(p.command, name, None), UUID)}
+        stored = self.store.events_of_many([*client_ids, *targets]) if client_ids or targets else {}
+        self.reads.known({target: stored.get(target, []) for target in targets})
         pending: list[int] = []
         for index, prepared in enumerate(self.prepared):
             entry = stored_entry(prepared.entry_id, stored.get(prepared.entry_id, []), prepared.ctx.tenant)

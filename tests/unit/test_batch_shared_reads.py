@@ -54,9 +54,9 @@ def test_commands_on_cases_of_one_definition_read_it_together_in_a_few_rounds(
     batch.decide()
     batch.store_accepted()
     assert batch.one_by_one == []  # all decided in the batch: none left to the one-by-one path
-    # the command-log entries, the cases in one query, the definition, then the tasks (one by one: newest events):
+    # the command-log entries with the cases, the definition, then the tasks (one by one: newest events):
     # a command waiting after reading the definition did not hold back the next one
-    assert reads.history_queries <= 3
+    assert reads.history_queries <= 2
     results = batch.results()
     assert all(isinstance(result, Result) for result in results)
     assert all(store.events_of(command.task_id) for command in commands if command.task_id is not None)
