@@ -178,10 +178,11 @@ class EmbeddedRunner(CatchUpThread):
     def rebuild(self, progress: Callable[[int], None] | None = None, processes: int = 1) -> int:
         """Drop the read models and fold the whole log again (indexes built once at the end); return events read.
 
-        On a store and log that support it (SQLite), the documents are folded in memory and written once
-        (`adapters.bulk_rebuild`); with processes=2 a helper process folds every other read model into a file of
-        its own, whose tables are then copied in (on the shared 2-core bench machine it did not save wall time, so
-        it is not the default); subscribers are not called for a rebuild's events then."""
+        On a store and log that support it (SQLite), the documents are folded in memory and written once into a
+        fresh file that replaces the read models' file when complete (in place when another connection has it
+        open; `adapters.bulk_rebuild`); with processes=2 a helper process folds and indexes every other read model
+        in a file of its own, whose tables and indexes are then copied in (it saves wall time only with a core
+        to spare, so it is not the default); subscribers are not called for a rebuild's events then."""
         freeze_startup_objects()
         self.cache.clear()
         if bulk_rebuild.supported(self.store, self.documents, self.projections):

@@ -10,8 +10,9 @@ Measured in this run, on the same file:
   * the live runner's path: `documents.reset(); runner.position = 0; runner.catch_up()` (batch by batch:
     load, fold, upsert; time-bounded), what a rebuild did before `adapters.bulk_rebuild`;
   * the rebuild: `EmbeddedRunner.rebuild(processes=1 and 2)` (`casestream rebuild`): the log folded into
-    documents in memory, written once, indexes built; with 2, a spawned helper process folds every other read
-    model (not time-bounded; the CPU column adds the helper's, which this process waits for).
+    documents in memory, written once into a fresh file (no journal) that is swapped in, indexes built; with 2,
+    a spawned helper process folds and indexes every other read model in its own file, copied in at the end
+    (not time-bounded; the CPU column adds the helper's, which this process waits for).
 
 Target printed beside the figure: >= 50,000 events/s.
 
