@@ -22,6 +22,8 @@ from commands.process_deployment import MAX_XML, DeployProcess
 from domain.errors import DomainError, Forbidden, InvalidStateChange
 from domain.process_deployment import SHIPPED, ProcessDeployments, deployments_id, xml_hash
 from processes.bpmn import BpmnRejected, Problem
+from processes.forms import FormRejected as CamundaFormRejected
+from processes.forms import embedded_forms, form_schema
 
 if TYPE_CHECKING:  # the model imports SpiffWorkflow: loaded on first use, not at import
     from processes.model import ProcessModel
@@ -114,8 +116,23 @@ def check_process(resource: Resource, task_types: frozenset[str] | None = None) 
         raise BpmnRejected([Problem(None, f"the file is not UTF-8 text (byte {exc.start})")]) from None
     model = prepare_model(resource.data, task_types if task_types is not None else known_task_types(),
                           resource.filename)
+    _check_embedded_forms(resource.data)
     PREPARED.put(model)
     return model
+
+
+def _check_embedded_forms(xml: bytes) -> None:
+    """Refuse a BPMN file whose embedded `zeebe:userTaskForm` a user task could not be validated with."""
+    problems: list[Problem] = []
+    for form_id, (line, form) in embedded_forms(xml).items():
+        try:
+            if isinstance(form, str):
+                raise CamundaFormRejected(form)
+            form_schema(form)
+        except CamundaFormRejected as exc:
+            problems.append(Problem(form_id or None, f"zeebe:userTaskForm: {exc}", line))
+    if problems:
+        raise BpmnRejected(problems)
 
 
 def read_form(resource: Resource) -> tuple[str, dict[str, Any]]:
@@ -130,6 +147,10 @@ def read_form(resource: Resource) -> tuple[str, dict[str, Any]]:
         raise FormRejected("the form must be a JSON object (form-js: with `components`)")
     if "components" in form and not isinstance(form["components"], list):
         raise FormRejected("the form's `components` must be a list")
+    try:
+        form_schema(form)
+    except CamundaFormRejected as exc:
+        raise FormRejected(str(exc)) from None
     form_id = form.get("id") if isinstance(form.get("id"), str) and form.get("id") else PurePath(resource.filename).stem
     return str(form_id), form
 

@@ -14,7 +14,10 @@ import orjson
 from SpiffWorkflow.task import Task
 
 from commands.messages import CreateTask
+from processes.deployment_follower import FORMS as DEPLOYED_FORMS
+from processes.deployments import FORM_KEY_PREFIX
 from processes.feel import feel_clock
+from processes.forms import embedded_forms, form_schema
 from processes.instance import Instance
 from processes.runtime import FeelScriptEngine, evaluate, local_scope, scoped
 
@@ -35,7 +38,7 @@ def _groups(value: Any) -> list[str]:
     return []
 
 
-def _form(ext: dict[str, Any], headers: dict[str, Any], element_id: str) -> dict[str, Any] | None:
+def _form(instance: Instance, ext: dict[str, Any], headers: dict[str, Any], element_id: str) -> dict[str, Any] | None:
     schema = headers.get("formSchema")
     if schema:
         try:
@@ -46,13 +49,33 @@ def _form(ext: dict[str, Any], headers: dict[str, Any], element_id: str) -> dict
     key = ext.get("formDefinition", {}).get("formKey") or ext.get("formDefinition", {}).get("formId")
     if not key:
         return None
-    path = FORMS / f"{str(key).removeprefix('camunda-forms:bpmn:')}.json"
+    form_id = str(key).removeprefix(FORM_KEY_PREFIX)
+    camunda = _camunda_form(instance, str(key), form_id)
+    if camunda is not None:
+        return form_schema(camunda)  # checked at deploy: a form stored then refused now is a bug, said loudly
+    path = FORMS / f"{form_id}.json"
     text = _form_file(path)
     if text is None:
         log.warning("%s: form %r has no file %s; the task is created without a form schema", element_id, key, path)
         return None
     loaded = orjson.loads(text)  # a fresh dict per task: the command may be changed on its way
     return loaded if isinstance(loaded, dict) else None
+
+
+def _camunda_form(instance: Instance, key: str, form_id: str) -> dict[str, Any] | None:
+    """The form-js form a user task names: embedded in its BPMN (`camunda-forms:bpmn:`), else deployed with it."""
+    if key.startswith(FORM_KEY_PREFIX):
+        found = _embedded(instance.model.content_hash, instance.model.xml).get(form_id)
+        if found is not None and isinstance(found[1], dict):
+            return found[1]
+    return DEPLOYED_FORMS.form(instance.tenant, instance.model.content_hash, form_id)
+
+
+@functools.lru_cache(maxsize=64)
+def _embedded(content_hash: str, xml: bytes) -> dict[str, tuple[int | None, dict[str, Any] | str]]:
+    """A model's embedded forms, read once per model (keyed by its hash; the bytes come along for the read)."""
+    del content_hash
+    return embedded_forms(xml)
 
 
 @functools.lru_cache(maxsize=256)
@@ -104,7 +127,7 @@ def _user_task_command(instance: Instance, task: Task, task_id: UUID) -> CreateT
     description = getattr(spec, "documentation", None) or headers.get("description") or ""
     return CreateTask(
         case_id=UUID(instance.case_id), task_id=task_id, title=(getattr(spec, "bpmn_name", None) or element)[:200],
-        description=str(description)[:20_000], form_schema=_form(ext, headers, element), assignee=assignee,
+        description=str(description)[:20_000], form_schema=_form(instance, ext, headers, element), assignee=assignee,
         candidate_groups=groups[:20], due_at=due, priority=priority, process_instance_key=instance.key,
         element_id=element, command_id=f"create-task:{task_id}",
     )
