@@ -85,7 +85,8 @@ TOPIC_MAJOR = 1
 # Bookkeeping that stays inside the event store: the command log (idempotency entries with fingerprints
 # and results), the case-number sequences (CaseOpened already carries the number) and the process deployments
 # (every runtime learns them from the event store: processes/deployments.py).
-INTERNAL_MODULES = ("domain.command_log", "domain.numbering", "domain.process_deployment")
+INTERNAL_MODULES = ("domain.command_log", "domain.numbering", "domain.process_deployment",
+                    "domain.process_message")
 # Event types register themselves when their module is imported: import every family's module here, so the
 # contract, the relay and every consumer decoding CloudEvents know all of them whatever else was imported.
 for _module in (*(m for modules, _ in TOPIC_FAMILIES.values() for m in modules), *INTERNAL_MODULES):

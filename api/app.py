@@ -27,6 +27,7 @@ from api import (
     routes_live,
     routes_messages,
     routes_process_instances,
+    routes_process_messages,
     routes_processes,
     routes_queries,
     routes_signin,
@@ -106,6 +107,7 @@ def create_app(platform: Platform, *, fast_commands: bool = True) -> CasestreamA
     app.include_router(routes_incidents.router)
     app.include_router(routes_process_instances.router)
     app.include_router(routes_processes.router)
+    app.include_router(routes_process_messages.router)
     openapi.install(app)
 
     @app.get("/healthz", tags=["health"], response_model=Health, responses=public_responses())

@@ -20,6 +20,7 @@ from commands import messages as m
 from commands.handlers import Handler, Outcome
 from commands.policy import Decision, Policy
 from commands.process_deployment import DeployProcess
+from commands.process_messages import CorrelateProcessMessage, PublishProcessMessage
 from commands.process_operations import OPERATOR_COMMANDS
 from commands.unit_of_work import UnitOfWork
 from domain.case import Case
@@ -153,6 +154,8 @@ RESOURCES: dict[type[m.Command], Callable[[m.Command, UnitOfWork], Resource]] = 
     m.RemoveRecord: _record_type_command,
     m.RecordProcessStep: _fixed("process"),
     DeployProcess: _fixed("process_definition"),
+    PublishProcessMessage: _fixed("process_message"),
+    CorrelateProcessMessage: _fixed("process_message"),
     **{t: _fixed("process_instance") for t in OPERATOR_COMMANDS},
     mm.ReceiveEmail: _mailbox_command,
     mm.SetEmailAside: _fixed("mailbox"),

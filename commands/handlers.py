@@ -332,5 +332,6 @@ def contention_key(command: m.Command, tenant: str) -> str | None:
 # the document commands' handlers register themselves here (they use `handles`, so they load after it)
 import commands.document_handlers  # noqa: E402
 import commands.mail_handlers  # noqa: E402
+import commands.process_messages  # noqa: E402
 import commands.process_operations  # noqa: E402, F401
 from commands.process_deployment import deployed_process_ids  # noqa: E402

@@ -18,6 +18,7 @@ one of each per step.
 
 from __future__ import annotations
 
+import functools
 import heapq
 import itertools
 import logging
@@ -69,6 +70,7 @@ from processes.incidents import element_failed, open_incidents, stuck, unresolve
 from processes.index import Subscription, UserTaskRef, WaitIndex
 from processes.instance import Instance
 from processes.jobs import Failed, Job, JobOutcome, known_task_types, run_job, run_jobs
+from processes.message_buffer import MessageBuffer
 from processes.model import ProcessModel, content_hash, prepare_model
 from processes.outcomes import apply_outcome, deliver_message, fire_timer, offer_compensation, plan_compensation
 from processes.recovery import changes_after, unfinished_instances
@@ -121,6 +123,8 @@ class EmbeddedEngine:
         self.bus = bus
         self.store = store
         self.clock = clock or (lambda: datetime.now(UTC))
+        # published messages no subscription waited for yet (POST /api/messages): offered as subscriptions open
+        self.messages = MessageBuffer(bus, self.clock)
         self.backoff_seconds = backoff_seconds
         self.backoff_max_seconds = backoff_max_seconds
         self._task_types = task_types
@@ -237,9 +241,10 @@ class EmbeddedEngine:
         else:
             self._tenant_models[(tenant, model.process_id)] = model
 
-    def deploy_dmn(self, xml: bytes) -> list[str]:
-        """Deploy a DMN file's decisions (for business-rule tasks); their ids. Raises BpmnRejected."""
-        return self._decisions.deploy(xml)
+    def deploy_dmn(self, xml: bytes, tenant: str | None = None) -> list[str]:
+        """Deploy a DMN file's decisions (for business-rule tasks) for a tenant (None: every tenant); their ids.
+        Raises BpmnRejected."""
+        return self._decisions.deploy(xml, tenant)
 
     def deployed(self, process_id: str, tenant: str | None = None) -> ProcessModel | None:
         """The newest deployment of a process id: the tenant's own, else the one every tenant shares."""
@@ -333,7 +338,7 @@ class EmbeddedEngine:
     def _new_instance(self, iid: UUID, key: str, tenant: str, case_id: str | None, model: ProcessModel,
                       variables: dict[str, Any]) -> Instance:
         return Instance(id=iid, key=key, tenant=tenant, case_id=case_id, model=model, variables=variables,
-                        script=FeelScriptEngine(variables, self._now, self._decisions))
+                        script=FeelScriptEngine(variables, self._now, self._decisions.for_tenant(tenant)))
 
     def _now(self) -> datetime:
         return self._step_now or self.clock()
@@ -482,7 +487,11 @@ class EmbeddedEngine:
                         self._schedule(instance.id, str(task.id), due)
             elif task.state == TaskState.STARTED and spec.name in instance.model.compensation_throws:
                 offer_compensation(self, instance, task)
+        opened = frozenset(subscriptions) - self._index.subscriptions_of(instance.id)
         self._index.subscribe(instance.id, frozenset(subscriptions))
+        for subscription in opened:  # a message buffered for a wait that just opened goes to it (after the lock)
+            if self.messages.holds(subscription):
+                effects.append(functools.partial(self.messages.offer, self, subscription))
         self._close_user_tasks(instance, effects, finished=False)
 
     def _close_user_tasks(self, instance: Instance, effects: list[Callable[[], None]], *, finished: bool) -> None:
@@ -730,10 +739,15 @@ class EmbeddedEngine:
     def correlate_message(self, tenant: str, name: str, correlation_key: str,
                           variables: Mapping[str, Any] | None = None) -> bool:
         """Deliver a message to the first instance waiting for it with this correlation key."""
+        return self.correlate_message_to(tenant, name, correlation_key, variables) is not None
+
+    def correlate_message_to(self, tenant: str, name: str, correlation_key: str,
+                             variables: Mapping[str, Any] | None = None) -> str | None:
+        """`correlate_message`, naming the key of the instance the message went to (None: nobody waited)."""
         effects: list[Callable[[], None]] = []
         with self._lock:
             self._index_all(effects)  # an instance not indexed yet after a restart may be the one waiting
-            delivered = False
+            delivered: str | None = None
             for iid in self._index.subscribers((tenant, name, str(correlation_key))):
                 instance = self._instance(iid, effects)
                 if instance is None:
@@ -742,9 +756,9 @@ class EmbeddedEngine:
                     if (name, str(correlation_key)) in subscriptions_of(task):
                         deliver_message(self, instance, task, dict(variables or {}), effects,
                                         definition_for(task, name))
-                        delivered = True
+                        delivered = instance.key
                         break
-                if delivered:
+                if delivered is not None:
                     break
         self._run_effects(effects)
         return delivered

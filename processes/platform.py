@@ -101,6 +101,7 @@ class Processes:
             from processes.engine import EmbeddedEngine
 
             engine = EmbeddedEngine(self.bus, self.store, checkpoint=checkpoint_path(self.store))
+            engine.messages.rebuild(self.store)  # messages published before a restart still wait for subscriptions
             self.shipped = deploy_shipped(self.bus, shipped_files(self.definitions))
             follower = DeploymentFollower(self.store, engine)
             follower.learn()  # every version of every tenant: the unfinished instances recovered next need theirs

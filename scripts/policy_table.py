@@ -67,7 +67,8 @@ def rows() -> list[Row]:
     for name in ("OpenCase", "PublishCaseDefinition", "DefineQueue", "DefineRecordType", "SaveRecord",
                  "RemoveRecord", "RecordProcessStep", "DeployProcess", "ReceiveEmail", "SetEmailAside",
                  "RecordEmailSent", "RecordEmailFailed", "RetryIncident", "CancelProcessInstance",
-                 "SetProcessVariables", "read", "read_reference", "read_audit", "read_mail_quarantine",
+                 "SetProcessVariables", "PublishProcessMessage", "CorrelateProcessMessage", "read",
+                 "read_reference", "read_audit", "read_mail_quarantine",
                  "read_processes", "read_process_operations"):
         found.append(Row(name, name, False))
     return found
@@ -97,6 +98,8 @@ def resource(row: Row, state: str | None) -> dict[str, Any]:
         "RetryIncident": {"kind": "process_instance"},
         "CancelProcessInstance": {"kind": "process_instance"},
         "SetProcessVariables": {"kind": "process_instance"},
+        "PublishProcessMessage": {"kind": "process_message"},
+        "CorrelateProcessMessage": {"kind": "process_message"},
         "ReceiveEmail": {"kind": "definition", "definition_key": "claim", "exists": True, "access": {}},
         "SetEmailAside": {"kind": "mailbox"},
         "RecordEmailSent": {"kind": "mailbox"},
