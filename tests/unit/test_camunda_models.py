@@ -60,6 +60,10 @@ EXPECTED: dict[str, Runs | Refused] = {
         messages=(("Reply", "exampleKey", {"reply": "thanks"}),),
         expect={"key": "exampleKey", "reply": "thanks", "answer": "we fixed it"},
         ran=("io.camunda:http-json:1",)),
+    "tutorials_ticket-booking.bpmn": Runs(
+        jobs={"io.camunda:http-json:1": {"paymentRequestId": "pay-1"}},
+        messages=(("msg-payment-received", "pay-1", {"paid": True}),),
+        expect={"paymentRequestId": "pay-1", "paid": True}, ran=("io.camunda:http-json:1",)),
     "examples_customer-onboarding.bpmn": Runs(
         variables={"paymentType": "invoice", "customerRegionScore": 60, "monthlyPayment": 10},
         expect={"manualCheckNecessary": False}, ran=("processing",)),
