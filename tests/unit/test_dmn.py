@@ -73,8 +73,8 @@ def test_a_bad_cell_is_refused_at_deploy_naming_the_rule_and_column() -> None:
     xml = em.DMN.replace(b"<text>&gt;= 1000</text>", b"<text>&gt;= = 1000</text>")
     with pytest.raises(BpmnRejected) as refused:
         parse_dmn(xml)
-    assert [(p.element_id, p.message.split(":")[0]) for p in refused.value.problems] == [
-        ("discount_r0", "input cell 2")]
+    assert [p.element_id for p in refused.value.problems] == ["discount_r0"]
+    assert "input cell 2: unsupported unary test" in refused.value.problems[0].message
 
 
 def test_unsupported_hit_policy_is_refused_by_name() -> None:
