@@ -16,6 +16,7 @@ from api.deps import ActorDep, PlatformDep
 from api.json_reply import JsonReply
 from api.operations_access import engine_of
 from api.routes_commands import body_model, command_of, reply_of, submit_command
+from api.routes_processes import require
 from api.schemas.problem import command_responses
 from api.schemas.process_messages import PublishMessageReply
 from api.strict_json import StrictJsonRoute
@@ -36,7 +37,9 @@ async def publish_message(request: Request, body: _Body, actor: ActorDep,  # typ
     """Publish a message: 201 with `correlated` and the instance it went to, or `buffered` while its time to live
     lasts; 409 when a message with the same name, correlation key and `message_id` is still alive; 200 with the
     first reply's state when `command_id` repeats a publish."""
-    engine = engine_of(platform)  # 503 before anything is stored when no engine runs here
+    # the policy first (403 names why), then 503 before anything is stored when no engine runs here
+    require(platform, actor, "PublishProcessMessage", {"kind": "process_message"})
+    engine = engine_of(platform)
     command = command_of(PublishProcessMessage, body, request)
     result = await submit_command(request, command, actor)
     reply = await run_in_threadpool(_deliver, platform.store, engine, result)

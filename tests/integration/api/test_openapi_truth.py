@@ -156,6 +156,15 @@ def check_deployments(admin: httpx.Client, alice: httpx.Client, check: Any) -> N
     check(alice.get("/api/processes"))  # 403
 
 
+def check_messages(admin: httpx.Client, alice: httpx.Client, check: Any) -> None:
+    """POST /api/messages: buffered (201), a live message id again (409), a bad TTL (422), not allowed (403)."""
+    message = {"name": "truth-message", "correlation_key": "t-1", "time_to_live": "PT1M", "message_id": "m-1"}
+    assert check(admin.post("/api/messages", json=message)).json()["buffered"] is True
+    check(admin.post("/api/messages", json=message))  # 409
+    check(admin.post("/api/messages", json={**message, "time_to_live": "soon"}))  # 422
+    check(alice.post("/api/messages", json=message))  # 403
+
+
 def test_real_replies_match_the_documented_schemas(server: LiveServer, spec: dict[str, Any]) -> None:
     truth = Truth(spec)
     check = truth.check
@@ -282,6 +291,7 @@ def test_real_replies_match_the_documented_schemas(server: LiveServer, spec: dic
         check_operations(server, admin, check)
 
         check_deployments(admin, alice, check)
+        check_messages(admin, alice, check)
 
         # refusals, each as a documented problem
         unknown = str(uuid.uuid4())

@@ -295,6 +295,8 @@ def _post_body(template: str, p: Protected) -> dict[str, Any]:
         "/api/process-instances/{instance_id}/cancel": {},
         "/api/process-instances/{instance_id}/variables": {"variables": {"amount": 5000}},
         "/api/process-instances/{instance_id}/jobs/{element_id}/retry": {},
+        # keyed by the protected case's id: a message never crosses tenants, whatever its key
+        "/api/messages": {"name": "customer-replied", "correlation_key": case_id, "variables": {"taken": "over"}},
         "/api/commands": {"commands": [
             {"type": "AddComment", "case_id": case_id, "body": "walker"},
             {"type": "AssignCase", "case_id": case_id, "assignee": "walker"},
