@@ -491,7 +491,7 @@ class EmbeddedEngine:
         self._index.subscribe(instance.id, frozenset(subscriptions))
         for subscription in opened:  # a message buffered for a wait that just opened goes to it (after the lock)
             if self.messages.holds(subscription):
-                effects.append(functools.partial(self.messages.offer, self, subscription))
+                effects.append(functools.partial(self.messages.opened, self, subscription))
         self._close_user_tasks(instance, effects, finished=False)
 
     def _close_user_tasks(self, instance: Instance, effects: list[Callable[[], None]], *, finished: bool) -> None:

@@ -143,6 +143,10 @@ class MessageBuffer:
         """Whether a message may be buffered for this subscription (cheap: the engine asks on every new wait)."""
         return subscription in self._waiting
 
+    def opened(self, engine: Correlator, subscription: Subscription) -> None:
+        """The engine opened a subscription (run as one of its effects, after its lock): `offer` it."""
+        self.offer(engine, subscription)
+
     def offer(self, engine: Correlator, subscription: Subscription, *, only: UUID | None = None) -> str | None:
         """A subscription opened: the oldest live message buffered for it goes to a waiting instance; its key."""
         with self._lock:
