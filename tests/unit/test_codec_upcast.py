@@ -50,10 +50,16 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "QueueDefined": {"key": "intake", "name": "Intake", "description": "new work"},
     "RecordTypeDefined": {"key": "country", "name": "Country", "schema": {"type": "object"}},
     "RecordSaved": {"type_key": "country", "key": "fr", "data": {"iso": "FR"}},
+    "ProcessMessagePublished": {
+        "name": "order-paid", "correlation_key": "ORD-17", "variables": {"paidBy": "card", "amount": 10.5},
+        "time_to_live_ms": 600_000, "expires_at": "2026-03-02T09:10:00+00:00", "message_id": "payment-4711",
+    },
+    "ProcessMessageCorrelated": {"name": "order-paid", "correlation_key": "ORD-17", "process_instance_key": "k-1"},
     "ProcessDeployed": {
         "process_id": "claim-case", "name": "Claim", "process_version": 2, "filename": "claim.bpmn",
         "xml": "<?xml version=\"1.0\"?>\n<bpmn:definitions>é</bpmn:definitions>\n", "content_hash": "cd" * 32,
         "deployer": "root", "forms": {"review": {"components": [{"type": "textfield", "key": "note"}]}},
+        "kind": "bpmn",
     },
     "RecordRemoved": {"reason": "obsolete"},
     "CommandDenied": {
