@@ -1,4 +1,4 @@
-"""Process deployment: POST /api/processes (BPMN files and forms), GET /api/processes, GET one version's XML.
+"""Process deployment: POST /api/processes (BPMN, forms, DMN), GET /api/processes, GET one version's XML.
 
 Admins only (the policy's `DeployProcess` and `read_processes`). Each file is checked and deployed on its own
 (processes/deployments.py): 200 when none was refused, 207 when some were (the others are stored), 422
@@ -41,13 +41,15 @@ DEPLOY_BODY: dict[str, Any] = {
         "multipart/form-data": {"schema": {
             "type": "object", "required": ["files"],
             "properties": {"files": {"type": "array", "items": {"type": "string", "format": "binary"},
-                                     "description": "BPMN files (.bpmn) and form-js forms (.form, .json)."}}}},
+                                     "description": "BPMN files (.bpmn), form-js forms (.form, .json) and DMN "
+                                                    "decisions (.dmn)."}}}},
         "application/json": {"schema": {
             "type": "object", "required": ["files"], "additionalProperties": False,
             "properties": {"files": {"type": "array", "maxItems": MAX_FILES, "items": {
                 "type": "object", "required": ["name", "content"], "additionalProperties": False,
                 "properties": {
-                    "name": {"type": "string", "maxLength": 500, "description": "File name: .bpmn, .form or .json."},
+                    "name": {"type": "string", "maxLength": 500,
+                             "description": "File name: .bpmn, .form, .json or .dmn."},
                     "content": {"type": "string", "description": "The file's text (UTF-8)."},
                     "encoding": {"type": "string", "enum": ["utf-8", "base64"], "default": "utf-8"}}}}}}},
     },

@@ -1,4 +1,4 @@
-"""`casestream process deploy FILE…`: deploy BPMN files (and the form-js forms they name) over the HTTP API.
+"""`casestream process deploy FILE…`: deploy BPMN files (the form-js forms they name, DMN files) over the HTTP API.
 
 Over the API, as an admin's token (--token or CASESTREAM_TOKEN): the server checks each file on its own, stores a new
 version when the content changed, and the running engine starts it at once. One line per file; a refused file names
@@ -19,7 +19,8 @@ from casestream.settings import Settings
 app = typer.Typer(help="BPMN processes: deploy files to the running server.", no_args_is_help=True)
 
 FilesArg = Annotated[list[Path], typer.Argument(
-    help="BPMN files (.bpmn) and the form-js forms (.form, .json) their user tasks name.", exists=True,
+    help="BPMN files (.bpmn), the form-js forms (.form, .json) their user tasks name, DMN decisions (.dmn).",
+    exists=True,
     dir_okay=False, readable=True)]
 
 
@@ -27,8 +28,11 @@ def outcome_lines(outcome: dict[str, Any]) -> list[str]:
     """One file's outcome in words: what it became, or each problem with its element and line."""
     name, status = outcome.get("file"), outcome.get("status")
     if status != "refused":
-        what = (f"{outcome.get('process_id')} version {outcome.get('version')}" if outcome.get("kind") == "process"
-                else f"form {', '.join(outcome.get('forms') or [])}")
+        kind = outcome.get("kind")
+        what = (f"form {', '.join(outcome.get('forms') or [])}" if kind == "form"
+                else f"{outcome.get('process_id')} version {outcome.get('version')}")
+        if kind == "decisions":
+            what += f": decisions {', '.join(outcome.get('forms') or [])}"
         forms = outcome.get("forms") or []
         extra = f" with forms {', '.join(forms)}" if outcome.get("kind") == "process" and forms else ""
         return [f"{name}: {status} ({what}{extra})"]

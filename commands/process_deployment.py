@@ -6,7 +6,7 @@ runs); the command carries what the check found. Only the deploy endpoint and th
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -30,6 +30,8 @@ class DeployProcess(Command):
     content_hash: str = Field(min_length=64, max_length=64, description="SHA-256 of the XML's UTF-8 bytes.")
     forms: dict[str, Any] = Field(default_factory=dict, max_length=100,
                                   description="Form id -> form-js JSON deployed with it.")
+    kind: Literal["bpmn", "dmn"] = Field(default="bpmn", description="BPMN (a process) or DMN (decisions; "
+                                                                     "process_id is the DMN definitions id).")
 
 
 @handles(DeployProcess)
@@ -37,7 +39,8 @@ def deploy_process(cmd: DeployProcess, ctx: Context, uow: UnitOfWork) -> Outcome
     key = deployments_id(ctx.tenant)
     deployments = uow.find(ProcessDeployments, key) or uow.add(ProcessDeployments(key))
     version, new = deployments.deploy(ctx, process_id=cmd.process_id, name=cmd.name, filename=cmd.filename,
-                                      xml=cmd.xml, content_hash=cmd.content_hash, forms=dict(cmd.forms))
+                                      xml=cmd.xml, content_hash=cmd.content_hash, forms=dict(cmd.forms),
+                                      kind=cmd.kind)
     return Outcome(deployments.id, {"process_id": version.process_id, "process_version": version.version,
                                     "content_hash": version.content_hash, "new": new})
 

@@ -5,7 +5,8 @@ processes and reading one version back are one aggregate read, and every runtime
 worker) learns deployments from the log. Versions count 1, 2, 3… per tenant and process id; a deployment makes a new
 version only when its content differs from the newest version of that id (the same bytes deploy once). The processes
 shipped with casestream live in the `SHIPPED` scope, which every tenant sees; a tenant's own deployment of the same
-id takes precedence for that tenant.
+id takes precedence for that tenant. A DMN file (the decisions of business-rule tasks) is deployed the same way, as a
+`ProcessDeployed` of kind "dmn" keyed by its `definitions` id, and versioned apart from the processes (`decisions`).
 """
 
 from __future__ import annotations
@@ -13,13 +14,13 @@ from __future__ import annotations
 import hashlib
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar, Literal
 from uuid import UUID
 
 from domain.aggregate import Aggregate, applies
 from domain.definition import NAMESPACE
 from domain.errors import FieldError, ValidationFailed
-from domain.events import Context, Event
+from domain.events import Context, Event, Upcaster
 
 SHIPPED = "*"  # the scope of the shipped processes: no tenant can be named so (tenants match ^[a-z][a-z0-9-]*$)
 
@@ -34,8 +35,23 @@ def xml_hash(xml: str) -> str:
     return hashlib.sha256(xml.encode("utf-8")).hexdigest()
 
 
+Kind = Literal["bpmn", "dmn"]
+
+
+def _deployed_v1_to_v2(state: dict[str, Any]) -> dict[str, Any]:
+    """Version 1 deployments were all BPMN."""
+    return {**state, "kind": "bpmn"}
+
+
 class ProcessDeployed(Event):
-    """A new version of a process: its BPMN XML exactly as deployed, and the forms deployed with it."""
+    """A new version of a process (its BPMN XML exactly as deployed, and the forms deployed with it) or of a DMN
+    file's decisions (`kind` "dmn": `process_id` is the DMN definitions id, the XML is the DMN).
+
+    Version 2 added `kind`; version-1 payloads are upcast as "bpmn".
+    """
+
+    class_version: ClassVar[int] = 2
+    upcasters: ClassVar[dict[int, Upcaster]] = {1: _deployed_v1_to_v2}
 
     process_id: str
     name: str
@@ -45,6 +61,7 @@ class ProcessDeployed(Event):
     content_hash: str
     deployer: str
     forms: dict[str, Any]  # form id -> form-js JSON, the forms deployed alongside (empty when none)
+    kind: str  # "bpmn" or "dmn"
 
 
 @dataclass(frozen=True)
@@ -60,18 +77,23 @@ class ProcessVersion:
     deployer: str
     deployed_at: str
     forms: dict[str, Any]
+    kind: str = "bpmn"
 
 
 class ProcessDeployments(Aggregate):
-    """A tenant's deployed processes: every version of each process id, in deployment order."""
+    """A tenant's deployed processes (and DMN files): every version of each id, in deployment order."""
 
     def __init__(self, aggregate_id: UUID) -> None:
         super().__init__(aggregate_id)
         self.versions: dict[str, list[ProcessVersion]] = {}
+        self.decisions: dict[str, list[ProcessVersion]] = {}  # DMN definitions id -> its versions
 
-    def latest(self, process_id: str) -> ProcessVersion | None:
-        """The newest version of a process id (None if never deployed)."""
-        found = self.versions.get(process_id)
+    def _of(self, kind: str) -> dict[str, list[ProcessVersion]]:
+        return self.decisions if kind == "dmn" else self.versions
+
+    def latest(self, process_id: str, kind: Kind = "bpmn") -> ProcessVersion | None:
+        """The newest version of a process id (of a DMN definitions id with kind "dmn"; None if never deployed)."""
+        found = self._of(kind).get(process_id)
         return found[-1] if found else None
 
     def numbered(self, process_id: str, number: int) -> ProcessVersion | None:
@@ -81,30 +103,30 @@ class ProcessDeployments(Aggregate):
 
     def deploy(
         self, ctx: Context, *, process_id: str, name: str, filename: str, xml: str, content_hash: str,
-        forms: dict[str, Any],
+        forms: dict[str, Any], kind: Kind = "bpmn",
     ) -> tuple[ProcessVersion, bool]:
         """Deploy a checked BPMN file: its version, and whether it is new (False: the newest version has the same
         content, and the same forms when forms are given, so nothing is recorded)."""
         if content_hash != xml_hash(xml):
             raise ValidationFailed("the content hash does not match the XML",
                                    [FieldError("content_hash", "must be the SHA-256 of the XML's UTF-8 bytes")])
-        latest = self.latest(process_id)
+        latest = self.latest(process_id, kind)
         if latest is not None and latest.content_hash == content_hash and (not forms or forms == latest.forms):
             return latest, False
         self.record(ctx, ProcessDeployed, process_id=process_id, name=name,
-                    process_version=len(self.versions.get(process_id, [])) + 1, filename=filename, xml=xml,
+                    process_version=len(self._of(kind).get(process_id, [])) + 1, filename=filename, xml=xml,
                     content_hash=content_hash, deployer=ctx.actor,
-                    forms=dict(forms) if forms or latest is None else dict(latest.forms))
-        deployed = self.latest(process_id)
+                    forms=dict(forms) if forms or latest is None else dict(latest.forms), kind=kind)
+        deployed = self.latest(process_id, kind)
         assert deployed is not None
         return deployed, True
 
     @applies(ProcessDeployed)
     def _deployed(self, e: ProcessDeployed) -> None:
-        self.versions.setdefault(e.process_id, []).append(version_of(e))
+        self._of(e.kind).setdefault(e.process_id, []).append(version_of(e))
 
 
 def version_of(e: ProcessDeployed) -> ProcessVersion:
     """The version a deployment event records."""
     return ProcessVersion(e.process_id, e.name, e.process_version, e.filename, e.xml, e.content_hash, e.deployer,
-                          e.occurred_at.isoformat(), dict(e.forms))
+                          e.occurred_at.isoformat(), dict(e.forms), e.kind)

@@ -1,6 +1,7 @@
 """Teaching an engine every deployment in the log: the follower, each tenant's view of its models, deployed forms.
 
-`DeploymentFollower` reads `ProcessDeployed` events in log order and deploys each into an engine (every version
+`DeploymentFollower` reads `ProcessDeployed` events in log order and deploys each into an engine (a DMN file's
+decisions into the engine's decision registry, in the tenant's scope; of a BPMN process every version
 stays, keyed by its content hash, so a running instance keeps the version it started on); the process manager asks
 it to catch up to the position it is about to handle, so a case opened after a deploy starts the new version
 (processes/platform.py). A model this process checked before storing it is not parsed again
@@ -119,8 +120,11 @@ class DeploymentFollower:
         tenant = event.tenant
         data = event.xml.encode("utf-8")
         try:
-            self.engine.deploy(data, event.filename, tenant=None if tenant == SHIPPED else tenant,
-                               model=PREPARED.take(event.content_hash))
+            if event.kind == "dmn":  # decisions: the tenant's business-rule tasks see them before the shipped ones
+                self.engine.deploy_dmn(data, None if tenant == SHIPPED else tenant)
+            else:
+                self.engine.deploy(data, event.filename, tenant=None if tenant == SHIPPED else tenant,
+                                   model=PREPARED.take(event.content_hash))
         except BpmnRejected as exc:  # stored, but this engine cannot run it (e.g. a job type no longer registered)
             log.error("deployment of %s version %d (tenant %s) not taken: %s", event.process_id,
                       event.process_version, tenant, exc)
@@ -130,5 +134,5 @@ class DeploymentFollower:
         if event.forms:
             FORMS.put(tenant, event.content_hash, event.forms)
         self.learned.append(Learned(tenant, event.process_id, event.process_version, event.content_hash))
-        if tenant == SHIPPED and self.on_shipped is not None:
+        if tenant == SHIPPED and self.on_shipped is not None and event.kind != "dmn":
             self.on_shipped(event.process_id)

@@ -19,9 +19,11 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from commands.bus import Actor, CommandBus
 from commands.process_deployment import MAX_XML, DeployProcess
+from domain.definition import PROCESS_ID_PATTERN
 from domain.errors import DomainError, Forbidden, InvalidStateChange
 from domain.process_deployment import SHIPPED, ProcessDeployments, deployments_id, xml_hash
 from processes.bpmn import BpmnRejected, Problem
+from processes.dmn import dmn_definitions, parse_dmn
 from processes.forms import FormRejected as CamundaFormRejected
 from processes.forms import embedded_forms, form_schema
 
@@ -30,6 +32,7 @@ if TYPE_CHECKING:  # the model imports SpiffWorkflow: loaded on first use, not a
 
 log = logging.getLogger(__name__)
 FORM_SUFFIXES = (".form", ".json")
+DMN_SUFFIX = ".dmn"
 FORM_KEY_PREFIX = "camunda-forms:bpmn:"
 MAX_FORM = 200_000  # characters of one form file
 Status = Literal["deployed", "unchanged", "refused"]
@@ -48,7 +51,7 @@ class FileOutcome:
     """What became of one file: deployed (a new version), unchanged (the newest version has its content), refused."""
 
     file: str
-    kind: Literal["process", "form"]
+    kind: Literal["process", "form", "decisions"]
     status: Status
     process_id: str | None = None
     version: int | None = None
@@ -66,7 +69,7 @@ class FileOutcome:
     def message(self) -> str:
         """The outcome in words: a refusal names the file, each element and line."""
         if self.status != "refused":
-            what = f"{self.process_id} version {self.version}" if self.kind == "process" else f"form {self.forms}"
+            what = f"form {self.forms}" if self.kind == "form" else f"{self.process_id} version {self.version}"
             return f"{self.file}: {self.status} ({what})"
         return "\n".join(f"{self.file}: {p}" for p in self.problems)
 
@@ -101,6 +104,24 @@ PREPARED = _PreparedModels()
 def is_form(filename: str) -> bool:
     """Whether a file is a form (form-js JSON) rather than BPMN."""
     return filename.lower().endswith(FORM_SUFFIXES)
+
+
+def is_decisions(filename: str) -> bool:
+    """Whether a file is DMN (decisions for business-rule tasks) rather than BPMN."""
+    return filename.lower().endswith(DMN_SUFFIX)
+
+
+def check_decisions(resource: Resource) -> tuple[str, str, list[str]]:
+    """Check a DMN file as the engine would evaluate it: its definitions id, name and decision ids; raise
+    BpmnRejected naming each decision, rule and line."""
+    if len(resource.data) > MAX_XML:
+        raise BpmnRejected([Problem(None, f"the file is larger than {MAX_XML} bytes")])
+    decisions = parse_dmn(resource.data)
+    definitions_id, name = dmn_definitions(resource.data)
+    if not definitions_id or not PROCESS_ID_PATTERN.fullmatch(definitions_id):
+        raise BpmnRejected([Problem(None, f"the DMN definitions id {definitions_id!r} must match "
+                                          f"{PROCESS_ID_PATTERN.pattern}", 1)])
+    return definitions_id, name, sorted(decisions)
 
 
 def check_process(resource: Resource, task_types: frozenset[str] | None = None) -> ProcessModel:
@@ -175,7 +196,9 @@ def deploy_files(
     forms: dict[str, tuple[int, dict[str, Any]]] = {}  # form id -> (its outcome's index, its JSON)
     models: list[tuple[int, ProcessModel, Resource]] = []
     for resource in files:
-        if is_form(resource.filename):
+        if is_decisions(resource.filename):
+            outcome = _deploy_decisions(bus, actor, resource)
+        elif is_form(resource.filename):
             outcome = FileOutcome(resource.filename, "form", "unchanged")
             try:
                 form_id, form = read_form(resource)
@@ -229,6 +252,37 @@ def _deploy(bus: CommandBus, actor: Actor, resource: Resource, model: ProcessMod
     return FileOutcome(resource.filename, "process", "deployed" if result.extra["new"] else "unchanged",
                        model.process_id, int(str(result.extra["process_version"])), str(result.extra["content_hash"]),
                        sorted(forms))
+
+
+def _deploy_decisions(bus: CommandBus, actor: Actor, resource: Resource) -> FileOutcome:
+    try:
+        definitions_id, name, decision_ids = check_decisions(resource)
+        xml = resource.data.decode("utf-8")
+    except BpmnRejected as exc:
+        return FileOutcome(resource.filename, "decisions", "refused", problems=list(exc.problems))
+    except UnicodeDecodeError as exc:
+        return FileOutcome(resource.filename, "decisions", "refused",
+                           problems=[Problem(None, f"the file is not UTF-8 text (byte {exc.start})")])
+    command = DeployProcess(process_id=definitions_id, name=name, filename=resource.filename, xml=xml,
+                            content_hash=xml_hash(xml), kind="dmn")
+    try:
+        result = bus.dispatch(command, actor)
+    except Forbidden:
+        raise
+    except InvalidStateChange:  # the newest version has this content: nothing new was stored
+        deployments = ProcessDeployments.replay(deployments_id(actor.tenant),
+                                                bus.store.events_of(deployments_id(actor.tenant)))
+        latest = deployments.latest(definitions_id, "dmn")
+        if latest is None or latest.content_hash != command.content_hash:
+            raise
+        return FileOutcome(resource.filename, "decisions", "unchanged", definitions_id, latest.version,
+                           latest.content_hash, decision_ids)
+    except DomainError as exc:
+        return FileOutcome(resource.filename, "decisions", "refused", definitions_id,
+                           problems=[Problem(None, exc.detail)])
+    return FileOutcome(resource.filename, "decisions", "deployed" if result.extra["new"] else "unchanged",
+                       definitions_id, int(str(result.extra["process_version"])), str(result.extra["content_hash"]),
+                       decision_ids)
 
 
 def deploy_shipped(bus: CommandBus, paths: Sequence[Path]) -> list[FileOutcome]:

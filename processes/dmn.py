@@ -12,6 +12,7 @@ hit policy gives that (or null when no rule matched), a multiple-result one a li
 from __future__ import annotations
 
 import threading
+from collections import ChainMap
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -21,7 +22,8 @@ from lxml import etree
 from processes.bpmn import BpmnRejected, Problem
 from processes.feel import Expression, FeelError, UnaryTests, compile_feel, compile_unary_tests
 
-__all__ = ["Decision", "DecisionError", "DecisionRegistry", "evaluate_decision", "is_dmn", "parse_dmn"]
+__all__ = ["Decision", "DecisionError", "DecisionRegistry", "TenantDecisions", "dmn_definitions", "evaluate_decision",
+           "is_dmn", "parse_dmn"]
 
 _DMN_NAMESPACES: Final = (
     "https://www.omg.org/spec/DMN/20191111/MODEL/",  # 1.3
@@ -86,9 +88,11 @@ def _text(el: Any, name: str) -> str:
 class _Reader:
     def __init__(self) -> None:
         self.problems: list[Problem] = []
+        self.decision_id: str | None = None  # the decision being read: a rule's or column's problem names it
 
     def problem(self, el: Any, message: str) -> None:
-        self.problems.append(Problem(el.get("id"), message, el.sourceline))
+        within = f" (in decision {self.decision_id!r})" if self.decision_id and el.get("id") != self.decision_id else ""
+        self.problems.append(Problem(el.get("id"), message + within, el.sourceline))
 
     def feel(self, el: Any, text: str, what: str) -> Expression | None:
         try:
@@ -99,6 +103,7 @@ class _Reader:
 
     def decision(self, el: Any) -> Decision | None:
         decision_id = el.get("id")
+        self.decision_id = decision_id
         name = el.get("name") or decision_id
         requires = tuple(
             (r.get("href") or "").lstrip("#")
@@ -167,8 +172,7 @@ class _Reader:
         return Rule(rule.get("id") or "", tuple(tests), tuple(outputs))
 
 
-def parse_dmn(xml: bytes) -> dict[str, Decision]:
-    """Every decision of a DMN file, compiled; raise BpmnRejected naming each problem."""
+def _root(xml: bytes) -> Any:
     parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
     try:
         root = etree.fromstring(xml, parser)
@@ -176,6 +180,18 @@ def parse_dmn(xml: bytes) -> dict[str, Decision]:
         raise BpmnRejected([Problem(None, f"invalid XML: {e}", e.lineno)]) from None
     if _local(root) != "definitions" or etree.QName(root).namespace not in _DMN_NAMESPACES:
         raise BpmnRejected([Problem(None, f"not a DMN document: the root element is {root.tag!r}")])
+    return root
+
+
+def dmn_definitions(xml: bytes) -> tuple[str, str]:
+    """A DMN file's `definitions` id and name (its identity when deployed); raise BpmnRejected."""
+    root = _root(xml)
+    return str(root.get("id") or ""), str(root.get("name") or root.get("id") or "")
+
+
+def parse_dmn(xml: bytes) -> dict[str, Decision]:
+    """Every decision of a DMN file, compiled; raise BpmnRejected naming each problem."""
+    root = _root(xml)
     reader = _Reader()
     decisions: dict[str, Decision] = {}
     for el in _children(root, "decision"):
@@ -246,23 +262,54 @@ def evaluate_decision(decisions: Mapping[str, Decision], decision_id: str, varia
     return results
 
 
+SHARED: Final = None  # the registry scope of the shipped decisions, which every tenant sees
+
+
 class DecisionRegistry:
-    """The decisions deployed to an engine (the newest deployment of a decision id wins)."""
+    """The decisions deployed to an engine, per tenant (None: the shipped ones, seen by every tenant); the newest
+    deployment of a decision id wins within its scope, and a tenant's own decision comes before a shipped one."""
 
     def __init__(self) -> None:
-        self._decisions: dict[str, Decision] = {}
+        self._decisions: dict[str | None, dict[str, Decision]] = {SHARED: {}}
         self._lock = threading.Lock()
 
-    def deploy(self, xml: bytes) -> list[str]:
-        """Parse and add a DMN file's decisions; their ids. Raises BpmnRejected (nothing is added then)."""
+    def deploy(self, xml: bytes, tenant: str | None = SHARED) -> list[str]:
+        """Parse and add a DMN file's decisions to a tenant's scope; their ids. Raises BpmnRejected (nothing is
+        added then)."""
         parsed = parse_dmn(xml)
-        with self._lock:
-            self._decisions = {**self._decisions, **parsed}
+        with self._lock:  # copy on write: an evaluation in flight keeps the mapping it started with
+            self._decisions = {**self._decisions, tenant: {**self._decisions.get(tenant, {}), **parsed}}
         return sorted(parsed)
 
+    def visible(self, tenant: str | None = SHARED) -> Mapping[str, Decision]:
+        """The decisions a tenant's instance sees: its own, then the shipped ones."""
+        scopes = self._decisions
+        if tenant is SHARED or tenant not in scopes:
+            return scopes[SHARED]
+        return ChainMap(scopes[tenant], scopes[SHARED])
+
+    def for_tenant(self, tenant: str | None) -> TenantDecisions:
+        """The registry as one tenant's instances use it (live: a later deployment is seen)."""
+        return TenantDecisions(self, tenant)
+
     def __contains__(self, decision_id: object) -> bool:
-        return decision_id in self._decisions
+        return decision_id in self._decisions[SHARED]
 
     def evaluate(self, decision_id: str, variables: Mapping[str, Any]) -> Any:
-        """A decision's result over the variables (see evaluate_decision)."""
-        return evaluate_decision(self._decisions, decision_id, variables)
+        """A shipped decision's result over the variables (see evaluate_decision)."""
+        return evaluate_decision(self.visible(), decision_id, variables)
+
+
+@dataclass(frozen=True)
+class TenantDecisions:
+    """One tenant's view of a registry: what a business-rule task of that tenant's instance evaluates."""
+
+    registry: DecisionRegistry
+    tenant: str | None
+
+    def __contains__(self, decision_id: object) -> bool:
+        return decision_id in self.registry.visible(self.tenant)
+
+    def evaluate(self, decision_id: str, variables: Mapping[str, Any]) -> Any:
+        """The decision's result over the variables: the tenant's own decision, else the shipped one."""
+        return evaluate_decision(self.registry.visible(self.tenant), decision_id, variables)
