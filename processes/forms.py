@@ -32,6 +32,13 @@ _MULTI: Final = frozenset({"checklist", "taglist"})
 _INPUTS: Final = frozenset({*_STRINGS, *_CHOICE, *_MULTI, "number", "checkbox", "datetime"})
 _CONTAINERS: Final = frozenset({"group", "dynamiclist"})
 _DATE_FORMATS: Final = {"date": "date", "time": "time", "datetime": "date-time"}
+_ZONE: Final = "(Z|[+-][0-9]{2}:[0-9]{2})?"
+# `format` is only an annotation to the validator: the shape form-js submits is checked by a pattern
+_DATE_PATTERNS: Final = {
+    "date": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$",
+    "time": f"^[0-9]{{2}}:[0-9]{{2}}(:[0-9]{{2}})?{_ZONE}$",
+    "datetime": f"^[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}T[0-9]{{2}}:[0-9]{{2}}(:[0-9]{{2}}(\\.[0-9]+)?)?{_ZONE}$",
+}
 _EMAIL: Final = "^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$"
 _PHONE: Final = "^\\+?[0-9 ()./-]{5,}$"
 
@@ -84,6 +91,10 @@ def _property(component: dict[str, Any]) -> dict[str, Any]:
         pattern = rules.get("pattern") or {"email": _EMAIL, "phone": _PHONE}.get(str(rules.get("validationType")))
         if pattern:
             prop["pattern"] = str(pattern)
+    elif kind == "number" and component.get("serializeToString"):  # form-js submits the digits as a string
+        if _number(component, rules, "min") is not None or _number(component, rules, "max") is not None:
+            raise FormRejected(f"{_name(component)}: min/max cannot be checked on a number serialized to a string")
+        prop.update(type="string", pattern="^-?[0-9]+([.][0-9]+)?$")
     elif kind == "number":
         prop["type"] = "integer" if component.get("decimalDigits") == 0 else "number"
         for rule, keyword in (("min", "minimum"), ("max", "maximum")):
@@ -96,7 +107,7 @@ def _property(component: dict[str, Any]) -> dict[str, Any]:
         subtype = str(component.get("subtype") or "date")
         if subtype not in _DATE_FORMATS:
             raise FormRejected(f"{_name(component)}: datetime subtype {subtype!r} is not date, time or datetime")
-        prop.update(type="string", format=_DATE_FORMATS[subtype])
+        prop.update(type="string", format=_DATE_FORMATS[subtype], pattern=_DATE_PATTERNS[subtype])
     elif kind in _CHOICE:
         values = _values(component)
         if values is not None:

@@ -8,7 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
+from casestream.cli import app as cli_app
 from casestream.settings import Settings
 from domain.process import ProcessCompleted, ProcessStarted, process_instance_id
 from processes.manager import lifecycle_key
@@ -137,3 +139,18 @@ def test_decisions_are_the_deploying_tenants_own(server: LiveServer) -> None:
         incidents = wait_for("an incident for the missing decision", lambda: [
             i for i in other.get("/api/incidents").json().get("items", []) if "pick_queue" in str(i)])
     assert incidents
+
+
+def test_cli_deploys_a_dmn_file_and_names_a_refused_rule(server: LiveServer, tmp_path: Path) -> None:
+    good, bad = tmp_path / "rules.dmn", tmp_path / "bad.dmn"
+    good.write_text(dmn())
+    bad.write_text(dmn(first_cell="&gt;= = 1000").replace('id="queue_rules"', 'id="other_rules"'))
+    admin = ["--url", server.url, "--token", server.token("root", ("admin",))]
+    runner = CliRunner()
+    first = runner.invoke(cli_app, ["process", "deploy", str(good), *admin])
+    assert first.exit_code == 0, first.output
+    assert first.output.strip() == "rules.dmn: deployed (queue_rules version 1: decisions pick_queue)"
+    refused = runner.invoke(cli_app, ["process", "deploy", str(bad), *admin])
+    assert refused.exit_code == 1
+    assert "bad.dmn: refused" in refused.output and "  rule_big: input cell 1" in refused.output
+    assert "(in decision 'pick_queue')" in refused.output
