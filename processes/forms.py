@@ -159,8 +159,10 @@ def _add(schema: dict[str, Any], components: Any, seen: set[str]) -> None:
             raise FormRejected(f"{_name(component)}: key {key!r} is used by two components")
         seen.add(key)
         rules = component.get("validate") or {}
-        # a field hidden by a condition may stay empty: its `required` cannot be enforced without the condition
-        required = bool(isinstance(rules, dict) and rules.get("required")) and not component.get("conditional")
+        # a field hidden by a condition may stay empty (its `required` cannot be enforced without the condition);
+        # form-js neither validates nor submits a disabled or read-only field
+        required = bool(isinstance(rules, dict) and rules.get("required")) and not any(
+            component.get(flag) for flag in ("conditional", "disabled", "readonly"))
         if kind in _CONTAINERS:
             inner: dict[str, Any] = {"type": "object", "properties": {}}
             _add(inner, component.get("components", []), set())

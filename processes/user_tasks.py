@@ -46,11 +46,13 @@ def _form(instance: Instance, ext: dict[str, Any], headers: dict[str, Any], elem
         except ValueError as exc:
             raise ValueError(f"{element_id}: task header formSchema is not JSON: {exc}") from None
         return parsed if isinstance(parsed, dict) else None
-    key = ext.get("formDefinition", {}).get("formKey") or ext.get("formDefinition", {}).get("formId")
+    definition = ext.get("formDefinition", {})
+    # Modeler writes an embedded form's id as `externalReference` for a Camunda user task (zeebe:userTask)
+    key = definition.get("formKey") or definition.get("formId") or definition.get("externalReference")
     if not key:
         return None
     form_id = str(key).removeprefix(FORM_KEY_PREFIX)
-    camunda = _camunda_form(instance, str(key), form_id)
+    camunda = _camunda_form(instance, form_id)
     if camunda is not None:
         return form_schema(camunda)  # checked at deploy: a form stored then refused now is a bug, said loudly
     path = FORMS / f"{form_id}.json"
@@ -62,12 +64,12 @@ def _form(instance: Instance, ext: dict[str, Any], headers: dict[str, Any], elem
     return loaded if isinstance(loaded, dict) else None
 
 
-def _camunda_form(instance: Instance, key: str, form_id: str) -> dict[str, Any] | None:
-    """The form-js form a user task names: embedded in its BPMN (`camunda-forms:bpmn:`), else deployed with it."""
-    if key.startswith(FORM_KEY_PREFIX):
-        found = _embedded(instance.model.content_hash, instance.model.xml).get(form_id)
-        if found is not None and isinstance(found[1], dict):
-            return found[1]
+def _camunda_form(instance: Instance, form_id: str) -> dict[str, Any] | None:
+    """The form-js form a user task names: embedded in its BPMN (`camunda-forms:bpmn:` or an external reference to
+    an embedded form's id), else deployed with it."""
+    found = _embedded(instance.model.content_hash, instance.model.xml).get(form_id)  # read once per model
+    if found is not None and isinstance(found[1], dict):
+        return found[1]
     return DEPLOYED_FORMS.form(instance.tenant, instance.model.content_hash, form_id)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -153,3 +154,24 @@ def test_embedded_user_task_forms_are_read_from_the_bpmn() -> None:
     assert found["UserTaskForm_1"] == (5, {"components": [{"type": "checkbox", "key": "ok"}]})
     line, problem = found["UserTaskForm_2"]
     assert line == 6 and isinstance(problem, str) and "not JSON" in problem
+
+
+def test_the_forms_embedded_in_camundas_tutorial_models_translate() -> None:
+    models = Path(__file__).resolve().parents[1] / "data" / "camunda_models"
+    answer = embedded_forms((models / "tutorials_enforcing-sla.bpmn").read_bytes())["userTaskForm_06crl4e"][1]
+    assert isinstance(answer, dict)
+    schema = form_schema(answer)
+    assert set(schema["properties"]) == {"inquiry", "answer", "key"}
+    assert schema["required"] == ["answer", "key"]
+    assert refused(schema, {"answer": "we fixed it"}) == {"data.key"}
+    for path in models.glob("*.bpmn"):
+        for form_id, (_line, form) in embedded_forms(path.read_bytes()).items():
+            assert isinstance(form, dict), (path.name, form_id)
+            form_schema(form)
+
+
+def test_disabled_and_read_only_fields_are_never_required() -> None:
+    schema = schema_of({"type": "textfield", "key": "a", "disabled": True, "validate": {"required": True}},
+                       {"type": "textfield", "key": "b", "readonly": True, "validate": {"required": True}})
+    assert "required" not in schema
+    validate(schema, {})

@@ -89,9 +89,12 @@ def test_a_linked_form_deployed_beside_its_bpmn_validates_the_task_completion(se
     assert len(completions(server, task["id"])) == 1
 
 
-def test_an_embedded_camunda_form_validates_the_task_completion(server: LiveServer) -> None:
+@pytest.mark.parametrize("reference", ['formKey="camunda-forms:bpmn:UserTaskForm_1"',
+                                       'externalReference="UserTaskForm_1"'])  # as Modeler 5 writes it
+def test_an_embedded_camunda_form_validates_the_task_completion(server: LiveServer, reference: str) -> None:
+    bpmn = EMBEDDED.replace('formKey="camunda-forms:bpmn:UserTaskForm_1"', reference)
     with server.client("root", ("admin",)) as admin:
-        reply = deploy(admin, ("check.bpmn", EMBEDDED))
+        reply = deploy(admin, ("check.bpmn", bpmn))
         assert reply.status_code == 200, reply.text
         assert admin.post("/api/definitions", json=DEFINITION).status_code == 200
     task = review_task(server, open_case(server))
