@@ -127,8 +127,9 @@ def fold_in_memory(records: Sequence[Any], batch: int) -> tuple[int, float, floa
 
 def writes_only(records: Sequence[Any], mongo_url: str, database: str, batch: int) -> tuple[int, float, float]:
     """The database alone: the documents each batch of the worker writes (folded in memory first, untimed) stored
-    with the same store calls (insert_new for documents not seen before, replace_older for the others) into a
-    fresh database; (events, seconds of writing, CPU seconds). What MongoDB allows a worker at best."""
+    with the same store call as the worker (insert_and_replace: documents not seen before inserted, the others
+    replaced, at once) into a fresh database; (events, seconds of writing, CPU seconds). What MongoDB allows a
+    worker at best."""
     from adapters.mongo_documents import MongoDocumentStore
     from adapters.stream_worker.parking import Delivery
     from adapters.stream_worker.processing import decode
@@ -155,8 +156,7 @@ def writes_only(records: Sequence[Any], mongo_url: str, database: str, batch: in
         cpu0 = time.process_time()
         started = time.perf_counter()
         for new, old in batches:
-            documents.insert_new(new)
-            documents.replace_older(old)
+            documents.insert_and_replace(new, old)
         return len(records), time.perf_counter() - started, time.process_time() - cpu0
     finally:
         documents.client.drop_database(database)
