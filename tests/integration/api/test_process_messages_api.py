@@ -167,3 +167,23 @@ def test_bad_input_is_a_422_problem_naming_the_field_and_stores_nothing(
     assert reply.status_code == 422 and reply.headers["content-type"].startswith("application/problem+json")
     assert field in reply.text
     assert server.platform.store.max_position() == before
+
+
+def test_a_buffered_message_survives_a_restart_and_then_correlates(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "data", processes="on")
+    with live_server(settings) as first:
+        assert first.platform.processes is not None and first.platform.processes.wait_ready(60)
+        with first.client("root", ("admin",)) as admin:
+            assert admin.post("/api/processes", json={"files": [{"name": "pay.bpmn", "content": MODEL}]}
+                              ).status_code == 200
+            assert admin.post("/api/definitions", json=DEFINITION).status_code in (200, 201)
+            case_id, number = open_order(admin)
+            reply = admin.post("/api/messages", json={"name": "order-paid", "correlation_key": number,
+                                                      "time_to_live": "PT1H"}).json()
+            assert reply["buffered"] is True
+    with live_server(settings) as second:
+        assert second.platform.processes is not None and second.platform.processes.wait_ready(60)
+        with second.client("root", ("admin",)) as admin:
+            review(admin, case_id)
+            assert wait_for("the case queued by the process", lambda: queue_of(admin, case_id) == "paid")
+        assert [str(e.aggregate_id) for e in stored(second, ProcessMessageCorrelated)] == [reply["message_key"]]
