@@ -87,13 +87,29 @@ class RequestLimits:
 
     async def read_body(self, receive: Receive) -> bytes | Response:
         """The whole body, or the refusal to answer: 413 once it passes max_bytes, 408 once body_timeout passed."""
+        # a timer that cancels this task, as asyncio.timeout does, without its context manager's cost (~3 against
+        # ~11 µs a request; wait_for would add a task per request)
+        task = asyncio.current_task()
+        if task is None:
+            raise RuntimeError("read_body runs in a task")
+        cancelling = task.cancelling()
+        expired = False
+
+        def expire() -> None:
+            nonlocal expired
+            expired = True
+            task.cancel()
+
+        timer = asyncio.get_running_loop().call_later(self.body_timeout, expire)
         try:
-            # asyncio.timeout, not wait_for: no task per request
-            async with asyncio.timeout(self.body_timeout):
-                body = await self._read(receive)
-        except TimeoutError:
+            body = await self._read(receive)
+        except asyncio.CancelledError:
+            if not expired or task.uncancel() > cancelling:  # cancelled by someone else (too)
+                raise
             detail = f"the request body did not arrive within {self.body_timeout:g}s"
             return problems.problem(408, "body-timeout", detail, headers={"Connection": "close"})
+        finally:
+            timer.cancel()
         return self.too_big() if body is None else body
 
     async def _read(self, receive: Receive) -> bytes | None:

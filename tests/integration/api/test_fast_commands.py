@@ -9,6 +9,7 @@ known to be answered by the fast path itself.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,7 +31,7 @@ Reply = tuple[int, list[tuple[bytes, bytes]], bytes]
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     data: Path = tmp_path_factory.mktemp("fast")
-    platform = bootstrap(Settings(data_dir=data, processes="off", max_body_bytes=65_536))
+    platform = bootstrap(Settings(data_dir=data, processes="off", max_body_bytes=65_536, body_timeout_seconds=0.3))
     try:
         yield platform
     finally:
@@ -59,14 +60,18 @@ def scope_of(path: str, body: bytes, headers: dict[str, str]) -> Scope:
             "state": {}}
 
 
-async def call(app: Any, path: str, body: bytes, headers: dict[str, str], *, fast_only: bool = False) -> Reply:
-    """One POST through app (fast_only: through the fast path's handle, whose fallback fails the test)."""
+async def call(app: Any, path: str, body: bytes, headers: dict[str, str], *, fast_only: bool = False,
+               stalled: bool = False) -> Reply:
+    """One POST through app (fast_only: through the fast path's handle, whose fallback fails the test; stalled:
+    the client announces the body and never sends it)."""
     scope = scope_of(path, body, headers)
     sent = False
     messages: list[Message] = []
 
     async def receive() -> Message:
         nonlocal sent
+        if stalled:
+            await asyncio.Event().wait()
         if not sent:
             sent = True
             return {"type": "http.request", "body": body, "more_body": False}
@@ -95,11 +100,17 @@ def json_headers(platform: Platform, **extra: str) -> dict[str, str]:
 
 @pytest.fixture(scope="module", autouse=True)
 def claim_definition(platform: Platform, apps: tuple[CasestreamApi, CasestreamApi]) -> None:
-    import asyncio
-
     headers = {"authorization": f"Bearer {token(platform, 'root', ('admin',))}", "content-type": "application/json"}
     status, _, body = asyncio.run(call(apps[1], "/api/definitions", orjson.dumps(CLAIM), headers))
     assert status == 200, body
+
+
+def stored_since(platform: Platform, position: int) -> list[str]:
+    """The types of the events stored after position, less the audit trail's (policy refusals are recorded by a
+    writer thread of their own, commands/audit.py, at some later moment)."""
+    audit = {"CommandDenied", "CommandDenialsRepeated"}
+    positioned, _ = platform.store.read_batch(position, 1000)
+    return [name for p in positioned if (name := type(p.event).__name__) not in audit]
 
 
 def assert_same_success(fast: Reply, plain: Reply, varying: tuple[str, ...]) -> None:
@@ -198,8 +209,22 @@ async def test_refusals_are_the_same_through_both_paths(
         assert fast_reply == plain_reply, (path, body[:80], headers)
         assert 400 <= fast_reply[0] < 500, (path, body[:80], fast_reply)
         assert dict(fast_reply[1])[b"content-type"] == b"application/problem+json"
-        if fast_reply[0] != 403:  # a policy refusal is audited (commands/audit.py); nothing else is stored
-            assert platform.store.max_position() == position, (path, body[:80], headers)
+        assert stored_since(platform, position) == [], (path, body[:80], headers)
+
+
+async def test_a_body_that_never_arrives_is_answered_408_by_both(
+    platform: Platform, apps: tuple[CasestreamApi, CasestreamApi],
+) -> None:
+    fast, plain = apps
+    headers = json_headers(platform)
+    body = orjson.dumps({"definition_key": "claim", "title": "t", "data": {"amount": 1}})
+    await call(plain, "/api/cases", body, headers)  # the token verified once
+    position = platform.store.max_position()
+    fast_reply = await call(fast, "/api/cases", body, headers, fast_only=True, stalled=True)
+    assert fast_reply == await call(plain, "/api/cases", body, headers, stalled=True)
+    assert fast_reply[0] == 408 and b"body-timeout" in fast_reply[2]
+    assert (b"connection", b"close") in fast_reply[1]
+    assert stored_since(platform, position) == []
 
 
 async def test_every_command_route_is_matched_to_its_own_command(apps: tuple[CasestreamApi, CasestreamApi]) -> None:
