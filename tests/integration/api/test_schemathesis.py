@@ -106,11 +106,13 @@ def _send(case: Any, server: LiveServer, headers: dict[str, str]) -> Any:
 
 
 def _not_negative(case: Any) -> list[Any]:
-    """A "negative" case whose fault is a query parameter with an empty name or a scalar parameter given several
-    times is valid here: unknown query parameters are ignored and the last of repeated ones counts (docs/api.md)."""
+    """A "negative" case whose fault is a query parameter the operation does not declare (an empty name included)
+    or a scalar parameter given several times is valid here: unknown query parameters are ignored and the last of
+    repeated ones counts (docs/api.md)."""
     query = case.query or {}
     repeated = any(isinstance(value, list) for value in query.values())
-    return [negative_data_rejection] if "" in query or repeated else []
+    unknown = set(query) - {parameter.name for parameter in case.operation.query}
+    return [negative_data_rejection] if unknown or repeated else []
 
 
 @schema.parametrize()
