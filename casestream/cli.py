@@ -269,12 +269,12 @@ def demo(
 ) -> None:
     """Load demo definitions, reference data and cases, through commands."""
     from casestream.bootstrap import bootstrap
-    from casestream.demo import load_demo
+    from casestream.demo import holds_work, load_demo
 
     settings = Settings()
     platform = bootstrap(settings, start_runner=False)
     try:
-        if if_empty and platform.store.max_position() > 0:
+        if if_empty and holds_work(platform.store):
             typer.echo("demo: the event store already has events; nothing loaded")
             return
         started = time.perf_counter()

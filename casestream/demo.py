@@ -25,7 +25,9 @@ from uuid import UUID
 from casestream import demo_data as d
 from commands import messages as m
 from commands.bus import Actor, CommandBus, Result
+from commands.ports import EventStore
 from domain.diff import merge_patch
+from domain.process_deployment import SHIPPED, deployments_id
 
 ROLES: dict[str, tuple[str, ...]] = {
     "alice": ("caseworker",),
@@ -36,6 +38,7 @@ ROLES: dict[str, tuple[str, ...]] = {
 WORKERS = ("alice", "carol")
 # business dates in case data are spread over the months before this day (fixed, so loads are reproducible)
 DEMO_TODAY = date(2025, 9, 30)
+_FRESH_LIMIT = 256  # a store with this many events is not fresh, whatever they are (the shipped files are a few)
 
 
 @dataclass(frozen=True)
@@ -534,6 +537,14 @@ def _setup(loader: _Loader) -> int:
     for spec in d.DEFINITIONS:
         loader.send(f"definition-{spec['key']}-v1", "admin", m.PublishCaseDefinition, "setup", **spec)
     return records
+
+
+def holds_work(store: EventStore) -> bool:
+    """Whether the store holds more than the shipped processes' deployments, which every start with processes on
+    stores (a stack's process worker may have started before the demo is loaded): what `demo --if-empty` asks."""
+    shipped = deployments_id(SHIPPED)
+    first = store.read(0, _FRESH_LIMIT)
+    return len(first) == _FRESH_LIMIT or any(p.event.aggregate_id != shipped for p in first)
 
 
 def load_demo(
