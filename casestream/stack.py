@@ -109,9 +109,21 @@ class Stack:
         self.config.status_file.unlink(missing_ok=True)
 
 
+# Set by the SIGINT/SIGTERM handler of run_until_interrupted beside the KeyboardInterrupt it raises: an interrupt
+# that lands where Python swallows exceptions (an at-fork handler while a child is started, a finalizer) is lost,
+# so start-up also checks this between its steps and stops as the interrupt would have.
+_INTERRUPTED = threading.Event()
+
+
+def _check_interrupted() -> None:
+    if _INTERRUPTED.is_set():
+        raise KeyboardInterrupt
+
+
 def _wait_ready(url: str, child: Any, timeout: float = 90) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        _check_interrupted()
         if child.proc.poll() is not None:
             raise RuntimeError(f"API replica on {url} exited with {child.proc.returncode} (log {child.spec.log})")
         with contextlib.suppress(httpx.TransportError):
@@ -124,6 +136,7 @@ def _wait_ready(url: str, child: Any, timeout: float = 90) -> None:
 def _wait_for_log(path: Path, text: str, child: Any, timeout: float = 90) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        _check_interrupted()
         if child.proc.poll() is not None:
             raise RuntimeError(f"{child.spec.name} exited with {child.proc.returncode} (log {path})")
         if path.exists() and text in path.read_text(errors="replace"):
@@ -211,6 +224,7 @@ def start(config: StackConfig, say: Callable[[str], None]) -> Stack:
             logs = config.data_dir / "logs"
 
             def launch(name: str, role: str, args: list[str], env: dict[str, str] | None = None) -> Any:
+                _check_interrupted()
                 data = config.data_dir / "processes" / name
                 data.mkdir(parents=True, exist_ok=True)
                 return supervisor.start(ChildSpec(name, role, [sys.executable, "-m", "casestream", *args],
@@ -258,6 +272,7 @@ def start(config: StackConfig, say: Callable[[str], None]) -> Stack:
                 stack.front_door = EDGE_URL
             if config.demo:
                 _seed_demo(base, config.data_dir, say)
+            _check_interrupted()
     except BaseException as exc:  # KeyboardInterrupt and SystemExit too: nothing started may stay running
         with ignoring_interrupts():
             say(f"stopping: {exc.__class__.__name__} {exc}".rstrip())
@@ -341,8 +356,10 @@ def run_until_interrupted(config: StackConfig, say: Callable[[str], None],
     SIGINT and SIGTERM raise KeyboardInterrupt from the moment this is called, so an interrupt during start-up stops
     what had started; a crash loop of one child stops the stack with its name and exit."""
     stop_event = stop_event or threading.Event()
+    _INTERRUPTED.clear()
 
     def interrupt(*_: object) -> None:
+        _INTERRUPTED.set()
         raise KeyboardInterrupt
 
     previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
@@ -353,6 +370,7 @@ def run_until_interrupted(config: StackConfig, say: Callable[[str], None],
                 say(line)
             assert stack.supervisor is not None
             while not stop_event.wait(0.25):
+                _check_interrupted()
                 stack.supervisor.poll()
                 write_status(stack)
         except CrashLoop as exc:

@@ -52,6 +52,8 @@ def test_the_verifier_says_the_issuer_is_unavailable_and_does_not_hammer_it() ->
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     data: Path = tmp_path_factory.mktemp("issuer-down")
     with live_server(Settings(data_dir=data, oidc_issuers={ISSUER: "acme"})) as live:
+        # the shipped processes are deployed (stored) as they start: the test counts what is stored from there
+        assert live.platform.processes is not None and live.platform.processes.wait_ready(60)
         yield live
 
 
