@@ -142,6 +142,13 @@ class _CommandBroke(Exception):
 Answer = tuple[Command, Result | DomainError]  # a command a worker sent in an earlier round, and what it got
 
 
+def _numbered(job: Job, command: Command, n: int) -> Command:
+    """The job's n-th command with the id `job:<key>:<n>` unless it has one: a retried job's repeat is recognised."""
+    if command.command_id is not None:
+        return command
+    return command.model_copy(update={"command_id": f"job:{job.key}:{n}"})
+
+
 def _attempt(job: Job, answers: Sequence[Answer], correlation_id: str | None) -> JobOutcome | Envelope:
     """Run job's worker with the results of its first commands known: its outcome, or the next command it sends."""
     worker = TASK_TYPES.get(job.type)
@@ -153,8 +160,7 @@ def _attempt(job: Job, answers: Sequence[Answer], correlation_id: str | None) ->
     def send(command: Command) -> Result:
         nonlocal issued
         issued += 1
-        if command.command_id is None:
-            command = command.model_copy(update={"command_id": f"job:{job.key}:{issued}"})
+        command = _numbered(job, command, issued)
         if issued > len(answers):
             raise _Deferred(Envelope(command, actor, correlation_id or job.process_instance_key, f"job:{job.key}"))
         sent, answer = answers[issued - 1]
@@ -243,8 +249,7 @@ def run_job(job: Job, bus: CommandBus, correlation_id: str | None = None) -> Job
     def send(command: Command) -> Result:
         nonlocal issued
         issued += 1
-        if command.command_id is None:
-            command = command.model_copy(update={"command_id": f"job:{job.key}:{issued}"})
+        command = _numbered(job, command, issued)
         try:
             return bus.dispatch(command, actor, correlation_id=correlation_id or job.process_instance_key,
                                 causation_id=f"job:{job.key}")
