@@ -1,8 +1,8 @@
-"""`casestream process deploy FILE…`: deploy BPMN files (the form-js forms they name, DMN files) over the HTTP API.
+"""`casestream process deploy FILE…`: deploy BPMN files, form-js forms and DMN files over the HTTP API.
 
 Over the API, as an admin's token (--token or CASESTREAM_TOKEN): the server checks each file on its own, stores a new
-version when the content changed, and the running engine starts it at once. One line per file; a refused file names
-each element and line. The exit code is 1 when any file was refused.
+version when the content changed (a form is versioned on its own, by its id), and the running engine starts it at
+once. One line per file; a refused file names each element and line. The exit code is 1 when any file was refused.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from casestream.settings import Settings
 app = typer.Typer(help="BPMN processes: deploy files to the running server.", no_args_is_help=True)
 
 FilesArg = Annotated[list[Path], typer.Argument(
-    help="BPMN files (.bpmn), the form-js forms (.form, .json) their user tasks name, DMN decisions (.dmn).",
+    help="BPMN files (.bpmn), form-js forms (.form, .json: alone or with the BPMN linking them), DMN decisions (.dmn).",
     exists=True,
     dir_okay=False, readable=True)]
 
@@ -29,8 +29,7 @@ def outcome_lines(outcome: dict[str, Any]) -> list[str]:
     name, status = outcome.get("file"), outcome.get("status")
     if status != "refused":
         kind = outcome.get("kind")
-        what = (f"form {', '.join(outcome.get('forms') or [])}" if kind == "form"
-                else f"{outcome.get('process_id')} version {outcome.get('version')}")
+        what = f"{'form ' if kind == 'form' else ''}{outcome.get('process_id')} version {outcome.get('version')}"
         if kind == "decisions":
             what += f": decisions {', '.join(outcome.get('forms') or [])}"
         forms = outcome.get("forms") or []

@@ -30,8 +30,9 @@ class DeployProcess(Command):
     content_hash: str = Field(min_length=64, max_length=64, description="SHA-256 of the XML's UTF-8 bytes.")
     forms: dict[str, Any] = Field(default_factory=dict, max_length=100,
                                   description="Form id -> form-js JSON deployed with it.")
-    kind: Literal["bpmn", "dmn"] = Field(default="bpmn", description="BPMN (a process) or DMN (decisions; "
-                                                                     "process_id is the DMN definitions id).")
+    kind: Literal["bpmn", "dmn", "form"] = Field(default="bpmn", description="BPMN (a process), DMN (decisions; "
+                                                 "process_id is the DMN definitions id) or a form-js form deployed "
+                                                 "on its own (process_id is the form id, xml its JSON).")
 
 
 @handles(DeployProcess)

@@ -6,7 +6,9 @@ worker) learns deployments from the log. Versions count 1, 2, 3… per tenant an
 version only when its content differs from the newest version of that id (the same bytes deploy once). The processes
 shipped with casestream live in the `SHIPPED` scope, which every tenant sees; a tenant's own deployment of the same
 id takes precedence for that tenant. A DMN file (the decisions of business-rule tasks) is deployed the same way, as a
-`ProcessDeployed` of kind "dmn" keyed by its `definitions` id, and versioned apart from the processes (`decisions`).
+`ProcessDeployed` of kind "dmn" keyed by its `definitions` id, and versioned apart from the processes (`decisions`);
+so is a form-js form deployed on its own (kind "form", keyed by the form's `id`, versioned in `form_versions`), which
+user tasks of any process of the tenant link with `zeebe:formDefinition formId`.
 """
 
 from __future__ import annotations
@@ -31,11 +33,11 @@ def deployments_id(tenant: str) -> UUID:
 
 
 def xml_hash(xml: str) -> str:
-    """The content hash of a BPMN file (its UTF-8 bytes): the engine's identity of a model and of a version."""
+    """The content hash of a deployed file (its UTF-8 bytes): the engine's identity of a model and of a version."""
     return hashlib.sha256(xml.encode("utf-8")).hexdigest()
 
 
-Kind = Literal["bpmn", "dmn"]
+Kind = Literal["bpmn", "dmn", "form"]
 
 
 def _deployed_v1_to_v2(state: dict[str, Any]) -> dict[str, Any]:
@@ -45,7 +47,8 @@ def _deployed_v1_to_v2(state: dict[str, Any]) -> dict[str, Any]:
 
 class ProcessDeployed(Event):
     """A new version of a process (its BPMN XML exactly as deployed, and the forms deployed with it) or of a DMN
-    file's decisions (`kind` "dmn": `process_id` is the DMN definitions id, the XML is the DMN).
+    file's decisions (`kind` "dmn": `process_id` is the DMN definitions id, the XML is the DMN) or of a form
+    deployed on its own (`kind` "form": `process_id` is the form's id, `xml` the form-js JSON text as deployed).
 
     Version 2 added `kind`; version-1 payloads are upcast as "bpmn".
     """
@@ -61,7 +64,7 @@ class ProcessDeployed(Event):
     content_hash: str
     deployer: str
     forms: dict[str, Any]  # form id -> form-js JSON, the forms deployed alongside (empty when none)
-    kind: str  # "bpmn" or "dmn"
+    kind: str  # "bpmn", "dmn" or "form"
 
 
 @dataclass(frozen=True)
@@ -81,18 +84,20 @@ class ProcessVersion:
 
 
 class ProcessDeployments(Aggregate):
-    """A tenant's deployed processes (and DMN files): every version of each id, in deployment order."""
+    """A tenant's deployed processes (and DMN files, and forms): every version of each id, in deployment order."""
 
     def __init__(self, aggregate_id: UUID) -> None:
         super().__init__(aggregate_id)
         self.versions: dict[str, list[ProcessVersion]] = {}
         self.decisions: dict[str, list[ProcessVersion]] = {}  # DMN definitions id -> its versions
+        self.form_versions: dict[str, list[ProcessVersion]] = {}  # form id -> its versions
 
     def _of(self, kind: str) -> dict[str, list[ProcessVersion]]:
-        return self.decisions if kind == "dmn" else self.versions
+        return self.decisions if kind == "dmn" else self.form_versions if kind == "form" else self.versions
 
     def latest(self, process_id: str, kind: Kind = "bpmn") -> ProcessVersion | None:
-        """The newest version of a process id (of a DMN definitions id with kind "dmn"; None if never deployed)."""
+        """The newest version of a process id (of a DMN definitions id with kind "dmn", of a form id with kind
+        "form"; None if never deployed)."""
         found = self._of(kind).get(process_id)
         return found[-1] if found else None
 
@@ -105,8 +110,8 @@ class ProcessDeployments(Aggregate):
         self, ctx: Context, *, process_id: str, name: str, filename: str, xml: str, content_hash: str,
         forms: dict[str, Any], kind: Kind = "bpmn",
     ) -> tuple[ProcessVersion, bool]:
-        """Deploy a checked BPMN file: its version, and whether it is new (False: the newest version has the same
-        content, and the same forms when forms are given, so nothing is recorded)."""
+        """Deploy a checked BPMN, DMN or form file: its version, and whether it is new (False: the newest version has
+        the same content, and the same forms when forms are given, so nothing is recorded)."""
         if content_hash != xml_hash(xml):
             raise ValidationFailed("the content hash does not match the XML",
                                    [FieldError("content_hash", "must be the SHA-256 of the XML's UTF-8 bytes")])

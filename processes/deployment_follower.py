@@ -1,25 +1,27 @@
-"""Teaching an engine every deployment in the log: the follower, each tenant's view of its models, deployed forms.
+"""Teaching an engine every deployment in the log: the follower, each tenant's view of its models.
 
 `DeploymentFollower` reads `ProcessDeployed` events in log order and deploys each into an engine (a DMN file's
-decisions into the engine's decision registry, in the tenant's scope; of a BPMN process every version
-stays, keyed by its content hash, so a running instance keeps the version it started on); the process manager asks
-it to catch up to the position it is about to handle, so a case opened after a deploy starts the new version
-(processes/platform.py). A model this process checked before storing it is not parsed again
+decisions into the engine's decision registry, in the tenant's scope; a form into processes/form_registry.py; of a
+BPMN process every version stays, keyed by its content hash, so a running instance keeps the version it started
+on); the process manager asks it to catch up to the position it is about to handle, so a case opened after a deploy
+starts the new version (processes/platform.py). A model this process checked before storing it is not parsed again
 (processes/deployments.py PREPARED).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from commands.ports import EventStore
 from domain.process_deployment import SHIPPED, ProcessDeployed
 from processes.bpmn import BpmnRejected
-from processes.deployments import FORM_KEY_PREFIX, PREPARED
+from processes.deployments import PREPARED
+from processes.form_registry import FORMS
 
 if TYPE_CHECKING:  # the engine and model import SpiffWorkflow: loaded on first use, not at import
     from processes.engine import EmbeddedEngine
@@ -46,33 +48,6 @@ class TenantModels(Mapping[str, "ProcessModel"]):
 
     def __len__(self) -> int:
         return sum(1 for _ in self)
-
-
-class DeployedForms:
-    """The forms deployed with each process version, by tenant and content hash (the newest deployment of the same
-    XML wins), for the user tasks of its instances to find by form id (`zeebe:formDefinition` formId or formKey)."""
-
-    def __init__(self) -> None:
-        self._forms: dict[tuple[str, str], dict[str, Any]] = {}
-        self._lock = threading.Lock()
-
-    def put(self, tenant: str, content_hash: str, forms: dict[str, Any]) -> None:
-        with self._lock:
-            self._forms[(tenant, content_hash)] = dict(forms)
-
-    def form(self, tenant: str, content_hash: str, form_id: str) -> dict[str, Any] | None:
-        """The form a user task of an instance names: deployed with the instance's version (the tenant's own, else
-        the shipped one); None when none was."""
-        key = form_id.removeprefix(FORM_KEY_PREFIX)
-        with self._lock:
-            for scope in (tenant, SHIPPED):
-                found = self._forms.get((scope, content_hash), {}).get(key)
-                if isinstance(found, dict):
-                    return dict(found)
-        return None
-
-
-FORMS = DeployedForms()  # filled by every DeploymentFollower of this process
 
 
 @dataclass(frozen=True)
@@ -118,6 +93,10 @@ class DeploymentFollower:
 
     def _take(self, event: ProcessDeployed) -> None:
         tenant = event.tenant
+        if event.kind == "form":  # a form deployed on its own: user tasks linking its id find it (form_registry)
+            FORMS.put_version(tenant, event.process_id, json.loads(event.xml))
+            self.learned.append(Learned(tenant, event.process_id, event.process_version, event.content_hash))
+            return
         data = event.xml.encode("utf-8")
         try:
             if event.kind == "dmn":  # decisions: the tenant's business-rule tasks see them before the shipped ones

@@ -1,9 +1,11 @@
-"""Deploying BPMN files and forms as events: each file checked on its own, then one command per process.
+"""Deploying BPMN files, DMN files and forms as events: each file checked on its own, then one command per file.
 
 `deploy_files` is what the deploy endpoint (and through it `casestream process deploy`) runs: each file is checked
-on its own with the engine's parser (processes/model.py), so one bad file never affects the others; each process that
-passes becomes one `DeployProcess` command, with the forms of the same request that it names. How engines learn
-what was stored: processes/deployment_follower.py.
+on its own with the engine's parser (processes/model.py), so one bad file never affects the others. A form is
+deployed on its own as a new version of its id (whether or not a BPMN file of the request names it); each process
+that passes becomes one `DeployProcess` command carrying the forms of the same request that it names (what a
+`bindingType="deployment"` link takes), after its `zeebe:formDefinition formId` links are checked
+(processes/form_links.py). How engines learn what was stored: processes/deployment_follower.py.
 """
 
 from __future__ import annotations
@@ -24,8 +26,10 @@ from domain.errors import DomainError, Forbidden, InvalidStateChange
 from domain.process_deployment import SHIPPED, ProcessDeployments, deployments_id, xml_hash
 from processes.bpmn import BpmnRejected, Problem
 from processes.dmn import dmn_definitions, parse_dmn
+from processes.form_links import link_problems
+from processes.form_registry import FORM_KEY_PREFIX
 from processes.forms import FormRejected as CamundaFormRejected
-from processes.forms import embedded_forms, form_schema
+from processes.forms import embedded_forms, form_schema, linked_forms
 
 if TYPE_CHECKING:  # the model imports SpiffWorkflow: loaded on first use, not at import
     from processes.model import ProcessModel
@@ -33,7 +37,6 @@ if TYPE_CHECKING:  # the model imports SpiffWorkflow: loaded on first use, not a
 log = logging.getLogger(__name__)
 FORM_SUFFIXES = (".form", ".json")
 DMN_SUFFIX = ".dmn"
-FORM_KEY_PREFIX = "camunda-forms:bpmn:"
 MAX_FORM = 200_000  # characters of one form file
 Status = Literal["deployed", "unchanged", "refused"]
 
@@ -69,7 +72,8 @@ class FileOutcome:
     def message(self) -> str:
         """The outcome in words: a refusal names the file, each element and line."""
         if self.status != "refused":
-            what = f"form {self.forms}" if self.kind == "form" else f"{self.process_id} version {self.version}"
+            what = f"form {self.process_id} version {self.version}" if self.kind == "form" else (
+                f"{self.process_id} version {self.version}")
             return f"{self.file}: {self.status} ({what})"
         return "\n".join(f"{self.file}: {p}" for p in self.problems)
 
@@ -193,20 +197,15 @@ def deploy_files(
     """Check and deploy each file on its own; an outcome per file, in order. Forbidden (the actor may not deploy)
     is raised, not reported per file."""
     outcomes: list[FileOutcome] = []
-    forms: dict[str, tuple[int, dict[str, Any]]] = {}  # form id -> (its outcome's index, its JSON)
+    forms: dict[str, dict[str, Any]] = {}  # form id -> JSON, of the forms of this request that were deployed
     models: list[tuple[int, ProcessModel, Resource]] = []
     for resource in files:
         if is_decisions(resource.filename):
             outcome = _deploy_decisions(bus, actor, resource)
         elif is_form(resource.filename):
-            outcome = FileOutcome(resource.filename, "form", "unchanged")
-            try:
-                form_id, form = read_form(resource)
-            except FormRejected as exc:
-                outcome.status, outcome.problems = "refused", [Problem(None, str(exc))]
-            else:
-                outcome.forms = [form_id]
-                forms[form_id] = (len(outcomes), form)
+            outcome = _deploy_form(bus, actor, resource)
+            if outcome.status != "refused" and outcome.process_id is not None:
+                forms[outcome.process_id] = json.loads(resource.data)
         else:
             outcome = FileOutcome(resource.filename, "process", "refused")
             try:
@@ -214,19 +213,29 @@ def deploy_files(
             except BpmnRejected as exc:
                 outcome.problems = list(exc.problems)
         outcomes.append(outcome)
-    used: set[str] = set()
-    for at, model, resource in models:
-        named = {form_id: forms[form_id][1] for form_id in sorted(form_references(model)) if form_id in forms}
-        used.update(named)
+    stored = _StoredForms(bus, actor.tenant)
+    for at, model, resource in models:  # after the forms: a process may link a form deployed in the same request
+        problems = link_problems(linked_forms(resource.data), forms, stored.versions)
+        if problems:
+            outcomes[at] = FileOutcome(resource.filename, "process", "refused", model.process_id, problems=problems)
+            continue
+        named = {form_id: forms[form_id] for form_id in sorted(form_references(model)) if form_id in forms}
         outcomes[at] = _deploy(bus, actor, resource, model, named)
-    for form_id, (at, _form) in forms.items():
-        if form_id not in used:
-            outcomes[at].status = "refused"
-            outcomes[at].problems = [Problem(None, f"no BPMN file of this deployment names form {form_id!r} "
-                                                   "(zeebe:formDefinition formId or formKey)")]
-        elif any(outcomes[m].status == "deployed" and form_id in outcomes[m].forms for m, _, _ in models):
-            outcomes[at].status = "deployed"
     return outcomes
+
+
+class _StoredForms:
+    """The stored versions of each form the tenant sees (its own, then the shipped ones), read once if asked."""
+
+    def __init__(self, bus: CommandBus, tenant: str) -> None:
+        self._bus, self._tenant = bus, tenant
+        self._scopes: list[ProcessDeployments] | None = None
+
+    def versions(self, form_id: str) -> list[dict[str, Any]]:
+        if self._scopes is None:
+            self._scopes = [ProcessDeployments.replay(deployments_id(scope), self._bus.store.events_of(
+                deployments_id(scope))) for scope in (self._tenant, SHIPPED)]
+        return [json.loads(v.xml) for scope in self._scopes for v in scope.form_versions.get(form_id, [])]
 
 
 def _deploy(bus: CommandBus, actor: Actor, resource: Resource, model: ProcessModel,
@@ -265,6 +274,36 @@ def _deploy_decisions(bus: CommandBus, actor: Actor, resource: Resource) -> File
                            problems=[Problem(None, f"the file is not UTF-8 text (byte {exc.start})")])
     command = DeployProcess(process_id=definitions_id, name=name, filename=resource.filename, xml=xml,
                             content_hash=xml_hash(xml), kind="dmn")
+    return _send(bus, actor, command, FileOutcome(resource.filename, "decisions", "refused", definitions_id,
+                                                  forms=decision_ids))
+
+
+def _deploy_form(bus: CommandBus, actor: Actor, resource: Resource) -> FileOutcome:
+    """A form deployed on its own: a new version of its id unless the newest one has the same content."""
+    outcome = FileOutcome(resource.filename, "form", "refused")
+    try:
+        form_id, form = read_form(resource)
+        text = resource.data.decode("utf-8")
+    except FormRejected as exc:
+        outcome.problems = [Problem(None, str(exc))]
+        return outcome
+    except UnicodeDecodeError as exc:
+        outcome.problems = [Problem(None, f"the file is not UTF-8 text (byte {exc.start})")]
+        return outcome
+    outcome.forms = [form_id]
+    if not PROCESS_ID_PATTERN.fullmatch(form_id):
+        outcome.problems = [Problem(None, f"the form id {form_id!r} must match {PROCESS_ID_PATTERN.pattern} (a "
+                                          "letter or '_', then letters, digits, '_', '-', '.')")]
+        return outcome
+    name = form.get("name") if isinstance(form.get("name"), str) else ""
+    outcome.process_id = form_id
+    return _send(bus, actor, DeployProcess(process_id=form_id, name=str(name)[:500], filename=resource.filename,
+                                           xml=text, content_hash=xml_hash(text), kind="form"), outcome)
+
+
+def _send(bus: CommandBus, actor: Actor, command: DeployProcess, outcome: FileOutcome) -> FileOutcome:
+    """Dispatch a DMN or form deployment; `outcome` (refused, naming the file and id) is filled with what became
+    of it."""
     try:
         result = bus.dispatch(command, actor)
     except Forbidden:
@@ -272,17 +311,18 @@ def _deploy_decisions(bus: CommandBus, actor: Actor, resource: Resource) -> File
     except InvalidStateChange:  # the newest version has this content: nothing new was stored
         deployments = ProcessDeployments.replay(deployments_id(actor.tenant),
                                                 bus.store.events_of(deployments_id(actor.tenant)))
-        latest = deployments.latest(definitions_id, "dmn")
+        latest = deployments.latest(command.process_id, command.kind)
         if latest is None or latest.content_hash != command.content_hash:
             raise
-        return FileOutcome(resource.filename, "decisions", "unchanged", definitions_id, latest.version,
-                           latest.content_hash, decision_ids)
-    except DomainError as exc:
-        return FileOutcome(resource.filename, "decisions", "refused", definitions_id,
-                           problems=[Problem(None, exc.detail)])
-    return FileOutcome(resource.filename, "decisions", "deployed" if result.extra["new"] else "unchanged",
-                       definitions_id, int(str(result.extra["process_version"])), str(result.extra["content_hash"]),
-                       decision_ids)
+        outcome.status, outcome.version, outcome.content_hash = "unchanged", latest.version, latest.content_hash
+        return outcome
+    except DomainError as exc:  # this file only: the others go on
+        outcome.problems = [Problem(None, exc.detail)]
+        return outcome
+    outcome.status = "deployed" if result.extra["new"] else "unchanged"
+    outcome.version, outcome.content_hash = int(str(result.extra["process_version"])), str(
+        result.extra["content_hash"])
+    return outcome
 
 
 def deploy_shipped(bus: CommandBus, paths: Sequence[Path]) -> list[FileOutcome]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import json
+from dataclasses import dataclass
 from typing import Any, Final
 
 import orjson
@@ -20,7 +21,7 @@ from lxml import etree
 from domain.errors import ValidationFailed
 from domain.schema import check_schema
 
-__all__ = ["FormRejected", "embedded_forms", "form_schema"]
+__all__ = ["FormLink", "FormRejected", "embedded_forms", "form_schema", "linked_forms"]
 
 ZEEBE_NS: Final = "http://camunda.org/schema/zeebe/1.0"
 FORM_JS_KEY: Final = "x-form-js"
@@ -220,3 +221,32 @@ def embedded_forms(xml: bytes) -> dict[str, tuple[int | None, dict[str, Any] | s
             continue
         found[form_id] = (el.sourceline, parsed if isinstance(parsed, dict) else "the embedded form is not an object")
     return found
+
+
+@dataclass(frozen=True)
+class FormLink:
+    """A user task's `zeebe:formDefinition formId`: the element, its line, the form id and how it is bound."""
+
+    element_id: str | None
+    line: int | None
+    form_id: str
+    binding: str  # latest (Zeebe's default), deployment or versionTag
+    version_tag: str | None
+
+
+def linked_forms(xml: bytes) -> list[FormLink]:
+    """The `zeebe:formDefinition formId` links of a BPMN file (formKey and externalReference are not links)."""
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
+    try:
+        root = etree.fromstring(xml, parser)
+    except etree.XMLSyntaxError:
+        return []  # the BPMN check reports the XML itself
+    links: list[FormLink] = []
+    for el in root.iter(f"{{{ZEEBE_NS}}}formDefinition"):
+        if el.get("formId") is None:
+            continue
+        holder = el.getparent()  # extensionElements, whose parent is the user task
+        task = holder.getparent() if holder is not None else None
+        links.append(FormLink(task.get("id") if task is not None else None, el.sourceline, el.get("formId") or "",
+                              el.get("bindingType") or "latest", el.get("versionTag")))
+    return links

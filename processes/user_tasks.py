@@ -14,9 +14,9 @@ import orjson
 from SpiffWorkflow.task import Task
 
 from commands.messages import CreateTask
-from processes.deployment_follower import FORMS as DEPLOYED_FORMS
-from processes.deployments import FORM_KEY_PREFIX
 from processes.feel import feel_clock
+from processes.form_registry import FORM_KEY_PREFIX
+from processes.form_registry import FORMS as DEPLOYED_FORMS
 from processes.forms import embedded_forms, form_schema
 from processes.instance import Instance
 from processes.runtime import FeelScriptEngine, evaluate, local_scope, scoped
@@ -52,7 +52,7 @@ def _form(instance: Instance, ext: dict[str, Any], headers: dict[str, Any], elem
     if not key:
         return None
     form_id = str(key).removeprefix(FORM_KEY_PREFIX)
-    camunda = _camunda_form(instance, form_id)
+    camunda = _camunda_form(instance, form_id, definition)
     if camunda is not None:
         return form_schema(camunda)  # checked at deploy: a form stored then refused now is a bug, said loudly
     path = FORMS / f"{form_id}.json"
@@ -64,13 +64,13 @@ def _form(instance: Instance, ext: dict[str, Any], headers: dict[str, Any], elem
     return loaded if isinstance(loaded, dict) else None
 
 
-def _camunda_form(instance: Instance, form_id: str) -> dict[str, Any] | None:
+def _camunda_form(instance: Instance, form_id: str, binding: dict[str, Any]) -> dict[str, Any] | None:
     """The form-js form a user task names: embedded in its BPMN (`camunda-forms:bpmn:` or an external reference to
-    an embedded form's id), else deployed with it."""
+    an embedded form's id), else deployed (the version its binding picks: processes/form_registry.py)."""
     found = _embedded(instance.model.content_hash, instance.model.xml).get(form_id)  # read once per model
     if found is not None and isinstance(found[1], dict):
         return found[1]
-    return DEPLOYED_FORMS.form(instance.tenant, instance.model.content_hash, form_id)
+    return DEPLOYED_FORMS.form(instance.tenant, instance.model.content_hash, form_id, binding)
 
 
 @functools.lru_cache(maxsize=64)

@@ -82,10 +82,10 @@ def test_each_file_is_checked_alone_and_forms_go_with_the_process_naming_them(bu
         Resource("review.form", FORM.encode()),
         Resource("notjson.json", b"{"),
     ], task_types=frozenset({"test.record"}))
-    assert [o.status for o in refused] == ["refused"] * 4
+    assert [o.status for o in refused] == ["refused", "refused", "deployed", "refused"]
     assert "invalid XML" in refused[0].problems[0].message and refused[0].problems[0].line == 1
     assert "not UTF-8" in refused[1].problems[0].message
-    assert "no BPMN file of this deployment names form 'review'" in refused[2].problems[0].message
+    assert (refused[2].process_id, refused[2].version, refused[2].forms) == ("review", 1, ["review"])  # on its own
     assert "not JSON" in refused[3].problems[0].message
 
     user_task = V1.replace(
@@ -97,7 +97,7 @@ def test_each_file_is_checked_alone_and_forms_go_with_the_process_naming_them(bu
     good = deploy_files(bus, ADMIN, [Resource("pay.bpmn", user_task.encode()), Resource("review.form", FORM.encode()),
                                      Resource("broken.bpmn", b"<x/>")], task_types=frozenset({"test.record"}))
     assert [(o.status, o.version, o.forms) for o in good[:2]] == [("deployed", 1, ["review"]),
-                                                                  ("deployed", None, ["review"])]
+                                                                  ("unchanged", 1, ["review"])]
     assert good[2].status == "refused"
     again = deploy_files(bus, ADMIN, [Resource("pay.bpmn", user_task.encode())], task_types=frozenset())
     assert [(o.status, o.version, o.forms) for o in again] == [("unchanged", 1, ["review"])]

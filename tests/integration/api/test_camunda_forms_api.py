@@ -1,5 +1,6 @@
-"""Camunda forms over HTTP: a linked `.form` deployed beside its BPMN, and a `camunda-forms:bpmn:` embedded form,
-give the user task its form; a completion breaking the form is refused 422 naming the field and stores nothing."""
+"""Camunda forms over HTTP: a linked `.form` deployed beside its BPMN or on its own (API and CLI), and a
+`camunda-forms:bpmn:` embedded form, give the user task its form; a completion breaking the form is refused 422
+naming the field and stores nothing."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ from typing import Any
 from uuid import UUID
 
 import pytest
+from typer.testing import CliRunner
 
+from casestream.cli import app as cli_app
 from casestream.settings import Settings
 from domain.task import TaskCompleted
 from processes.forms import FORM_JS_KEY
@@ -118,3 +121,33 @@ def test_a_form_with_an_unsupported_component_is_refused_at_deploy_naming_it(ser
         [problem] = embedded.json()["files"][0]["problems"]
         assert problem["element_id"] == "UserTaskForm_1" and "filepicker" in problem["message"]
         assert problem["line"] is not None
+
+
+def test_a_form_deployed_alone_is_linked_by_id_and_its_latest_version_taken_when_the_task_is_created(
+        server: LiveServer, tmp_path: Path) -> None:
+    bpmn = model("first", extra='<zeebe:formDefinition formId="review-form" />')
+    with server.client("root", ("admin",)) as admin:
+        head = server.platform.store.max_position()
+        unknown = deploy(admin, ("check.bpmn", bpmn))  # the form is not deployed yet: refused, naming the task
+        assert unknown.status_code == 422 and unknown.headers["content-type"].startswith("application/problem+json")
+        [problem] = unknown.json()["files"][0]["problems"]
+        assert problem["element_id"] == "Task_review" and "formId 'review-form'" in problem["message"]
+        assert problem["line"] is not None and server.platform.store.max_position() == head
+    form_file = tmp_path / "review.form"
+    form_file.write_text(json.dumps(FORM))
+    admin_token = ["--url", server.url, "--token", server.token("root", ("admin",))]
+    alone = CliRunner().invoke(cli_app, ["process", "deploy", str(form_file), *admin_token])
+    assert alone.exit_code == 0, alone.output
+    assert alone.output.strip() == "review.form: deployed (form review-form version 1)"
+    with server.client("root", ("admin",)) as admin:
+        assert deploy(admin, ("check.bpmn", bpmn)).status_code == 200
+        assert admin.post("/api/definitions", json=DEFINITION).status_code == 200
+    first = review_task(server, open_case(server))
+    assert first["form_schema"][FORM_JS_KEY] == FORM and first["form_schema"]["required"] == ["approved"]
+    second_version = {**FORM, "components": [{"type": "textfield", "key": "verdict", "validate": {"required": True}}]}
+    with server.client("root", ("admin",)) as admin:
+        reply = deploy(admin, ("review.form", json.dumps(second_version)))
+        assert [(f["status"], f["version"]) for f in reply.json()["files"]] == [("deployed", 2)]
+    second = review_task(server, open_case(server))  # the same process version: the form's latest is taken
+    assert second["form_schema"]["required"] == ["verdict"]
+    assert first["form_schema"]["required"] == ["approved"]  # the task made before keeps its form

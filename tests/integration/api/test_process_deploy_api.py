@@ -184,8 +184,8 @@ def test_a_bad_file_is_refused_alone_naming_file_element_and_line(server: LiveSe
         assert problem["element_id"] == "Queue_it" and "no.such-worker" in problem["message"]
         assert problem["line"] == BAD.splitlines().index(
             next(line for line in BAD.splitlines() if 'id="Queue_it"' in line)) + 1
-        assert (used["status"], used["forms"]) == ("deployed", ["review-form"])
-        assert stray["status"] == "refused" and "nobody-uses-me" in stray["problems"][0]["message"]
+        assert (used["status"], used["process_id"], used["forms"]) == ("deployed", "review-form", ["review-form"])
+        assert (stray["status"], stray["process_id"], stray["version"]) == ("deployed", "nobody-uses-me", 1)
         ids = {p["id"] for p in admin.get("/api/processes").json()["items"]}
         assert "with-form" in ids and "bad-one" not in ids
 
