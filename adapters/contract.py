@@ -86,7 +86,7 @@ TOPIC_MAJOR = 1
 # and results), the case-number sequences (CaseOpened already carries the number) and the process deployments
 # (every runtime learns them from the event store: processes/deployments.py).
 INTERNAL_MODULES = ("domain.command_log", "domain.numbering", "domain.process_deployment",
-                    "domain.process_message")
+                    "domain.process_message", "domain.process_operation")
 # Event types register themselves when their module is imported: import every family's module here, so the
 # contract, the relay and every consumer decoding CloudEvents know all of them whatever else was imported.
 for _module in (*(m for modules, _ in TOPIC_FAMILIES.values() for m in modules), *INTERNAL_MODULES):

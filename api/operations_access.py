@@ -1,20 +1,43 @@
-"""Who may use the operations routes (incidents, process instances), and the engine they act through."""
+"""Who may use the operations routes (incidents, process instances), the incident or instance a path names, and
+asking the engine for a change through the log (docs/processes.md, "Operations and messages through the log").
 
-from __future__ import annotations
+Every mode takes the same path: the request is stored as a command (`RequestProcessOperation`, decided by the
+policy as the operator's own); the process that runs the engine (this one in the embedded mode, `casestream
+process-worker` in the distributed one) applies it and records the outcome on the request, which is read back here
+for a bounded time: the change's reply, the problem it was refused with, or 202 with where to ask again.
+"""
 
-from typing import TYPE_CHECKING
-from uuid import UUID
+# No `from __future__ import annotations`: FastAPI reads the dependencies' annotations at runtime.
 
-from api.problems import ApiProblem
+import time
+import uuid
+from typing import Annotated, Any
+
+from fastapi import Depends, Path
+from fastapi.responses import JSONResponse
+
+from api.deps import ActorDep, PlatformDep
+from api.json_reply import JsonReply
+from api.problems import MEDIA_TYPE, ApiProblem, problem_body
+from api.read_scope import ReadScopeDep
 from casestream.bootstrap import Platform
 from commands.bus import Actor
+from commands.ports import EventStore
+from commands.process_requests import RequestProcessOperation
 from domain.errors import Forbidden, NotFound
-
-if TYPE_CHECKING:
-    from processes.engine import EmbeddedEngine
+from domain.process_operation import DONE, PENDING, ProcessOperation
+from projections import process_queries
+from projections.base import Doc
+from projections.incident_scope import readable
 
 ADMIN_ROLES = frozenset({"admin"})
 ACTION = "read_process_operations"
+OPERATIONS_PATH = "/api/process-operations"
+FIRST_PAUSE, LONGEST_PAUSE = 0.002, 0.05  # seconds between reads of a pending request: soon, then less often
+
+IncidentIdPath = Annotated[str, Path(max_length=64, description="The incident id.")]
+InstanceIdPath = Annotated[str, Path(max_length=64, description="The process instance id.",
+                                     json_schema_extra={"format": "uuid"})]
 
 
 def require_operator(platform: Platform, actor: Actor) -> None:
@@ -35,21 +58,83 @@ def require_operator(platform: Platform, actor: Actor) -> None:
         raise Forbidden(f"process operations are not allowed: {'; '.join(reasons)}", tuple(reasons))
 
 
-def engine_of(platform: Platform) -> EmbeddedEngine:
-    """The embedded engine that holds the instances (503 while it starts, or when processes do not run here)."""
-    from processes.platform import NotReady
+def operator(actor: ActorDep, platform: PlatformDep) -> Actor:
+    """The actor, once the policy lets it use the operations routes (403 otherwise)."""
+    require_operator(platform, actor)
+    return actor
 
-    if platform.processes is None:
+
+OperatorDep = Annotated[Actor, Depends(operator)]
+
+
+def incident_of(incident_id: IncidentIdPath, actor: OperatorDep, platform: PlatformDep, scope: ReadScopeDep) -> Doc:
+    """The incident the path names: an operator's, of the tenant, of a case the operator may read (404 otherwise)."""
+    incident = process_queries.get_incident(platform.documents, actor.tenant, incident_id)
+    if not readable(platform.documents, scope, [incident]):
+        raise NotFound(f"incident {incident_id} not found")
+    return incident
+
+
+def instance_of(instance_id: InstanceIdPath, actor: OperatorDep, platform: PlatformDep) -> Doc:
+    """The process instance the path names: an operator's, of the tenant (404 otherwise)."""
+    return process_queries.get_instance(platform.documents, actor.tenant, instance_id)
+
+
+IncidentDep = Annotated[Doc, Depends(incident_of)]
+InstanceDep = Annotated[Doc, Depends(instance_of)]
+
+
+def require_processes(platform: Platform) -> None:
+    """503 before anything is stored when this deployment runs no processes (CASESTREAM_PROCESSES=off)."""
+    if platform.settings.processes != "on":
         raise ApiProblem(503, "processes-off", "no process engine runs in this server (CASESTREAM_PROCESSES=off)")
-    try:
-        return platform.processes.engine
-    except NotReady as exc:
-        raise ApiProblem(503, "processes-starting", str(exc)) from None
 
 
-def instance_uuid(instance_id: str) -> UUID:
-    """A path's instance id (not a UUID: it names nothing)."""
-    try:
-        return UUID(instance_id)
-    except ValueError:
-        raise NotFound(f"process instance {instance_id} not found") from None
+def request_operation(platform: Platform, actor: Actor, operation: str, instance_id: str,
+                      **fields: Any) -> JSONResponse:
+    """Store the operator's request, wait for the engine's outcome, and answer with it (or 202 while pending)."""
+    require_processes(platform)
+    request_id = uuid.uuid4()
+    command = RequestProcessOperation(request_id=request_id, operation=operation,  # type: ignore[arg-type]
+                                      instance_id=uuid.UUID(instance_id), **fields)
+    platform.bus.submit(command, actor)
+    found = await_operation(platform.store, request_id, platform.settings.wait_timeout_seconds)
+    return operation_reply(found)
+
+
+def await_operation(store: EventStore, request_id: uuid.UUID, timeout: float) -> ProcessOperation:
+    """The request as the event store holds it once its outcome is stored, or when `timeout` seconds passed."""
+    deadline = time.monotonic() + timeout
+    pause = FIRST_PAUSE
+    while True:
+        found = ProcessOperation.replay(request_id, store.events_of(request_id))
+        remaining = deadline - time.monotonic()
+        if found.state != PENDING or remaining <= 0:
+            return found
+        time.sleep(min(pause, remaining))
+        pause = min(pause * 2, LONGEST_PAUSE)
+
+
+def operation_reply(found: ProcessOperation) -> JSONResponse:
+    """The answer to a request: the change's reply (200), its refusal (the problem), or 202 while pending."""
+    if found.state == DONE:
+        return JsonReply(found.reply)
+    if found.problem is not None:
+        problem = found.problem
+        return JSONResponse(problem_body(problem["status"], problem["code"], problem["detail"],
+                                         problem["errors"] or None),
+                            status_code=problem["status"], media_type=MEDIA_TYPE)
+    return JsonReply(operation_state(found), status_code=202,
+                     headers={"Location": f"{OPERATIONS_PATH}/{found.id}"})
+
+
+def operation_state(found: ProcessOperation) -> dict[str, Any]:
+    """A request as GET /api/process-operations/{id} shows it (ProcessOperationState)."""
+    request = found.request
+    assert request is not None
+    problem = None
+    if found.problem is not None:
+        problem = problem_body(found.problem["status"], found.problem["code"], found.problem["detail"],
+                               found.problem["errors"] or None)
+    return {"id": str(found.id), "operation": request.operation, "instance_id": request.instance_id,
+            "state": found.state, "reply": found.reply, "problem": problem}

@@ -1,33 +1,38 @@
-"""Incidents (like Camunda Operate): list and read them, retry after fixing data, or cancel the instance. Admins."""
+"""Incidents (like Camunda Operate): list and read them, retry after fixing data, or cancel the instance. Admins,
+and of the cases whose definition they may read; the changes go to the engine through the log
+(api/operations_access.py)."""
 
 # No `from __future__ import annotations`: FastAPI reads the annotations at runtime.
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse
 
-from api.deps import ActorDep, PlatformDep, Waited
+from api.deps import PlatformDep, Waited
 from api.json_reply import JsonReply
-from api.operations_access import engine_of, instance_uuid, require_operator
-from api.routes_commands import reply_of
+from api.operations_access import IncidentDep, OperatorDep, request_operation
+from api.read_scope import ReadScopeDep
 from api.schemas.commands import CommandReply
 from api.schemas.problem import command_responses, query_responses
 from api.schemas.process_operations import CancelBody, Incident, IncidentPage, RetryIncidentBody
+from api.schemas.process_requests import ProcessOperationState
 from api.strict_json import StrictJsonRoute
-from processes import operations
-from projections import process_queries
+from domain.process_operation import CANCEL_INCIDENT, RETRY_INCIDENT
+from projections.incident_scope import list_readable
 from projections.queries import MAX_LIMIT
 
 router = APIRouter(prefix="/api", tags=["operations"], route_class=StrictJsonRoute)
-
-IncidentIdPath = Annotated[str, Path(max_length=64, description="The incident id.")]
+PENDING_REPLY = {202: {"model": ProcessOperationState,
+                       "description": "The engine has not answered in time: ask the Location again."}}
 
 
 @router.get("/incidents", dependencies=[Waited], response_class=JsonReply, response_model=IncidentPage,
             responses=query_responses(403))
 def list_incidents(
-    actor: ActorDep,
+    actor: OperatorDep,
     platform: PlatformDep,
+    scope: ReadScopeDep,
     state: Literal["open", "resolved"] | None = None,
     process_id: Annotated[str | None, Query(max_length=200)] = None,
     case_id: Annotated[str | None, Query(max_length=64)] = None,
@@ -35,40 +40,33 @@ def list_incidents(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
     cursor: Annotated[str | None, Query(max_length=2000)] = None,
 ) -> JsonReply:
-    """The tenant's incidents, newest first, filtered by state, process, case and instance."""
-    require_operator(platform, actor)
-    page = process_queries.list_incidents(platform.documents, actor.tenant, state=state, process_id=process_id,
-                                          case_id=case_id, instance_id=instance_id, limit=limit, cursor=cursor)
+    """The tenant's incidents of cases the reader may read, newest first, filtered by state, process, case and
+    instance (a page may be short while `next_cursor` says more may follow)."""
+    page = list_readable(platform.documents, scope, state=state, process_id=process_id, case_id=case_id,
+                         instance_id=instance_id, limit=limit, cursor=cursor)
     return JsonReply({"items": page.items, "next_cursor": page.next_cursor})
 
 
 @router.get("/incidents/{incident_id}", dependencies=[Waited], response_class=JsonReply, response_model=Incident,
             responses=query_responses(403, 404))
-def get_incident(incident_id: IncidentIdPath, actor: ActorDep, platform: PlatformDep) -> JsonReply:
+def get_incident(incident: IncidentDep) -> JsonReply:
     """One incident."""
-    require_operator(platform, actor)
-    return JsonReply(process_queries.get_incident(platform.documents, actor.tenant, incident_id))
+    return JsonReply(incident)
 
 
 @router.post("/incidents/{incident_id}/retry", response_class=JsonReply, response_model=CommandReply,
-             responses=command_responses())
-def retry_incident(incident_id: IncidentIdPath, body: RetryIncidentBody, actor: ActorDep,
-                   platform: PlatformDep) -> JsonReply:
+             responses={**command_responses(), **PENDING_REPLY})
+def retry_incident(incident: IncidentDep, body: RetryIncidentBody, actor: OperatorDep,
+                   platform: PlatformDep) -> JSONResponse:
     """Run again what the incident stopped (a failed job, a gateway, a message key), after setting `variables`."""
-    require_operator(platform, actor)
-    incident = process_queries.get_incident(platform.documents, actor.tenant, incident_id)
-    result = operations.retry_incident(engine_of(platform), actor.tenant, instance_uuid(incident["instance_id"]),
-                                       incident_id, actor, variables=body.variables, retries=body.retries,
-                                       note=body.note)
-    return JsonReply(reply_of(result))
+    return request_operation(platform, actor, RETRY_INCIDENT, incident["instance_id"], incident_id=incident["id"],
+                             variables=body.variables, retries=body.retries, note=body.note)
 
 
 @router.post("/incidents/{incident_id}/cancel", response_class=JsonReply, response_model=CommandReply,
-             responses=command_responses())
-def cancel_incident(incident_id: IncidentIdPath, body: CancelBody, actor: ActorDep, platform: PlatformDep) -> JsonReply:
+             responses={**command_responses(), **PENDING_REPLY})
+def cancel_incident(incident: IncidentDep, body: CancelBody, actor: OperatorDep,
+                    platform: PlatformDep) -> JSONResponse:
     """Cancel the process instance the incident stopped (its open user tasks are cancelled too)."""
-    require_operator(platform, actor)
-    incident = process_queries.get_incident(platform.documents, actor.tenant, incident_id)
-    result = operations.cancel_instance(engine_of(platform), actor.tenant, instance_uuid(incident["instance_id"]),
-                                        actor, body.reason, incident_id=incident_id)
-    return JsonReply(reply_of(result))
+    return request_operation(platform, actor, CANCEL_INCIDENT, incident["instance_id"], incident_id=incident["id"],
+                             reason=body.reason)

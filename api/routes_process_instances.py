@@ -1,16 +1,26 @@
 """The operations API for process instances: list and read (variables, current elements), cancel, set variables,
-retry a failed job. Admins only; reads from the `process_instances` read model, writes through the engine."""
+retry a failed job. Admins only; reads from the `process_instances` read model, changes go to the engine through
+the log (api/operations_access.py); GET /api/process-operations/{id} tells what became of a change that was not
+answered in time."""
 
 # No `from __future__ import annotations`: FastAPI reads the annotations at runtime.
 
+import uuid
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query
+from fastapi.responses import JSONResponse
 
-from api.deps import ActorDep, PlatformDep, Waited
+from api.deps import PlatformDep, Waited
 from api.json_reply import JsonReply
-from api.operations_access import engine_of, instance_uuid, require_operator
-from api.routes_commands import reply_of
+from api.operations_access import (
+    InstanceDep,
+    OperatorDep,
+    await_operation,
+    operation_state,
+    request_operation,
+)
+from api.routes_incidents import PENDING_REPLY
 from api.schemas.commands import CommandReply
 from api.schemas.problem import command_responses, query_responses
 from api.schemas.process_operations import (
@@ -20,22 +30,23 @@ from api.schemas.process_operations import (
     RetryJobBody,
     SetVariablesBody,
 )
+from api.schemas.process_requests import ProcessOperationState
 from api.strict_json import StrictJsonRoute
-from processes import operations
+from domain.errors import NotFound
+from domain.process_operation import CANCEL_INSTANCE, RETRY_JOB, SET_VARIABLES
 from projections import process_queries
 from projections.queries import MAX_LIMIT
 
 router = APIRouter(prefix="/api", tags=["operations"], route_class=StrictJsonRoute)
 
-InstanceIdPath = Annotated[str, Path(max_length=64, description="The process instance id.",
-                                     json_schema_extra={"format": "uuid"})]
 ElementIdPath = Annotated[str, Path(max_length=200, description="The BPMN element id of the failed job.")]
+RequestIdPath = Annotated[uuid.UUID, Path(description="The request id a 202 named in its Location.")]
 
 
 @router.get("/process-instances", dependencies=[Waited], response_class=JsonReply,
             response_model=ProcessInstancePage, responses=query_responses(403))
 def list_instances(
-    actor: ActorDep,
+    actor: OperatorDep,
     platform: PlatformDep,
     process_id: Annotated[str | None, Query(max_length=200)] = None,
     case_id: Annotated[str | None, Query(max_length=64)] = None,
@@ -46,7 +57,6 @@ def list_instances(
     cursor: Annotated[str | None, Query(max_length=2000)] = None,
 ) -> JsonReply:
     """The tenant's process instances, newest first, filtered by process, case, state and open incidents."""
-    require_operator(platform, actor)
     page = process_queries.list_instances(platform.documents, actor.tenant, process_id=process_id, case_id=case_id,
                                           state=state, has_incident=has_incident, limit=limit, cursor=cursor)
     return JsonReply({"items": page.items, "next_cursor": page.next_cursor})
@@ -54,43 +64,45 @@ def list_instances(
 
 @router.get("/process-instances/{instance_id}", dependencies=[Waited], response_class=JsonReply,
             response_model=ProcessInstanceDetail, responses=query_responses(403, 404))
-def get_instance(instance_id: InstanceIdPath, actor: ActorDep, platform: PlatformDep) -> JsonReply:
+def get_instance(instance: InstanceDep) -> JsonReply:
     """One process instance with its variables and the elements it is at."""
-    require_operator(platform, actor)
-    return JsonReply(process_queries.get_instance(platform.documents, actor.tenant, instance_id))
+    return JsonReply(instance)
 
 
 @router.post("/process-instances/{instance_id}/cancel", response_class=JsonReply, response_model=CommandReply,
-             responses=command_responses())
-def cancel_instance(instance_id: InstanceIdPath, body: CancelBody, actor: ActorDep,
-                    platform: PlatformDep) -> JsonReply:
+             responses={**command_responses(), **PENDING_REPLY})
+def cancel_instance(instance: InstanceDep, body: CancelBody, actor: OperatorDep,
+                    platform: PlatformDep) -> JSONResponse:
     """Cancel a running instance: its open user tasks are cancelled and its open incidents end."""
-    require_operator(platform, actor)
-    process_queries.get_instance(platform.documents, actor.tenant, instance_id)  # 404 unless the tenant's
-    result = operations.cancel_instance(engine_of(platform), actor.tenant, instance_uuid(instance_id), actor,
-                                        body.reason)
-    return JsonReply(reply_of(result))
+    return request_operation(platform, actor, CANCEL_INSTANCE, instance["id"], reason=body.reason)
 
 
 @router.post("/process-instances/{instance_id}/variables", response_class=JsonReply, response_model=CommandReply,
-             responses=command_responses())
-def set_variables(instance_id: InstanceIdPath, body: SetVariablesBody, actor: ActorDep,
-                  platform: PlatformDep) -> JsonReply:
+             responses={**command_responses(), **PENDING_REPLY})
+def set_variables(instance: InstanceDep, body: SetVariablesBody, actor: OperatorDep,
+                  platform: PlatformDep) -> JSONResponse:
     """Set variables of a running instance (what waits on them sees them at its next step)."""
-    require_operator(platform, actor)
-    process_queries.get_instance(platform.documents, actor.tenant, instance_id)  # 404 unless the tenant's
-    result = operations.set_variables(engine_of(platform), actor.tenant, instance_uuid(instance_id), actor,
-                                      body.variables)
-    return JsonReply(reply_of(result))
+    return request_operation(platform, actor, SET_VARIABLES, instance["id"], variables=body.variables)
 
 
 @router.post("/process-instances/{instance_id}/jobs/{element_id}/retry", response_class=JsonReply,
-             response_model=CommandReply, responses=command_responses())
-def retry_job(instance_id: InstanceIdPath, element_id: ElementIdPath, body: RetryJobBody, actor: ActorDep,
-              platform: PlatformDep) -> JsonReply:
+             response_model=CommandReply, responses={**command_responses(), **PENDING_REPLY})
+def retry_job(instance: InstanceDep, element_id: ElementIdPath, body: RetryJobBody, actor: OperatorDep,
+              platform: PlatformDep) -> JSONResponse:
     """Retry the failed job of an element (its open incident) with `retries` tries."""
-    require_operator(platform, actor)
-    process_queries.get_instance(platform.documents, actor.tenant, instance_id)  # 404 unless the tenant's
-    result = operations.retry_job(engine_of(platform), actor.tenant, instance_uuid(instance_id), element_id, actor,
-                                  retries=body.retries)
-    return JsonReply(reply_of(result))
+    return request_operation(platform, actor, RETRY_JOB, instance["id"], element_id=element_id,
+                             retries=body.retries)
+
+
+@router.get("/process-operations/{request_id}", response_class=JsonReply, response_model=ProcessOperationState,
+            responses=query_responses(403, 404))
+def get_operation(request_id: RequestIdPath, actor: OperatorDep, platform: PlatformDep) -> JsonReply:
+    """What became of an operator's request (pending, done with the change's reply, or refused with its problem);
+    read from the event store, where the engine records it (no read model holds requests)."""
+    try:
+        found = await_operation(platform.store, request_id, 0)
+    except TypeError:  # the id names another kind of aggregate
+        raise NotFound(f"process operation {request_id} not found") from None
+    if found.request is None or found.tenant != actor.tenant:
+        raise NotFound(f"process operation {request_id} not found")
+    return JsonReply(operation_state(found))

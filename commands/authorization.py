@@ -22,6 +22,7 @@ from commands.policy import Decision, Policy
 from commands.process_deployment import DeployProcess
 from commands.process_messages import CorrelateProcessMessage, PublishProcessMessage
 from commands.process_operations import OPERATOR_COMMANDS
+from commands.process_requests import RecordMessageUnmatched, RecordProcessOperationOutcome, RequestProcessOperation
 from commands.unit_of_work import UnitOfWork
 from domain.case import Case
 from domain.definition import CaseDefinition, definition_id
@@ -157,6 +158,9 @@ RESOURCES: dict[type[m.Command], Callable[[m.Command, UnitOfWork], Resource]] = 
     PublishProcessMessage: _fixed("process_message"),
     CorrelateProcessMessage: _fixed("process_message"),
     **{t: _fixed("process_instance") for t in OPERATOR_COMMANDS},
+    RequestProcessOperation: _fixed("process_instance"),
+    RecordProcessOperationOutcome: _fixed("process_operation"),
+    RecordMessageUnmatched: _fixed("process_message"),
     mm.ReceiveEmail: _mailbox_command,
     mm.SetEmailAside: _fixed("mailbox"),
     mm.RecordEmailSent: _fixed("mailbox"),

@@ -334,4 +334,5 @@ import commands.document_handlers  # noqa: E402
 import commands.mail_handlers  # noqa: E402
 import commands.process_messages  # noqa: E402
 import commands.process_operations  # noqa: E402, F401
+import commands.process_requests  # noqa: E402, F401
 from commands.process_deployment import deployed_process_ids  # noqa: E402

@@ -44,6 +44,13 @@ class ProcessMessageCorrelated(Event):
     process_instance_key: str
 
 
+class ProcessMessageUnmatched(Event):
+    """No subscription waited for the message when the engine took it: kept (`buffered`) while its time to live
+    lasts, or dropped (no time to live left)."""
+
+    buffered: bool
+
+
 class ProcessMessage(Aggregate):
     """One published message: alive (buffered) until it correlates or its time to live passes."""
 
@@ -55,6 +62,7 @@ class ProcessMessage(Aggregate):
         self.expires_at: datetime | None = None
         self.correlated_to: str | None = None
         self.publications = 0
+        self.delivered = False  # the engine took the latest publication (correlated it, or recorded it unmatched)
 
     def alive(self, now: datetime) -> bool:
         """Published, not correlated yet and not expired at `now`."""
@@ -80,12 +88,38 @@ class ProcessMessage(Aggregate):
         self.record(ctx, ProcessMessageCorrelated, name=self.name, correlation_key=self.correlation_key,
                     process_instance_key=process_instance_key)
 
+    def unmatched(self, ctx: Context, *, buffered: bool) -> None:
+        """Record that nothing waited for the latest publication when the engine took it."""
+        if self.expires_at is None:
+            raise InvalidStateChange("the message was never published")
+        self.record(ctx, ProcessMessageUnmatched, buffered=buffered)
+
     @applies(ProcessMessagePublished)
     def _published(self, e: ProcessMessagePublished) -> None:
         self.name, self.correlation_key, self.variables = e.name, e.correlation_key, dict(e.variables)
         self.expires_at, self.correlated_to = datetime.fromisoformat(e.expires_at), None
         self.publications += 1
+        self.delivered = False
 
     @applies(ProcessMessageCorrelated)
     def _correlated(self, e: ProcessMessageCorrelated) -> None:
         self.correlated_to = e.process_instance_key
+        self.delivered = True
+
+    @applies(ProcessMessageUnmatched)
+    def _unmatched(self, _e: ProcessMessageUnmatched) -> None:
+        self.delivered = True
+
+
+def fate_of(events: list[Event], publication: int) -> tuple[str | None, bool] | None:
+    """What became of the message's `publication`-th publication when the engine took it: (the instance it
+    correlated to, None; buffered); None while the engine has not taken it yet."""
+    seen = 0
+    for event in events:
+        if isinstance(event, ProcessMessagePublished):
+            seen += 1
+        elif seen == publication and isinstance(event, ProcessMessageCorrelated):
+            return event.process_instance_key, False
+        elif seen == publication and isinstance(event, ProcessMessageUnmatched):
+            return None, event.buffered
+    return None

@@ -1,8 +1,9 @@
 # Process operations (docs/processes.md, "Incidents and operations"): admins read incidents and process instances
-# and retry, cancel or change them; nobody else, the process engine's own actor included.
+# and retry, cancel or change them (directly, or by a request the engine applies); nobody else, the process
+# engine's own actor included. The engine alone records what became of a request.
 package casestream.authz
 
-operations_commands := {"RetryIncident", "CancelProcessInstance", "SetProcessVariables"}
+operations_commands := {"RetryIncident", "CancelProcessInstance", "SetProcessVariables", "RequestProcessOperation"}
 
 permitted if {
 	administers
@@ -20,3 +21,13 @@ permitted if {
 }
 
 state_denials contains "only admins read incidents and process instances" if action == "read_process_operations"
+
+permitted if {
+	is_process
+	input.resource.kind == "process_operation"
+	action == "RecordProcessOperationOutcome"
+}
+
+state_denials contains "only the process engine records what became of a process operation" if {
+	action == "RecordProcessOperationOutcome"
+}

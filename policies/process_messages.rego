@@ -1,6 +1,6 @@
 # Process messages (docs/processes.md, "Messages"): admins and worker service accounts (the integrations that
 # tell processes what happened outside) publish; the process engine's own actor publishes too (automation) and
-# alone records which instance a message went to.
+# alone records which instance a message went to, or that nothing waited for it.
 package casestream.authz
 
 publish_message_commands := {"PublishProcessMessage"}
@@ -14,7 +14,7 @@ permitted if {
 permitted if {
 	is_process
 	input.resource.kind == "process_message"
-	action == "CorrelateProcessMessage"
+	action in {"CorrelateProcessMessage", "RecordMessageUnmatched"}
 }
 
 state_denials contains "only admins, worker service accounts and the process engine publish process messages" if {
@@ -22,5 +22,5 @@ state_denials contains "only admins, worker service accounts and the process eng
 }
 
 state_denials contains "only the process engine records message correlations" if {
-	action == "CorrelateProcessMessage"
+	action in {"CorrelateProcessMessage", "RecordMessageUnmatched"}
 }

@@ -15,9 +15,11 @@ test_admins_workers_and_the_engine_publish_messages if {
 }
 
 test_only_the_engine_records_correlations if {
-	allows(["process"], "CorrelateProcessMessage", message)
-	every role in ["viewer", "caseworker", "worker", "supervisor", "admin", "mail"] {
-		denies([role], "CorrelateProcessMessage", message)
+	every act in ["CorrelateProcessMessage", "RecordMessageUnmatched"] {
+		allows(["process"], act, message)
+		every role in ["viewer", "caseworker", "worker", "supervisor", "admin", "mail"] {
+			denies([role], act, message)
+		}
+		"only the process engine records message correlations" in decide(["admin"], act, message).reasons
 	}
-	"only the process engine records message correlations" in decide(["admin"], "CorrelateProcessMessage", message).reasons
 }

@@ -26,6 +26,14 @@ from commands.process_operations import (
 )
 from domain.errors import InvalidStateChange, NotFound
 from domain.process import IncidentNotOpen, ProcessCancelled
+from domain.process_operation import (
+    CANCEL_INCIDENT,
+    CANCEL_INSTANCE,
+    RETRY_INCIDENT,
+    RETRY_JOB,
+    SET_VARIABLES,
+    ProcessOperationRequested,
+)
 from processes.incidents import open_incidents
 from processes.instance import Instance
 
@@ -37,8 +45,10 @@ Change = Callable[[Instance], tuple[Step, Callable[[list[StepEventIn], int], Pro
 JOB_KINDS = ("job", "bpmn-error")
 
 
-def _operate(engine: EmbeddedEngine, tenant: str, instance_id: UUID, actor: Actor, change: Change) -> Result:
-    """Change a loaded instance, then save the change as the operator's command; collect and run what follows."""
+def _operate(engine: EmbeddedEngine, tenant: str, instance_id: UUID, actor: Actor, change: Change,
+             command_id: str | None = None) -> Result:
+    """Change a loaded instance, then save the change as the operator's command (under `command_id` when given);
+    collect and run what follows."""
     effects: list[Callable[[], None]] = []
     with engine._lock:
         instance = engine._instance(instance_id, effects)
@@ -50,6 +60,8 @@ def _operate(engine: EmbeddedEngine, tenant: str, instance_id: UUID, actor: Acto
             step, make = change(instance)
             prepared, step = engine._step_command(instance, step)
             command = make(prepared.events, instance.version)
+            if command_id is not None:
+                command = command.model_copy(update={"command_id": command_id})
             result = engine.bus.dispatch(command, actor, correlation_id=instance.key,
                                          causation_id=f"operator:{instance.key}")
         except Exception:
@@ -61,7 +73,8 @@ def _operate(engine: EmbeddedEngine, tenant: str, instance_id: UUID, actor: Acto
 
 
 def retry_incident(engine: EmbeddedEngine, tenant: str, instance_id: UUID, incident_id: str, actor: Actor, *,
-                   variables: Mapping[str, Any] | None = None, retries: int = 1, note: str = "") -> Result:
+                   variables: Mapping[str, Any] | None = None, retries: int = 1, note: str = "",
+                   command_id: str | None = None) -> Result:
     """Run again what an open incident stopped (a job gets `retries` new tries; a failed element, a message key
     or a stuck instance is evaluated again), with `variables` set first; a new failure raises a new incident."""
 
@@ -88,11 +101,11 @@ def retry_incident(engine: EmbeddedEngine, tenant: str, instance_id: UUID, incid
 
         return step, make
 
-    return _operate(engine, tenant, instance_id, actor, change)
+    return _operate(engine, tenant, instance_id, actor, change, command_id)
 
 
 def retry_job(engine: EmbeddedEngine, tenant: str, instance_id: UUID, element_id: str, actor: Actor, *,
-              retries: int = 1) -> Result:
+              retries: int = 1, command_id: str | None = None) -> Result:
     """Retry the failed job of an element (the open job or uncaught-error incident there)."""
     with engine._lock:
         effects: list[Callable[[], None]] = []
@@ -105,11 +118,11 @@ def retry_job(engine: EmbeddedEngine, tenant: str, instance_id: UUID, element_id
         raise NotFound(f"process instance {instance_id} is not running")
     if found is None:
         raise IncidentNotOpen(f"no failed job waits for a retry at element {element_id!r}")
-    return retry_incident(engine, tenant, instance_id, found, actor, retries=retries)
+    return retry_incident(engine, tenant, instance_id, found, actor, retries=retries, command_id=command_id)
 
 
 def cancel_instance(engine: EmbeddedEngine, tenant: str, instance_id: UUID, actor: Actor, reason: str, *,
-                    incident_id: str | None = None) -> Result:
+                    incident_id: str | None = None, command_id: str | None = None) -> Result:
     """Cancel a running instance: its open user tasks are cancelled (with the reason) and its incidents end."""
 
     def change(instance: Instance) -> tuple[Step, Callable[[list[StepEventIn], int], ProcessInstanceCommand]]:
@@ -124,11 +137,11 @@ def cancel_instance(engine: EmbeddedEngine, tenant: str, instance_id: UUID, acto
 
         return step, make
 
-    return _operate(engine, tenant, instance_id, actor, change)
+    return _operate(engine, tenant, instance_id, actor, change, command_id)
 
 
 def set_variables(engine: EmbeddedEngine, tenant: str, instance_id: UUID, actor: Actor,
-                  variables: Mapping[str, Any]) -> Result:
+                  variables: Mapping[str, Any], *, command_id: str | None = None) -> Result:
     """Set variables of a running instance (what waits on them sees them at its next step)."""
 
     def change(instance: Instance) -> tuple[Step, Callable[[list[StepEventIn], int], ProcessInstanceCommand]]:
@@ -141,4 +154,45 @@ def set_variables(engine: EmbeddedEngine, tenant: str, instance_id: UUID, actor:
 
         return step, make
 
-    return _operate(engine, tenant, instance_id, actor, change)
+    return _operate(engine, tenant, instance_id, actor, change, command_id)
+
+
+def apply_request(engine: EmbeddedEngine, request: ProcessOperationRequested) -> dict[str, Any]:
+    """Apply an operator's stored request (domain/process_operation.py) as the operator, under a command id derived
+    from the request, so a request applied before a crash is answered from the instance's events, not applied
+    twice; the reply the change's command gives."""
+    command_id = f"process-operation:{request.aggregate_id}"
+    done = _applied_before(engine, UUID(request.instance_id), command_id)
+    if done is not None:
+        return done
+    actor = Actor(request.actor, request.tenant, tuple(request.roles), tuple(request.groups))
+    iid, tenant, op = UUID(request.instance_id), request.tenant, request.operation
+    if op == RETRY_INCIDENT:
+        result = retry_incident(engine, tenant, iid, request.incident_id or "", actor, variables=request.variables,
+                                retries=request.retries, note=request.note, command_id=command_id)
+    elif op in (CANCEL_INCIDENT, CANCEL_INSTANCE):
+        result = cancel_instance(engine, tenant, iid, actor, request.reason, incident_id=request.incident_id,
+                                 command_id=command_id)
+    elif op == SET_VARIABLES:
+        result = set_variables(engine, tenant, iid, actor, request.variables, command_id=command_id)
+    elif op == RETRY_JOB:
+        result = retry_job(engine, tenant, iid, request.element_id or "", actor, retries=request.retries,
+                           command_id=command_id)
+    else:
+        raise ValueError(f"unknown process operation {op!r}")
+    return reply_of(result)
+
+
+def reply_of(result: Result) -> dict[str, Any]:
+    """A command's reply body, as the API gives it (api/routes_commands.reply_of)."""
+    return {"id": result.id, "version": result.version, "position": result.position, **result.extra}
+
+
+def _applied_before(engine: EmbeddedEngine, instance_id: UUID, command_id: str) -> dict[str, Any] | None:
+    """The reply of the change a command id already stored on the instance (None when it stored none)."""
+    stored = [e for e in engine.store.events_of(instance_id) if e.meta.command_id == command_id]
+    if not stored:
+        return None
+    last = stored[-1]
+    return {"id": str(instance_id), "version": last.version,
+            "position": engine.store.position_of(instance_id, last.version) or 0}

@@ -29,6 +29,7 @@ from domain.process_deployment import SHIPPED
 from processes.deployment_follower import DeploymentFollower
 from processes.deployments import FileOutcome, deploy_shipped
 from processes.manager import ProcessManager
+from processes.request_follower import RequestFollower
 from processes.saga_workers import register_task_lookup
 from projections.ports import DocumentStore
 
@@ -76,6 +77,7 @@ class Processes:
         self.error: str | None = None
         self._engine: EmbeddedEngine | None = None
         self._manager: ProcessManager | None = None
+        self._requests: RequestFollower | None = None  # operator requests and messages stored in the log
         self._unregister: Callable[[], None] | None = None
         self._lock = threading.Lock()
         self._ready = threading.Event()
@@ -113,6 +115,7 @@ class Processes:
                     DEPLOYED_PROCESSES.add(learned.process_id)
             follower.on_shipped = DEPLOYED_PROCESSES.add
             self.deployments, self._engine, self._manager = follower, engine, manager
+            self._requests = RequestFollower(engine, self.bus, self.store, self.documents)
 
     def _learned_up_to_runner(self) -> int:
         """The manager's read limit: the runner's position, once the engine knows every deployment up to it (so a
@@ -139,6 +142,8 @@ class Processes:
             self._unregister = register_task_lookup(self.engine.open_user_tasks)
             self.engine.start_background()
             self.manager.start()
+            if self._requests is not None:
+                self._requests.start()
             self.state = RUNNING
         except Exception as exc:
             self.state, self.error = FAILED, repr(exc)
@@ -195,6 +200,8 @@ class Processes:
         if self._starter is not None:
             self._starter.join(timeout=60)
             self._starter = None
+        if self._requests is not None:
+            self._requests.stop()
         if self._manager is not None:
             self._manager.stop()
         if self._engine is not None:

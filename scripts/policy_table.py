@@ -67,7 +67,8 @@ def rows() -> list[Row]:
     for name in ("OpenCase", "PublishCaseDefinition", "DefineQueue", "DefineRecordType", "SaveRecord",
                  "RemoveRecord", "RecordProcessStep", "DeployProcess", "ReceiveEmail", "SetEmailAside",
                  "RecordEmailSent", "RecordEmailFailed", "RetryIncident", "CancelProcessInstance",
-                 "SetProcessVariables", "PublishProcessMessage", "CorrelateProcessMessage", "read",
+                 "SetProcessVariables", "RequestProcessOperation", "RecordProcessOperationOutcome",
+                 "PublishProcessMessage", "CorrelateProcessMessage", "RecordMessageUnmatched", "read",
                  "read_reference", "read_audit", "read_mail_quarantine",
                  "read_processes", "read_process_operations"):
         found.append(Row(name, name, False))
@@ -98,6 +99,9 @@ def resource(row: Row, state: str | None) -> dict[str, Any]:
         "RetryIncident": {"kind": "process_instance"},
         "CancelProcessInstance": {"kind": "process_instance"},
         "SetProcessVariables": {"kind": "process_instance"},
+        "RequestProcessOperation": {"kind": "process_instance"},
+        "RecordProcessOperationOutcome": {"kind": "process_operation"},
+        "RecordMessageUnmatched": {"kind": "process_message"},
         "PublishProcessMessage": {"kind": "process_message"},
         "CorrelateProcessMessage": {"kind": "process_message"},
         "ReceiveEmail": {"kind": "definition", "definition_key": "claim", "exists": True, "access": {}},
