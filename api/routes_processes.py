@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
-from api.deps import ActorDep, PlatformDep
+from api.deps import ActorDep, PlatformDep, Waited
 from api.json_reply import JsonReply
 from api.problems import MEDIA_TYPE, ApiProblem, problem_body
 from api.schemas.problem import problem_responses, query_responses
@@ -26,10 +26,9 @@ from api.schemas.processes import DeployReply, ProcessList
 from casestream.bootstrap import Platform
 from commands.audit import Denial
 from commands.bus import Actor
-from commands.ports import AggregateReads
 from domain.errors import Forbidden
-from domain.process_deployment import SHIPPED, ProcessDeployments, ProcessVersion, deployments_id
 from processes.deployments import FileOutcome, Resource, deploy_files
+from projections import process_version_queries as deployed
 
 router = APIRouter(prefix="/api", tags=["processes"])
 MAX_FILES = 50
@@ -147,12 +146,20 @@ async def deploy(request: Request, actor: ActorDep, platform: PlatformDep) -> Re
     outcomes = await run_in_threadpool(deploy_files, platform.bus, actor, files)
     if platform.processes is not None and any(o.status == "deployed" for o in outcomes):
         await run_in_threadpool(platform.processes.learn)  # this process's engine starts the new versions at once
+    if any(o.status == "deployed" for o in outcomes):  # the deployer's next GET /api/processes lists what it deployed
+        await run_in_threadpool(_read_models_reach_head, platform)
     body = {"files": [o.as_json() for o in outcomes]}
     refused = [o for o in outcomes if o.status == "refused"]
     if len(refused) == len(outcomes):
         problem = problem_body(422, "deployment-refused", _summary(refused), _errors(refused))
         return JSONResponse({**problem, **body}, status_code=422, media_type=MEDIA_TYPE)
     return JsonReply(body, status_code=207 if refused else 200)
+
+
+def _read_models_reach_head(platform: Platform) -> None:
+    """Wait (bounded) until the read models hold every deployment just stored; a slow read side delays, never fails,
+    the reply: the deployments are stored either way, and a query may still ask for `wait_for`."""
+    platform.runner.wait(platform.store.max_position(), platform.settings.wait_timeout_seconds)
 
 
 def _summary(refused: list[FileOutcome]) -> str:
@@ -168,32 +175,16 @@ def _errors(refused: list[FileOutcome]) -> list[dict[str, str]]:
             for o in refused for p in o.problems]
 
 
-def _scopes(store: AggregateReads, tenant: str) -> tuple[ProcessDeployments, ProcessDeployments]:
-    """The tenant's own deployments and the shipped ones."""
-    own = ProcessDeployments.replay(deployments_id(tenant), store.events_of(deployments_id(tenant)))
-    shipped = ProcessDeployments.replay(deployments_id(SHIPPED), store.events_of(deployments_id(SHIPPED)))
-    return own, shipped
-
-
-def _summary_of(versions: list[ProcessVersion], shipped: bool) -> dict[str, Any]:
-    latest = versions[-1]
-    return {"id": latest.process_id, "name": latest.name, "latest_version": latest.version, "versions": len(versions),
-            "content_hash": latest.content_hash, "deployed_at": latest.deployed_at, "deployer": latest.deployer,
-            "shipped": shipped}
-
-
-@router.get("/processes", response_class=JsonReply, response_model=ProcessList, responses=query_responses(403))
+@router.get("/processes", dependencies=[Waited], response_class=JsonReply, response_model=ProcessList,
+            responses=query_responses(403))
 def list_processes(actor: ActorDep, platform: PlatformDep) -> JsonReply:
     """The tenant's deployed processes and the shipped ones it has not replaced, by id."""
     require(platform, actor, "read_processes", {"kind": "tenant"})
-    own, shipped = _scopes(platform.store, actor.tenant)
-    items = {pid: _summary_of(versions, True) for pid, versions in shipped.versions.items()}
-    items.update({pid: _summary_of(versions, False) for pid, versions in own.versions.items()})
-    return JsonReply({"items": [items[pid] for pid in sorted(items)]})
+    return JsonReply({"items": deployed.list_processes(platform.documents, actor.tenant)})
 
 
 @router.get(
-    "/processes/{process_id}/versions/{version}", response_class=Response,
+    "/processes/{process_id}/versions/{version}", dependencies=[Waited], response_class=Response,
     responses={200: {"description": "The BPMN XML exactly as deployed.",
                      "content": {"application/xml": {"schema": {"type": "string", "format": "binary"}}}},
                **query_responses(403, 404)},
@@ -204,9 +195,7 @@ def process_version(
 ) -> Response:
     """One version of a process: its BPMN XML, byte for byte as deployed."""
     require(platform, actor, "read_processes", {"kind": "tenant"})
-    own, shipped = _scopes(platform.store, actor.tenant)
-    scope = own if process_id in own.versions else shipped
-    found = scope.numbered(process_id, version)
+    found = deployed.process_version(platform.documents, actor.tenant, process_id, version)
     if found is None:
         raise ApiProblem(404, "not-found", f"process {process_id!r} has no version {version}")
     filename = re.sub(r"[^A-Za-z0-9._-]", "_", found.filename)  # a header value: nothing the client sent verbatim
