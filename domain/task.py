@@ -27,7 +27,8 @@ from domain.errors import (
     ValidationFailed,
 )
 from domain.events import Context, Event
-from domain.schema import check_schema, validate
+from domain.schema import check_schema
+from processes.form_conditions import submitted
 
 OPEN, CLAIMED, COMPLETED, CANCELLED = "open", "claimed", "completed", "cancelled"
 FINAL = frozenset({COMPLETED, CANCELLED})
@@ -275,8 +276,8 @@ class Task(Aggregate):
             raise NotPermitted(f"only {holder} (who holds the task) or a supervisor may complete it")
         if not isinstance(data, dict):
             raise ValidationFailed("data must be an object", [FieldError("data", "must be an object")])
-        if self.form_schema is not None:
-            validate(self.form_schema, data, "data")
+        if self.form_schema is not None:  # a Camunda form's hidden fields are dropped and not required, as form-js
+            data = submitted(self.form_schema, data, "data")
         self.record(ctx, TaskCompleted, data=data, **self._refs())
 
     def cancel(self, ctx: Context, reason: str) -> None:

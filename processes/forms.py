@@ -4,7 +4,9 @@
 `zeebe:userTaskForm`) into a JSON Schema: each input component becomes a property (its `key`, dotted keys nest)
 with its type and `validate` rules (required, min/max, minLength/maxLength, pattern, the values of a select, radio,
 checklist or taglist as an enum); display-only components (text, image, spacer, ...) add nothing. The form-js JSON
-itself is kept under `x-form-js` for a renderer that speaks it. A component this cannot validate is refused with
+itself is kept under `x-form-js` for a renderer that speaks it. A field with a `conditional.hide` FEEL expression (or
+inside a group that has one) is listed under `x-form-conditions` of its object: at completion it is required only
+while shown, and dropped while hidden (processes/form_conditions.py). A component this cannot validate is refused with
 `FormRejected` naming its key and type, so a deploy fails instead of a task accepting anything.
 """
 
@@ -20,11 +22,13 @@ from lxml import etree
 
 from domain.errors import ValidationFailed
 from domain.schema import check_schema
+from processes.feel import FeelError, compile_feel
 
 __all__ = ["FormLink", "FormRejected", "embedded_forms", "form_schema", "linked_forms"]
 
 ZEEBE_NS: Final = "http://camunda.org/schema/zeebe/1.0"
 FORM_JS_KEY: Final = "x-form-js"
+CONDITIONS_KEY: Final = "x-form-conditions"  # on an object schema: its fields' `conditional.hide`, see _add
 _DISPLAY: Final = frozenset({"text", "html", "image", "spacer", "separator", "button", "iframe", "table",
                              "documentPreview"})
 _STRINGS: Final = frozenset({"textfield", "textarea"})
@@ -137,7 +141,23 @@ def _place(schema: dict[str, Any], path: list[str], prop: dict[str, Any], requir
         target.setdefault("required", []).append(path[-1])
 
 
-def _add(schema: dict[str, Any], components: Any, seen: set[str]) -> None:
+def _hide(component: dict[str, Any]) -> str | None:
+    """A component's `conditional.hide` FEEL expression, compiled here so a deploy refuses one that cannot run."""
+    conditional = component.get("conditional")
+    if conditional in (None, {}):
+        return None
+    hide = conditional.get("hide") if isinstance(conditional, dict) else None
+    if not isinstance(hide, str) or not hide.strip():
+        raise FormRejected(f"{_name(component)}: `conditional` needs a `hide` FEEL expression")
+    try:
+        compile_feel(hide)
+    except FeelError as exc:
+        raise FormRejected(f"{_name(component)}: conditional.hide is not FEEL this engine runs: {exc}") from None
+    return hide
+
+
+def _add(schema: dict[str, Any], components: Any, seen: set[str], hides: tuple[str, ...] = ()) -> None:
+    """Add each input component of a list to an object schema; `hides` are the conditions of the groups around."""
     if not isinstance(components, list):
         raise FormRejected("`components` must be a list")
     for component in components:
@@ -146,8 +166,10 @@ def _add(schema: dict[str, Any], components: Any, seen: set[str]) -> None:
         kind = component["type"]
         if kind in _DISPLAY:
             continue
+        hide = _hide(component)
+        own = (*hides, hide) if hide is not None else hides
         if kind == "group" and not component.get("path"):
-            _add(schema, component.get("components", []), seen)
+            _add(schema, component.get("components", []), seen, own)  # its fields hide with it
             continue
         if kind not in _INPUTS and kind not in _CONTAINERS:
             raise FormRejected(f"{_name(component)}: form-js component type {kind!r} is not supported (supported: "
@@ -160,10 +182,9 @@ def _add(schema: dict[str, Any], components: Any, seen: set[str]) -> None:
             raise FormRejected(f"{_name(component)}: key {key!r} is used by two components")
         seen.add(key)
         rules = component.get("validate") or {}
-        # a field hidden by a condition may stay empty (its `required` cannot be enforced without the condition);
         # form-js neither validates nor submits a disabled or read-only field
         required = bool(isinstance(rules, dict) and rules.get("required")) and not any(
-            component.get(flag) for flag in ("conditional", "disabled", "readonly"))
+            component.get(flag) for flag in ("disabled", "readonly"))
         if kind in _CONTAINERS:
             inner: dict[str, Any] = {"type": "object", "properties": {}}
             _add(inner, component.get("components", []), set())
@@ -172,7 +193,10 @@ def _add(schema: dict[str, Any], components: Any, seen: set[str]) -> None:
                 prop["title"] = component["label"]
         else:
             prop = _property(component)
-        _place(schema, key.split("."), prop, required)
+        if own:  # required only while shown, and dropped while hidden: decided on the data (form_conditions.py)
+            schema.setdefault(CONDITIONS_KEY, []).append({"path": key.split("."), "hide": list(own),
+                                                          "required": required})
+        _place(schema, key.split("."), prop, required and not own)
 
 
 def _translate(form: dict[str, Any]) -> dict[str, Any]:

@@ -151,3 +151,23 @@ def test_a_form_deployed_alone_is_linked_by_id_and_its_latest_version_taken_when
     second = review_task(server, open_case(server))  # the same process version: the form's latest is taken
     assert second["form_schema"]["required"] == ["verdict"]
     assert first["form_schema"]["required"] == ["approved"]  # the task made before keeps its form
+
+
+def test_a_conditional_field_is_required_while_shown_and_dropped_while_hidden(server: LiveServer) -> None:
+    form = {"id": "review-form", "components": [
+        {"type": "checkbox", "key": "approved"},
+        {"type": "textfield", "key": "reason", "validate": {"required": True},
+         "conditional": {"hide": "=approved"}}]}
+    bpmn = model("first", extra='<zeebe:formDefinition formId="review-form" />')
+    with server.client("root", ("admin",)) as admin:
+        assert deploy(admin, ("check.bpmn", bpmn), ("review.form", json.dumps(form))).status_code == 200
+        assert admin.post("/api/definitions", json=DEFINITION).status_code == 200
+    shown = review_task(server, open_case(server))
+    missing = complete(server, shown["id"], {"approved": False})
+    assert missing.status_code == 422 and {e["path"] for e in missing.json()["errors"]} == {"data.reason"}
+    assert completions(server, shown["id"]) == []
+    assert complete(server, shown["id"], {"approved": False, "reason": "incomplete"}).status_code == 200
+    hidden = review_task(server, open_case(server))
+    assert complete(server, hidden["id"], {"approved": True, "reason": "not sent by form-js"}).status_code == 200
+    [done] = completions(server, hidden["id"])
+    assert done.data == {"approved": True}
