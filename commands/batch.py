@@ -21,6 +21,7 @@ from uuid import UUID
 
 from commands.outcomes import Prepared, Result, check_same_command, entry_events, repeat_of, stored_entry
 from commands.ports import EventStore
+from commands.read_ahead import reads_of
 from commands.unit_of_work import LoadedAggregates, UnitOfWork
 from domain.errors import CommandFailed, DomainError, InvalidStateChange, VersionConflict
 from domain.events import Event
@@ -34,7 +35,7 @@ class ReadNeeded(Exception):
     """A handler asked for an aggregate the batch has not read yet, or one an earlier waiting command uses."""
 
     def __init__(self, aggregate_id: UUID) -> None:
-        super().__init__(str(aggregate_id))
+        super().__init__(aggregate_id)  # raised and caught a few times per command: no message text made
         self.aggregate_id = aggregate_id
 
 
@@ -76,6 +77,12 @@ class BatchReads:
         """Histories read ahead of the handlers asking for them."""
         for aggregate_id, events in histories.items():
             self._histories.setdefault(aggregate_id, list(events))
+
+    def known_latest(self, aggregate_ids: set[UUID]) -> None:
+        """Newest events read ahead of the handlers asking for them (one query each: few, a definition's
+        number sequence)."""
+        for aggregate_id in aggregate_ids - self._histories.keys() - self._latest.keys():
+            self._latest[aggregate_id] = self.store.last_event_of(aggregate_id)
 
     def read_wanted(self) -> None:
         """Read what the last round asked for: the histories in one query, newest events one by one (few)."""
@@ -150,13 +157,19 @@ class Batch:
 
     def _new_commands(self) -> list[int]:
         """The indexes to decide, less the repeats of command_ids already stored (answered from the log). The
-        commands' targets (a case command's case) are read in the same query: the first thing their handlers load,
-        so that first read round is saved."""
+        commands' targets (a case command's case) and what commands/read_ahead.py knows they load are read in the
+        same query: the first things their handlers load, so those read rounds are saved."""
         client_ids = [p.entry_id for p in self.prepared if p.command.command_id]
         targets = {value for p in self.prepared for name in p.command.target_fields
                    if isinstance(value := getattr(p.command, name, None), UUID)}
+        latest: set[UUID] = set()
+        for prepared in self.prepared:
+            histories, newest = reads_of(prepared.command, prepared.ctx.tenant)
+            targets.update(histories)
+            latest.update(newest)
         stored = self.store.events_of_many([*client_ids, *targets]) if client_ids or targets else {}
         self.reads.known({target: stored.get(target, []) for target in targets})
+        self.reads.known_latest(latest)
         pending: list[int] = []
         for index, prepared in enumerate(self.prepared):
             entry = stored_entry(prepared.entry_id, stored.get(prepared.entry_id, []), prepared.ctx.tenant)

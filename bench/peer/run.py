@@ -38,6 +38,7 @@ from common import (
     verdict,
 )
 from load import Run, closed_loop, open_loop
+from spy import per_thread, profiled, summary, thread_cpu, thread_names
 from target import Target, Template, load_target
 
 TARGET_CREATE = 2_000.0
@@ -121,6 +122,26 @@ class Row:
         ])
 
 
+@contextlib.contextmanager
+def profiling(args: argparse.Namespace, target: Target, label: str) -> Iterator[list[Run]]:
+    """With --profile DIR: the CPU of each of the target server's threads per request of the run the block appends
+    to the yielded list, and py-spy samples of the block (summary and raw samples into DIR)."""
+    runs: list[Run] = []
+    if args.profile is None or target.server_pid is None:
+        yield runs
+        return
+    name = f"{target.name}-{label}-{time.strftime('%H%M%S')}".replace(" ", "-")
+    names = thread_names(target.server_pid)
+    before = thread_cpu(target.server_pid)
+    with profiled(target.server_pid, args.profile, name) as raw:
+        yield runs
+    threads = per_thread(before, thread_cpu(target.server_pid), names, runs[0].answered if runs else 0)
+    text = summary(raw)
+    (args.profile / f"{name}.txt").write_text(f"CPU ms per request by thread: {threads}\n{text}\n")
+    print(f"profile {name}: CPU ms per request by thread: {threads}; py-spy {text.splitlines()[1]}"
+          f" (top functions in {args.profile / name}.txt)", flush=True)
+
+
 async def measure(target: Target, args: argparse.Namespace, row: Row, ops: tuple[str, ...] = ("create", "read",
                   "list"), open_loop_rate: float | None = None) -> dict[str, Run]:
     """Closed loops for ops (the creates' ids feed read), then the open loop of creates; rows added."""
@@ -130,7 +151,9 @@ async def measure(target: Target, args: argparse.Namespace, row: Row, ops: tuple
         if op not in target.templates or (op == "read" and not ids):
             continue
         cpu0 = process_tree_cpu_seconds(target.server_pid) if target.server_pid else None
-        run = await closed_loop(target, op, args.clients, args.seconds, ids)
+        with profiling(args, target, op) as profiled_runs:
+            run = await closed_loop(target, op, args.clients, args.seconds, ids)
+            profiled_runs.append(run)
         cpu = process_tree_cpu_seconds(target.server_pid) - cpu0 if cpu0 is not None and target.server_pid else None
         ids.extend(run.created)
         runs[op] = run
@@ -181,7 +204,9 @@ async def with_processes(args: argparse.Namespace, row: Row, notes: list[str], t
         stop = asyncio.Event()
         sampler = asyncio.create_task(lag_sampler(served.url, lags, stop))
         cpu0 = process_tree_cpu_seconds(served.process.pid)
-        run = await closed_loop(target, "create", args.clients, args.seconds)
+        with profiling(args, target, "create-processes-on") as profiled_runs:
+            run = await closed_loop(target, "create", args.clients, args.seconds)
+            profiled_runs.append(run)
         cpu = process_tree_cpu_seconds(served.process.pid) - cpu0
         stop.set()
         await sampler
@@ -251,6 +276,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1, help="`casestream serve --workers`")
     parser.add_argument("--no-processes", action="store_true", help="skip the processes-on run")
     parser.add_argument("--quick", action="store_true", help="4 s loops, one round")
+    parser.add_argument("--profile", type=Path, metavar="DIR",
+                        help="py-spy each closed loop's server; raw samples and summaries into DIR")
     args = parser.parse_args()
     if args.quick:
         args.seconds, args.open_seconds, args.rounds = 4.0, 4.0, 1
