@@ -15,6 +15,11 @@ Guarantee: everything stored reaches Kafka, in log order per aggregate, at least
   (`relay_partition_head`, same transaction). A reader that sees position R knows every event at or below
   R is in Kafka and where each partition's last one is: enough to tell whether a consumer that tracks
   positions per partition has applied everything up to a position, without reading the event log.
+- Since contract 1.2.0 each head row also keeps its partition's *spans*: the first and last position of each
+  of the last `SPAN_RING` batches that published there, oldest first (text `first-last first-last ...`). No
+  event of the partition lies between one span's last and the next span's first, so a consumer that applied
+  up to t there has every event of it below the first span starting after t: a reader need not wait for a
+  partition's next event to count a position as reached (adapters/read_progress.py, docs/topics.md).
 """
 
 from __future__ import annotations
@@ -66,18 +71,51 @@ class PositionStore(Protocol):
 
 
 Heads = dict[tuple[str, int], int]  # (topic, partition) -> last position published there
+Span = tuple[int, int]  # the first and last position one relay batch published to one partition
+Spans = dict[tuple[str, int], tuple[Span, ...]]  # (topic, partition) -> its last batches' spans, oldest first
+SPAN_RING = 16  # spans kept per partition: a consumer further behind than that waits as before 1.2.0
+
+
+def encode_spans(spans: Sequence[Span]) -> str:
+    """Spans as stored: `first-last` pairs separated by spaces."""
+    return " ".join(f"{first}-{last}" for first, last in spans)
+
+
+def decode_spans(text: str | None) -> tuple[Span, ...]:
+    """The stored text of spans (None or empty: none; rows written before contract 1.2.0 have none)."""
+    if not text:
+        return ()
+    out = []
+    for pair in text.split():
+        first, _, last = pair.partition("-")
+        out.append((int(first), int(last)))
+    return tuple(out)
+
+
+def extend_spans(ring: Sequence[Span], head: int, span: Span) -> tuple[Span, ...]:
+    """A partition's spans after a batch published `span` there. A ring not known yet starts at the stored
+    head (or (0, 0): nothing was ever published there), so the first new span already has a predecessor."""
+    start = tuple(ring) or ((head, head),)
+    return (*start, span)[-SPAN_RING:]
 
 
 @runtime_checkable
 class HeadStore(Protocol):
     """A position store that also keeps the last published position per topic partition."""
 
-    def save_heads(self, name: str, position: int, heads: Mapping[tuple[str, int], int]) -> None:
-        """Store position and raise each partition's head (never lowers one), in one transaction."""
+    def save_heads(
+        self, name: str, position: int, heads: Mapping[tuple[str, int], int], spans: Spans | None = None,
+    ) -> None:
+        """Store position and raise each partition's head (never lowers one), in one transaction; a head that
+        rises replaces its partition's spans with the given ones (if any)."""
         ...
 
     def load_heads(self, name: str) -> tuple[int, Heads]:
         """The stored position and the partition heads, read as one consistent snapshot."""
+        ...
+
+    def load_spans(self, name: str) -> tuple[int, Heads, Spans]:
+        """The stored position, the partition heads and their spans, read as one consistent snapshot."""
         ...
 
 
@@ -96,6 +134,9 @@ class SqlitePositions:
                     "CREATE TABLE IF NOT EXISTS relay_partition_head (name TEXT NOT NULL, topic TEXT NOT NULL, "
                     "partition INTEGER NOT NULL, position INTEGER NOT NULL, PRIMARY KEY (name, topic, partition))"
                 )
+                columns = {row[1] for row in conn.execute("PRAGMA table_info(relay_partition_head)")}
+                if "spans" not in columns:  # a table from before contract 1.2.0
+                    conn.execute("ALTER TABLE relay_partition_head ADD COLUMN spans TEXT")
         finally:
             conn.close()
 
@@ -115,15 +156,21 @@ class SqlitePositions:
     def save(self, name: str, position: int) -> None:
         self.save_heads(name, position, {})
 
-    def save_heads(self, name: str, position: int, heads: Mapping[tuple[str, int], int]) -> None:
+    def save_heads(
+        self, name: str, position: int, heads: Mapping[tuple[str, int], int], spans: Spans | None = None,
+    ) -> None:
         conn = self._connect()
         try:
             with conn:
                 if heads:
+                    # SET expressions see the row as it was: the spans follow a head that rises
                     conn.executemany(
-                        "INSERT INTO relay_partition_head (name, topic, partition, position) VALUES (?, ?, ?, ?) "
-                        "ON CONFLICT(name, topic, partition) DO UPDATE SET position=max(position, excluded.position)",
-                        [(name, topic, partition, head) for (topic, partition), head in heads.items()],
+                        "INSERT INTO relay_partition_head (name, topic, partition, position, spans) "
+                        "VALUES (?, ?, ?, ?, ?) ON CONFLICT(name, topic, partition) DO UPDATE SET "
+                        "position=max(position, excluded.position), spans=CASE WHEN excluded.position > position "
+                        "AND excluded.spans IS NOT NULL THEN excluded.spans ELSE spans END",
+                        [(name, topic, partition, head, _spans_text(spans, (topic, partition)))
+                         for (topic, partition), head in heads.items()],
                     )
                 conn.execute(
                     "INSERT INTO relay_position (name, position) VALUES (?, ?) "
@@ -134,16 +181,22 @@ class SqlitePositions:
             conn.close()
 
     def load_heads(self, name: str) -> tuple[int, Heads]:
+        position, heads, _spans = self.load_spans(name)
+        return position, heads
+
+    def load_spans(self, name: str) -> tuple[int, Heads, Spans]:
         conn = self._connect()
         try:
             with conn:  # one read transaction: the position and the heads it covers
                 row = conn.execute("SELECT position FROM relay_position WHERE name=?", (name,)).fetchone()
                 rows = conn.execute(
-                    "SELECT topic, partition, position FROM relay_partition_head WHERE name=?", (name,)
+                    "SELECT topic, partition, position, spans FROM relay_partition_head WHERE name=?", (name,)
                 ).fetchall()
         finally:
             conn.close()
-        return (int(row[0]) if row else 0), {(str(t), int(p)): int(h) for t, p, h in rows}
+        heads = {(str(t), int(p)): int(h) for t, p, h, _s in rows}
+        spans = {(str(t), int(p)): decode_spans(text) for t, p, _h, text in rows if text}
+        return (int(row[0]) if row else 0), heads, spans
 
 
 class PostgresPositions:
@@ -162,6 +215,7 @@ class PostgresPositions:
                 f"CREATE TABLE IF NOT EXISTS {self.heads_table} (name text NOT NULL, topic text NOT NULL, "
                 "partition integer NOT NULL, position bigint NOT NULL, PRIMARY KEY (name, topic, partition))"
             )
+            curs.execute(f"ALTER TABLE {self.heads_table} ADD COLUMN IF NOT EXISTS spans text")  # contract 1.2.0
 
     def load(self, name: str) -> int:
         with self.datastore.transaction(commit=False) as curs:
@@ -172,14 +226,20 @@ class PostgresPositions:
     def save(self, name: str, position: int) -> None:
         self.save_heads(name, position, {})
 
-    def save_heads(self, name: str, position: int, heads: Mapping[tuple[str, int], int]) -> None:
+    def save_heads(
+        self, name: str, position: int, heads: Mapping[tuple[str, int], int], spans: Spans | None = None,
+    ) -> None:
         with self.datastore.transaction(commit=True) as curs:
             if heads:
+                # SET expressions see the row as it was: the spans follow a head that rises
                 curs.executemany(
-                    f"INSERT INTO {self.heads_table} AS h (name, topic, partition, position) "
-                    "VALUES (%s, %s, %s, %s) ON CONFLICT (name, topic, partition) "
-                    "DO UPDATE SET position=GREATEST(h.position, EXCLUDED.position)",
-                    [(name, topic, partition, head) for (topic, partition), head in sorted(heads.items())],
+                    f"INSERT INTO {self.heads_table} AS h (name, topic, partition, position, spans) "
+                    "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (name, topic, partition) "
+                    "DO UPDATE SET position=GREATEST(h.position, EXCLUDED.position), spans=CASE WHEN "
+                    "EXCLUDED.position > h.position AND EXCLUDED.spans IS NOT NULL THEN EXCLUDED.spans "
+                    "ELSE h.spans END",
+                    [(name, topic, partition, head, _spans_text(spans, (topic, partition)))
+                     for (topic, partition), head in sorted(heads.items())],
                 )
             curs.execute(
                 f"INSERT INTO {self.table} (name, position) VALUES (%s, %s) "
@@ -188,22 +248,35 @@ class PostgresPositions:
             )
 
     def load_heads(self, name: str) -> tuple[int, Heads]:
+        position, heads, _spans = self.load_spans(name)
+        return position, heads
+
+    def load_spans(self, name: str) -> tuple[int, Heads, Spans]:
         with self.datastore.transaction(commit=False) as curs:
             # one statement, so one snapshot: the position and the heads written with it
             curs.execute(
-                f"SELECT '' AS topic, -1 AS partition, position FROM {self.table} WHERE name=%s "
-                f"UNION ALL SELECT topic, partition, position FROM {self.heads_table} WHERE name=%s",
+                f"SELECT '' AS topic, -1 AS partition, position, NULL AS spans FROM {self.table} WHERE name=%s "
+                f"UNION ALL SELECT topic, partition, position, spans FROM {self.heads_table} WHERE name=%s",
                 (name, name),
             )
             rows = curs.fetchall()
         position = 0
         heads: Heads = {}
+        spans: Spans = {}
         for row in rows:
             if row["partition"] == -1:
                 position = int(row["position"])
             else:
-                heads[(str(row["topic"]), int(row["partition"]))] = int(row["position"])
-        return position, heads
+                slot = (str(row["topic"]), int(row["partition"]))
+                heads[slot] = int(row["position"])
+                if row["spans"]:
+                    spans[slot] = decode_spans(row["spans"])
+        return position, heads, spans
+
+
+def _spans_text(spans: Spans | None, slot: tuple[str, int]) -> str | None:
+    ring = spans.get(slot) if spans else None
+    return encode_spans(ring) if ring else None
 
 
 def positions_for(store: RecorderEventStore) -> PositionStore:
@@ -243,6 +316,8 @@ class KafkaRelay:
         self.types = frozenset(self.topic_of)
         self.position = 0
         self.published = 0
+        self._heads: Heads = {}
+        self._spans: Spans = {}
         self._producer: AIOKafkaProducer | None = None
         self._wake = asyncio.Event()
 
@@ -309,9 +384,15 @@ class KafkaRelay:
         batch, last = await asyncio.to_thread(self.store.read_batch, after, self.config.batch_size, self.types)
         if last == after:
             return 0
-        heads = await self.publish(batch, read_at=time.time())
+        sent = await self._send(batch, time.time())
+        heads = {slot: span[1] for slot, span in sent.items()}
         if isinstance(self.positions, HeadStore):
-            await asyncio.to_thread(self.positions.save_heads, self.config.name, last, heads)
+            rings = {slot: extend_spans(self._spans.get(slot, ()), self._heads.get(slot, 0), span)
+                     for slot, span in sent.items()}
+            await asyncio.to_thread(self.positions.save_heads, self.config.name, last, heads, rings)
+            # remembered only once stored: a failed save reloads them with the position (run)
+            self._spans.update(rings)
+            self._heads.update(heads)
         else:
             await asyncio.to_thread(self.positions.save, self.config.name, last)
         self.position = last
@@ -320,13 +401,17 @@ class KafkaRelay:
     async def publish(self, batch: Sequence[Positioned], read_at: float | None = None) -> Heads:
         """Send every event of a batch, wait until the broker acknowledged all of them; return the last position
         each topic partition received. `read_at`: when the batch was read from the store (a record header)."""
+        sent = await self._send(batch, time.time() if read_at is None else read_at)
+        return {slot: span[1] for slot, span in sent.items()}
+
+    async def _send(self, batch: Sequence[Positioned], read_at: float) -> dict[tuple[str, int], Span]:
+        """Send a batch, await every ack; the first and last position each topic partition received."""
         if not batch:
             return {}
         if self._producer is None:
             self._producer = await self._start_producer()
         producer = self._producer
-        stamp = f"{time.time() if read_at is None else read_at:.6f}".encode()
-        headers = [CONTENT_TYPE_HEADER, (cloudevents.RELAY_READ_AT_HEADER, stamp)]
+        headers = [CONTENT_TYPE_HEADER, (cloudevents.RELAY_READ_AT_HEADER, f"{read_at:.6f}".encode())]
         futures = []
         for item in batch:
             event = item.event
@@ -337,18 +422,27 @@ class KafkaRelay:
             ))
         acks = await asyncio.gather(*futures)
         self.published += len(batch)
-        heads: Heads = {}
-        for item, ack in zip(batch, acks, strict=True):
+        spans: dict[tuple[str, int], Span] = {}
+        for item, ack in zip(batch, acks, strict=True):  # the batch is in position order
             slot = (str(ack.topic), int(ack.partition))
-            heads[slot] = max(heads.get(slot, 0), item.position)
-        return heads
+            first, _last = spans.get(slot, (item.position, item.position))
+            spans[slot] = (first, item.position)
+        return spans
+
+    async def _load(self) -> None:
+        """The stored position, and the heads and spans the next batch's spans extend."""
+        if isinstance(self.positions, HeadStore):
+            self.position, heads, spans = await asyncio.to_thread(self.positions.load_spans, self.config.name)
+            self._heads, self._spans = heads, dict(spans)
+        else:
+            self.position = await asyncio.to_thread(self.positions.load, self.config.name)
 
     async def start(self, attempts: int = 30) -> None:
         """Create the topics (retried with back-off for about two minutes while a broker is unreachable, so a relay
         starting while one node of the cluster restarts does not die with it), load the position, open the
         producer."""
         await with_kafka_retries(self.ensure_topics, "creating topics", log, attempts)
-        self.position = await asyncio.to_thread(self.positions.load, self.config.name)
+        await self._load()
         self._producer = await self._start_producer()
         log.info("relay %s starts after position %d", self.config.name, self.position)
 
@@ -363,7 +457,7 @@ class KafkaRelay:
                 except Exception:
                     log.exception("relay batch after position %d failed; retrying", self.position)
                     await self._stop_producer()
-                    self.position = await asyncio.to_thread(self.positions.load, self.config.name)
+                    await self._load()  # the spans too: a save that failed may have been stored after all
                     await _wait_any(stop, self._wake, self.config.retry_backoff)
                     continue
                 if advanced == 0:

@@ -6,8 +6,15 @@ each worker stores, per partition, the position of the last event it applied (tr
 holds every event at or below P if tracking(k) >= P, or if tracking(k) >= head(k) (nothing it was sent is
 unapplied). With R >= P, the read models include every event up to P when that holds for every partition.
 
-The largest such P for one snapshot is min(R, tracking(k) for every partition k that still has unapplied
+The largest such P for one snapshot is min(R, bound(k) for every partition k that still has unapplied
 events), the `position` reported here. Nothing is read from the event log.
+
+bound(k) is tracking(k) (contract 1.0.0: the partition's next event may be any position above it), or, when
+the relay stored the partition's recent spans (contract 1.2.0: the first and last position of each of its last
+batches there; no event of the partition between one span's last and the next span's first), one less than the
+first position of the first span starting after tracking(k): everything of k below it is applied. So a
+position is reached once every partition applied its events below it, without waiting for a partition's next
+event (before 1.2.0, each event waited for the next batch of every other partition with events in flight).
 """
 
 from __future__ import annotations
@@ -16,11 +23,11 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from adapters.kafka_relay import Heads
+from adapters.kafka_relay import Heads, Span, Spans
 
 log = logging.getLogger(__name__)
 TRACKING_PREFIX = "worker:"
@@ -39,6 +46,7 @@ class Snapshot:
     relay_position: int
     heads: Heads
     applied: Mapping[tuple[str, int], int]
+    spans: Mapping[tuple[str, int], Sequence[Span]] = field(default_factory=dict)  # empty: a relay before 1.2.0
     taken_at: float = field(default_factory=time.monotonic)
 
     def behind(self) -> dict[tuple[str, int], int]:
@@ -47,16 +55,27 @@ class Snapshot:
             slot: self.applied.get(slot, 0) for slot, head in self.heads.items() if self.applied.get(slot, 0) < head
         }
 
+    def bound(self, slot: tuple[str, int]) -> int:
+        """The largest P such that partition `slot` applied all its events at or below P."""
+        applied = self.applied.get(slot, 0)
+        spans = self.spans.get(slot, ())
+        for i, (first, last) in enumerate(spans):
+            if last > applied:
+                # spans[i - 1] ended at or below `applied`, and nothing was published there in between
+                return first - 1 if i > 0 and first > applied else applied
+        return applied
+
     @property
     def position(self) -> int:
         """The largest P such that the read models include every event at or below P."""
-        return min([self.relay_position, *self.behind().values()])
+        return min([self.relay_position, *(self.bound(slot) for slot in self.behind())])
 
     def includes(self, position: int) -> bool:
         return self.position >= position
 
 
-HeadLoader = Callable[[], tuple[int, Heads]]
+# (R, heads) as contract 1.0.0 stores them, or (R, heads, spans) from a relay of contract 1.2.0
+HeadLoader = Callable[[], tuple[int, Heads] | tuple[int, Heads, Spans]]
 TrackingLoader = Callable[[], Mapping[tuple[str, int], int]]
 
 
@@ -118,13 +137,14 @@ class KafkaReadProgress:
                 return current
             try:
                 # both only rise: a tracking value older than the heads only makes the answer more cautious
-                relay_position, heads = self.load_heads()
+                relay = self.load_heads()
                 applied = self.load_tracking()
             except Exception as exc:
                 self.last_error = repr(exc)
                 raise
             self.last_error = None
-            self._snapshot = Snapshot(relay_position, heads, applied)
+            spans: Spans = relay[2] if len(relay) == 3 else {}
+            self._snapshot = Snapshot(relay[0], relay[1], applied, spans)
             return self._snapshot
 
     @property

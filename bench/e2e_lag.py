@@ -153,7 +153,7 @@ def watcher(read_position: Callable[[], int], interval: float = POLL_S) -> Calla
     return watch
 
 
-def staged_watcher(load_heads: Callable[[], tuple[int, Any]], tracking: Any,
+def staged_watcher(load_spans: Callable[[], tuple[int, Any, Any]], tracking: Any,
                    interval: float = POLL_S) -> Callable[[Run, threading.Event], None]:
     """Poll relay heads and the workers' tracking documents (with their stage stamps): note when each read-model
     position was first seen and every new tracking state as a sample of its event's stages."""
@@ -162,7 +162,7 @@ def staged_watcher(load_heads: Callable[[], tuple[int, Any]], tracking: Any,
     def watch(run: Run, stop: threading.Event) -> None:
         while not stop.is_set():
             try:
-                relay_position, heads = load_heads()
+                relay_position, heads, spans = load_spans()
                 docs = list(tracking.find({"_id": {"$regex": f"^{TRACKING_PREFIX}"}}, {"position": 1, "stages": 1}))
             except Exception:
                 time.sleep(interval)
@@ -175,7 +175,7 @@ def staged_watcher(load_heads: Callable[[], tuple[int, Any]], tracking: Any,
                 applied[(topic, int(partition))] = position
                 if position > run.floor and position not in run.samples and doc.get("stages"):
                     run.samples[position] = {name: float(at) for name, at in doc["stages"].items()}
-            position = Snapshot(relay_position, heads, applied).position
+            position = Snapshot(relay_position, heads, applied, spans).position
             if position not in run.visible:
                 run.visible[position] = now
             time.sleep(interval)
@@ -298,7 +298,7 @@ def distributed_phase(pg: dict[str, str], rate: float, seconds: float, tmp: Path
             procs.append(_spawn(["worker", "--name", f"lag-w{i}"], env, tmp / f"worker-{i}.log"))
         positions = positions_for(store)
         assert isinstance(positions, HeadStore)
-        progress = KafkaReadProgress(lambda: positions.load_heads("kafka"), mongo_tracking(client[database]))
+        progress = KafkaReadProgress(lambda: positions.load_spans("kafka"), mongo_tracking(client[database]))
         head = store.max_position()
         _wait(lambda: progress.snapshot(0).includes(head), 180, "workers to fold the set-up", tmp / "worker-0.log")
         run = Run("distributed (relay -> Kafka -> 2 workers -> MongoDB)", floor=head)
@@ -307,7 +307,7 @@ def distributed_phase(pg: dict[str, str], rate: float, seconds: float, tmp: Path
                    "Kafka": kafka.pid(), "this bench (CommandBus, poller)": os.getpid()}
         before, started = cpu_seconds(watched), time.monotonic()
         drive(run, bus, cases, rate, seconds,
-              staged_watcher(lambda: positions.load_heads("kafka"), client[database]["tracking"]))
+              staged_watcher(lambda: positions.load_spans("kafka"), client[database]["tracking"]))
         after = cpu_seconds(watched)
         run.cpu, run.cpu_wall = {name: after[name] - before[name] for name in watched}, time.monotonic() - started
         return run

@@ -222,7 +222,7 @@ def bootstrap_distributed(settings: Settings | None = None) -> DistributedPlatfo
         store.close()
         raise
     name = settings.relay_name
-    progress = KafkaReadProgress(lambda: positions.load_heads(name), mongo_tracking(documents.db))
+    progress = KafkaReadProgress(lambda: positions.load_spans(name), mongo_tracking(documents.db))
     read_models = read_model_topics(ALL, settings.kafka_topic_prefix)
     lag = KafkaLag(
         bootstrap=settings.kafka_bootstrap, group=settings.worker_group,

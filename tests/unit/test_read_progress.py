@@ -74,3 +74,41 @@ def test_a_failing_read_is_reported_and_the_wait_times_out() -> None:
     progress = KafkaReadProgress(broken, dict, fresh=0.0, poll=0.01)
     assert not progress.wait(1, timeout=0.05)
     assert progress.last_error is not None and "postgres is down" in progress.last_error
+
+
+def test_spans_let_a_partition_count_as_caught_up_below_its_next_batch() -> None:
+    # contract 1.2.0: A's last batches published 31-35 and 41-50; A applied up to 35, so every event of A below 41
+    # is applied, and position 40 is reached without waiting for A's next event (tracking alone says 35)
+    spans = {A: ((20, 30), (31, 35), (41, 50))}
+    snap = Snapshot(relay_position=60, heads={A: 50, B: 20}, applied={A: 35, B: 20}, spans=spans)
+    assert Snapshot(60, {A: 50, B: 20}, {A: 35, B: 20}).position == 35  # the rule before 1.2.0
+    assert snap.bound(A) == 40
+    assert snap.position == 40
+    assert not snap.includes(41)
+
+
+def test_a_partition_applied_inside_a_span_counts_only_up_to_its_tracking() -> None:
+    spans = {A: ((20, 30), (31, 35), (41, 50))}
+    snap = Snapshot(relay_position=60, heads={A: 50}, applied={A: 33}, spans=spans)
+    assert snap.position == 33  # 34 or 35 may be A's next event
+
+
+def test_a_partition_behind_every_span_it_keeps_counts_only_up_to_its_tracking() -> None:
+    # the oldest kept span has no known predecessor: events of A may lie between 10 and 20
+    snap = Snapshot(relay_position=60, heads={A: 50}, applied={A: 10}, spans={A: ((20, 30), (41, 50))})
+    assert snap.position == 10
+
+
+def test_a_partition_that_never_applied_anything_waits_for_its_first_span() -> None:
+    # the ring of a partition's first batch starts at (0, 0): nothing was published there before 7
+    snap = Snapshot(relay_position=9, heads={A: 9, B: 3}, applied={B: 3}, spans={A: ((0, 0), (7, 9))})
+    assert snap.position == 6
+
+
+def test_wait_uses_the_spans_a_loader_returns() -> None:
+    def heads() -> tuple[int, dict[tuple[str, int], int], dict[tuple[str, int], tuple[tuple[int, int], ...]]]:
+        return 60, {A: 50}, {A: ((31, 35), (41, 50))}
+
+    progress = KafkaReadProgress(heads, lambda: {A: 35}, fresh=0.0, poll=0.01)
+    assert progress.wait(40, timeout=1)
+    assert progress.position == 40

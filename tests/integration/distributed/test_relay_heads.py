@@ -43,6 +43,19 @@ async def test_heads_are_the_last_position_each_partition_received(
     assert heads == last
     assert len({p for _t, p in heads}) > 1  # the cases spread over several partitions
 
+    # contract 1.2.0: each partition's spans cover its records, and no record lies between two spans
+    stored_position, stored_heads, spans = relay.positions.load_spans("kafka")
+    assert (stored_position, stored_heads) == (position, heads)
+    assert set(spans) == set(heads)
+    in_slot: dict[tuple[str, int], list[int]] = {}
+    for record in records:
+        in_slot.setdefault((record.topic, record.partition), []).append(cloudevents.loads(record.value)["position"])
+    for slot, ring in spans.items():
+        assert ring[-1][1] == heads[slot]
+        kept = [p for p in sorted(in_slot[slot]) if p > ring[0][1]]  # what the ring speaks about
+        assert kept and all(any(first <= p <= last for first, last in ring[1:]) for p in kept), (slot, ring)
+        assert all(first in in_slot[slot] and last in in_slot[slot] for first, last in ring[1:])
+
 
 async def test_heads_only_rise_and_a_second_run_adds_to_them(tmp_path: Path, bootstrap: str, prefix: str) -> None:
     store = sqlite_event_store(tmp_path / "events.sqlite", synchronous="NORMAL")
