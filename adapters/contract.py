@@ -36,7 +36,9 @@ from adapters.codec import payload_fields
 from domain.events import EVENT_TYPES, Event
 
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
-CONTRACT_VERSION = "1.1.0"  # 1.1.0: the casestream-relay-read-at record header (additive; docs/topics.md)
+# 1.1.0: the casestream-relay-read-at record header; 1.2.0: the relay's partition spans beside its heads, for
+# read-your-writes (both additive; docs/topics.md)
+CONTRACT_VERSION = "1.2.0"
 DEFAULT_PREFIX = "casestream"
 DEFAULT_PARTITIONS = 6
 
