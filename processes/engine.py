@@ -621,26 +621,25 @@ class EmbeddedEngine:
                 ran += 1
 
     def jobs_done(self, done: Sequence[tuple[UUID, str, Job, JobOutcome]]) -> None:
-        """Apply several jobs' outcomes (see job_done), saving the steps they cause as one batch of commands."""
+        """Apply several jobs' outcomes (see job_done), saving the steps they cause as one batch of commands. The
+        outcomes of one instance are applied one after another and saved as one step holding each one's events
+        (a call activity run for ten items finishes ten jobs at once: one command and one delta, not ten)."""
         effects: list[Callable[[], None]] = []
         with self._lock:
-            steps: list[tuple[Instance, Step]] = []
-            stepping: set[UUID] = set()
+            steps: dict[UUID, tuple[Instance, Step]] = {}
+            held: dict[UUID, Instance] = {}  # the copy this batch changes, whatever the cache evicts meanwhile
             for instance_id, ref, job, outcome in done:
-                if instance_id in stepping:
-                    self._save_steps(steps, effects)  # its second job this batch: its first step is saved first
-                    steps, stepping = [], set()
-                instance = self._instance(instance_id, effects)
+                instance = held.get(instance_id) or self._instance(instance_id, effects)
                 if instance is None:
                     continue
+                held[instance_id] = instance
                 instance.in_flight.discard(ref)
                 step = apply_outcome(self, instance, ref, job, outcome)
                 if step:
-                    steps.append((instance, step))
-                    stepping.add(instance_id)
-                else:
+                    steps.setdefault(instance_id, (instance, []))[1].extend(step)
+                elif instance_id not in steps:
                     self._settle(instance)
-            self._save_steps(steps, effects)
+            self._save_steps(list(steps.values()), effects)
         self._run_effects(effects)
 
     def _save_steps(self, steps: Sequence[tuple[Instance, Step]], effects: list[Callable[[], None]]) -> None:
