@@ -37,8 +37,9 @@ from domain.events import EVENT_TYPES, Event
 
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 # 1.1.0: the casestream-relay-read-at record header; 1.2.0: the relay's partition spans beside its heads, for
-# read-your-writes (both additive; docs/topics.md)
-CONTRACT_VERSION = "1.2.0"
+# read-your-writes (both additive; docs/topics.md); 1.3.0: process deployments published on <prefix>.deployment.v1
+# (a new topic taking records up to MAX_DEPLOYMENT_RECORD)
+CONTRACT_VERSION = "1.3.0"
 DEFAULT_PREFIX = "casestream"
 DEFAULT_PARTITIONS = 6
 
@@ -77,6 +78,13 @@ TOPIC_FAMILIES: dict[str, tuple[tuple[str, ...], str]] = {
         "Process instances: started, advanced, jobs failed, incidents, BPMN errors, timers, messages, compensation,"
         " completed. Key: process instance id; `case_id` names the case. `delta` is the engine's opaque state change.",
     ),
+    "deployment": (
+        ("domain.process_deployment",),
+        "Process deployments: every version of every BPMN process, DMN file and form-js form deployed, with the file"
+        " exactly as deployed (`xml`) and the forms deployed with a process. Key: the deployments id of the tenant"
+        " (tenant `*`: the processes shipped with casestream, which every tenant sees). A record carries the whole"
+        " file: the topic takes records up to 16 MiB (`max.message.bytes`).",
+    ),
     "audit": (
         ("domain.audit",),
         "The audit log: refused commands (coalesced per actor, action and reasons in a window, with a count) and"
@@ -85,10 +93,16 @@ TOPIC_FAMILIES: dict[str, tuple[tuple[str, ...], str]] = {
 }
 TOPIC_MAJOR = 1
 # Bookkeeping that stays inside the event store: the command log (idempotency entries with fingerprints
-# and results), the case-number sequences (CaseOpened already carries the number) and the process deployments
-# (every runtime learns them from the event store: processes/deployments.py).
-INTERNAL_MODULES = ("domain.command_log", "domain.numbering", "domain.process_deployment",
+# and results) and the case-number sequences (CaseOpened already carries the number). Process deployments are
+# published (contract 1.3.0) for the read side's `processes` and `process_versions` read models; the engines still
+# learn them from the event store (processes/deployment_follower.py).
+INTERNAL_MODULES = ("domain.command_log", "domain.numbering",
                     "domain.process_message", "domain.process_operation")
+# Kafka's default record limit is 1 MiB (the broker's message.max.bytes, the producer's max_request_size); a deployment
+# carries its whole file (up to 1,000,000 characters: more bytes in UTF-8 and JSON escaping) and its forms, so its
+# topic is created with a larger max.message.bytes and the relay's producer sends records up to this size.
+MAX_DEPLOYMENT_RECORD = 16 * 1024 * 1024
+TOPIC_CONFIGS: dict[str, dict[str, str]] = {"deployment": {"max.message.bytes": str(MAX_DEPLOYMENT_RECORD)}}
 # Event types register themselves when their module is imported: import every family's module here, so the
 # contract, the relay and every consumer decoding CloudEvents know all of them whatever else was imported.
 for _module in (*(m for modules, _ in TOPIC_FAMILIES.values() for m in modules), *INTERNAL_MODULES):
@@ -97,6 +111,14 @@ for _module in (*(m for modules, _ in TOPIC_FAMILIES.values() for m in modules),
 
 def topic_name(family: str, prefix: str = DEFAULT_PREFIX) -> str:
     return f"{prefix}.{family}.v{TOPIC_MAJOR}"
+
+
+def topic_config(topic: str) -> dict[str, str]:
+    """The topic-level settings a family's topic is created with (any prefix), e.g. a larger record limit."""
+    for family, config in TOPIC_CONFIGS.items():
+        if topic.endswith(f".{family}.v{TOPIC_MAJOR}"):
+            return dict(config)
+    return {}
 
 
 def family_of(event_type: type[Event]) -> str | None:
@@ -321,6 +343,12 @@ RECORD_HEADERS: dict[str, Any] = {
 }
 
 
+def _topic_configuration(family: str) -> dict[str, Any]:
+    """The Kafka binding's topicConfiguration of a family whose topic has its own settings (none: nothing)."""
+    config = TOPIC_CONFIGS.get(family)
+    return {"topicConfiguration": {k: int(v) for k, v in config.items()}} if config else {}
+
+
 def asyncapi(prefix: str = DEFAULT_PREFIX, partitions: int = DEFAULT_PARTITIONS) -> dict[str, Any]:
     """The AsyncAPI 3.0 document of the published topics (generated from the code)."""
     published = published_types()
@@ -336,7 +364,7 @@ def asyncapi(prefix: str = DEFAULT_PREFIX, partitions: int = DEFAULT_PARTITIONS)
             "description": description,
             "messages": {name: {"$ref": f"#/components/messages/{name}"} for name in names},
             "bindings": {"kafka": {"topic": topic_name(family, prefix), "partitions": partitions,
-                                   "bindingVersion": "0.5.0"}},
+                                   **_topic_configuration(family), "bindingVersion": "0.5.0"}},
         }
         operations[f"publish{family.capitalize()}Events"] = {
             "action": "send",

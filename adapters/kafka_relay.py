@@ -40,7 +40,15 @@ from aiokafka.errors import TopicAlreadyExistsError
 from aiokafka.partitioner import DefaultPartitioner, murmur2
 
 from adapters import cloudevents
-from adapters.contract import DEFAULT_PARTITIONS, DEFAULT_PREFIX, TOPIC_FAMILIES, topic_name, topics
+from adapters.contract import (
+    DEFAULT_PARTITIONS,
+    DEFAULT_PREFIX,
+    MAX_DEPLOYMENT_RECORD,
+    TOPIC_FAMILIES,
+    topic_config,
+    topic_name,
+    topics,
+)
 from adapters.event_store import RecorderEventStore
 from adapters.kafka_retry import with_kafka_retries
 from domain.events import Positioned
@@ -336,7 +344,8 @@ class KafkaRelay:
             if replicas <= 0:
                 replicas = min(3, len((await admin.describe_cluster())["brokers"]))
             wanted = [
-                NewTopic(name, self.config.partitions, replicas) for name in self.topic_names() if name not in existing
+                NewTopic(name, self.config.partitions, replicas, topic_configs=topic_config(name))
+                for name in self.topic_names() if name not in existing
             ]
             if wanted:
                 with contextlib.suppress(TopicAlreadyExistsError):  # another relay created it first
@@ -360,6 +369,7 @@ class KafkaRelay:
             acks="all",
             linger_ms=self.config.linger_ms,
             partitioner=key_partitioner,
+            max_request_size=MAX_DEPLOYMENT_RECORD,  # a deployment carries its whole file (adapters/contract.py)
             client_id=f"casestream-relay-{self.config.name}",
         )
         await producer.start()

@@ -25,6 +25,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
+from adapters.contract import topic_config
 from adapters.kafka_retry import with_kafka_retries
 from adapters.stream_worker.parking import Parked
 
@@ -95,7 +96,8 @@ async def _ensure_topics_once(bootstrap: str, names: Sequence[str], partitions: 
     try:
         existing = set(await admin.list_topics())
         replicas = replication_factor or min(3, len((await admin.describe_cluster())["brokers"]))
-        wanted = [NewTopic(name, partitions, replicas) for name in names if name not in existing]
+        wanted = [NewTopic(name, partitions, replicas, topic_configs=topic_config(name))
+                  for name in names if name not in existing]
         if wanted:
             with contextlib.suppress(TopicAlreadyExistsError):  # another worker or the relay was first
                 await admin.create_topics(wanted)

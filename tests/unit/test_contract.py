@@ -30,6 +30,7 @@ from adapters.contract import (
     published_types,
     rendered,
     schema_key,
+    topic_config,
     topics,
 )
 from adapters.event_store import RecorderEventStore
@@ -58,12 +59,16 @@ def test_committed_contract_is_up_to_date() -> None:
 def test_every_event_type_is_published_or_internal_by_decision() -> None:
     families = published_types()  # raises for an event type in no family
     internal = set(EVENT_TYPES) - set(families)
-    assert internal == {"CommandHandled", "CaseNumberIssued", "ProcessDeployed", "ProcessMessagePublished",
+    assert internal == {"CommandHandled", "CaseNumberIssued", "ProcessMessagePublished",
                         "ProcessMessageCorrelated"}
     assert set(topics().values()) == {
         "casestream.case.v1", "casestream.definition.v1", "casestream.reference.v1", "casestream.task.v1",
         "casestream.process.v1", "casestream.audit.v1", "casestream.document.v1", "casestream.email.v1",
+        "casestream.deployment.v1",
     }
+    assert topics()["ProcessDeployed"] == "casestream.deployment.v1"
+    assert topic_config("casestream.deployment.v1") == {"max.message.bytes": str(16 * 1024 * 1024)}
+    assert topic_config("casestream.case.v1") == {}
     assert topics()["CommentAdded"] == topics()["CaseOpened"] == "casestream.case.v1"
 
 
