@@ -324,6 +324,7 @@ OPERATIONS: tuple[tuple[str, str, dict[str, Any]], ...] = (  # the operations ro
     ("post", f"/api/process-instances/{uuid.UUID(int=2)}/cancel", {}),
     ("post", f"/api/process-instances/{uuid.UUID(int=2)}/variables", {"variables": {"amount": 1}}),
     ("post", f"/api/process-instances/{uuid.UUID(int=2)}/jobs/Work/retry", {}),
+    ("get", f"/api/process-operations/{uuid.UUID(int=3)}", {}),
 )
 
 
@@ -375,9 +376,12 @@ def test_admins_and_workers_publish_process_messages(app: LiveServer, role: str)
     before = app.platform.store.max_position()
     with app.client(_user(role), ROLES[role]) as client:
         reply = client.post("/api/messages", json={"name": "order-paid", "correlation_key": "o-1"})
+        state = client.get(f"/api/messages/{uuid.UUID(int=4)}")  # what became of a message: its publishers ask
     kind = reply.json()["type"].rsplit("/", 1)[-1]
     if role in ("admin", "worker"):
         assert (reply.status_code, kind) == (503, "processes-off"), reply.text
+        assert state.status_code == 404, state.text
     else:
         assert (reply.status_code, kind) == (403, "forbidden"), reply.text
+        assert state.status_code == 403, state.text
     assert stored_since(app, before) == []

@@ -135,6 +135,10 @@ def check_operations(server: LiveServer, admin: httpx.Client, check: Any) -> Non
                                                    "data": {"amount": 5000}})).json()["id"]
     job = open_incident(admin, failing)
     check(admin.post(f"/api/process-instances/{job['instance_id']}/jobs/{job['element_id']}/retry", json={}))
+    requests = [str(p.event.aggregate_id) for p in server.platform.store.read(0, 1_000_000)
+                if type(p.event).__name__ == "ProcessOperationRequested"]
+    check(admin.get(f"/api/process-operations/{requests[0]}"))  # what became of a request (done)
+    check(admin.get(f"/api/process-operations/{requests[-2]}"))  # refused (the 409 above)
 
 
 def check_deployments(admin: httpx.Client, alice: httpx.Client, check: Any) -> None:
@@ -159,7 +163,9 @@ def check_deployments(admin: httpx.Client, alice: httpx.Client, check: Any) -> N
 def check_messages(admin: httpx.Client, alice: httpx.Client, check: Any) -> None:
     """POST /api/messages: buffered (201), a live message id again (409), a bad TTL (422), not allowed (403)."""
     message = {"name": "truth-message", "correlation_key": "t-1", "time_to_live": "PT1M", "message_id": "m-1"}
-    assert check(admin.post("/api/messages", json=message)).json()["buffered"] is True
+    published = check(admin.post("/api/messages", json=message)).json()
+    assert published["buffered"] is True
+    check(admin.get(f"/api/messages/{published['message_key']}"))
     check(admin.post("/api/messages", json=message))  # 409
     check(admin.post("/api/messages", json={**message, "time_to_live": "soon"}))  # 422
     check(alice.post("/api/messages", json=message))  # 403

@@ -145,10 +145,11 @@ def _populate(server: LiveServer) -> World:
         tenant="acme",
         # type, record and definition keys are names in the caller's own tenant: B may have its own "vendor"
         protected=frozenset({"case_id", "comment_id", "task_id", "document_id", "upload_id", "message_id",
-                             "incident_id", "instance_id"}),
+                             "incident_id", "instance_id", "request_id", "message_key"}),
     )
     conf = Protected(
         params={**confidential, "incident_id": regular["incident_id"], "instance_id": regular["instance_id"],
+                "request_id": regular["request_id"], "message_key": regular["message_key"],
                 "type_key": "vendor", "record_key": "v1", "definition_key": "fraud"},
         secrets={f"confidential {secret}", f"confidential note {secret}", f"confidential task {secret}",
                  f"confidential mail {secret}", f"Fraud {secret}", *confidential.values()},
@@ -188,7 +189,13 @@ def _incident(server: LiveServer, admin: httpx.Client) -> dict[str, str]:
     while not (found := admin.get("/api/incidents", params={"case_id": case["id"]}).json()["items"]):
         assert time.monotonic() < deadline, "no incident was raised"
         time.sleep(0.05)
-    return {"incident_id": found[0]["id"], "instance_id": found[0]["instance_id"]}
+    # an operator's request and a published message of tenant A, each with its own GET
+    _ok(admin.post(f"/api/process-instances/{found[0]['instance_id']}/variables", json={"variables": {"note": 1}}))
+    request_id = next(str(p.event.aggregate_id) for p in server.platform.store.read(0, 1_000_000)
+                      if type(p.event).__name__ == "ProcessOperationRequested")
+    message = _ok(admin.post("/api/messages", json={"name": "walk-message", "correlation_key": case["id"]}))
+    return {"incident_id": found[0]["id"], "instance_id": found[0]["instance_id"], "request_id": request_id,
+            "message_key": message["message_key"]}
 
 
 def _comment_id(client: httpx.Client, case_id: str) -> str:
@@ -219,6 +226,7 @@ def _path(template: str, p: Protected) -> str:
               "type_key": p.params["type_key"], "definition_key": p.params["definition_key"],
               "process_id": "walk-process", "version": "1",
               "incident_id": p.params["incident_id"], "instance_id": p.params["instance_id"], "element_id": "Gate",
+              "request_id": p.params["request_id"], "message_key": p.params["message_key"],
               "key": p.params["record_key"] if record else p.params["definition_key"]}
     path = template
     for name, value in values.items():
@@ -247,6 +255,7 @@ def _get_params(template: str, p: Protected, secret: str) -> dict[str, Any]:
         "/api/mail/quarantine": {},
         "/api/incidents": {}, "/api/incidents/{incident_id}": {}, "/api/process-instances": {},
         "/api/process-instances/{instance_id}": {},
+        "/api/process-operations/{request_id}": {}, "/api/messages/{message_key}": {},
         "/api/processes": {}, "/api/processes/{process_id}/versions/{version}": {},
     }
     assert template in known or template in PUBLIC_GETS, f"GET {template}: the tenant walk does not know this route"
