@@ -55,6 +55,16 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "time_to_live_ms": 600_000, "expires_at": "2026-03-02T09:10:00+00:00", "message_id": "payment-4711",
     },
     "ProcessMessageCorrelated": {"name": "order-paid", "correlation_key": "ORD-17", "process_instance_key": "k-1"},
+    "ProcessMessageUnmatched": {"buffered": True},
+    "ProcessOperationRequested": {
+        "operation": "retry-incident", "instance_id": "8d5e2c1a-0000-4000-8000-000000000001", "incident_id": "i-1",
+        "element_id": None, "variables": {"amount": 5000, "nested": {"ok": [1, "é"]}}, "retries": 2,
+        "note": "amount fixed", "reason": "", "roles": ["admin"], "groups": ["ops"],
+    },
+    "ProcessOperationApplied": {"reply": {"id": "8d5e2c1a-0000-4000-8000-000000000001", "version": 7,
+                                          "position": 42}},
+    "ProcessOperationRefused": {"status": 409, "code": "incident-not-open", "detail": "incident i-1 is not open",
+                                "errors": [{"path": "variables.x", "message": "bad"}]},
     "ProcessDeployed": {
         "process_id": "claim-case", "name": "Claim", "process_version": 2, "filename": "claim.bpmn",
         "xml": "<?xml version=\"1.0\"?>\n<bpmn:definitions>é</bpmn:definitions>\n", "content_hash": "cd" * 32,
