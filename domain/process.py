@@ -287,6 +287,7 @@ class WorkflowState:
 
     tasks: dict[str, dict[str, Any]] = field(default_factory=dict)
     attrs: dict[str, Any] = field(default_factory=dict)
+    variables: dict[str, Any] | None = None  # a called process's own variables (None: not a called process)
 
 
 @dataclass
@@ -316,6 +317,10 @@ def apply_delta(state: InstanceState, delta: dict[str, Any]) -> None:
             wf.tasks.pop(task_id, None)
         wf.tasks.update(change.get("tasks", {}))
         wf.attrs.update(change.get("attrs", {}))
+        if "vars" in change or "unset" in change:
+            wf.variables = {**(wf.variables or {}), **change.get("vars", {})}
+            for name in change.get("unset", ()):
+                wf.variables.pop(name, None)
     state.variables.update(delta.get("vars", {}))
     for name in delta.get("unset", ()):
         state.variables.pop(name, None)

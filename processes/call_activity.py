@@ -3,10 +3,15 @@
 The called process runs inside the calling instance as a SpiffWorkflow subprocess (its steps are saved with
 the caller's events, so it recovers with it). Its spec is looked up when the call starts, in the newest
 deployment of that process id (Zeebe's default binding, "latest"); a process that is not deployed then is an
-error of that step, so an incident, as in Zeebe. Variables follow Zeebe: the call activity's input mappings
-are the called process's local variables on top of what it sees; when it ends, what it changed is kept
-(`propagateAllChildVariables`, true by default) or, when that is false, undone, and the output mappings are
-evaluated over the child's variables.
+error of that step, so an incident, as in Zeebe.
+
+Variables follow Zeebe: the called process has its own scope (the subprocess's `variables`, saved in its steps by
+processes/state.py; runtime.process_scope finds it for every task inside), so parallel calls (a multi-instance)
+never see each other's values. It starts with a copy of what the call activity sees plus its input mappings
+(`propagateAllParentVariables`, true by default; when false, only the input mappings and the inner instance's own
+variables). When it completes, all its variables are copied out (`propagateAllChildVariables`, true by default),
+each to the nearest scope that has it (a multi-instance's inner instance) or the caller's process scope; input
+mapping targets end with the call; output mappings are evaluated over the child's variables.
 """
 
 from __future__ import annotations
@@ -17,11 +22,9 @@ from typing import Any
 import orjson
 from SpiffWorkflow.bpmn.specs.defaults import CallActivity
 
-from processes.runtime import FeelScriptEngine, evaluate, local_scope, scoped, set_path
+from processes.runtime import FeelScriptEngine, evaluate, local_scope, process_scope, scoped, set_path
 
 __all__ = ["CalledSpecs", "ZeebeCallActivity", "link_calls"]
-
-_ABSENT = "__absent__"
 
 
 def _copy(value: Mapping[str, Any]) -> dict[str, Any]:
@@ -55,7 +58,7 @@ class CalledSpecs(dict[str, Any]):
 
 
 class ZeebeCallActivity(CallActivity):  # type: ignore[misc]
-    """A call activity with Zeebe's variable propagation."""
+    """A call activity whose called process has its own variables, propagated as Zeebe does."""
 
     def __init__(self, wf_spec: Any, bpmn_id: str, subworkflow_spec: str, propagate_child: bool = True,
                  **kwargs: Any) -> None:
@@ -65,38 +68,39 @@ class ZeebeCallActivity(CallActivity):  # type: ignore[misc]
     def get_missing_subworkflow_error(self, my_task: Any) -> str:
         return f"call activity {self.bpmn_id}: the called process {self.spec!r} is not deployed"
 
-    def _variables(self, my_task: Any) -> dict[str, Any]:
+    def _io(self, direction: str) -> list[dict[str, str]]:
+        return getattr(self, "extensions", {}).get("ioMapping", {}).get(direction, [])  # type: ignore[no-any-return]
+
+    def _caller(self, my_task: Any) -> dict[str, Any]:
+        """The process scope the call activity runs in (the caller's; a called process's own, when nested)."""
         engine = my_task.workflow.top_workflow.script_engine
-        return engine.variables if isinstance(engine, FeelScriptEngine) else my_task.data
+        return process_scope(engine.variables, my_task) if isinstance(engine, FeelScriptEngine) else my_task.data
 
     def copy_data(self, my_task: Any, subworkflow: Any) -> None:
-        variables = self._variables(my_task)
-        local = dict(local_scope(my_task))
-        visible = dict(scoped(variables, my_task))
-        for mapping in getattr(self, "extensions", {}).get("ioMapping", {}).get("inputs", []):
-            set_path(local, mapping["target"], evaluate(mapping["source"], {**visible, **local}))
-        my_task.internal_data["call_before"] = _copy(variables)
-        start = subworkflow.get_next_task(subworkflow.task_tree, skip_subprocesses=True, spec_name="Start")
-        start.set_data(**local)
+        visible = dict(scoped(self._caller(my_task), my_task))
+        mapped: dict[str, Any] = {}
+        for mapping in self._io("inputs"):
+            set_path(mapped, mapping["target"], evaluate(mapping["source"], {**visible, **mapped}))
+        parent = getattr(self, "extensions", {}).get("calledElement", {}).get("propagateAllParentVariables")
+        # propagateAllParentVariables="false": only the call's own variables (input mappings, an item) go in
+        given = visible if parent != "false" else dict(local_scope(my_task))
+        subworkflow.variables = _copy({**given, **mapped})  # the called process's own scope (runtime.process_scope)
 
     def update_data(self, my_task: Any, subworkflow: Any) -> None:
-        variables = self._variables(my_task)
-        before: dict[str, Any] = my_task.internal_data.pop("call_before", {})
-        last = subworkflow.last_task
-        child = {k: v for k, v in _copy(variables).items() if before.get(k, _ABSENT) != v}
-        child.update(local_scope(last) if last is not None else {})
-        if not self.propagate_child:
-            for name in list(variables):
-                if name in child and name not in local_scope(my_task):
-                    if name in before:
-                        variables[name] = before[name]
-                    else:
-                        del variables[name]
-        outputs = getattr(self, "extensions", {}).get("ioMapping", {}).get("outputs", [])
-        scope = {**variables, **child}
-        for mapping in outputs:
-            set_path(variables, mapping["target"], evaluate(mapping["source"], scope))
-        my_task.data = dict(local_scope(my_task))
+        caller = self._caller(my_task)
+        local = local_scope(my_task)
+        child: dict[str, Any] = _copy(getattr(subworkflow, "variables", None) or {})
+        own = {mapping["target"].split(".")[0] for mapping in self._io("inputs")}  # end with the call
+        if self.propagate_child:
+            for name, value in child.items():
+                if name not in own:
+                    (local if name in local else caller)[name] = value
+        scope = {**scoped(caller, my_task), **child}
+        for mapping in self._io("outputs"):
+            target = mapping["target"]
+            set_path(local if target.split(".")[0] in local else caller, target,
+                     evaluate(mapping["source"], scope))
+        my_task.data = dict(local)  # the called process's task data stays in it
 
 
 def link_calls(model: Any, models: Mapping[str, Any]) -> None:

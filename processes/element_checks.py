@@ -97,9 +97,6 @@ def _call(el: Any) -> Iterator[tuple[Any, str]]:
         yield el, "call activity without zeebe:calledElement processId"
     elif process_id.startswith("="):
         yield el, f"zeebe:calledElement processId {process_id!r} is an expression; name the process"
-    if called is not None and called.get("propagateAllParentVariables") == "false":
-        yield el, "propagateAllParentVariables=\"false\" is not supported: the called process sees the caller's " \
-                  "variables"
 
 
 def _multi_instance(el: Any) -> Iterator[tuple[Any, str]]:

@@ -74,7 +74,7 @@ from processes.message_buffer import MessageBuffer
 from processes.model import ProcessModel, content_hash, prepare_model
 from processes.outcomes import apply_outcome, deliver_message, fire_timer, offer_compensation, plan_compensation
 from processes.recovery import changes_after, unfinished_instances
-from processes.runtime import FeelScriptEngine, evaluate, local_scope, timer_due
+from processes.runtime import FeelScriptEngine, evaluate, scoped, timer_due
 from processes.starts import StartRequest
 from processes.state import new_workflow, restore_workflow
 from processes.user_tasks import user_task_command
@@ -373,9 +373,10 @@ class EmbeddedEngine:
             if isinstance(definition, MessageEventDefinition) and "correlation_key" not in task.internal_data:
                 name = definition.name
                 key_expr = instance.model.correlation_keys.get(name)
+                visible = scoped(instance.variables, task)  # a catch in a called process: its own variables
                 try:
-                    resolved = str(evaluate(name, instance.variables)) if name.startswith("=") else name
-                    key = evaluate(key_expr, instance.variables) if key_expr else None
+                    resolved = str(evaluate(name, visible)) if name.startswith("=") else name
+                    key = evaluate(key_expr, visible) if key_expr else None
                 except Exception as exc:  # noted as unresolved: a retry evaluates it again
                     resolved, key, key_expr = name, None, f"{key_expr} ({exc})"
                 task.internal_data["message_name"] = resolved
@@ -520,15 +521,16 @@ class EmbeddedEngine:
     def _service_job(self, instance: Instance, task: Task) -> Job:
         spec: ZeebeServiceTask = task.task_spec
         retries = str(spec.retries or "3")
-        initial = int(evaluate(retries, instance.variables)) if retries.startswith("=") else int(retries)
-        return self._job(instance, str(task.id), spec.name, spec.task_type, spec.headers, initial,
-                         local_scope(task))
+        scope = scoped(instance.variables, task)  # its local scope over its process's (a called one's own)
+        initial = int(evaluate(retries, scope)) if retries.startswith("=") else int(retries)
+        return self._job(instance, str(task.id), spec.name, spec.task_type, spec.headers, initial, scope)
 
     def _job(self, instance: Instance, ref: str, element_id: str, job_type: str, headers: Mapping[str, str],
-             initial_retries: int, local: Mapping[str, Any] | None = None) -> Job:
+             initial_retries: int, scope: Mapping[str, Any] | None = None) -> Job:
+        """A job of an element; `scope`: the variables its task sees (default: the process variables)."""
         state = instance.jobs.get(ref, {})
-        scope = {**instance.variables, **local} if local else instance.variables
-        variables = {**scope, **instance.inputs(element_id, local)}
+        scope = instance.variables if scope is None else scope
+        variables = {**scope, **instance.inputs(element_id, scope)}
         resolved = {k: str(evaluate(v, scope)) if v and v.startswith("=") else v
                     for k, v in headers.items()}
         element_id = instance.model.element_of(element_id)  # a multi-instance body's inner task: its BPMN id
@@ -769,7 +771,7 @@ class EmbeddedEngine:
             found = self._user_task(UUID(str(task_id)), tenant, effects)
             if found is not None:
                 instance, task = found
-                instance.merge_result(task.task_spec.name, dict(variables or {}))
+                instance.merge_result(task.task_spec.name, dict(variables or {}), task=task)
                 self._advance(instance, task.run)
                 self._commit(instance, [("ProcessAdvanced", {"cause": "user-task-completed",
                                                              "element_id": task.task_spec.name})], effects)
@@ -786,7 +788,7 @@ class EmbeddedEngine:
             found = self._user_task(UUID(str(task_id)), tenant, effects)
             if found is not None:
                 instance, task = found
-                instance.variables.update(dict(variables or {}))
+                instance.merge_result(task.task_spec.name, dict(variables or {}), outputs=[], task=task)
                 self._advance(instance, task.run)
                 self._commit(instance, [("ProcessAdvanced", {"cause": "user-task-withdrawn",
                                                              "element_id": task.task_spec.name})], effects)

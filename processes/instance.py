@@ -13,7 +13,7 @@ from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
 
 from processes.model import ProcessModel
-from processes.runtime import FeelScriptEngine, evaluate, set_path
+from processes.runtime import FeelScriptEngine, evaluate, local_scope, process_scope, scoped, set_path
 from processes.state import WorkflowTracker
 
 
@@ -46,24 +46,34 @@ class Instance:
     # ------------------------------------------------------------------------------------- variables
 
     def inputs(self, element_id: str, scope: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        """The element's input mappings evaluated over the process variables (and the task's local `scope`)."""
+        """The element's input mappings evaluated over the process variables, or over `scope` (what its task
+        sees: runtime.scoped) when given."""
+        visible = self.variables if scope is None else scope
         local: dict[str, Any] = {}
         for mapping in self.model.extensions.get(element_id, {}).get("ioMapping", {}).get("inputs", []):
-            set_path(local, mapping["target"], evaluate(mapping["source"], {**self.variables, **(scope or {}),
-                                                                             **local}))
+            set_path(local, mapping["target"], evaluate(mapping["source"], {**visible, **local}))
         return local
 
     def merge_result(self, element_id: str, result: dict[str, Any],
-                     outputs: list[dict[str, str]] | None = None) -> None:
-        """Zeebe's rule: with output mappings, only their targets are set; without, the result is merged."""
+                     outputs: list[dict[str, str]] | None = None, task: Task | None = None) -> None:
+        """Zeebe's rule: with output mappings, only their targets are set; without, the result is merged. Each
+        variable goes where Zeebe propagates it: a local variable of the task's scope (a multi-instance's item,
+        its output element) is updated there, any other is set in the process scope of the task (a called
+        process's own)."""
         if outputs is None:
             outputs = self.model.extensions.get(element_id, {}).get("ioMapping", {}).get("outputs", [])
+        variables = process_scope(self.variables, task)
+        local = local_scope(task) if task is not None else {}
         if not outputs:
-            self.variables.update(result)
+            for name, value in result.items():
+                (local if name in local else variables)[name] = value
             return
-        scope = {**self.variables, **self.inputs(element_id), **result}
+        visible = scoped(self.variables, task) if task is not None else self.variables
+        scope = {**visible, **self.inputs(element_id, visible), **result}
         for mapping in outputs:
-            set_path(self.variables, mapping["target"], evaluate(mapping["source"], scope))
+            target = mapping["target"]
+            set_path(local if target.split(".")[0] in local else variables, target,
+                     evaluate(mapping["source"], scope))
 
     def variable_delta(self) -> dict[str, Any]:
         """Variables set or removed since the last saved step."""

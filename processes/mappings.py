@@ -15,7 +15,7 @@ from SpiffWorkflow.bpmn.specs.defaults import BoundaryEvent, SubWorkflowTask
 from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import ErrorEventDefinition
 
 from processes.feel import feel_clock
-from processes.runtime import FeelScriptEngine, apply_result, evaluate, local_scope, scoped, set_path
+from processes.runtime import FeelScriptEngine, apply_result, evaluate, local_scope, process_scope, scoped, set_path
 
 __all__ = ["ZeebeBoundaryEvent", "ZeebeSubProcess"]
 
@@ -43,16 +43,22 @@ class ZeebeSubProcess(SubWorkflowTask):  # type: ignore[misc]
     def update_data(self, my_task: Any, subworkflow: Any) -> None:
         engine = _engine(my_task)
         outputs = getattr(self, "extensions", {}).get("ioMapping", {}).get("outputs", [])
+        last = subworkflow.last_task
+        own = local_scope(my_task)
+        if last is not None:  # what the elements inside set in the task's own scope (a multi-instance item's
+            inner_local = local_scope(last)  # output element) was set in their copies of it: kept here
+            for name in own:
+                if name in inner_local:
+                    own[name] = inner_local[name]
         if engine is not None and outputs:
-            last = subworkflow.last_task
-            inner = {**engine.variables, **(local_scope(last) if last is not None else {})}
+            variables = process_scope(engine.variables, my_task)  # in a called process: its own
+            inner = {**variables, **(local_scope(last) if last is not None else {})}
             updates: dict[str, Any] = {}
             with feel_clock(engine.clock):
                 for mapping in outputs:
                     set_path(updates, mapping["target"], evaluate(mapping["source"], inner))
-            own = local_scope(my_task)
             for name, value in updates.items():
-                (own if name in own else engine.variables)[name] = value
+                (own if name in own else variables)[name] = value
         # the sub-process's local variables end with it: the task keeps only its own scope
 
 

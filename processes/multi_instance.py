@@ -2,14 +2,17 @@
 
 One inner instance per item of `inputCollection` (a FEEL expression), in parallel or one after another.
 Each inner instance has a local scope (Spiff's task data, see processes.runtime.local_scope) holding
-`inputElement` and `loopCounter` (1-based), so the element's jobs, user tasks, conditions and a sub-process's
-inner elements see its own item. When an inner instance completes, `outputElement` is evaluated in its
-scope and kept at the item's index; when all are done (or `completionCondition` holds), `outputCollection`
-is set. Inner instances merge nothing else into the multi-instance task, so nothing leaks out of the scope.
+`inputElement`, `loopCounter` (1-based) and the variable `outputElement` reads (null at first, as Zeebe creates
+it), so the element's jobs, user tasks, conditions and a sub-process's inner elements see its own item, and a
+result of that name (a job's, a user task's, a called process's) stays its own. When an inner instance
+completes, `outputElement` is evaluated in its scope and kept at the item's index; when all are done (or
+`completionCondition` holds), `outputCollection` is set. Inner instances merge nothing else into the
+multi-instance task, so nothing leaks out of the scope.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from SpiffWorkflow.bpmn.exceptions import WorkflowDataException
@@ -17,7 +20,7 @@ from SpiffWorkflow.bpmn.specs.defaults import ParallelMultiInstanceTask, Sequent
 from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import MultiInstanceTask
 from SpiffWorkflow.util.task import TaskState
 
-from processes.runtime import FeelScriptEngine, local_scope
+from processes.runtime import FeelScriptEngine, local_scope, process_scope
 
 __all__ = ["FeelCollection", "ZeebeParallelMultiInstance", "ZeebeSequentialMultiInstance"]
 
@@ -42,6 +45,16 @@ class FeelCollection:
         return value
 
 
+_VARIABLE = re.compile(r"=\s*([A-Za-z_][A-Za-z0-9_]*)(?:\.[A-Za-z_][A-Za-z0-9_.]*)?\s*")
+
+
+def _output_variable(output_element: str | None) -> str | None:
+    """The variable an `outputElement` reads, when it is one (`=result`, `=result.total`): Zeebe creates it as a
+    local variable of each inner instance (null), so what an instance sets there is its own."""
+    found = _VARIABLE.fullmatch(output_element) if output_element else None
+    return found.group(1) if found else None
+
+
 class _ZeebeLoop:
     """Zeebe's input/output element handling shared by the parallel and the sequential variant."""
 
@@ -62,6 +75,9 @@ class _ZeebeLoop:
             child.data[self.input_element] = item
         index = int(key_or_index) if key_or_index is not None else 0
         child.data["loopCounter"] = index + 1
+        output = _output_variable(self.output_element)
+        if output is not None and output != self.input_element:
+            child.data[output] = None  # Zeebe's rule: a result of that name stays in this instance, not shared
         child.internal_data["key_or_index"] = index
         child.task_spec._update(child)
 
@@ -93,7 +109,7 @@ class _ZeebeLoop:
             engine = my_task.workflow.top_workflow.script_engine
             local = local_scope(my_task)
             target = local if self.output_collection in local else (
-                engine.variables if isinstance(engine, FeelScriptEngine) else my_task.data)
+                process_scope(engine.variables, my_task) if isinstance(engine, FeelScriptEngine) else my_task.data)
             target[self.output_collection] = outputs
         return True
 

@@ -69,11 +69,11 @@ def apply_outcome(engine: EmbeddedEngine, instance: Instance, ref: str, job: Job
         return _failed(engine, instance, ref, job, outcome)
     instance.set_job(ref, None)
     if isinstance(outcome, Completed):
-        instance.merge_result(element, dict(outcome.variables))
+        instance.merge_result(element, dict(outcome.variables), task=task)
         engine._advance(instance, task.complete)
         return [("ProcessAdvanced", {"cause": "job-completed", "element_id": element})]
     assert isinstance(outcome, Thrown)
-    instance.variables.update(outcome.variables)
+    instance.merge_result(element, dict(outcome.variables), outputs=[], task=task)
     caught = engine.throw_error(instance, task, outcome.code)
     step: Step = [("BpmnErrorThrown", {"element_id": element, "code": outcome.code,
                                        "message": outcome.message[:2000], "caught_by": caught})]
@@ -116,7 +116,7 @@ def deliver_message(engine: EmbeddedEngine, instance: Instance, task: Task, vari
     spec = task.task_spec
     name, key = task.internal_data.get("message_name", ""), task.internal_data.get("correlation_key", "")
     spec.catch(task, BpmnEvent(definition or spec.event_definition, payload={}))  # a gateway: the one caught
-    instance.merge_result(spec.name, variables)
+    instance.merge_result(spec.name, variables, task=task)
     engine._advance(instance, lambda: spec._update(task))
     engine._commit(instance, [("MessageCorrelated", {"element_id": spec.name, "name": name,
                                                       "correlation_key": key or ""})], effects)

@@ -65,8 +65,21 @@ def local_scope(task: Any) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
+def process_scope(variables: Any, task: Any) -> Any:
+    """The process scope of a task: the own variables of the called process it runs in (a call activity's child,
+    processes/call_activity.py), else `variables`, the instance's."""
+    workflow = getattr(task, "workflow", None)
+    while workflow is not None and workflow.parent_task_id is not None:
+        own = getattr(workflow, "variables", None)
+        if own is not None:
+            return own
+        workflow = workflow.parent_workflow
+    return variables
+
+
 def scoped(variables: Mapping[str, Any], task: Any) -> Mapping[str, Any]:
-    """The variables visible at a task: its local scope over the process scope."""
+    """The variables visible at a task: its local scope over its process scope (see process_scope)."""
+    variables = process_scope(variables, task)
     local = local_scope(task)
     return {**variables, **local} if local else variables
 
@@ -75,8 +88,10 @@ def apply_result(variables: dict[str, Any], task: Any, extensions: Mapping[str, 
                  result: Mapping[str, Any]) -> None:
     """Zeebe's rule for an element's result: with output mappings only their targets are set, else all of it.
 
-    A target that is a local variable of the task's scope is updated there; any other goes to the process scope.
+    A target that is a local variable of the task's scope is updated there; any other goes to the process scope
+    (of the called process the task runs in, if any).
     """
+    variables = process_scope(variables, task)
     outputs = extensions.get("ioMapping", {}).get("outputs", [])
     local = local_scope(task)
     if not outputs:

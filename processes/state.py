@@ -145,6 +145,7 @@ class WorkflowTracker:
         self.prints: dict[str, dict[UUID, Fingerprint]] = {}
         self.attrs: dict[str, dict[str, Any]] = {}
         self._texts: dict[UUID, str] = {}  # task id -> its text, for the tasks the workflows hold
+        self.variables: dict[str, dict[str, Any]] = {}  # a called process's own variables, as last saved
 
     def _text(self, task_id: UUID) -> str:
         text = self._texts.get(task_id)
@@ -161,6 +162,7 @@ class WorkflowTracker:
             for task_id in self.prints.pop(key, {}):
                 self._texts.pop(task_id, None)
             self.attrs.pop(key, None)
+            self.variables.pop(key, None)
         for key, wf in current.items():
             before = self.prints.get(key, {})
             if wf.completed and self.attrs.get(key, {}).get("completed") and len(wf.tasks) == len(before):
@@ -183,6 +185,9 @@ class WorkflowTracker:
                 change["removed"] = removed
             if changed_attrs:
                 change["attrs"] = changed_attrs
+            own = getattr(wf, "variables", None)  # a called process's scope (processes/call_activity.py)
+            if own is not None:
+                change.update(self._variable_delta(key, own))
             if change:
                 changes[key] = change
         delta: dict[str, Any] = {}
@@ -191,6 +196,27 @@ class WorkflowTracker:
         if dropped:
             delta["dropped"] = dropped
         return delta
+
+
+    def _variable_delta(self, key: str, own: dict[str, Any]) -> dict[str, Any]:
+        """A called process's variables set or removed since the last delta (at first all of them, even none:
+        the stored scope marks the subprocess as a called process)."""
+        current: dict[str, Any] = orjson.loads(orjson.dumps(own, default=str))
+        saved = self.variables.get(key)
+        self.variables[key] = current
+        if saved is None:
+            return {"vars": current}
+        change: dict[str, Any] = {}
+        changed = {k: v for k, v in current.items() if saved.get(k, _ABSENT) != v}
+        unset = [k for k in saved if k not in current]
+        if changed:
+            change["vars"] = changed
+        if unset:
+            change["unset"] = unset
+        return change
+
+
+_ABSENT = object()
 
 
 def _restore_tasks(workflow: Any, tasks: dict[str, dict[str, Any]]) -> None:
@@ -290,6 +316,8 @@ def restore_workflow(spec: Any, subprocess_specs: Any, state: InstanceState, scr
             sub = BpmnSubWorkflow(subprocess_specs[parent.task_spec.spec], parent.id, workflow, deserializing=True)
             _restore_tasks(sub, wf_state.tasks)
             _apply_attrs(sub, wf_state.attrs)
+            if wf_state.variables is not None:  # a called process's own scope
+                sub.variables = dict(wf_state.variables)
             workflow.subprocesses[parent.id] = sub
             sub.completed_event.connect(parent.task_spec._on_subworkflow_completed, parent)
             progressed = True

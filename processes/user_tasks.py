@@ -19,7 +19,7 @@ from processes.form_registry import FORM_KEY_PREFIX
 from processes.form_registry import FORMS as DEPLOYED_FORMS
 from processes.forms import embedded_forms, form_schema
 from processes.instance import Instance
-from processes.runtime import FeelScriptEngine, evaluate, local_scope, scoped
+from processes.runtime import FeelScriptEngine, evaluate, scoped
 
 log = logging.getLogger("casestream.engine")
 FORMS = Path(__file__).resolve().parent / "definitions" / "forms"
@@ -114,7 +114,7 @@ def _user_task_command(instance: Instance, task: Task, task_id: UUID) -> CreateT
     scope = scoped(instance.variables, task)  # a multi-instance's item and loopCounter are local to its task
     headers = {k: evaluate(v, scope) if isinstance(v, str) else v
                for k, v in ext.get("taskHeaders", {}).items()}
-    variables = {**scope, **instance.inputs(element, local_scope(task))}
+    variables = {**scope, **instance.inputs(element, scope)}
     assignment = ext.get("assignmentDefinition", {})
     assignee = _text(evaluate(assignment["assignee"], variables)) if assignment.get("assignee") else None
     groups = _groups(evaluate(assignment["candidateGroups"], variables)) if assignment.get("candidateGroups") else []
