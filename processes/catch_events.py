@@ -1,4 +1,4 @@
-"""What a waiting catch event listens for: messages (with their correlation keys) and timers.
+"""What a waiting catch event listens for: messages (with their correlation keys), signals and timers.
 
 A plain catch event (intermediate, boundary, receive task, event sub-process start) has one definition; an
 event-based gateway holds the definitions of all the events after it (SpiffWorkflow moves them onto the
@@ -15,6 +15,7 @@ from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDef
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 
 from processes.runtime import evaluate, scoped
+from processes.signals import SIGNAL, signal_names
 
 if TYPE_CHECKING:
     from processes.instance import Instance
@@ -55,11 +56,12 @@ def prepare_subscriptions(instance: Instance, task: Any) -> None:
 
 
 def subscriptions_of(task: Any) -> list[tuple[str, str]]:
-    """The (message name, correlation key) pairs a waiting task listens for."""
+    """The (message name, correlation key) pairs a waiting task listens for; a signal as (SIGNAL, its name)."""
     data = task.internal_data
+    signals = [(SIGNAL, name) for name in signal_names(getattr(task.task_spec, "event_definition", None))]
     if data.get("correlation_key") is not None:
-        return [(str(data.get("message_name")), str(data["correlation_key"]))]
-    return [(str(name), str(key)) for name, key in data.get(SUBSCRIPTIONS, []) if key is not None]
+        return [(str(data.get("message_name")), str(data["correlation_key"])), *signals]
+    return [*((str(name), str(key)) for name, key in data.get(SUBSCRIPTIONS, []) if key is not None), *signals]
 
 
 def definition_for(task: Any, name: str) -> Any:

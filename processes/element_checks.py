@@ -26,7 +26,6 @@ UNSUPPORTED: Final[dict[str, str]] = {
     "standardLoopCharacteristics": "a standard loop is not supported by Camunda 8; use multi-instance "
                                    "(zeebe:loopCharacteristics)",
     "conditionalEventDefinition": "a conditional event is not supported by the embedded engine",
-    "signalEventDefinition": "a signal event is not supported by the embedded engine; use a message",
     "linkEventDefinition": "a link event is not supported by the embedded engine; draw the sequence flow",
     "cancelEventDefinition": "a cancel event is not supported by Camunda 8",
     "dataStoreReference": "a data store is not supported by Camunda 8",
@@ -59,6 +58,8 @@ def element_problems(process: Any) -> Iterator[tuple[Any, str]]:
             yield from _call(el)
         elif kind == "multiInstanceLoopCharacteristics":
             yield from _multi_instance(el)
+        elif kind == "signalEventDefinition":
+            yield from _signal(el, process)
 
 
 def _script(el: Any) -> Iterator[tuple[Any, str]]:
@@ -111,3 +112,17 @@ def _multi_instance(el: Any) -> Iterator[tuple[Any, str]]:
         yield owner, "zeebe:loopCharacteristics inputCollection must be a FEEL expression starting with '='"
     if bool(loop.get("outputCollection")) != bool(loop.get("outputElement")):
         yield owner, "zeebe:loopCharacteristics needs both outputCollection and outputElement, or neither"
+
+
+def _signal(el: Any, process: Any) -> Iterator[tuple[Any, str]]:
+    owner = el.getparent()
+    ref = el.get("signalRef")
+    root = process.getroottree().getroot()
+    signal = next((s for s in root.iterfind("{*}signal") if s.get("id") == ref), None) if ref else None
+    name = (signal.get("name") or "").strip() if signal is not None else ""
+    if not ref or signal is None:
+        yield owner, "signal event without a signalRef to a bpmn:signal (Camunda 8 needs a named signal)"
+    elif not name:
+        yield owner, f"bpmn:signal {ref!r} has no name"
+    elif name.startswith("="):
+        yield owner, f"signal name {name!r} is an expression; name the signal"

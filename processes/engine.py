@@ -75,6 +75,7 @@ from processes.model import ProcessModel, content_hash, prepare_model
 from processes.outcomes import apply_outcome, deliver_message, fire_timer, offer_compensation, plan_compensation
 from processes.recovery import changes_after, unfinished_instances
 from processes.runtime import FeelScriptEngine, evaluate, scoped, timer_due
+from processes.signals import thrown_signal_effects
 from processes.starts import StartRequest
 from processes.state import new_workflow, restore_workflow
 from processes.user_tasks import user_task_command
@@ -440,6 +441,7 @@ class EmbeddedEngine:
     def _committed(self, instance: Instance, step: Step, version: int, effects: list[Callable[[], None]]) -> None:
         """After a saved step: a finished instance is dropped, an open one's next work collected."""
         instance.version = version
+        effects.extend(thrown_signal_effects(self, instance))  # its signal throws broadcast (processes/signals.py)
         if any(t in (ProcessCompleted.__name__, ProcessCancelled.__name__) for t, _ in step):
             self._close_user_tasks(instance, effects, finished=True)
             self._index.drop(instance.id)

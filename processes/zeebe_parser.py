@@ -3,7 +3,8 @@
 `ZeebeBpmnParser` maps each BPMN element to a parser and spec that know its zeebe extensions: job tasks
 (service, send, and script or business-rule tasks with a task definition), FEEL script and DMN business-rule
 tasks, pass-through tasks, start events (error and escalation starts, output mappings), boundary events,
-sub-processes (mappings, event sub-processes), call activities and Zeebe's multi-instance.
+sub-processes (mappings, event sub-processes), call activities and Zeebe's multi-instance; signal throw and end
+events broadcast (processes/signals.py).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import SubWorkflowTask as 
 from processes.call_activity import ZeebeCallActivity
 from processes.mappings import ZeebeBoundaryEvent, ZeebeSubProcess
 from processes.multi_instance import ZeebeParallelMultiInstance, ZeebeSequentialMultiInstance
+from processes.signals import broadcast_throws
 from processes.zeebe_tasks import DecisionTask, FeelScriptTask, PassThroughManualTask, PassThroughTask, ZeebeStartEvent
 from processes.zeebe_xml import NSMAP, zeebe_extensions
 
@@ -212,6 +214,13 @@ class ZeebeBpmnParser(BpmnParser):  # type: ignore[misc]
 
     def __init__(self, validator: Any = None) -> None:
         super().__init__(namespaces=dict(NSMAP), validator=validator)
+
+    def get_spec(self, process_id: str, required: bool = True) -> Any:
+        """A process spec whose signal throw and end events broadcast (processes/signals.py)."""
+        spec = super().get_spec(process_id, required)
+        if spec is not None:
+            broadcast_throws([spec])
+        return spec
 
 
 _validator: BpmnValidator | None = None
