@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import subprocess
 import sys
 import time
@@ -38,7 +39,7 @@ from common import (
     verdict,
 )
 from load import Run, closed_loop, open_loop
-from spy import per_thread, profiled, summary, thread_cpu, thread_names
+from spy import per_thread, process_tree, profiled, summary, thread_cpu, thread_names
 from target import Target, Template, load_target
 
 TARGET_CREATE = 2_000.0
@@ -188,6 +189,39 @@ async def left_intake(url: str, token: str) -> tuple[int, int]:
     return int(stages.get("intake", 0)), int(total)
 
 
+def listening(pid: int, port: int) -> bool:
+    """Whether process pid holds a socket listening on port (from /proc: its fds' socket inodes, the kernel's table
+    of TCP sockets)."""
+    inodes = set()
+    with contextlib.suppress(OSError):
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            with contextlib.suppress(OSError):
+                target = os.readlink(fd)
+                if target.startswith("socket:["):
+                    inodes.add(target[8:-1])
+    for sockets in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError):
+            for line in Path(sockets).read_text().splitlines()[1:]:
+                fields = line.split()
+                if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port and fields[9] in inodes:
+                    return True
+    return False
+
+
+def all_listening(pid: int, url: str, workers: int, timeout: float = 120) -> None:
+    """Until `workers` processes below pid listen on url's port: `serve --workers N` starts the followers after the
+    runner answers, and a loop measured before they bind would time their start-up."""
+    if workers < 2:
+        return
+    port = int(url.rsplit(":", 1)[1])
+    deadline = time.monotonic() + timeout
+    while sum(listening(p, port) for p in process_tree(pid) if p != pid) < workers:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"not all {workers} processes listen on {port} after {timeout:g}s")
+        time.sleep(0.2)
+    time.sleep(1.0)  # the last one bound: its first requests are answered; let its start-up work settle
+
+
 def serve_args(args: argparse.Namespace) -> list[str]:
     return ["--server", args.server, *(["--workers", str(args.workers)] if args.workers > 1 else [])]
 
@@ -196,6 +230,7 @@ async def with_processes(args: argparse.Namespace, row: Row, notes: list[str], t
     """Creates with the claim lifecycle on: rate, and whether the manager kept up."""
     env = {"CASESTREAM_PROCESSES": "on", "CASESTREAM_POLICY_ENGINE": "embedded"}
     with casestream_serve(tmp / "on", env, args=serve_args(args)) as served:
+        all_listening(served.process.pid, served.url, args.workers)
         publish_claim(served.url, served.token("admin", ("admin",)))
         processes_ready(served.url)
         token = served.token("alice", ("caseworker",))
@@ -237,6 +272,7 @@ async def scenario(args: argparse.Namespace) -> None:
                 floor["create"] = floor_runs["create"].rate
             env = {"CASESTREAM_PROCESSES": "off", "CASESTREAM_POLICY_ENGINE": "embedded"}
             with casestream_serve(tmp / f"off{round_}", env, args=serve_args(args)) as served:
+                all_listening(served.process.pid, served.url, args.workers)
                 publish_claim(served.url, served.token("admin", ("admin",)))
                 target = casestream_target(served.url, served.token("alice", ("caseworker",)), served.process.pid)
                 runs = await measure(target, args, row, open_loop_rate=args.rate)
