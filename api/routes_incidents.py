@@ -4,7 +4,7 @@ and of the cases whose definition they may read; the changes go to the engine th
 
 # No `from __future__ import annotations`: FastAPI reads the annotations at runtime.
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
@@ -23,7 +23,7 @@ from projections.incident_scope import list_readable
 from projections.queries import MAX_LIMIT
 
 router = APIRouter(prefix="/api", tags=["operations"], route_class=StrictJsonRoute)
-PENDING_REPLY = {202: {"model": ProcessOperationState,
+PENDING_REPLY: dict[int | str, dict[str, Any]] = {202: {"model": ProcessOperationState,
                        "description": "The engine has not answered in time: ask the Location again."}}
 
 

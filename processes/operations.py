@@ -17,13 +17,14 @@ from SpiffWorkflow.util.task import TaskState
 
 from commands.bus import Actor
 from commands.messages import StepEventIn
-from commands.outcomes import Result
+from commands.outcomes import Result, stored_entry
 from commands.process_operations import (
     CancelProcessInstance,
     ProcessInstanceCommand,
     RetryIncident,
     SetProcessVariables,
 )
+from domain.command_log import command_entry_id
 from domain.errors import InvalidStateChange, NotFound
 from domain.process import IncidentNotOpen, ProcessCancelled
 from domain.process_operation import (
@@ -162,7 +163,7 @@ def apply_request(engine: EmbeddedEngine, request: ProcessOperationRequested) ->
     from the request, so a request applied before a crash is answered from the instance's events, not applied
     twice; the reply the change's command gives."""
     command_id = f"process-operation:{request.aggregate_id}"
-    done = _applied_before(engine, UUID(request.instance_id), command_id)
+    done = _applied_before(engine, request.tenant, command_id)
     if done is not None:
         return done
     actor = Actor(request.actor, request.tenant, tuple(request.roles), tuple(request.groups))
@@ -188,11 +189,13 @@ def reply_of(result: Result) -> dict[str, Any]:
     return {"id": result.id, "version": result.version, "position": result.position, **result.extra}
 
 
-def _applied_before(engine: EmbeddedEngine, instance_id: UUID, command_id: str) -> dict[str, Any] | None:
-    """The reply of the change a command id already stored on the instance (None when it stored none)."""
-    stored = [e for e in engine.store.events_of(instance_id) if e.meta.command_id == command_id]
-    if not stored:
+def _applied_before(engine: EmbeddedEngine, tenant: str, command_id: str) -> dict[str, Any] | None:
+    """The reply of the change a command id already stored, from its command-log entry, as a repeat of the command
+    would answer it (None when it stored none)."""
+    entry_id = command_entry_id(tenant, command_id)
+    entry = stored_entry(entry_id, engine.store.events_of(entry_id), tenant)
+    if entry is None:
         return None
-    last = stored[-1]
-    return {"id": str(instance_id), "version": last.version,
-            "position": engine.store.position_of(instance_id, last.version) or 0}
+    result = entry.result
+    return {"id": result["id"], "version": result["version"],
+            "position": engine.store.position_of(entry_id, entry.version) or 0, **result["extra"]}
