@@ -5,7 +5,8 @@ decisions into the engine's decision registry, in the tenant's scope; a form int
 BPMN process every version stays, keyed by its content hash, so a running instance keeps the version it started
 on); the process manager asks it to catch up to the position it is about to handle, so a case opened after a deploy
 starts the new version (processes/platform.py). A model this process checked before storing it is not parsed again
-(processes/deployments.py PREPARED).
+(processes/deployments.py PREPARED). With a mark store (adapters/log_marks.py) a start reads only the deployment
+aggregates its mark names and the log after the mark, not the whole log (processes/checkpoint.py `LogMark`).
 """
 
 from __future__ import annotations
@@ -16,10 +17,12 @@ import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+from uuid import UUID
 
 from commands.ports import EventStore
 from domain.process_deployment import SHIPPED, ProcessDeployed
 from processes.bpmn import BpmnRejected
+from processes.checkpoint import MarkStore, load_mark, save_mark
 from processes.deployments import PREPARED
 from processes.form_registry import FORMS
 
@@ -28,6 +31,7 @@ if TYPE_CHECKING:  # the engine and model import SpiffWorkflow: loaded on first 
     from processes.model import ProcessModel
 
 log = logging.getLogger(__name__)
+MARK = "deployment-follower"  # its LogMark's name (processes/checkpoint.py)
 
 
 class TenantModels(Mapping[str, "ProcessModel"]):
@@ -64,19 +68,28 @@ class Learned:
 class DeploymentFollower:
     """Deploys every `ProcessDeployed` of the log into an engine, in log order, up to the position asked for."""
 
-    def __init__(self, store: EventStore, engine: EmbeddedEngine, *, batch: int = 10_000) -> None:
+    def __init__(self, store: EventStore, engine: EmbeddedEngine, *, batch: int = 10_000,
+                 marks: MarkStore | None = None) -> None:
         self.store = store
         self.engine = engine
         self.batch = batch
         self.position = 0
         self.learned: list[Learned] = []
         self.on_shipped: Callable[[str], None] | None = None  # told each shipped process id
+        self.marks = marks  # where the follower keeps its mark, so a start reads only what changed after it
         self._lock = threading.Lock()
         self._types = frozenset({ProcessDeployed.type_name()})
+        self._taken: dict[UUID, int] = {}  # deployments aggregate id -> the version taken (what a mark names)
+        self._resumed = False
+        self._marked = 0  # the position of the last mark saved
 
     def learn(self, up_to: int | None = None) -> int:
-        """Take every deployment at or before `up_to` (the log's head when None); the position reached."""
+        """Take every deployment at or before `up_to` (the log's head when None); the position reached. The first
+        call starts from the stored mark, if any; a call that took deployments (and the first) stores a new one."""
         with self._lock:
+            if not self._resumed:
+                self._resume()
+            taken = len(self.learned)
             limit = self.store.max_position() if up_to is None else up_to
             while self.position < limit:
                 items, last = self.store.read_batch(self.position, self.batch, self._types)
@@ -85,11 +98,44 @@ class DeploymentFollower:
                         break
                     event = item.event
                     assert isinstance(event, ProcessDeployed)
-                    self._take(event)
+                    self._take_logged(event)
                 if last <= self.position:  # the log ends before the limit
                     break
                 self.position = min(last, limit)
+            if self._marked == 0 or len(self.learned) > taken:  # deployments are rare: a mark each is cheap
+                self._save()
             return self.position
+
+    def save(self) -> None:
+        """Store the mark at the position reached (at a stop: the next start reads only the log after it)."""
+        with self._lock:
+            self._save()
+
+    def _save(self) -> None:
+        """Lock held."""
+        if self.marks is not None and self.position > 0 and self.position != self._marked:
+            save_mark(self.marks, MARK, self.store, self.position, self._taken)
+            self._marked = self.position
+
+    def _resume(self) -> None:
+        """Take the deployments the stored mark names, from their aggregates, and go on after its position. Lock held.
+
+        Each scope's versions are taken in order; the scopes need none among themselves (each tenant's models and the
+        shared ones are kept apart, and a call activity finds its called process when the call starts)."""
+        self._resumed = True
+        mark = load_mark(self.marks, MARK, self.store) if self.marks is not None else None
+        if mark is None:
+            return
+        found = self.store.events_of_many(list(mark.versions))
+        for aggregate_id, version in mark.versions.items():
+            for event in found.get(aggregate_id, []):
+                if event.version <= version and isinstance(event, ProcessDeployed):
+                    self._take_logged(event)
+        self.position = self._marked = mark.position
+
+    def _take_logged(self, event: ProcessDeployed) -> None:
+        self._take(event)
+        self._taken[event.aggregate_id] = event.version
 
     def _take(self, event: ProcessDeployed) -> None:
         tenant = event.tenant

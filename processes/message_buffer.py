@@ -4,7 +4,8 @@ The engine asks `offer` each time an instance starts waiting for a (tenant, name
 for before; the oldest live message buffered for it goes to that instance (a buffered message correlates once, to
 one subscription). A message whose time to live has passed by the engine's clock never correlates, and is dropped
 the next time the buffer is touched. The buffer is rebuilt from the log at start (`rebuild`): every published
-message not correlated and not expired. docs/processes.md, "Messages".
+message not correlated and not expired; with a mark store, from the mark of the last start or stop (the messages
+alive there) and the log after it. docs/processes.md, "Messages".
 """
 
 from __future__ import annotations
@@ -22,11 +23,15 @@ from commands.bus import Actor, CommandBus
 from commands.ports import EventStore
 from commands.process_messages import CorrelateProcessMessage
 from domain.errors import DomainError
+from domain.events import Event
 from domain.process_message import ProcessMessage, ProcessMessageCorrelated, ProcessMessagePublished
+from processes.checkpoint import MarkStore, load_mark, save_mark
 from processes.index import Subscription
 
 log = logging.getLogger(__name__)
 ACTOR_USER = "process:messages"  # the engine's actor recording correlations
+MARK = "message-buffer"  # its LogMark's name (processes/checkpoint.py)
+TYPES = frozenset({ProcessMessagePublished.type_name(), ProcessMessageCorrelated.type_name()})
 
 
 class Correlator(Protocol):
@@ -79,6 +84,41 @@ class BufferedMessage:
                    datetime.fromisoformat(event.expires_at), event.time_to_live_ms)
 
 
+class LoggedMessages:
+    """The messages alive in the log (published, neither correlated nor expired) up to a position: what a start
+    buffers, and what a mark names."""
+
+    def __init__(self) -> None:
+        self.position = 0
+        self.alive: dict[UUID, BufferedMessage] = {}
+        self.versions: dict[UUID, int] = {}  # message key -> the version of its event taken last
+
+    def fold(self, event: Event) -> None:
+        if isinstance(event, ProcessMessagePublished):
+            self.alive[event.aggregate_id] = BufferedMessage.of(event)
+            self.versions[event.aggregate_id] = event.version
+        elif isinstance(event, ProcessMessageCorrelated):
+            self.alive.pop(event.aggregate_id, None)
+            self.versions.pop(event.aggregate_id, None)
+
+    def catch_up(self, store: EventStore, batch: int, now: datetime) -> None:
+        """Fold the log after the position up to its head; drop the messages expired at `now` (for good: a time to
+        live is absolute)."""
+        head = store.max_position()
+        while self.position < head:
+            items, last = store.read_batch(self.position, batch, TYPES)
+            for item in items:
+                self.fold(item.event)
+            if last <= self.position:
+                break
+            self.position = last
+        for key in [key for key, message in self.alive.items() if message.expires_at <= now]:
+            del self.alive[key], self.versions[key]
+
+    def save(self, marks: MarkStore, store: EventStore) -> None:
+        save_mark(marks, MARK, store, self.position, self.versions)
+
+
 class MessageBuffer:
     """Live messages by subscription, oldest first, plus a heap by expiry so expired ones leave in O(log n)."""
 
@@ -90,33 +130,44 @@ class MessageBuffer:
         self._counter = 0  # heap tie-breaker (messages do not order among themselves)
         self._keys: dict[UUID, BufferedMessage] = {}
         self._lock = threading.Lock()
+        self._log = LoggedMessages()  # the log's view at the last start (or stop), kept for the next mark
+        self._marks: MarkStore | None = None
+        self._batch = 10_000
 
     def __len__(self) -> int:
         with self._lock:
             return sum(len(found) for found in self._waiting.values())
 
-    def rebuild(self, store: EventStore, *, batch: int = 10_000) -> int:
-        """Buffer every message of the log that neither correlated nor expired; how many that is."""
-        types = frozenset({ProcessMessagePublished.type_name(), ProcessMessageCorrelated.type_name()})
-        alive: dict[UUID, BufferedMessage] = {}
-        position, head = 0, store.max_position()
-        while position < head:
-            items, last = store.read_batch(position, batch, types)
-            for item in items:
-                event = item.event
-                if isinstance(event, ProcessMessagePublished):
-                    alive[event.aggregate_id] = BufferedMessage.of(event)
-                elif isinstance(event, ProcessMessageCorrelated):
-                    alive.pop(event.aggregate_id, None)
-            if last <= position:
-                break
-            position = last
+    def rebuild(self, store: EventStore, *, batch: int = 10_000, marks: MarkStore | None = None) -> int:
+        """Buffer every message of the log that neither correlated nor expired; how many that is. With a mark store,
+        start from the stored mark (the messages alive there, read from their own events) and read only the log after
+        it, then store a new mark at the log's head."""
+        self._marks, self._batch = marks, batch
+        mark = load_mark(marks, MARK, store) if marks is not None else None
+        if mark is not None:
+            found = store.events_of_many(list(mark.versions))
+            for key, version in mark.versions.items():
+                for event in found.get(key, []):
+                    if event.version <= version:
+                        self._log.fold(event)
+            self._log.position = mark.position
+        self._log.catch_up(store, batch, self.clock())
+        if marks is not None:
+            self._log.save(marks, store)
         now = self.clock()
         with self._lock:
-            for message in alive.values():
+            for message in self._log.alive.values():
                 if message.expires_at > now:
                     self._add(message)
-        return len(alive)
+        return len(self._log.alive)
+
+    def save(self, store: EventStore) -> None:
+        """Store a new mark at the log's head (at a stop): the next start reads only the log after it. Read from the
+        log after the last mark, not from what this process holds (another process may have published, a
+        correlation may not have been stored)."""
+        if self._marks is not None:
+            self._log.catch_up(store, self._batch, self.clock())
+            self._log.save(self._marks, store)
 
     def publish(self, engine: Correlator, message: BufferedMessage) -> str | None:
         """A message just stored: the key of the instance it correlated to now, else None (buffered while its

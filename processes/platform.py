@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from adapters.embedded_runner import EmbeddedRunner
 from adapters.lag import process_lag
+from adapters.log_marks import log_marks_for
 from commands.bus import CommandBus
 from commands.ports import EventStore
 from domain.definition import DEPLOYED_PROCESSES
@@ -103,9 +104,12 @@ class Processes:
             from processes.engine import EmbeddedEngine
 
             engine = EmbeddedEngine(self.bus, self.store, checkpoint=checkpoint_path(self.store))
-            engine.messages.rebuild(self.store)  # messages published before a restart still wait for subscriptions
+            # messages published before a restart still wait for subscriptions; both followers start from their
+            # marks beside the log, so a start reads what changed since the last one, not the whole log
+            marks = log_marks_for(self.store)
+            engine.messages.rebuild(self.store, marks=marks)
             self.shipped = deploy_shipped(self.bus, shipped_files(self.definitions))
-            follower = DeploymentFollower(self.store, engine)
+            follower = DeploymentFollower(self.store, engine, marks=marks)
             follower.learn()  # every version of every tenant: the unfinished instances recovered next need theirs
             manager = ProcessManager(engine, self.bus, self.store, self.documents, self._learned_up_to_runner)
             self.runner.share_windows(manager.types, manager.offer)
@@ -196,6 +200,16 @@ class Processes:
                     (deployments.learned if deployments is not None else []) if d.error is not None]
         return "; ".join(refused) or None
 
+    def _save_marks(self, engine: EmbeddedEngine) -> None:
+        """At a stop, the followers' marks: the deployment follower's where the manager had it read to (near the head),
+        the message buffer's at the head; the next start reads only the log after them."""
+        try:
+            if self.deployments is not None:
+                self.deployments.save()
+            engine.messages.save(self.store)
+        except Exception:  # a mark only saves reading at the next start: never a reason to fail a stop
+            log.exception("saving the process followers' marks failed")
+
     def stop(self) -> None:
         if self._starter is not None:
             self._starter.join(timeout=60)
@@ -206,6 +220,7 @@ class Processes:
             self._manager.stop()
         if self._engine is not None:
             self._engine.stop()
+            self._save_marks(self._engine)
         if self._unregister is not None:
             self._unregister()
             self._unregister = None
