@@ -120,6 +120,7 @@ class Processes:
             follower.on_shipped = DEPLOYED_PROCESSES.add
             self.deployments, self._engine, self._manager = follower, engine, manager
             self._requests = RequestFollower(engine, self.bus, self.store, self.documents)
+            self.runner.share_windows(self._requests.types, self._requests.offer)
 
     def _learned_up_to_runner(self) -> int:
         """The manager's read limit: the runner's position, once the engine knows every deployment up to it (so a

@@ -8,26 +8,35 @@ and for each
   records the outcome on the request: applied with the command's reply, or refused with the problem (status, code,
   detail) the operator gets;
 - `ProcessMessagePublished`: correlates the message to a waiting subscription, or buffers it while its time to live
-  lasts (processes/message_buffer.py), and records which (`CorrelateProcessMessage` / `RecordMessageUnmatched`).
+  lasts (processes/message_buffer.py), and records which (`CorrelateProcessMessage` / `RecordMessageUnmatched`);
+- `ProcessSignalBroadcast`: broadcasts the signal (processes/signals.py) and records the instances it started and
+  reached (`RecordSignalDelivered`).
 
 The follower keeps its position as a tracking row with the read models; a request whose outcome is already stored
 is passed over, so a restart (or a follower that lost its position) never applies one twice. It reads the log
-itself rather than behind the read models: an operator waits for the answer, and nothing here reads a read model.
+itself when it is ahead of the read models (the process worker's runner polls; an operator waits for the answer, and
+nothing here reads a read model), and takes the windows the runner already decoded when it is not.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from adapters.catch_up_thread import TrackedCatchUp
 from commands.bus import Actor, CommandBus
 from commands.ports import EventStore
 from commands.process_requests import RecordMessageUnmatched, RecordProcessOperationOutcome
+from commands.process_signals import MAX_STARTED, RecordSignalDelivered
 from domain.errors import DomainError, PolicyUnavailable, ValidationFailed
 from domain.events import Positioned
 from domain.process_message import ProcessMessagePublished, fate_of
 from domain.process_operation import PENDING, ProcessOperation, ProcessOperationRequested
+from domain.process_signal import ProcessSignal, ProcessSignalBroadcast
 from processes.message_buffer import BufferedMessage
 from projections.ports import DocumentStore
 
@@ -37,6 +46,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 NAME = "process-requests"
 ACTOR_USER = "process:operations"  # the engine's actor recording outcomes
+STORE_EVERY = 10.0  # seconds: how often the position is stored while the windows hold no request
 MAX_ATTEMPTS = 3  # technical failures of one request before it is refused as failed (later ones must not wait)
 
 
@@ -54,21 +64,47 @@ class RequestFollower(TrackedCatchUp):
         self.bus = bus
         self.store = store
         self.batch_size = batch_size
-        self.types = frozenset({ProcessOperationRequested.type_name(), ProcessMessagePublished.type_name()})
+        self.types = frozenset({ProcessOperationRequested.type_name(), ProcessMessagePublished.type_name(),
+                                ProcessSignalBroadcast.type_name()})
         self._failures: dict[int, int] = {}
-        store.on_append(lambda _position: self._wake.set())  # requests stored by this process: at once
+        self._stored_at = time.monotonic()
+        self._classes = (ProcessOperationRequested, ProcessMessagePublished)
+        # windows of the log the runner read and decoded (bounded: a follower behind reads the store itself)
+        self._offered: deque[tuple[int, int, Sequence[Positioned]]] = deque(maxlen=64)
+        self._offer_lock = threading.Lock()
+
+    def offer(self, after: int, last: int, batch: Sequence[Positioned]) -> None:
+        """Runner window listener (EmbeddedRunner.share_windows): the decoded events of (after, last], so that a
+        request stored in this process is taken at once and without reading the log again."""
+        with self._offer_lock:
+            self._offered.append((after, last, batch))
+        self._wake.set()
+
+    def _window(self, start: int) -> tuple[list[Positioned], int]:
+        """The offered window that starts at `start`, of our event types; else the next window read from the log."""
+        with self._offer_lock:
+            while self._offered and self._offered[0][0] < start:
+                self._offered.popleft()  # handled already
+            if self._offered and self._offered[0][0] == start:
+                _after, last, events = self._offered.popleft()
+                return [p for p in events if isinstance(p.event, self._classes)], last
+        return self.store.read_batch(start, self.batch_size, self.types)
 
     def step(self) -> int:
         """Handle the next window of the log; how many events it held (0: nothing new)."""
         start = self.position
-        if self.store.max_position() <= start:
+        if not self._offered and self.store.max_position() <= start:
             return 0
-        batch, last = self.store.read_batch(start, self.batch_size, self.types)
+        batch, last = self._window(start)
         if last <= start:
             return 0
         for positioned in batch:  # each is passed over when handled before: the position is stored per window
             self._handle(positioned)
-        self._advance(last)
+        if batch or time.monotonic() - self._stored_at > STORE_EVERY:
+            self._advance(last)
+            self._stored_at = time.monotonic()
+        else:  # a window without requests (most of them): kept in memory, stored with a later one
+            self.position = last
         return max(1, len(batch))
 
     def _handle(self, positioned: Positioned) -> None:
@@ -78,6 +114,8 @@ class RequestFollower(TrackedCatchUp):
                 self._operate(event)
             elif isinstance(event, ProcessMessagePublished):
                 self._deliver(event)
+            elif isinstance(event, ProcessSignalBroadcast):
+                self._signal(event)
         except (DomainError, KeyError, ValueError) as exc:
             if isinstance(exc, PolicyUnavailable):
                 raise
@@ -139,5 +177,20 @@ class RequestFollower(TrackedCatchUp):
             return  # the buffer recorded the correlation
         command = RecordMessageUnmatched(message_key=key, buffered=buffer.buffers(key),
                                          command_id=f"message-unmatched:{key}:{publication}")
+        self.bus.dispatch(command, Actor(ACTOR_USER, event.tenant, ("process",)),
+                          correlation_id=event.meta.correlation_id, causation_id=str(event.event_id))
+
+    # -- signals --------------------------------------------------------------------------------------
+
+    def _signal(self, event: ProcessSignalBroadcast) -> None:
+        signal = ProcessSignal.replay(event.aggregate_id, self.store.events_of(event.aggregate_id))
+        if signal.delivered is not None:
+            return  # delivered before (a restart, a lost position)
+        from processes.signals import broadcast  # SpiffWorkflow: imported with the engine, not before
+
+        outcome = broadcast(self.engine, event.tenant, event.name, dict(event.variables))
+        command = RecordSignalDelivered(signal_key=event.aggregate_id, started=outcome.started[:MAX_STARTED],
+                                        delivered=outcome.delivered[:MAX_STARTED],
+                                        command_id=f"signal-delivered:{event.aggregate_id}")
         self.bus.dispatch(command, Actor(ACTOR_USER, event.tenant, ("process",)),
                           correlation_id=event.meta.correlation_id, causation_id=str(event.event_id))
