@@ -322,5 +322,10 @@ def test_a_deploy_through_a_follower_is_started_by_the_runner_process_s_engine(t
                 opened = admin.post("/api/cases", json={"definition_key": "deploy-check", "title": "t", "data": {}})
                 assert opened.status_code == 201, opened.text
                 assert started_on(opened.json()["id"]) == xml_hash(model(queue))
+            # the follower answers from the read models the runner process folds (a deploy waits for them)
+            listed = {p["id"]: p for p in admin.get("/api/processes").json()["items"]}
+            assert (listed[PROCESS]["latest_version"], listed[PROCESS]["shipped"]) == (2, False)
+            back = admin.get(f"/api/processes/{PROCESS}/versions/1")
+            assert back.headers["content-type"] == "application/xml" and back.content == model("first").encode()
     finally:
         store.close()
