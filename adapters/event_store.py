@@ -6,7 +6,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from eventsourcing.persistence import ApplicationRecorder, IntegrityError
@@ -16,6 +16,9 @@ from adapters.codec import decode_stored, decoder_for, encode
 from adapters.group_commit import GroupCommitter
 from domain.errors import VersionConflict
 from domain.events import Event, Positioned
+
+if TYPE_CHECKING:  # psycopg is imported with the PostgreSQL store only (start-up time of the embedded mode)
+    from adapters.postgres_log_watch import LogWatch
 
 # (position, originator id, version, topic, state) of the notifications after `after`, up to `stop`, at most
 # `limit`, only of `topics` when given
@@ -55,6 +58,8 @@ class RecorderEventStore:
         self.cached_bytes = 0
         # (file, synchronous) of a SQLite log, so a helper process can open it too; None for PostgreSQL
         self.sqlite_file: tuple[str, str] | None = None
+        # PostgreSQL: hears other processes' appends; started with the first append listener (postgres_event_store)
+        self.log_watch: LogWatch | None = None
 
     def append(self, events: Sequence[Event]) -> list[int]:
         if not events:
@@ -205,8 +210,17 @@ class RecorderEventStore:
 
     def on_append(self, listener: Callable[[int], None]) -> None:
         self._listeners.append(listener)
+        if self.log_watch is not None:
+            self.log_watch.start()  # once: later calls do nothing
+
+    def _heard_other_append(self) -> None:
+        """Another process appended (or we cannot tell what we missed): wake the listeners (position 0: unknown)."""
+        for listener in self._listeners:
+            listener(0)
 
     def close(self) -> None:
+        if self.log_watch is not None:
+            self.log_watch.stop()
         datastore = getattr(self.recorder, "datastore", None)
         if datastore is not None:
             datastore.close()
@@ -286,9 +300,11 @@ def postgres_event_store(
 ) -> RecorderEventStore:
     """Event store in PostgreSQL (the distributed mode)."""
     # imported here: psycopg and the library's PostgreSQL module cost a second of start-up in embedded mode
+    import psycopg
     from eventsourcing.postgres import PostgresDatastore
     from psycopg.rows import tuple_row
 
+    from adapters.postgres_log_watch import LogWatch
     from adapters.postgres_recorder import ArrayInsertRecorder
 
     datastore = PostgresDatastore(
@@ -340,4 +356,11 @@ def postgres_event_store(
             return [(row["originator_id"], row["originator_version"], row["topic"], bytes(row["state"]))
                     for row in curs.fetchall()]
 
-    return RecorderEventStore(recorder, position, select_rows, select_histories)
+    store = RecorderEventStore(recorder, position, select_rows, select_histories)
+
+    def listen() -> Any:
+        return psycopg.connect(dbname=dbname, host=host, port=port, user=user, password=password, autocommit=True,
+                               connect_timeout=10)
+
+    store.log_watch = LogWatch(listen, recorder.channel_name, store._heard_other_append)
+    return store

@@ -51,7 +51,8 @@ class EventStore(AggregateReads, Protocol):
         ...
 
     def on_append(self, listener: Callable[[int], None]) -> None:
-        """Call listener(last_position) after every successful append (wakes in-process runners)."""
+        """Call listener(last_position) after every successful append (wakes in-process runners); a store shared by
+        processes may also call it when another process appended, with position 0 (not known here)."""
         ...
 
     def close(self) -> None: ...

@@ -63,6 +63,7 @@ from processes.cache import InstanceCache
 from processes.call_activity import link_calls
 from processes.catch_events import definition_for, prepare_subscriptions, subscriptions_of, waits_on_timer
 from processes.checkpoint import Checkpoint, SavedInstance, take_checkpoint, write_checkpoint
+from processes.completions import TaskCompletion
 from processes.deployment_follower import TenantModels
 from processes.dmn import DecisionRegistry
 from processes.effects import SendCommand, run_effects
@@ -779,6 +780,47 @@ class EmbeddedEngine:
                                                              "element_id": task.task_spec.name})], effects)
         self._run_effects(effects)
         return found is not None
+
+    def complete_user_tasks(self, completions: Sequence[TaskCompletion]) -> list[bool | Exception]:
+        """complete_user_task for several tasks, their steps saved as one batch of commands (over PostgreSQL one
+        append instead of one per task, under the engine lock); per task True, False if no open user task has that
+        id, or the domain error that refused its step. A technical failure raises; the steps not saved by then are not
+        (the instance is forgotten and reloaded from the log, so the caller may hand those completions again)."""
+        effects: list[Callable[[], None]] = []
+        outcomes: list[bool | Exception] = []
+        try:
+            self._complete_all(completions, outcomes, effects)
+        finally:  # a batch saved before a later one failed still offers its jobs, opens its tasks
+            self._run_effects(effects)
+        return outcomes
+
+    def _complete_all(self, completions: Sequence[TaskCompletion], outcomes: list[bool | Exception],
+                      effects: list[Callable[[], None]]) -> None:
+        with self._lock:
+            steps: list[tuple[Instance, Step]] = []
+            at: list[int] = []  # the outcome index of each step in `steps`
+
+            def save() -> None:
+                for index, error in zip(at, self._commit_many(steps, effects), strict=True):
+                    if error is not None:
+                        outcomes[index] = error
+                steps.clear()
+                at.clear()
+
+            for completion in completions:
+                found = self._user_task(UUID(completion.task_id), completion.tenant, effects)
+                outcomes.append(found is not None)
+                if found is None:
+                    continue
+                instance, task = found
+                if any(stepping is instance for stepping, _ in steps):
+                    save()  # its second task this batch: its first step is saved first
+                instance.merge_result(task.task_spec.name, dict(completion.variables))
+                self._advance(instance, task.run)
+                steps.append((instance, [("ProcessAdvanced", {"cause": "user-task-completed",
+                                                              "element_id": task.task_spec.name})]))
+                at.append(len(outcomes) - 1)
+            save()
 
     def withdraw_user_task(self, tenant: str, task_id: str | UUID, reason: str,
                            variables: Mapping[str, Any] | None = None) -> bool:

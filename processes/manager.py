@@ -42,6 +42,7 @@ from domain.definition import AutomationRule, CaseDefinition, DefinitionSpec, de
 from domain.errors import DomainError
 from domain.events import EVENT_TYPES, Event, Positioned
 from domain.task import TaskCompleted
+from processes.completions import BatchCompletions, TaskCompletion
 from processes.feel import Expression, compile_feel
 from processes.starts import BatchStarts, StartRequest
 from projections.ports import DocumentStore, Query
@@ -142,6 +143,8 @@ class ProcessManager(TrackedCatchUp):
         self._offered: deque[tuple[int, int, Sequence[Positioned]]] = deque(maxlen=64)
         self._offer_lock = threading.Lock()
         self._starts: list[tuple[int, StartRequest]] = []  # (position, request) gathered for one start_many
+        # (position, completion) gathered for one complete_user_tasks; never beside gathered starts (log order)
+        self._completions: list[tuple[int, TaskCompletion]] = []
 
     # -- feeding -------------------------------------------------------------------------------------
 
@@ -190,9 +193,39 @@ class ProcessManager(TrackedCatchUp):
             self._correlated = False
             if self._handle(positioned) and self._correlated:
                 self._advance(positioned.position)
-        self._flush_starts()
+        self._flush()
         self._advance(last)
         return max(1, len(batch))
+
+    def _flush(self) -> None:
+        """Hand the engine what was gathered (starts or completions: one kind at a time, so in log order)."""
+        self._flush_starts()
+        self._flush_completions()
+
+    def _flush_completions(self) -> None:
+        """Complete the gathered user tasks in one batch; one refused is logged and passed over, as alone; after a
+        technical failure they are completed one by one (a completion already saved finds its task done)."""
+        if not self._completions:
+            return
+        gathered, self._completions = self._completions, []
+        assert isinstance(self.engine, BatchCompletions)
+        try:
+            outcomes = self.engine.complete_user_tasks([completion for _, completion in gathered])
+        except Exception:
+            log.exception("completing %d user tasks together failed; completing them one by one", len(gathered))
+            for position, completion in gathered:
+                self._guarded(position, functools.partial(self._complete_alone, completion))
+            return
+        for (position, completion), outcome in zip(gathered, outcomes, strict=True):
+            if isinstance(outcome, Exception):
+                self._skipped(position, outcome)
+            elif not outcome:
+                log.warning("task %s completed, but no open user task has that id", completion.task_id)
+
+    def _complete_alone(self, completion: TaskCompletion) -> bool:
+        if not self.engine.complete_user_task(completion.tenant, completion.task_id, completion.variables):
+            log.warning("task %s completed, but no open user task has that id", completion.task_id)
+        return True
 
     def _flush_starts(self) -> None:
         """Start the gathered lifecycles in one batch; one that is refused is logged and passed over (as one start
@@ -253,10 +286,16 @@ class ProcessManager(TrackedCatchUp):
             self._pin(str(event.aggregate_id), (event.definition_key, event.definition_version))
             acted = self._on_opened(event, positioned.position)
         elif isinstance(event, CaseMovedToStage):
-            self._flush_starts()
+            self._flush()
             acted = self._on_moved(event)
-        elif isinstance(event, TaskCompleted) and event.process_instance_key:
+        elif isinstance(event, TaskCompleted) and event.process_instance_key and isinstance(
+                self.engine, BatchCompletions):  # gathered: completed with the batch's other completions
             self._flush_starts()
+            self._completions.append((positioned.position, TaskCompletion(event.tenant, str(event.aggregate_id),
+                                                                          dict(event.data))))
+            acted = True
+        elif isinstance(event, TaskCompleted) and event.process_instance_key:
+            self._flush()
             if not self.engine.complete_user_task(event.tenant, str(event.aggregate_id), dict(event.data)):
                 log.warning("task %s completed, but no open user task of %s has that id",
                             event.aggregate_id, event.process_instance_key)
@@ -274,6 +313,7 @@ class ProcessManager(TrackedCatchUp):
         variables = {**self._variables(event, case_id), **event.data, "stage": event.stage}
         key = lifecycle_key(case_id, spec.lifecycle_process)
         if isinstance(self.engine, BatchStarts):  # gathered: started with the batch's other lifecycles
+            self._flush_completions()
             self._starts.append((position, StartRequest(spec.lifecycle_process, event.tenant, variables, case_id,
                                                         key)))
             return True
@@ -341,7 +381,7 @@ class ProcessManager(TrackedCatchUp):
         return acted
 
     def _run_rule(self, rule: AutomationRule, index: int, event: Event, case_id: str, context: dict[str, Any]) -> None:
-        self._flush_starts()  # a rule may act on a process started by this very event
+        self._flush()  # a rule may act on a process started (or a task completed) by this very event
         if rule.action == "correlate-message":
             variables = {"lastEvent": {"type": event.type_name(), "actor": event.actor}}
             self._correlated = True

@@ -10,6 +10,7 @@ instance's script engine, so `fire_due_timers(now)` decides what is due, not the
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -26,6 +27,9 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
 from processes.feel import Expression, compile_feel, feel_clock
 
 Clock = Callable[[], datetime]
+# SpiffWorkflow logs every task state change at INFO (a formatted record per change, dozens per instance): where INFO
+# is on (`casestream process-worker`) that was a large share of the engine's CPU; the engine's own logs say what matters
+logging.getLogger("spiff").setLevel(logging.WARNING)
 
 
 @functools.lru_cache(maxsize=4096)
