@@ -97,7 +97,7 @@ TOPIC_MAJOR = 1
 # published (contract 1.3.0) for the read side's `processes` and `process_versions` read models; the engines still
 # learn them from the event store (processes/deployment_follower.py).
 INTERNAL_MODULES = ("domain.command_log", "domain.numbering",
-                    "domain.process_message", "domain.process_operation")
+                    "domain.process_message", "domain.process_operation", "domain.process_signal")
 # Kafka's default record limit is 1 MiB (the broker's message.max.bytes, the producer's max_request_size); a deployment
 # carries its whole file (up to 1,000,000 characters: more bytes in UTF-8 and JSON escaping) and its forms, so its
 # topic is created with a larger max.message.bytes and the relay's producer sends records up to this size.

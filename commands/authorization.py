@@ -23,6 +23,7 @@ from commands.process_deployment import DeployProcess
 from commands.process_messages import CorrelateProcessMessage, PublishProcessMessage
 from commands.process_operations import OPERATOR_COMMANDS
 from commands.process_requests import RecordMessageUnmatched, RecordProcessOperationOutcome, RequestProcessOperation
+from commands.process_signals import BroadcastSignal, RecordSignalDelivered
 from commands.unit_of_work import UnitOfWork
 from domain.case import Case
 from domain.definition import CaseDefinition, definition_id
@@ -161,6 +162,8 @@ RESOURCES: dict[type[m.Command], Callable[[m.Command, UnitOfWork], Resource]] = 
     RequestProcessOperation: _fixed("process_instance"),
     RecordProcessOperationOutcome: _fixed("process_operation"),
     RecordMessageUnmatched: _fixed("process_message"),
+    BroadcastSignal: _fixed("process_signal"),
+    RecordSignalDelivered: _fixed("process_signal"),
     mm.ReceiveEmail: _mailbox_command,
     mm.SetEmailAside: _fixed("mailbox"),
     mm.RecordEmailSent: _fixed("mailbox"),

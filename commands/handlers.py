@@ -333,6 +333,7 @@ def contention_key(command: m.Command, tenant: str) -> str | None:
 import commands.document_handlers  # noqa: E402
 import commands.mail_handlers  # noqa: E402
 import commands.process_messages  # noqa: E402
-import commands.process_operations  # noqa: E402, F401
-import commands.process_requests  # noqa: E402, F401
+import commands.process_operations  # noqa: E402
+import commands.process_requests  # noqa: E402
+import commands.process_signals  # noqa: E402, F401
 from commands.process_deployment import deployed_process_ids  # noqa: E402

@@ -68,7 +68,8 @@ def rows() -> list[Row]:
                  "RemoveRecord", "RecordProcessStep", "DeployProcess", "ReceiveEmail", "SetEmailAside",
                  "RecordEmailSent", "RecordEmailFailed", "RetryIncident", "CancelProcessInstance",
                  "SetProcessVariables", "RequestProcessOperation", "RecordProcessOperationOutcome",
-                 "PublishProcessMessage", "CorrelateProcessMessage", "RecordMessageUnmatched", "read",
+                 "PublishProcessMessage", "CorrelateProcessMessage", "RecordMessageUnmatched", "BroadcastSignal",
+                 "RecordSignalDelivered", "read",
                  "read_reference", "read_audit", "read_mail_quarantine",
                  "read_processes", "read_process_operations"):
         found.append(Row(name, name, False))
@@ -104,6 +105,8 @@ def resource(row: Row, state: str | None) -> dict[str, Any]:
         "RecordMessageUnmatched": {"kind": "process_message"},
         "PublishProcessMessage": {"kind": "process_message"},
         "CorrelateProcessMessage": {"kind": "process_message"},
+        "BroadcastSignal": {"kind": "process_signal"},
+        "RecordSignalDelivered": {"kind": "process_signal"},
         "ReceiveEmail": {"kind": "definition", "definition_key": "claim", "exists": True, "access": {}},
         "SetEmailAside": {"kind": "mailbox"},
         "RecordEmailSent": {"kind": "mailbox"},

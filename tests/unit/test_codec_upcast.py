@@ -56,6 +56,8 @@ SAMPLES: dict[str, dict[str, Any]] = {
     },
     "ProcessMessageCorrelated": {"name": "order-paid", "correlation_key": "ORD-17", "process_instance_key": "k-1"},
     "ProcessMessageUnmatched": {"buffered": True},
+    "ProcessSignalBroadcast": {"name": "order-cancelled", "variables": {"reason": "fraud"}},
+    "ProcessSignalDelivered": {"started": ["k-2"], "delivered": ["k-1", "k-3"]},
     "ProcessOperationRequested": {
         "operation": "retry-incident", "instance_id": "8d5e2c1a-0000-4000-8000-000000000001", "incident_id": "i-1",
         "element_id": None, "variables": {"amount": 5000, "nested": {"ok": [1, "é"]}}, "retries": 2,

@@ -61,7 +61,8 @@ def test_every_event_type_is_published_or_internal_by_decision() -> None:
     internal = set(EVENT_TYPES) - set(families)
     assert internal == {"CommandHandled", "CaseNumberIssued", "ProcessMessagePublished",
                         "ProcessMessageCorrelated", "ProcessMessageUnmatched", "ProcessOperationRequested",
-                        "ProcessOperationApplied", "ProcessOperationRefused"}
+                        "ProcessOperationApplied", "ProcessOperationRefused", "ProcessSignalBroadcast",
+                        "ProcessSignalDelivered"}
     assert set(topics().values()) == {
         "casestream.case.v1", "casestream.definition.v1", "casestream.reference.v1", "casestream.task.v1",
         "casestream.process.v1", "casestream.audit.v1", "casestream.document.v1", "casestream.email.v1",
