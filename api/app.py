@@ -30,6 +30,7 @@ from api import (
     routes_process_messages,
     routes_processes,
     routes_queries,
+    routes_signals,
     routes_signin,
     routes_tasks,
 )
@@ -108,6 +109,7 @@ def create_app(platform: Platform, *, fast_commands: bool = True) -> CasestreamA
     app.include_router(routes_process_instances.router)
     app.include_router(routes_processes.router)
     app.include_router(routes_process_messages.router)
+    app.include_router(routes_signals.router)
     openapi.install(app)
 
     @app.get("/healthz", tags=["health"], response_model=Health, responses=public_responses())

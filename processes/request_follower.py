@@ -68,7 +68,7 @@ class RequestFollower(TrackedCatchUp):
                                 ProcessSignalBroadcast.type_name()})
         self._failures: dict[int, int] = {}
         self._stored_at = time.monotonic()
-        self._classes = (ProcessOperationRequested, ProcessMessagePublished)
+        self._classes = (ProcessOperationRequested, ProcessMessagePublished, ProcessSignalBroadcast)
         # windows of the log the runner read and decoded (bounded: a follower behind reads the store itself)
         self._offered: deque[tuple[int, int, Sequence[Positioned]]] = deque(maxlen=64)
         self._offer_lock = threading.Lock()
