@@ -28,7 +28,7 @@ from domain.errors import Forbidden, NotFound
 from domain.process_operation import DONE, PENDING, ProcessOperation
 from projections import process_queries
 from projections.base import Doc
-from projections.incident_scope import readable
+from projections.operations_scope import readable
 
 ADMIN_ROLES = frozenset({"admin"})
 ACTION = "read_process_operations"
@@ -75,9 +75,13 @@ def incident_of(incident_id: IncidentIdPath, actor: OperatorDep, platform: Platf
     return incident
 
 
-def instance_of(instance_id: InstanceIdPath, actor: OperatorDep, platform: PlatformDep) -> Doc:
-    """The process instance the path names: an operator's, of the tenant (404 otherwise)."""
-    return process_queries.get_instance(platform.documents, actor.tenant, instance_id)
+def instance_of(instance_id: InstanceIdPath, actor: OperatorDep, platform: PlatformDep, scope: ReadScopeDep) -> Doc:
+    """The process instance the path names: an operator's, of the tenant, of a case the operator may read (404
+    otherwise)."""
+    instance = process_queries.get_instance(platform.documents, actor.tenant, instance_id)
+    if not readable(platform.documents, scope, [instance]):
+        raise NotFound(f"process instance {instance_id} not found")
+    return instance
 
 
 IncidentDep = Annotated[Doc, Depends(incident_of)]

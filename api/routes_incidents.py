@@ -19,7 +19,8 @@ from api.schemas.process_operations import CancelBody, Incident, IncidentPage, R
 from api.schemas.process_requests import ProcessOperationState
 from api.strict_json import StrictJsonRoute
 from domain.process_operation import CANCEL_INCIDENT, RETRY_INCIDENT
-from projections.incident_scope import list_readable
+from projections import process_queries
+from projections.operations_scope import readable_page
 from projections.queries import MAX_LIMIT
 
 router = APIRouter(prefix="/api", tags=["operations"], route_class=StrictJsonRoute)
@@ -42,8 +43,9 @@ def list_incidents(
 ) -> JsonReply:
     """The tenant's incidents of cases the reader may read, newest first, filtered by state, process, case and
     instance (a page may be short while `next_cursor` says more may follow)."""
-    page = list_readable(platform.documents, scope, state=state, process_id=process_id, case_id=case_id,
-                         instance_id=instance_id, limit=limit, cursor=cursor)
+    page = readable_page(platform.documents, scope, lambda size, after: process_queries.list_incidents(
+        platform.documents, actor.tenant, state=state, process_id=process_id, case_id=case_id,
+        instance_id=instance_id, limit=size, cursor=after), "created_at", limit=limit, cursor=cursor)
     return JsonReply({"items": page.items, "next_cursor": page.next_cursor})
 
 

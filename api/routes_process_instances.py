@@ -1,7 +1,7 @@
 """The operations API for process instances: list and read (variables, current elements), cancel, set variables,
-retry a failed job. Admins only; reads from the `process_instances` read model, changes go to the engine through
-the log (api/operations_access.py); GET /api/process-operations/{id} tells what became of a change that was not
-answered in time."""
+retry a failed job. Admins only, of the cases whose definition they may read; reads from the `process_instances`
+read model, changes go to the engine through the log (api/operations_access.py); GET
+/api/process-operations/{id} tells what became of a change that was not answered in time."""
 
 # No `from __future__ import annotations`: FastAPI reads the annotations at runtime.
 
@@ -20,6 +20,7 @@ from api.operations_access import (
     operation_state,
     request_operation,
 )
+from api.read_scope import ReadScopeDep
 from api.routes_incidents import PENDING_REPLY
 from api.schemas.commands import CommandReply
 from api.schemas.problem import command_responses, query_responses
@@ -35,6 +36,7 @@ from api.strict_json import StrictJsonRoute
 from domain.errors import NotFound
 from domain.process_operation import CANCEL_INSTANCE, RETRY_JOB, SET_VARIABLES
 from projections import process_queries
+from projections.operations_scope import readable_page
 from projections.queries import MAX_LIMIT
 
 router = APIRouter(prefix="/api", tags=["operations"], route_class=StrictJsonRoute)
@@ -48,6 +50,7 @@ RequestIdPath = Annotated[uuid.UUID, Path(description="The request id a 202 name
 def list_instances(
     actor: OperatorDep,
     platform: PlatformDep,
+    scope: ReadScopeDep,
     process_id: Annotated[str | None, Query(max_length=200)] = None,
     case_id: Annotated[str | None, Query(max_length=64)] = None,
     state: Literal["running", "completed", "cancelled"] | None = None,
@@ -56,9 +59,11 @@ def list_instances(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
     cursor: Annotated[str | None, Query(max_length=2000)] = None,
 ) -> JsonReply:
-    """The tenant's process instances, newest first, filtered by process, case, state and open incidents."""
-    page = process_queries.list_instances(platform.documents, actor.tenant, process_id=process_id, case_id=case_id,
-                                          state=state, has_incident=has_incident, limit=limit, cursor=cursor)
+    """The tenant's process instances of cases the reader may read, newest first, filtered by process, case, state
+    and open incidents (a page may be short while `next_cursor` says more may follow)."""
+    page = readable_page(platform.documents, scope, lambda size, after: process_queries.list_instances(
+        platform.documents, actor.tenant, process_id=process_id, case_id=case_id, state=state,
+        has_incident=has_incident, limit=size, cursor=after), "started_at", limit=limit, cursor=cursor)
     return JsonReply({"items": page.items, "next_cursor": page.next_cursor})
 
 

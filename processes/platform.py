@@ -190,7 +190,8 @@ class Processes:
             "instances": None if engine is None else {
                 "open": engine.open_instances(), "loaded": engine.loaded_instances(),
                 "recovering": engine.recovering},
-            "error": self.error or (manager.last_error if manager is not None else None) or self._refused(),
+            "error": self.error or (manager.last_error if manager is not None else None)
+            or (self._requests.last_error if self._requests is not None else None) or self._refused(),
         }
 
     def _refused(self) -> str | None:

@@ -249,3 +249,38 @@ def test_a_process_that_catches_the_move_decides_instead(server: LiveServer) -> 
         # withdrawn by the process itself (its boundary ended it), not by the manual-move default
         assert (cancelled["status"], cancelled["cancel_reason"]) == ("cancelled", "the process instance ended")
         assert alice.get(f"/api/cases/{case_id}").json()["queue"] is None  # not past the task: the boundary took it
+
+
+def _grouped(server: LiveServer, user: str, roles: tuple[str, ...], groups: tuple[str, ...]) -> httpx.Client:
+    issuer = server.platform.issuer
+    assert issuer is not None
+    token = issuer.issue(user, "acme", roles, groups=groups)
+    return httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {token}"}, timeout=30)
+
+
+def test_incidents_and_instances_of_a_definition_an_admin_may_not_read_are_not_found(server: LiveServer) -> None:
+    secret = {**DEFINITION, "key": "ops-secret", "access": {"read_groups": ["ops-team"]}}
+    with _grouped(server, "ines", ("admin",), ("ops-team",)) as member, \
+            _grouped(server, "root", ("admin",), ("other-team",)) as outsider:
+        assert member.post("/api/definitions", json=secret).status_code in (200, 201)
+        hidden = member.post("/api/cases", json={"definition_key": "ops-secret", "title": "t", "data": {"amount": 1}})
+        assert hidden.status_code == 201, hidden.text
+        visible = open_case(server, 2)
+        incident = open_incident(member, hidden.json()["id"])
+        shown = open_incident(outsider, visible)
+        listed = outsider.get("/api/incidents", params={"state": "open"}).json()["items"]
+        assert shown["id"] in [i["id"] for i in listed] and incident["id"] not in [i["id"] for i in listed]
+        assert outsider.get(f"/api/incidents/{incident['id']}").status_code == 404
+        refused = outsider.post(f"/api/incidents/{incident['id']}/retry", json={"variables": {"amount": 5000}})
+        assert refused.status_code == 404 and refused.headers["content-type"] == "application/problem+json"
+        assert member.get(f"/api/incidents/{incident['id']}").json()["state"] == "open"  # untouched
+        # a page of one: the hidden incident is skipped, not counted
+        page = outsider.get("/api/incidents", params={"limit": 1, "state": "open"}).json()
+        assert [i["id"] for i in page["items"]] == [shown["id"]]
+        # the instance too (its variables are the case's data)
+        instances = [i["id"] for i in outsider.get("/api/process-instances").json()["items"]]
+        assert shown["instance_id"] in instances and incident["instance_id"] not in instances
+        assert outsider.get(f"/api/process-instances/{incident['instance_id']}").status_code == 404
+        cancel = outsider.post(f"/api/process-instances/{incident['instance_id']}/cancel", json={})
+        assert cancel.status_code == 404
+        assert member.get(f"/api/process-instances/{incident['instance_id']}").json()["state"] == "running"
