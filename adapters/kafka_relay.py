@@ -224,6 +224,17 @@ class PostgresPositions:
                 "partition integer NOT NULL, position bigint NOT NULL, PRIMARY KEY (name, topic, partition))"
             )
             curs.execute(f"ALTER TABLE {self.heads_table} ADD COLUMN IF NOT EXISTS spans text")  # contract 1.2.0
+        # SET expressions see the row as it was: the spans follow a head that rises
+        self._save = (
+            f"WITH heads AS (INSERT INTO {self.heads_table} AS h (name, topic, partition, position, spans) "
+            "SELECT %(name)s, u.topic, u.partition, u.head, u.spans FROM unnest(%(topics)s::text[], "
+            "%(partitions)s::integer[], %(heads)s::bigint[], %(spans)s::text[]) AS u(topic, partition, head, spans) "
+            "ON CONFLICT (name, topic, partition) DO UPDATE SET position=GREATEST(h.position, EXCLUDED.position), "
+            "spans=CASE WHEN EXCLUDED.position > h.position AND EXCLUDED.spans IS NOT NULL THEN EXCLUDED.spans "
+            "ELSE h.spans END RETURNING 1) "
+            f"INSERT INTO {self.table} (name, position) VALUES (%(name)s, %(position)s) "
+            "ON CONFLICT (name) DO UPDATE SET position=EXCLUDED.position"
+        )
 
     def load(self, name: str) -> int:
         with self.datastore.transaction(commit=False) as curs:
@@ -237,23 +248,16 @@ class PostgresPositions:
     def save_heads(
         self, name: str, position: int, heads: Mapping[tuple[str, int], int], spans: Spans | None = None,
     ) -> None:
-        with self.datastore.transaction(commit=True) as curs:
-            if heads:
-                # SET expressions see the row as it was: the spans follow a head that rises
-                curs.executemany(
-                    f"INSERT INTO {self.heads_table} AS h (name, topic, partition, position, spans) "
-                    "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (name, topic, partition) "
-                    "DO UPDATE SET position=GREATEST(h.position, EXCLUDED.position), spans=CASE WHEN "
-                    "EXCLUDED.position > h.position AND EXCLUDED.spans IS NOT NULL THEN EXCLUDED.spans "
-                    "ELSE h.spans END",
-                    [(name, topic, partition, head, _spans_text(spans, (topic, partition)))
-                     for (topic, partition), head in sorted(heads.items())],
-                )
-            curs.execute(
-                f"INSERT INTO {self.table} (name, position) VALUES (%s, %s) "
-                "ON CONFLICT (name) DO UPDATE SET position=EXCLUDED.position",
-                (name, position),
-            )
+        slots = sorted(heads.items())
+        params = {
+            "name": name, "position": position, "topics": [topic for (topic, _p), _h in slots],
+            "partitions": [partition for (_t, partition), _h in slots], "heads": [head for _s, head in slots],
+            "spans": [_spans_text(spans, slot) for slot, _h in slots],
+        }
+        # one statement, so one transaction and one round trip per batch (it was one per partition, plus BEGIN and
+        # COMMIT); a data-modifying WITH runs in full whatever the outer statement reads of it
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(self._save, params, prepare=True)
 
     def load_heads(self, name: str) -> tuple[int, Heads]:
         position, heads, _spans = self.load_spans(name)

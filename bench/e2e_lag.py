@@ -2,7 +2,7 @@
 include it, at a fixed command rate, with the time each stage of the event's trip took, beside the embedded
 runner's lag on the same rate in the same run.
 
-Distributed: `casestream relay` and two `casestream worker` processes (real subprocesses) on the private
+Distributed: `casestream relay` and two `casestream worker` processes (`--workers N`; real subprocesses) on the private
 PostgreSQL, Kafka and FerretDB servers of infra/ (started if needed, left running). Commands go through the
 in-process CommandBus on PostgreSQL from client threads, open loop (each command has a scheduled send time; a
 late send counts its delay). A command is *visible* when the read models include its position, as `wait_for`
@@ -61,6 +61,8 @@ class Run:
     accepted: list[float] = field(default_factory=list)
     positions: list[int] = field(default_factory=list)
     visible: dict[int, float] = field(default_factory=dict)  # position -> first time seen included
+    # the same snapshots judged by the rule before contract 1.2.0 (relay heads without spans), same run
+    visible_heads_only: dict[int, float] = field(default_factory=dict)
     samples: dict[int, dict[str, float]] = field(default_factory=dict)  # position -> stage stamps (Unix s)
     errors: int = 0
     elapsed: float = 0.0
@@ -178,6 +180,9 @@ def staged_watcher(load_spans: Callable[[], tuple[int, Any, Any]], tracking: Any
             position = Snapshot(relay_position, heads, applied, spans).position
             if position not in run.visible:
                 run.visible[position] = now
+            old = Snapshot(relay_position, heads, applied).position
+            if old not in run.visible_heads_only:
+                run.visible_heads_only[old] = now
             time.sleep(interval)
 
     return watch
@@ -218,9 +223,10 @@ def stage_table(run: Run) -> None:
     table(["stage", "samples", "p50 ms", "p99 ms", "max ms"], rows)
 
 
-def lags(run: Run) -> list[float]:
-    """Per command: first time a read-model position >= its position was seen, minus when it was accepted."""
-    seen = sorted(run.visible.items())
+def lags(run: Run, heads_only: bool = False) -> list[float]:
+    """Per command: first time a read-model position >= its position was seen, minus when it was accepted
+    (`heads_only`: as the rule before contract 1.2.0 judged the same snapshots)."""
+    seen = sorted((run.visible_heads_only if heads_only else run.visible).items())
     out: list[float] = []
     j = 0
     for position, accepted in sorted(zip(run.positions, run.accepted, strict=True)):
@@ -261,7 +267,7 @@ def _spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[
                                 cwd=str(common.ROOT), start_new_session=True)
 
 
-def distributed_phase(pg: dict[str, str], rate: float, seconds: float, tmp: Path) -> Run:
+def distributed_phase(pg: dict[str, str], rate: float, seconds: float, tmp: Path, workers: int = 2) -> Run:
     from pymongo import MongoClient
 
     from adapters.event_store import postgres_event_store
@@ -294,15 +300,16 @@ def distributed_phase(pg: dict[str, str], rate: float, seconds: float, tmp: Path
         relay_log = tmp / "relay.log"
         procs.append(_spawn(["relay"], env, relay_log))
         _wait(lambda: "starts after position" in relay_log.read_text(errors="replace"), 90, "relay", relay_log)
-        for i in range(2):
+        for i in range(workers):
             procs.append(_spawn(["worker", "--name", f"lag-w{i}"], env, tmp / f"worker-{i}.log"))
         positions = positions_for(store)
         assert isinstance(positions, HeadStore)
         progress = KafkaReadProgress(lambda: positions.load_spans("kafka"), mongo_tracking(client[database]))
         head = store.max_position()
         _wait(lambda: progress.snapshot(0).includes(head), 180, "workers to fold the set-up", tmp / "worker-0.log")
-        run = Run("distributed (relay -> Kafka -> 2 workers -> MongoDB)", floor=head)
-        watched = {"relay": procs[0].pid, "worker 0": procs[1].pid, "worker 1": procs[2].pid,
+        run = Run(f"distributed (relay -> Kafka -> {workers} worker{'s' if workers > 1 else ''} -> MongoDB)",
+                  floor=head)
+        watched = {"relay": procs[0].pid, **{f"worker {i}": procs[1 + i].pid for i in range(workers)},
                    "FerretDB": ferret.pid(), "PostgreSQL (all of it)": registry.get("postgres").pid(),
                    "Kafka": kafka.pid(), "this bench (CommandBus, poller)": os.getpid()}
         before, started = cpu_seconds(watched), time.monotonic()
@@ -313,7 +320,7 @@ def distributed_phase(pg: dict[str, str], rate: float, seconds: float, tmp: Path
         return run
     finally:
         stop_children(procs)
-        for i in range(2):  # how each worker's time went (its last progress line)
+        for i in range(workers):  # how each worker's time went (its last progress line)
             lines = [line for line in (tmp / f"worker-{i}.log").read_text(errors="replace").splitlines()
                      if "seconds by phase" in line] if (tmp / f"worker-{i}.log").exists() else []
             print(f"worker {i}: {lines[-1].split('worker ', 1)[-1] if lines else '(no progress line)'}")
@@ -364,11 +371,12 @@ async def _delete_topics(bootstrap: str, prefix: str) -> None:
         await admin.close()
 
 
-def row(run: Run) -> list[object]:
-    values = lags(run)
+def row(run: Run, heads_only: bool = False) -> list[object]:
+    values = lags(run, heads_only)
     late = [a - s for s, a in zip(run.scheduled, run.accepted, strict=True)]
     achieved = len(run.accepted) / run.elapsed if run.elapsed else 0.0
-    return [run.name, len(run.accepted), achieved, ms(percentile(late, 99)), ms(percentile(values, 50)),
+    name = f"{run.name}, read by the rule before 1.2.0" if heads_only else run.name
+    return [name, len(run.accepted), achieved, ms(percentile(late, 99)), ms(percentile(values, 50)),
             ms(percentile(values, 99)), ms(max(values, default=float("nan"))), run.errors,
             len(run.accepted) - len(values)]
 
@@ -379,11 +387,12 @@ def main() -> None:
     parser.add_argument("--rate", type=float, help="commands per second (default 200)")
     parser.add_argument("--seconds", type=float, help="how long (default 60)")
     parser.add_argument("--no-baseline", action="store_true", help="skip the embedded runner's run")
+    parser.add_argument("--workers", type=int, default=2, help="stream workers (default 2)")
     args = parser.parse_args()
     rate = args.rate or 200.0
     seconds = args.seconds or (15.0 if args.quick else 60.0)
-    if rate <= 0 or seconds <= 0:
-        parser.error("--rate and --seconds must be positive")
+    if rate <= 0 or seconds <= 0 or args.workers < 1:
+        parser.error("--rate and --seconds must be positive, --workers at least 1")
     banner("end-to-end lag: command accepted -> in the read models",
            f"AddComment at {rate:,.0f}/s for {seconds:.0f}s, {CLIENTS} client threads, CommandBus on PostgreSQL")
     sys.path.insert(0, str(common.ROOT))
@@ -395,10 +404,10 @@ def main() -> None:
                 baseline = embedded_phase(pg, rate, seconds, tmp / "emb")
         with fresh_postgres_db(f"bench_lag_dist_{os.getpid()}") as pg:
             (tmp / "dist").mkdir()
-            distributed = distributed_phase(pg, rate, seconds, tmp / "dist")
+            distributed = distributed_phase(pg, rate, seconds, tmp / "dist", args.workers)
     runs = [r for r in (baseline, distributed) if r is not None]
     table(["pipeline", "commands", "sent/s", "send late p99 ms", "lag p50 ms", "lag p99 ms", "lag max ms",
-           "errors", "never seen"], [row(r) for r in runs])
+           "errors", "never seen"], [*(row(r) for r in runs), row(distributed, heads_only=True)])
     stage_table(distributed)
     cpu_table(distributed)
     print(common.machine_line())

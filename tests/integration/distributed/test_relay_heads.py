@@ -56,6 +56,11 @@ async def test_heads_are_the_last_position_each_partition_received(
         assert kept and all(any(first <= p <= last for first, last in ring[1:]) for p in kept), (slot, ring)
         assert all(first in in_slot[slot] and last in in_slot[slot] for first, last in ring[1:])
 
+    # a stale write (lower heads, other spans) changes neither heads nor spans
+    stale = {slot: ((0, 0), (1, 1)) for slot in heads}
+    relay.positions.save_heads("kafka", position, {slot: 1 for slot in heads}, stale)
+    assert relay.positions.load_spans("kafka") == (position, heads, spans)
+
 
 async def test_heads_only_rise_and_a_second_run_adds_to_them(tmp_path: Path, bootstrap: str, prefix: str) -> None:
     store = sqlite_event_store(tmp_path / "events.sqlite", synchronous="NORMAL")
