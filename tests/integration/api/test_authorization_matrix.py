@@ -370,6 +370,21 @@ def test_only_admins_deploy_and_read_processes(app: LiveServer, role: str) -> No
 
 
 @pytest.mark.parametrize("role", list(ROLES))
+def test_admins_and_workers_broadcast_signals(app: LiveServer, role: str) -> None:
+    """BroadcastSignal: admins and worker service accounts, as the README's table says. This app runs no process
+    engine, so an allowed broadcast is answered 503 (processes off) and, like a refusal, stores nothing."""
+    before = app.platform.store.max_position()
+    with app.client(_user(role), ROLES[role]) as client:
+        reply = client.post("/api/signals", json={"name": "order-cancelled"})
+    kind = reply.json()["type"].rsplit("/", 1)[-1]
+    if role in ("admin", "worker"):
+        assert (reply.status_code, kind) == (503, "processes-off"), reply.text
+    else:
+        assert (reply.status_code, kind) == (403, "forbidden"), reply.text
+    assert stored_since(app, before) == []
+
+
+@pytest.mark.parametrize("role", list(ROLES))
 def test_admins_and_workers_publish_process_messages(app: LiveServer, role: str) -> None:
     """PublishProcessMessage: admins and worker service accounts, as the README's table says. This app runs no
     process engine, so an allowed publish is answered 503 (processes off) and, like a refusal, stores nothing."""

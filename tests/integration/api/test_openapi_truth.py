@@ -171,6 +171,13 @@ def check_messages(admin: httpx.Client, alice: httpx.Client, check: Any) -> None
     check(alice.post("/api/messages", json=message))  # 403
 
 
+def check_signals(admin: httpx.Client, alice: httpx.Client, check: Any) -> None:
+    """POST /api/signals: broadcast (201), bad input (422), not allowed (403)."""
+    check(admin.post("/api/signals", json={"name": "truth-signal", "variables": {"a": 1}}))
+    check(admin.post("/api/signals", json={"name": ""}))  # 422
+    check(alice.post("/api/signals", json={"name": "truth-signal"}))  # 403
+
+
 def test_real_replies_match_the_documented_schemas(server: LiveServer, spec: dict[str, Any]) -> None:
     truth = Truth(spec)
     check = truth.check
@@ -298,6 +305,7 @@ def test_real_replies_match_the_documented_schemas(server: LiveServer, spec: dic
 
         check_deployments(admin, alice, check)
         check_messages(admin, alice, check)
+        check_signals(admin, alice, check)
 
         # refusals, each as a documented problem
         unknown = str(uuid.uuid4())

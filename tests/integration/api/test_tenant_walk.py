@@ -306,6 +306,8 @@ def _post_body(template: str, p: Protected) -> dict[str, Any]:
         "/api/process-instances/{instance_id}/jobs/{element_id}/retry": {},
         # keyed by the protected case's id: a message never crosses tenants, whatever its key
         "/api/messages": {"name": "customer-replied", "correlation_key": case_id, "variables": {"taken": "over"}},
+        # a signal reaches the broadcaster's tenant only, whatever its name
+        "/api/signals": {"name": "customer-replied", "variables": {"taken": "over"}},
         "/api/commands": {"commands": [
             {"type": "AddComment", "case_id": case_id, "body": "walker"},
             {"type": "AssignCase", "case_id": case_id, "assignee": "walker"},
