@@ -16,6 +16,8 @@ import pytest
 
 from casestream.settings import Settings
 from tests.http_server import LiveServer, live_server
+from tests.integration.api.test_api_workers import Workers
+from tests.integration.api.test_process_deploy_api import two_processes  # noqa: F401  (a fixture)
 
 T = TypeVar("T")
 PROCESS = "ops-check"
@@ -284,3 +286,23 @@ def test_incidents_and_instances_of_a_definition_an_admin_may_not_read_are_not_f
         cancel = outsider.post(f"/api/process-instances/{incident['instance_id']}/cancel", json={})
         assert cancel.status_code == 404
         assert member.get(f"/api/process-instances/{incident['instance_id']}").json()["state"] == "running"
+
+
+def test_a_follower_of_serve_workers_answers_operations_the_runner_process_applies(
+    two_processes: Workers,  # noqa: F811  (the fixture imported above)
+) -> None:
+    """`serve --workers 2`: a follower process runs no engine; its requests go through the log to the runner's."""
+    from contextlib import closing
+
+    with closing(two_processes.client_of("follower", "root", ("admin",))) as admin:
+        assert admin.post("/api/processes", json={"files": [{"name": "ops.bpmn", "content": MODEL}]}
+                          ).status_code == 200
+        assert admin.post("/api/definitions", json=DEFINITION).status_code in (200, 201)
+        opened = admin.post("/api/cases", json={"definition_key": "ops-check", "title": "t", "data": {"amount": 5}})
+        assert opened.status_code == 201, opened.text
+        incident = open_incident(admin, opened.json()["id"])
+        retried = admin.post(f"/api/incidents/{incident['id']}/retry", json={"variables": {"amount": 5000}})
+        assert retried.status_code == 200, retried.text
+        assert retried.json()["id"] == incident["instance_id"]
+        published = admin.post("/api/messages", json={"name": "nobody-waits", "correlation_key": "k"})
+        assert published.status_code == 201 and published.json()["buffered"] is True, published.text
