@@ -2,7 +2,9 @@
 
 In the distributed stack the API replicas run no processes (`serve --distributed`); one process worker follows the
 PostgreSQL log with its own runner (its read models and the manager's position in its data folder) and issues the
-processes' commands through the bus, as `serve` does in embedded mode."""
+processes' commands through the bus, as `serve` does in embedded mode. It also applies what the replicas stored for
+the engine (operators' requests, published messages) and records the outcomes they wait for
+(processes/request_follower.py; docs/processes.md, "Operations and messages through the log")."""
 
 from __future__ import annotations
 
