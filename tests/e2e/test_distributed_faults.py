@@ -199,7 +199,7 @@ def test_read_models_equal_a_fresh_fold_after_relay_worker_and_broker_crashes_un
 
         positions = positions_for(store)
         assert isinstance(positions, HeadStore)
-        progress = KafkaReadProgress(lambda: positions.load_heads("kafka"), mongo_tracking(documents.db))
+        progress = KafkaReadProgress(lambda: positions.load_spans("kafka"), mongo_tracking(documents.db))
         # generous: the workers' pace on FerretDB decides this (a loaded 2-core machine folds a few hundred events/s)
         wait_for(lambda: _includes(progress, head), 1500, "the read models to catch up", services)
         assert relay.alive() and services[-1].alive() and workers[1].alive(), services_tail(services)

@@ -5,6 +5,10 @@ from __future__ import annotations
 import threading
 import time
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from adapters.kafka_relay import extend_spans
 from adapters.read_progress import KafkaReadProgress, Snapshot
 
 A, B, C = ("t.case.v1", 0), ("t.case.v1", 1), ("t.reference.v1", 0)
@@ -112,3 +116,41 @@ def test_wait_uses_the_spans_a_loader_returns() -> None:
     progress = KafkaReadProgress(heads, lambda: {A: 35}, fresh=0.0, poll=0.01)
     assert progress.wait(40, timeout=1)
     assert progress.position == 40
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    partitions=st.lists(st.integers(0, 3), min_size=1, max_size=60),
+    cuts=st.lists(st.integers(1, 60), max_size=20),
+    progress=st.lists(st.integers(0, 60), min_size=4, max_size=4),
+    ring=st.integers(1, 5),
+)
+def test_the_reached_position_never_includes_an_unapplied_event(
+    partitions: list[int], cuts: list[int], progress: list[int], ring: int,
+) -> None:
+    """Positions 1..n go to partitions in relay batches (cut at `cuts`); each partition applied its first
+    `progress[k]` events. Whatever the ring size, every event at or below the reached position is applied."""
+    slot_of = {position: ("t", p) for position, p in enumerate(partitions, start=1)}
+    n = len(partitions)
+    bounds = sorted({c for c in cuts if c < n} | {n})
+    heads: dict[tuple[str, int], int] = {}
+    spans: dict[tuple[str, int], tuple[tuple[int, int], ...]] = {}
+    after = 0
+    for last in bounds:
+        sent: dict[tuple[str, int], tuple[int, int]] = {}
+        for position in range(after + 1, last + 1):
+            slot = slot_of[position]
+            sent[slot] = (sent.get(slot, (position, position))[0], position)
+        for slot, span in sent.items():
+            spans[slot] = extend_spans(spans.get(slot, ()), heads.get(slot, 0), span)[-ring:]
+            heads[slot] = span[1]
+        after = last
+    in_slot: dict[tuple[str, int], list[int]] = {}
+    for position, slot in sorted(slot_of.items()):
+        in_slot.setdefault(slot, []).append(position)
+    applied_events = {slot: events[:progress[slot[1]]] for slot, events in in_slot.items()}
+    applied = {slot: events[-1] for slot, events in applied_events.items() if events}
+    reached = Snapshot(n, heads, applied, spans).position
+    assert reached >= Snapshot(n, heads, applied).position  # never less than the rule before 1.2.0
+    done = {p for events in applied_events.values() for p in events}
+    assert all(p in done for p in range(1, reached + 1)), (reached, sorted(done))
