@@ -123,7 +123,8 @@ async def _multipart_files(request: Request) -> list[Resource]:
                **problem_responses(401, 403, 422, 503), 415: _UNSUPPORTED},
 )
 async def deploy(request: Request, actor: ActorDep, platform: PlatformDep) -> Response:
-    """Deploy BPMN processes (and the form-js forms their user tasks name): each file checked on its own."""
+    """Deploy BPMN processes, form-js forms (each versioned on its own, by its id) and DMN decisions: each file
+    checked on its own; a user task linking a form no deployment holds is refused, naming the task and form id."""
     try:
         await run_in_threadpool(require, platform, actor, "DeployProcess", {"kind": "process_definition"})
     except Forbidden as denial:  # refused before any command: the audit log is told as the bus would tell it

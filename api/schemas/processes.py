@@ -23,9 +23,10 @@ class DeployedFile(BaseModel):
     kind: Literal["process", "form", "decisions"]
     status: Literal["deployed", "unchanged", "refused"]
     process_id: str | None = Field(description="The BPMN process id (a process file that passed the checks); a DMN "
-                                               "file: its definitions id.")
-    version: int | None = Field(description="The process version it is now (deployed or unchanged).")
-    content_hash: str | None = Field(description="SHA-256 of the BPMN file: the version's identity.")
+                                               "file: its definitions id; a form: its id.")
+    version: int | None = Field(description="The version it is now (deployed or unchanged): a form is versioned on "
+                                            "its own, by its id.")
+    content_hash: str | None = Field(description="SHA-256 of the file: the version's identity.")
     forms: list[str] = Field(description="A process: the forms deployed with it; a form: its id; a DMN file: its "
                                          "decision ids.")
     problems: list[DeployProblem]
