@@ -14,7 +14,8 @@ tests/integration/api/test_fast_commands.py compares both paths' replies, header
 from __future__ import annotations
 
 import inspect
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from re import Pattern
 from typing import Any
@@ -60,16 +61,41 @@ class FastCommands:
         self._static: dict[str, FastRoute] | None = None  # built on first use: routes are added after this
         self._dynamic: list[FastRoute] = []
         self._gate: Gate | None = None  # backpressure.install sets it after this, if at all
+        app.router.lifespan_context = self._warming(app.router.lifespan_context)
 
-    def match(self, scope: Scope) -> tuple[FastRoute, dict[str, Any]] | None:
-        """The command route a POST's scope goes to and its path parameters; None when the app routes it elsewhere."""
+    def _warming(self, inner: Callable[[Any], AbstractAsyncContextManager[Any]],
+                 ) -> Callable[[Any], AbstractAsyncContextManager[Any]]:
+        """The app's lifespan, building the routes first: FastAPI works out each included route's context on the
+        first walk (~0.4 s of CPU), which would stall the event loop at a process's first command POST (under
+        load: every `serve --workers` follower's first seconds)."""
+
+        @asynccontextmanager
+        async def lifespan(app: Any) -> AsyncIterator[Any]:
+            self._ready()
+            async with inner(app) as state:
+                yield state
+
+        return lifespan
+
+    @property
+    def ready(self) -> bool:
+        """Whether the command routes were worked out (at the app's start-up, else at the first command POST)."""
+        return self._static is not None
+
+    def _ready(self) -> dict[str, FastRoute]:
+        """The static routes, built on first use (after every route was added)."""
         if self._static is None:
             self._static = self._build()
             self._gate = getattr(self.app.state, "gate", None)
+        return self._static
+
+    def match(self, scope: Scope) -> tuple[FastRoute, dict[str, Any]] | None:
+        """The command route a POST's scope goes to and its path parameters; None when the app routes it elsewhere."""
+        static = self._ready()
         if scope.get("root_path"):
             return None
         path: str = scope["path"]
-        route = self._static.get(path)
+        route = static.get(path)
         if route is not None:
             return route, {}
         for candidate in self._dynamic:

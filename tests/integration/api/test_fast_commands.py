@@ -247,3 +247,13 @@ async def test_every_command_route_is_matched_to_its_own_command(apps: tuple[Cas
     assert seen == len(COMMAND_ROUTES)
     for other in ["/api/cases/", "/api/commands", "/api/cases/x/messages", "/auth/token", "/api/cases/x/y/data"]:
         assert fast.match(scope_of(other, b"", {})) is None, other
+
+
+def test_the_command_routes_are_worked_out_at_start_up_not_at_the_first_command(platform: Platform) -> None:
+    from fastapi.testclient import TestClient
+
+    app = create_app(platform)
+    assert app.fast_commands is not None and not app.fast_commands.ready
+    with TestClient(app) as client:  # runs the lifespan: start-up, then the first request
+        assert app.fast_commands.ready
+        assert client.get("/healthz").status_code == 200
