@@ -12,11 +12,13 @@ own, written without a journal, swapped in once complete (`SqliteDocumentStore.c
 rebuild that stops half-way leaves the read models as they were. Otherwise its tables are reset and refilled in
 place.
 
-With `helper` (a SQLite log and document file), a second process folds every other projection (the timeline
-while this one folds the cases) into a file of its own beside the document file (no shared write lock) and
-indexes it, and this process copies its tables and indexes over in one statement each (SQLite's record
-transfer) once it has written its own; then the text indexes and the tracking position. Both read and decode
-the events they share, so it pays only where a core is idle (see bench/README.md).
+With `helper` (a SQLite log and document file), the log is split by aggregate with a second process: the read
+models whose documents each come from one aggregate's events (`Projection.per_aggregate`: cases, timeline) are
+folded by this process for half of the aggregates and by the helper for the other half (by the last character of
+the aggregate id as stored), so each process decodes and folds only its half of those events; this process also
+folds every other read model whole. The helper writes its documents, unindexed, into a file of its own beside the
+document file (no shared write lock); this process appends them to its own tables once both are done, then builds
+every index once. The halves hold different keys, so the documents are the ones a single process folds.
 
 Memory is bounded: past `max_documents` documents in memory they are written (without a tracking position) and
 dropped; a later event of a dropped document loads it back. In place, a crash mid-rebuild leaves the tracking
@@ -32,7 +34,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from adapters.codec import decoder_for
@@ -88,10 +90,10 @@ class FileSwaps(Protocol):
 
 
 @runtime_checkable
-class TableCopies(Protocol):
-    """A document store that fills its tables from another file's (SqliteDocumentStore), for the helper's."""
+class TableAppends(Protocol):
+    """A document store that appends another file's rows to its tables (SqliteDocumentStore), for the helper's."""
 
-    def copy_tables(self, path: str, collections: Sequence[str]) -> None: ...
+    def append_tables(self, path: str, collections: Sequence[str]) -> None: ...
 
 
 def _fold_of(projection: Projection, event_type: type) -> Fold:
@@ -166,21 +168,22 @@ def _fold_all(
     log: RowLog, documents: BulkDocuments, projections: Sequence[Projection], name: str, window: int,
     max_documents: int, progress: Callable[[int], None] | None, helper: tuple[str, str, str] | None,
 ) -> int:
-    """Fold the log into the (empty) read models, in this process or split with a helper; return the position."""
+    """Fold the log into the (empty) read models, in this process or split by aggregate with a helper; return the
+    position."""
     stop = log.max_position()
-    if helper is None:
+    split = [p.collection for p in projections if p.per_aggregate]
+    if helper is None or not split:
         return _fold_into(log, documents, projections, stop, window, max_documents, progress, name)
-    if not isinstance(documents, TableCopies):
-        raise TypeError("a rebuild with a helper process needs a document store that copies tables (SQLite)")
-    mine, theirs = list(projections[0::2]), [p.collection for p in projections[1::2]]
+    if not isinstance(documents, TableAppends):
+        raise TypeError("a rebuild with a helper process needs a document store that appends tables (SQLite)")
     log_file, synchronous, documents_file = helper
     # its own file: in the shared one its writes and this process's queued for SQLite's one write lock
     helper_file = f"{documents_file}.rebuild-helper"
     _remove_helper_file(helper_file)
     try:
-        process = _start_helper(log_file, synchronous, helper_file, theirs, stop, window, max_documents)
+        process = _start_helper(log_file, synchronous, helper_file, split, stop, window, max_documents)
         try:
-            _fold_into(log, documents, mine, stop, window, max_documents, progress, None)
+            _fold_into(log, documents, projections, stop, window, max_documents, progress, None, share=0, index=False)
         except BaseException:
             process.kill()
             raise
@@ -190,10 +193,10 @@ def _fold_all(
             raise RuntimeError(f"the rebuild helper process failed (exit code {process.returncode}); the read "
                                "models are incomplete and the next start folds the log again: run the rebuild "
                                "again")
-        documents.copy_tables(helper_file, theirs)  # its tables and indexes, record by record
+        documents.append_tables(helper_file, split)  # its half of the documents, before any index exists
     finally:
         _remove_helper_file(helper_file)
-    documents.ensure_indexes()  # idempotent: builds the copied collections' indexes
+    documents.ensure_indexes()
     documents.bulk_write({}, (name, stop))
     return stop
 
@@ -219,48 +222,75 @@ def helper_main(
     log_file: str, synchronous: str, documents_file: str, collections: Sequence[str], stop: int, window: int,
     max_documents: int,
 ) -> None:
-    """The helper process: fold these collections of the catalog into their tables in a new file, and index them
-    (not their text indexes: the parent builds those after copying the tables)."""
+    """The helper process: fold the second share of the aggregates into these collections of the catalog (each
+    `per_aggregate`), into their tables in a new file, unindexed (the parent indexes them after appending them)."""
     from adapters.event_store import sqlite_event_store
     from adapters.sqlite_documents import SqliteDocumentStore
     from projections.catalog import ALL
 
     gc.disable()
     by_name = {p.collection: p for p in ALL}
-    unknown = [c for c in collections if c not in by_name]
+    unknown = [c for c in collections if c not in by_name or not by_name[c].per_aggregate]
     if unknown:
-        raise ValueError(f"collections {unknown} are not in projections.catalog.ALL")
+        raise ValueError(f"collections {unknown} are not per-aggregate read models of projections.catalog.ALL")
     projections = [by_name[c] for c in collections]
     log = sqlite_event_store(log_file, pool_size=1, synchronous=synchronous)
     documents = SqliteDocumentStore(documents_file, projections, indexes=False, bulk=True)
     try:
-        _fold_into(log, documents, projections, stop, window, max_documents, None, None, text=False)
+        _fold_into(log, documents, projections, stop, window, max_documents, None, None, share=1, index=False)
     finally:
         documents.close()
         log.close()
 
 
+# per type name: its decoder, the routes of an event of this process's share and those of any other share
+Plan = tuple[Callable[[Any, Any, int], Any], tuple[Route, ...], tuple[Route, ...]]
+
+
+def _decoded(
+    rows: Iterable[tuple[int, Any, int, str, Any]], plans: Mapping[str, Plan], share: int | None
+) -> Iterator[tuple[int, Any, tuple[Route, ...]]]:
+    """(position, event, routes) of each row some route of this process folds; rows of the other share's
+    aggregates that only per-aggregate read models fold are skipped undecoded."""
+    if share is None:
+        for at, aggregate_id, version, topic, state in rows:
+            plan = plans[topic]
+            yield at, plan[0](state, aggregate_id, version), plan[1]
+        return
+    for at, aggregate_id, version, topic, state in rows:
+        decode, mine, others = plans[topic]
+        # the share of an aggregate: the parity of the last character of its id as the log hands it out (a hex
+        # digit of a random UUID: half of the aggregates each)
+        targets = mine if ord(str(aggregate_id)[-1]) & 1 == share else others
+        if targets:
+            yield at, decode(state, aggregate_id, version), targets
+
+
 def _fold_into(
     log: RowLog, documents: BulkDocuments, projections: Sequence[Projection], stop: int, window: int,
-    max_documents: int, progress: Callable[[int], None] | None, name: str | None, *, text: bool = True,
+    max_documents: int, progress: Callable[[int], None] | None, name: str | None, *, share: int | None = None,
+    index: bool = True,
 ) -> int:
-    """Fold the log up to stop into these projections' (empty) tables and index them (their text indexes too
-    when `text`); with name, write its tracking position in the same transaction as the last documents."""
+    """Fold the log up to stop into these projections' (empty) tables, and index them when `index`; with name,
+    write its tracking position in the same transaction as the last documents.
+
+    share: fold the events of the per-aggregate projections only for the aggregates of this share (0 or 1)."""
     memory: Documents = {p.collection: {} for p in projections}
     dropped: dict[str, set[str]] = {c: set() for c in memory}
     routes = _routes(projections, memory)
     types = frozenset(routes)
-    # per type name: its decoder and its routes, found with one lookup per row
-    plans = {topic: (decoder_for(topic), targets) for topic, targets in routes.items()}
+    split = {p.collection for p in projections if p.per_aggregate}
+    # one lookup per row
+    plans: dict[str, Plan] = {
+        topic: (decoder_for(topic), targets, tuple(r for r in targets if r[3] not in split))
+        for topic, targets in routes.items()
+    }
     position = 0
     while position < stop:
         rows, last = log.read_rows(position, min(window, stop - position), types)
         if last == position:
             break
-        events: Iterable[tuple[int, Any, tuple[Route, ...]]] = (
-            (at, plan[0](state, aggregate_id, version), plan[1])
-            for at, aggregate_id, version, topic, state in rows for plan in (plans[topic],)
-        )
+        events: Iterable[tuple[int, Any, tuple[Route, ...]]] = _decoded(rows, plans, share)
         if any(dropped.values()):  # decoded first: the documents they touch that a flush dropped are loaded back
             events = list(events)
             _load_dropped(documents, events, memory, dropped)
@@ -280,7 +310,8 @@ def _fold_into(
         if progress is not None:
             progress(position)
     documents.bulk_write(memory, None if name is None else (name, position))
-    documents.ensure_indexes(list(memory), text=text)
+    if index:
+        documents.ensure_indexes(list(memory))
     return position
 
 

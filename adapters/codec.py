@@ -84,13 +84,19 @@ def parse_uuid(text: str) -> UUID:
 
 
 def event_uuid(text: str) -> UUID:
-    """parse_uuid(text); a canonical text (what str() gives back: 36 characters, lower-case hex, dashes in place)
-    is remembered for the folds' `uuid_text`, which would otherwise format the id again for each read model."""
-    value = parse_uuid(text)
-    if (len(text) == 36 and text[8] == text[13] == text[18] == text[23] == "-" and text.islower()
-            and text.replace("-", "").isalnum()):
-        remember_uuid_text(value, text)
-    return value
+    """parse_uuid(text); a canonical text (what str() gives back: 36 ASCII characters, lower-case hex, dashes in
+    place) is remembered for the folds' `uuid_text`, which would otherwise format the id again for each read
+    model. The canonical form is checked and parsed in one pass (the decoder calls this for every event)."""
+    if len(text) == 36 and text[8] == text[13] == text[18] == text[23] == "-":
+        digits = text.replace("-", "")
+        # int() takes signs, underscores, spaces and non-ASCII digits too: only plain ASCII hex is canonical
+        if len(digits) == 32 and digits.isascii() and digits.isalnum() and (digits.islower() or digits.isdigit()):
+            value = _new(UUID)
+            _set(value, "int", int(digits, 16))
+            _set(value, "is_safe", _SAFE_UNKNOWN)
+            remember_uuid_text(value, text)
+            return value
+    return parse_uuid(text)
 
 
 def aggregate_uuid(value: UUID | str) -> UUID:

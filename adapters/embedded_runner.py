@@ -164,14 +164,15 @@ class EmbeddedRunner(CatchUpThread):
 
     def _rebuild_helper(self, processes: int) -> tuple[str, str, str] | None:
         """The files a rebuild's second process opens, when it gets one: asked for, with a SQLite log and document
-        store whose projections are all in the catalog."""
+        store and per-aggregate read models (the helper's share), all of the catalog."""
         if processes not in (1, 2):
             raise ValueError(f"processes must be 1 or 2, not {processes!r}")
         log_file = getattr(self.store, "sqlite_file", None)
         if processes == 1 or log_file is None or not isinstance(self.documents, SqliteDocumentStore):
             return None
         catalog = {id(p) for p in ALL}
-        if not all(id(p) in catalog for p in self.projections[1::2]):
+        split = [p for p in self.projections if p.per_aggregate]
+        if not split or not all(id(p) in catalog for p in split):
             return None
         return log_file[0], log_file[1], self.documents.path
 
@@ -180,9 +181,10 @@ class EmbeddedRunner(CatchUpThread):
 
         On a store and log that support it (SQLite), the documents are folded in memory and written once into a
         fresh file that replaces the read models' file when complete (in place when another connection has it
-        open; `adapters.bulk_rebuild`); with processes=2 a helper process folds and indexes every other read model
-        in a file of its own, whose tables and indexes are then copied in (it saves wall time only with a core
-        to spare, so it is not the default); subscribers are not called for a rebuild's events then."""
+        open; `adapters.bulk_rebuild`); with processes=2 a helper process folds half of the aggregates into the
+        per-aggregate read models in a file of its own, whose rows are then appended before the indexes are built
+        (it saves wall time only with a core to spare, so it is not the default); subscribers are not called for
+        a rebuild's events then."""
         freeze_startup_objects()
         self.cache.clear()
         if bulk_rebuild.supported(self.store, self.documents, self.projections):

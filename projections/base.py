@@ -30,6 +30,9 @@ class Projection:
     # folds giving the same documents as `folds` but updating the one passed in: only for a host that holds the
     # sole reference to each document (a rebuild folding in memory), where copying it per event is wasted work
     in_place_folds: Mapping[type[Event], Fold] = field(default_factory=dict)
+    # every document is folded from the events of one aggregate only (its own, or a single event's): a rebuild may
+    # then split the log by aggregate between processes, each folding its share into documents nobody else writes
+    per_aggregate: bool = False
 
     def handles(self, event: Event) -> bool:
         return type(event) in self.folds

@@ -186,6 +186,7 @@ CASES = Projection(
     folds=FOLDS,
     in_place_folds=IN_PLACE_FOLDS,
     key=lambda e: uuid_text(e.aggregate_id),
+    per_aggregate=True,  # keyed by the aggregate, folding only that case's own events
     indexes=("definition_key", "status", "stage", "queue", "assignee", "number"),
     text_search=True,
 )

@@ -189,6 +189,42 @@ def test_a_rebuild_with_a_helper_process_stores_what_the_live_runner_stores(
     assert sorted(p.name for p in tmp_path.iterdir() if ".rebuilding" in p.name) == []
 
 
+def test_the_two_shares_split_the_per_aggregate_read_models_by_aggregate(
+    store: RecorderEventStore, worked_log: int, tmp_path: Path
+) -> None:
+    live = _live(store, tmp_path / "live.db")
+    split = [p for p in ALL if p.per_aggregate]
+    assert {p.collection for p in split} >= {"cases", "timeline"}
+    first = SqliteDocumentStore(tmp_path / "first.db", ALL, indexes=False, bulk=True)
+    second = SqliteDocumentStore(tmp_path / "second.db", split, indexes=False, bulk=True)
+    for documents, projections, share in ((first, ALL, 0), (second, split, 1)):
+        bulk_rebuild._fold_into(store, documents, projections, worked_log, 5, 4, None, None, share=share, index=False)
+    halves = snapshot(first), snapshot(second)
+    for share, half in enumerate(halves):
+        # a case's document goes to the share of its id's last character
+        assert half["cases"] == [row for row in live["cases"] if ord(row[0][-1]) & 1 == share]
+    for collection in ("cases", "timeline"):
+        assert sorted(halves[0][collection] + halves[1][collection]) == live[collection]
+    # every other read model is folded whole by the first share
+    assert halves[0]["definitions"] == live["definitions"] and halves[0]["tasks"] == live["tasks"]
+    assert "definitions" not in halves[1]
+
+
+def test_a_rebuild_with_a_helper_in_place_flushing_stores_what_the_live_runner_stores(
+    store: RecorderEventStore, worked_log: int, tmp_path: Path
+) -> None:
+    live = _live(store, tmp_path / "live.db")
+    path = tmp_path / "rebuilt.db"
+    documents = SqliteDocumentStore(path, ALL)
+    other = sqlite3.connect(path)  # another process has the file open: no fresh file, the tables refilled in place
+    other.execute("SELECT COUNT(*) FROM cases").fetchone()
+    last = bulk_rebuild.rebuild(store, documents, ALL, "embedded", window=4, max_documents=5,
+                                helper=(str(tmp_path / "events.db"), "FULL", str(path)))
+    other.close()
+    assert last == worked_log
+    assert snapshot(documents) == live
+
+
 def test_a_helper_that_fails_fails_the_rebuild_and_leaves_no_tracking_position(
     store: RecorderEventStore, worked_log: int, tmp_path: Path
 ) -> None:
