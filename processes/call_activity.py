@@ -74,7 +74,9 @@ class ZeebeCallActivity(CallActivity):  # type: ignore[misc]
     def _caller(self, my_task: Any) -> dict[str, Any]:
         """The process scope the call activity runs in (the caller's; a called process's own, when nested)."""
         engine = my_task.workflow.top_workflow.script_engine
-        return process_scope(engine.variables, my_task) if isinstance(engine, FeelScriptEngine) else my_task.data
+        scope: dict[str, Any] = (process_scope(engine.variables, my_task) if isinstance(engine, FeelScriptEngine)
+                                 else my_task.data)
+        return scope
 
     def copy_data(self, my_task: Any, subworkflow: Any) -> None:
         visible = dict(scoped(self._caller(my_task), my_task))

@@ -12,9 +12,10 @@ Both build a `ZeebeWorkflow`: SpiffWorkflow's workflow with a cheaper search for
 from __future__ import annotations
 
 import copy
+import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID, uuid4
@@ -35,7 +36,7 @@ register_clock_timers(_REGISTRY)
 Fingerprint = tuple[int, float, int, bool, bytes]
 
 
-_FUTURE, _READY = TaskState.FUTURE, TaskState.READY
+_FUTURE, _WAITING, _READY = TaskState.FUTURE, TaskState.WAITING, TaskState.READY
 
 
 def ready_tasks(workflow: Any) -> list[Task]:
@@ -63,8 +64,61 @@ def ready_tasks(workflow: Any) -> list[Task]:
     return found
 
 
-class ZeebeWorkflow(BpmnWorkflow):  # type: ignore[misc]
-    """SpiffWorkflow's BpmnWorkflow; its engine steps run the same tasks in the same order, found by `ready_tasks`."""
+def _waiting(workflow: Any) -> Iterator[Task]:
+    """The WAITING tasks of one (sub)workflow, found lazily in the order of SpiffWorkflow's `TaskIterator(state=
+    WAITING)`: a task's children are taken when it is reached (so an update adding children to an earlier one
+    does not add to the walk, as there)."""
+    tasks = workflow.tasks
+    stack: list[Task] = [workflow.task_tree]
+    while stack:
+        task = stack.pop()
+        if task._children and task._state >= _FUTURE:
+            stack.extend(tasks[child] for child in reversed(task._children))
+        if task._state & _WAITING:
+            yield task
+
+
+class _FastWaiting:
+    """`update_waiting_tasks` (run after every completed task) walking the tree by `_waiting`."""
+
+    def update_waiting_tasks(self) -> None:
+        for task in _waiting(self):
+            task.task_spec._update(task)
+
+
+class ZeebeSubWorkflow(_FastWaiting, BpmnSubWorkflow):  # type: ignore[misc]
+    """SpiffWorkflow's BpmnSubWorkflow with the cheaper update of waiting tasks."""
+
+
+_task_log = logging.getLogger("spiff.task")
+
+
+def _set_state(self: Task, value: int) -> None:
+    """SpiffWorkflow's `Task._set_state`, building its log record only when someone listens (it built the record,
+    with a task-state name lookup, on every state change: a twentieth of a call activity's step)."""
+    if value != self._state:
+        now = time.time()
+        elapsed = now - self.last_state_change
+        self.last_state_change = now
+        self._state = value
+        if _task_log.isEnabledFor(logging.INFO):
+            _task_log.info(f"State changed to {TaskState.get_name(value)}",
+                           extra=self.collect_log_extras({"elapsed": elapsed}))
+    elif _task_log.isEnabledFor(logging.DEBUG):
+        _task_log.debug(f"State set to {TaskState.get_name(value)}", extra=self.collect_log_extras())
+
+
+Task._set_state = _set_state
+
+
+class ZeebeWorkflow(_FastWaiting, BpmnWorkflow):  # type: ignore[misc]
+    """SpiffWorkflow's BpmnWorkflow; its engine steps run the same tasks in the same order, found by `ready_tasks`,
+    and its subprocesses are ZeebeSubWorkflows."""
+
+    def create_subprocess(self, my_task: Any, spec_name: str) -> Any:
+        subprocess = ZeebeSubWorkflow(self.subprocess_specs[spec_name], parent_task_id=my_task.id, top_workflow=self)
+        self.subprocesses[my_task.id] = subprocess
+        return subprocess
 
     def _do_engine_steps(self, will_complete_task: Any = None, did_complete_task: Any = None) -> bool:
         def update_workflow(wf: Any) -> int:
@@ -313,7 +367,7 @@ def restore_workflow(spec: Any, subprocess_specs: Any, state: InstanceState, scr
             if parent is None:
                 continue
             wf_state = pending.pop(key)
-            sub = BpmnSubWorkflow(subprocess_specs[parent.task_spec.spec], parent.id, workflow, deserializing=True)
+            sub = ZeebeSubWorkflow(subprocess_specs[parent.task_spec.spec], parent.id, workflow, deserializing=True)
             _restore_tasks(sub, wf_state.tasks)
             _apply_attrs(sub, wf_state.attrs)
             if wf_state.variables is not None:  # a called process's own scope
