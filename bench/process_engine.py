@@ -144,7 +144,7 @@ def step_on_wide(engine: EmbeddedEngine, branches: int, steps: int) -> tuple[lis
     assert instance is not None
     size = len(instance.workflow.tasks)
     times = []
-    for _element, task_id in list(engine.open_user_tasks(key, TENANT).items())[:steps]:
+    for _element, task_id in list(engine.user_task_ids(key, TENANT).items())[:steps]:
         t0 = time.perf_counter()
         engine.complete_user_task(TENANT, task_id, {"ok": True})
         times.append(time.perf_counter() - t0)

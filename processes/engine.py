@@ -79,7 +79,7 @@ from processes.runtime import FeelScriptEngine, evaluate, scoped, timer_due
 from processes.signals import thrown_signal_effects
 from processes.starts import StartRequest
 from processes.state import new_workflow, restore_workflow
-from processes.user_tasks import user_task_command
+from processes.user_tasks import OpenUserTask, open_user_task, user_task_command
 
 log = logging.getLogger("casestream.engine")
 
@@ -886,8 +886,24 @@ class EmbeddedEngine:
         """How many instances are held in memory (busy ones and the cache of resting ones)."""
         return len(self._loaded)
 
-    def open_user_tasks(self, instance_key: str, tenant: str) -> dict[str, UUID]:
-        """Element id -> task id of the instance's open user tasks."""
+    def open_user_tasks(self, instance_key: str, tenant: str) -> list[OpenUserTask]:
+        """The instance's open user tasks, one per multi-instance item (in item order), each with its own
+        variables (inputElement, loopCounter); each is completed on its own by its task id."""
+        iid = process_instance_id(tenant, instance_key)
+        effects: list[Callable[[], None]] = []
+        with self._lock:
+            if iid in self._unindexed:
+                self._index_one(iid, effects)
+            refs = self._index.tasks_of(iid)
+            instance = self._instance(iid, effects) if refs else None
+            found = [] if instance is None else [open_user_task(instance, task_id, ref.spiff_id, ref.element_id)
+                                                 for task_id, ref in refs.items()]
+        self._run_effects(effects)
+        return sorted(found, key=lambda t: (t.element_id, t.variables.get("loopCounter", 0)))
+
+    def user_task_ids(self, instance_key: str, tenant: str) -> dict[str, UUID]:
+        """Element id -> task id of the instance's open user tasks, from the index alone (of a multi-instance
+        element's several open tasks, one: `open_user_tasks` lists each)."""
         iid = process_instance_id(tenant, instance_key)
         effects: list[Callable[[], None]] = []
         with self._lock:

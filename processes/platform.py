@@ -144,7 +144,7 @@ class Processes:
             self.recovered = self.engine.recover(lazily=True)
             if self.recovered:
                 log.info("recovered %d unfinished process instances", len(self.recovered))
-            self._unregister = register_task_lookup(self.engine.open_user_tasks)
+            self._unregister = register_task_lookup(self.engine.user_task_ids)
             self.engine.start_background()
             self.manager.start()
             if self._requests is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from processes.form_registry import FORM_KEY_PREFIX
 from processes.form_registry import FORMS as DEPLOYED_FORMS
 from processes.forms import embedded_forms, form_schema
 from processes.instance import Instance
-from processes.runtime import FeelScriptEngine, evaluate, scoped
+from processes.runtime import FeelScriptEngine, evaluate, local_scope, scoped
 
 log = logging.getLogger("casestream.engine")
 FORMS = Path(__file__).resolve().parent / "definitions" / "forms"
@@ -94,6 +95,22 @@ def _due(value: Any) -> datetime | None:
     except ValueError:
         log.warning("user task dueDate %r is not an ISO-8601 date-time; ignored", value)
         return None
+
+
+@dataclass(frozen=True)
+class OpenUserTask:
+    """An open user task of an instance: one per multi-instance item."""
+
+    task_id: UUID
+    element_id: str  # the BPMN element (a multi-instance's, for each of its items)
+    variables: dict[str, Any]  # the task's own scope: a multi-instance item's inputElement and loopCounter
+
+
+def open_user_task(instance: Instance, task_id: UUID, spiff_id: UUID, spec_name: str) -> OpenUserTask:
+    """An announced user task (SpiffWorkflow task `spiff_id` of spec `spec_name`) as listed to callers."""
+    task = instance.task(spiff_id)
+    return OpenUserTask(task_id, instance.model.element_of(spec_name),
+                        dict(local_scope(task)) if task is not None else {})
 
 
 def user_task_command(instance: Instance, task: Task, task_id: UUID) -> CreateTask | None:

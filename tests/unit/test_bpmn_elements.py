@@ -181,22 +181,27 @@ def test_multi_instance_over_an_empty_collection_completes_at_once(
     assert completed(store, key)
 
 
-def test_multi_instance_user_task_creates_one_task_per_approver(
+def test_multi_instance_user_task_lists_and_completes_one_task_per_approver(
     bus: CommandBus, store: RecorderEventStore, engine: EmbeddedEngine, alice: Actor, claim: Any
 ) -> None:
     case_id = open_claim(bus, alice).id
-    key = engine.start("multi-user", tenant=TENANT, variables={"approvers": ["ann", "bob"]}, case_id=case_id)
+    key = engine.start("multi-user", tenant=TENANT, variables={"approvers": ["ann", "bob", "cy"]}, case_id=case_id)
     tasks = engine.open_user_tasks(key, TENANT)
-    assert len(tasks) == 1  # element id -> task id: both inner tasks share the element
-    created = [e for e in store.read(0, 10_000) if isinstance(e.event, TaskCreated)]
-    assert sorted(e.event.assignee for e in created) == ["ann", "bob"]
-    for n, entry in enumerate(created):
-        assert engine.complete_user_task(TENANT, entry.event.aggregate_id, {"approved": entry.event.assignee == "ann"})
-        if n == 0:
-            assert not models.JOBS
+    # one open task per item, each with its own item and loopCounter (and its own `approved`, null so far)
+    assert [(t.element_id, t.variables) for t in tasks] == [
+        ("Approve", {"approver": name, "loopCounter": n, "approved": None})
+        for n, name in enumerate(["ann", "bob", "cy"], 1)]
+    created = {e.event.assignee: e.event.aggregate_id for e in store.read(0, 10_000)
+               if isinstance(e.event, TaskCreated)}
+    assert [t.task_id for t in tasks] == [created["ann"], created["bob"], created["cy"]]
+    assert engine.complete_user_task(TENANT, created["bob"], {"approved": False})  # the second item first
+    assert [t.variables["approver"] for t in engine.open_user_tasks(key, TENANT)] == ["ann", "cy"]
+    assert not models.JOBS
+    assert engine.complete_user_task(TENANT, created["cy"], {"approved": True})
+    assert engine.complete_user_task(TENANT, created["ann"], {"approved": True})
+    assert engine.open_user_tasks(key, TENANT) == []
     engine.run_jobs()
-    decisions = job("After").variables["decisions"]
-    assert sorted(decisions, key=str) == [False, True]
+    assert job("After").variables["decisions"] == [True, False, True]  # each item's own answer, in item order
     assert completed(store, key)
 
 

@@ -124,7 +124,7 @@ def test_public_camunda_model_runs_or_is_refused_naming_the_element(
             ref = job.key[len(job.process_instance_key) + 1:]
             engine.job_done(iid, ref, job, Completed(expected.jobs.get(job.type, {})))
             moved = True
-        for element, task_id in engine.open_user_tasks(key, TENANT).items():
+        for element, task_id in engine.user_task_ids(key, TENANT).items():
             moved = engine.complete_user_task(TENANT, task_id, expected.user_tasks.get(element, {})) or moved
         if not moved and messages:
             name_, correlation, variables = messages.pop(0)

@@ -229,7 +229,7 @@ def test_user_task_becomes_a_task_and_completing_it_finishes_the_branch(
     engine: EmbeddedEngine, store: RecorderEventStore, case_id: str, clock: FakeClock
 ) -> None:
     key = engine.start("review", tenant=TENANT, variables={"reviewer": "carol", "amount": 2500}, case_id=case_id)
-    open_tasks = engine.open_user_tasks(key, TENANT)
+    open_tasks = engine.user_task_ids(key, TENANT)
     assert list(open_tasks) == ["Review"]
     created = store.events_of(open_tasks["Review"])[0]
     assert isinstance(created, TaskCreated)
@@ -250,14 +250,14 @@ def test_sla_boundary_timer_escalates_without_cancelling_the_task(
     engine: EmbeddedEngine, store: RecorderEventStore, case_id: str
 ) -> None:
     key = engine.start("review", tenant=TENANT, variables={"reviewer": "carol", "amount": 10}, case_id=case_id)
-    task_id = engine.open_user_tasks(key, TENANT)["Review"]
+    task_id = engine.user_task_ids(key, TENANT)["Review"]
     assert engine.next_timer() == NOW + timedelta(hours=1)
     engine.fire_due_timers(NOW + timedelta(hours=48, seconds=1))
     fired = [e.element_id for e in events(store, key) if isinstance(e, TimerFired)]
     assert sorted(fired) == ["Sla", "Wait"]
     engine.run_jobs()
     assert sorted(j.element_id for j in models.JOBS) == ["AfterWait", "Escalate"]
-    assert engine.open_user_tasks(key, TENANT) == {"Review": task_id}
+    assert engine.user_task_ids(key, TENANT) == {"Review": task_id}
     assert _task(store, task_id).status == "open"
 
 
@@ -265,7 +265,7 @@ def test_interrupting_timer_cancels_the_user_task(
     engine: EmbeddedEngine, store: RecorderEventStore, case_id: str
 ) -> None:
     key = engine.start("deadline", tenant=TENANT, variables={"limit": "P2D"}, case_id=case_id)
-    task_id = engine.open_user_tasks(key, TENANT)["Answer"]
+    task_id = engine.user_task_ids(key, TENANT)["Answer"]
     engine.fire_due_timers(NOW + timedelta(days=2))
     assert types(store, key)[-2:] == ["TimerFired", "ProcessCompleted"]
     assert isinstance(store.events_of(task_id)[-1], TaskCancelled)
@@ -277,13 +277,13 @@ def test_recover_after_restart_keeps_the_pending_timer_and_the_open_task(
 ) -> None:
     first = make_engine(bus, store, clock)
     key = first.start("review", tenant=TENANT, variables={"reviewer": "carol", "amount": 10}, case_id=case_id)
-    task_id = first.open_user_tasks(key, TENANT)["Review"]
+    task_id = first.user_task_ids(key, TENANT)["Review"]
     del first  # the process stops; a new engine opens the same store file
     reopened = sqlite_event_store(tmp_path / "events.db")  # the file the `store` fixture writes
     try:
         second = make_engine(CommandBus(reopened), reopened, clock)
         assert second.recover() == [key]
-        assert second.open_user_tasks(key, TENANT) == {"Review": task_id}
+        assert second.user_task_ids(key, TENANT) == {"Review": task_id}
         assert second.next_timer() == NOW + timedelta(hours=1)
         second.fire_due_timers(NOW + timedelta(hours=1))
         second.run_jobs()

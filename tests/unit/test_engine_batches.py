@@ -60,7 +60,7 @@ def test_start_many_saves_every_first_step_in_one_append_and_refuses_only_the_ba
     assert len(appends) == 1  # four steps, each with its command-log entry, stored together
     assert all(types(store, f"d-{n}") == ["ProcessStarted"] for n in range(4))
     assert engine.open_instances() == 4
-    assert all(engine.open_user_tasks(f"d-{n}", TENANT) for n in range(4))
+    assert all(engine.user_task_ids(f"d-{n}", TENANT) for n in range(4))
     assert engine.start_many([StartRequest("deadline", TENANT, {"limit": "P2D"}, instance_key="d-1")]) == ["d-1"]
     assert len(appends) == 1  # open already: nothing saved again
 

@@ -81,7 +81,7 @@ def one_lifecycle(engine: EmbeddedEngine, key: str) -> int:
     """Entries visited to start an instance that waits on a user task and a timer, and to complete the task."""
     before = _Counting.seen + engine._index.visited
     engine.start("deadline", tenant=TENANT, variables={"limit": "P2D"}, instance_key=key)
-    task_id = engine.open_user_tasks(key, TENANT)["Answer"]
+    task_id = engine.user_task_ids(key, TENANT)["Answer"]
     assert engine.complete_user_task(TENANT, task_id, {"answered": True})
     return _Counting.seen + engine._index.visited - before
 
@@ -124,7 +124,7 @@ def _evict(engine: EmbeddedEngine, count: int) -> None:
 def test_an_evicted_instance_reloads_and_its_user_task_completes_it(store: RecorderEventStore, case_id: str) -> None:
     engine = make_engine(store, cache_size=2)
     key = engine.start("review", tenant=TENANT, variables={"reviewer": "carol", "amount": 10}, case_id=case_id)
-    task_id = engine.open_user_tasks(key, TENANT)["Review"]
+    task_id = engine.user_task_ids(key, TENANT)["Review"]
     _evict(engine, 3)
     assert process_instance_id(TENANT, key) not in engine._loaded
     assert engine.complete_user_task(TENANT, task_id, {"approved": True})
@@ -134,13 +134,13 @@ def test_an_evicted_instance_reloads_and_its_user_task_completes_it(store: Recor
     engine.run_jobs()
     assert types(store, key)[-1] == "ProcessCompleted"
     assert [j.element_id for j in models.JOBS if j.process_instance_key == key] == ["AfterWait"]
-    assert engine.open_user_tasks(key, TENANT) == {}
+    assert engine.user_task_ids(key, TENANT) == {}
 
 
 def test_a_timer_of_an_evicted_instance_fires_and_cancels_its_task(store: RecorderEventStore, case_id: str) -> None:
     engine = make_engine(store, cache_size=2)
     key = engine.start("deadline", tenant=TENANT, variables={"limit": "P2D"}, case_id=case_id)
-    task_id = engine.open_user_tasks(key, TENANT)["Answer"]
+    task_id = engine.user_task_ids(key, TENANT)["Answer"]
     _evict(engine, 3)
     assert process_instance_id(TENANT, key) not in engine._loaded
     engine.fire_due_timers(NOW + timedelta(days=2))
@@ -164,9 +164,9 @@ def test_a_restart_knows_every_open_instance_without_folding_them_and_each_conti
     first = make_engine(store)
     keys = [first.start("review", tenant=TENANT, variables={"reviewer": "carol", "amount": n}, case_id=case_id,
                         instance_key=f"r-{n}") for n in range(5)]
-    task_ids = [first.open_user_tasks(key, TENANT)["Review"] for key in keys]
+    task_ids = [first.user_task_ids(key, TENANT)["Review"] for key in keys]
     done = first.start("deadline", tenant=TENANT, variables={"limit": "P2D"}, instance_key="done")
-    first.complete_user_task(TENANT, first.open_user_tasks(done, TENANT)["Answer"], {})
+    first.complete_user_task(TENANT, first.user_task_ids(done, TENANT)["Answer"], {})
     del first
 
     second = make_engine(store)
@@ -179,7 +179,7 @@ def test_a_restart_knows_every_open_instance_without_folding_them_and_each_conti
     assert types(store, keys[3])[-1] == "ProcessAdvanced"
     assert second.recovering == 4
     assert second.index_pending() == 0
-    assert second.open_user_tasks(keys[1], TENANT) == {"Review": task_ids[1]}
+    assert second.user_task_ids(keys[1], TENANT) == {"Review": task_ids[1]}
     assert second.next_timer() == NOW + timedelta(hours=1)
     # nothing announced twice: each task was created once, before the restart
     assert all(len([e for e in store.events_of(t) if type(e).__name__ == "TaskCreated"]) == 1 for t in task_ids)
@@ -192,7 +192,7 @@ def test_a_restarted_engine_reannounces_a_user_task_whose_task_was_never_created
     first = make_engine(store)
     first._send = lambda instance, command: lambda: None  # type: ignore[method-assign]  # stopped before sending
     key = first.start("review", tenant=TENANT, variables={"reviewer": "carol", "amount": 1}, case_id=case_id)
-    task_id = first.open_user_tasks(key, TENANT)["Review"]
+    task_id = first.user_task_ids(key, TENANT)["Review"]
     assert store.events_of(task_id) == []
     second = make_engine(store)
     assert second.recover() == [key]
@@ -210,7 +210,7 @@ def test_a_clean_stop_saves_the_open_instances_and_a_restart_takes_them_without_
     keys = [first.start("review", tenant=TENANT, variables={"reviewer": "carol", "amount": n}, case_id=case_id,
                         instance_key=f"r-{n}") for n in range(3)]
     waiting = first.start("wait-reply", tenant=TENANT, variables={"caseId": "c-7"}, instance_key="waiting")
-    task_ids = [first.open_user_tasks(key, TENANT)["Review"] for key in keys]
+    task_ids = [first.user_task_ids(key, TENANT)["Review"] for key in keys]
     next_timer = first.next_timer()
     first.stop()
     assert saved.is_file()
@@ -220,7 +220,7 @@ def test_a_clean_stop_saves_the_open_instances_and_a_restart_takes_them_without_
     assert sorted(second.recover(lazily=True)) == sorted([*keys, waiting])
     assert not saved.exists()  # read once: a crash later must not find it stale
     assert second.loaded_instances() == 0 and second.recovering == 0  # nothing folded
-    assert second.open_user_tasks(keys[1], TENANT) == {"Review": task_ids[1]}
+    assert second.user_task_ids(keys[1], TENANT) == {"Review": task_ids[1]}
     assert second.next_timer() == next_timer
     assert second.correlate_message(TENANT, "customer-replied", "c-7", {})
     assert second.loaded_instances() == 1  # only the instance the message went to was loaded
@@ -238,7 +238,7 @@ def test_what_the_log_changed_after_the_checkpoint_is_folded_again_and_a_crash_l
     first.recover()
     keys = [first.start("review", tenant=TENANT, variables={"reviewer": "carol", "amount": n}, case_id=case_id,
                         instance_key=f"r-{n}") for n in range(3)]
-    task_ids = [first.open_user_tasks(key, TENANT)["Review"] for key in keys]
+    task_ids = [first.user_task_ids(key, TENANT)["Review"] for key in keys]
     first.stop()
     other = make_engine(store)  # e.g. a tool run on the same log after the stop: no checkpoint of its own
     other.recover()
@@ -251,9 +251,9 @@ def test_what_the_log_changed_after_the_checkpoint_is_folded_again_and_a_crash_l
     assert sorted(second.recover(lazily=True)) == sorted([keys[0], keys[1], late])
     assert second.recovering == 2  # the one that moved on and the one started after the checkpoint
     assert second.index_pending() == 0
-    assert second.open_user_tasks(keys[1], TENANT) == {}  # its review was completed after the checkpoint
-    assert second.open_user_tasks(keys[0], TENANT) == {"Review": task_ids[0]}
-    assert "Answer" in second.open_user_tasks(late, TENANT)
+    assert second.user_task_ids(keys[1], TENANT) == {}  # its review was completed after the checkpoint
+    assert second.user_task_ids(keys[0], TENANT) == {"Review": task_ids[0]}
+    assert "Answer" in second.user_task_ids(late, TENANT)
     assert not saved.exists()
 
     third = make_engine(store)  # the second never stopped cleanly: the log is scanned

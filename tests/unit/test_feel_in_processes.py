@@ -53,7 +53,7 @@ def test_due_date_timer_and_mapping_written_in_feel_dates(
     case_id = open_claim(bus, alice).id
     key = engine.start("follow-up", tenant=TENANT, case_id=case_id,
                        variables={"owner": "carol", "opened": "2026-03-02", "hours": 3})
-    task_id = engine.open_user_tasks(key, TENANT)["Call"]
+    task_id = engine.user_task_ids(key, TENANT)["Call"]
     created = store.events_of(task_id)[0]
     assert isinstance(created, TaskCreated)
     assert created.due_at is not None

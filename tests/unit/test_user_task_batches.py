@@ -60,7 +60,7 @@ def test_several_completions_are_saved_in_one_append_and_an_unknown_task_is_fals
 ) -> None:
     keys = [engine.start("review", tenant=TENANT, variables={"reviewer": "carol", "amount": n},
                          case_id=open_claim(bus, alice).id) for n in range(3)]
-    tasks = [engine.open_user_tasks(key, TENANT)["Review"] for key in keys]
+    tasks = [engine.user_task_ids(key, TENANT)["Review"] for key in keys]
     appends: list[int] = []
     store.on_append(appends.append)
     outcomes = engine.complete_user_tasks([TaskCompletion(TENANT, str(t), {"approved": True}) for t in tasks]
@@ -68,7 +68,7 @@ def test_several_completions_are_saved_in_one_append_and_an_unknown_task_is_fals
     assert outcomes == [True, True, True, False]
     assert len(appends) == 1
     for key in keys:
-        assert types(store, key)[-1] == "ProcessAdvanced" and not engine.open_user_tasks(key, TENANT)
+        assert types(store, key)[-1] == "ProcessAdvanced" and not engine.user_task_ids(key, TENANT)
         instance = engine.instance(key, TENANT)
         assert instance is not None and instance.variables["approved"] is True
 
@@ -77,7 +77,7 @@ def test_two_tasks_of_one_instance_in_one_batch_are_saved_one_after_the_other(
     engine: EmbeddedEngine, store: RecorderEventStore,
 ) -> None:
     key = engine.start("two-tasks", tenant=TENANT, variables={})
-    tasks = engine.open_user_tasks(key, TENANT)
+    tasks = engine.user_task_ids(key, TENANT)
     outcomes = engine.complete_user_tasks([TaskCompletion(TENANT, str(tasks["First"]), {"first": 1}),
                                            TaskCompletion(TENANT, str(tasks["Second"]), {"second": 2})])
     assert outcomes == [True, True]
