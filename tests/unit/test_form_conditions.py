@@ -65,7 +65,7 @@ def test_each_item_of_a_dynamic_list_decides_its_own_fields() -> None:
 
 
 def test_a_condition_that_does_not_compile_is_refused_at_deploy_naming_the_component() -> None:
-    with pytest.raises(FormRejected, match="'reason' .*conditional.hide"):
+    with pytest.raises(FormRejected, match=r"'reason' .*conditional\.hide"):
         schema_of({**REASON, "conditional": {"hide": "=approved = = true"}})
     with pytest.raises(FormRejected, match="needs a `hide`"):
         schema_of({**REASON, "conditional": {"show": "=x"}})
