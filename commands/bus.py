@@ -194,7 +194,8 @@ class CommandBus:
         self, command: Command, actor: Actor, correlation_id: str | None, causation_id: str | None
     ) -> Prepared:
         """The command with its context (actor, tenant, ids, time), handler, command-log entry id and fingerprint."""
-        command_id = command.command_id or str(uuid.uuid4())
+        made = None if command.command_id else uuid.uuid4()
+        command_id = command.command_id or str(made)
         ctx = Context(
             actor=actor.user,
             tenant=actor.tenant,
@@ -208,7 +209,9 @@ class CommandBus:
         handler = handler_for(command)
         if self.policy is not None:
             handler = Authorized(self.policy, handler)
-        return Prepared(command, ctx, handler, command_entry_id(ctx.tenant, command_id),
+        # a server-made command_id is never sent again, so its log entry is never stored or looked up: its own
+        # random UUID names it (no uuid5 hash per command)
+        return Prepared(command, ctx, handler, made or command_entry_id(ctx.tenant, command_id),
                         fingerprint(command) if command.command_id else "")
 
     def _attempts(self, prepared: Prepared) -> Result:
