@@ -11,7 +11,8 @@ for a bounded time: the change's reply, the problem it was refused with, or 202 
 
 import time
 import uuid
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Path
 from fastapi.responses import JSONResponse
@@ -30,6 +31,7 @@ from projections import process_queries
 from projections.base import Doc
 from projections.operations_scope import readable
 
+T = TypeVar("T")
 ADMIN_ROLES = frozenset({"admin"})
 ACTION = "read_process_operations"
 OPERATIONS_PATH = "/api/process-operations"
@@ -106,17 +108,24 @@ def request_operation(platform: Platform, actor: Actor, operation: str, instance
     return operation_reply(found)
 
 
-def await_operation(store: EventStore, request_id: uuid.UUID, timeout: float) -> ProcessOperation:
-    """The request as the event store holds it once its outcome is stored, or when `timeout` seconds passed."""
+def read_until(read: Callable[[], T], done: Callable[[T], bool], timeout: float) -> T:
+    """read() again, soon and then less often, until done() holds for what it read or `timeout` seconds passed; the
+    last read (how the API waits for what the engine records about a request: read-your-writes on the event store)."""
     deadline = time.monotonic() + timeout
     pause = FIRST_PAUSE
     while True:
-        found = ProcessOperation.replay(request_id, store.events_of(request_id))
+        found = read()
         remaining = deadline - time.monotonic()
-        if found.state != PENDING or remaining <= 0:
+        if done(found) or remaining <= 0:
             return found
         time.sleep(min(pause, remaining))
         pause = min(pause * 2, LONGEST_PAUSE)
+
+
+def await_operation(store: EventStore, request_id: uuid.UUID, timeout: float) -> ProcessOperation:
+    """The request as the event store holds it once its outcome is stored, or when `timeout` seconds passed."""
+    return read_until(lambda: ProcessOperation.replay(request_id, store.events_of(request_id)),
+                      lambda found: found.state != PENDING, timeout)
 
 
 def operation_reply(found: ProcessOperation) -> JSONResponse:

@@ -10,7 +10,6 @@ with the message's Location when it did not come. The e-mail routes live under /
 
 # No `from __future__ import annotations`: FastAPI reads the annotations at runtime.
 
-import time
 import uuid
 from typing import Annotated, Any
 
@@ -19,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import ActorDep, PlatformDep
 from api.json_reply import JsonReply
-from api.operations_access import FIRST_PAUSE, LONGEST_PAUSE, require_processes
+from api.operations_access import read_until, require_processes
 from api.routes_commands import body_model, command_of, reply_of, submit_command
 from api.routes_processes import require
 from api.schemas.problem import command_responses, query_responses
@@ -83,16 +82,8 @@ def get_message(message_key: Annotated[uuid.UUID, Path(description="The message 
 def await_message(store: EventStore, key: uuid.UUID, publication: int, timeout: float) -> dict[str, Any]:
     """What became of the message's `publication`-th publication (MessageState), once the engine took it or when
     `timeout` seconds passed."""
-    deadline = time.monotonic() + timeout
-    pause = FIRST_PAUSE
-    while True:
-        events = store.events_of(key)
-        fate = fate_of(events, publication)
-        remaining = deadline - time.monotonic()
-        if fate is not None or remaining <= 0:
-            break
-        time.sleep(min(pause, remaining))
-        pause = min(pause * 2, LONGEST_PAUSE)
+    events = read_until(lambda: store.events_of(key), lambda found: fate_of(found, publication) is not None, timeout)
+    fate = fate_of(events, publication)
     published = [e for e in events if isinstance(e, ProcessMessagePublished)][publication - 1]
     instance, buffered = fate if fate is not None else (None, False)
     return {"message_key": str(key), "expires_at": published.expires_at, "taken": fate is not None,

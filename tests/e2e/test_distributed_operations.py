@@ -5,7 +5,6 @@ published over the API correlates to a waiting instance; a live duplicate messag
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -34,14 +33,10 @@ def servers(postgres_server: Server, kafka_server: Server, ferretdb_server: Serv
 
 def eventually(what: str, probe: Callable[[], T | None], stack: RunningStack, timeout: float = 120) -> T:
     """probe's first truthy value; fails with the stack's log when none comes in time (workers fold in batches)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}:\n{stack.output()[-3000:]}")
-        time.sleep(0.2)
+    try:
+        return ops.wait_for(what, probe, timeout)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}:\n{stack.output()[-3000:]}") from None
 
 
 def ok(reply: httpx.Response, *statuses: int) -> dict[str, Any]:

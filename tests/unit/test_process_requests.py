@@ -6,7 +6,6 @@ position; the API's bounded wait (202 with a Location while nothing answered).""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -31,15 +30,14 @@ from processes.request_follower import RequestFollower
 from projections.catalog import ALL
 from tests.unit import engine_models as models
 from tests.unit.conftest import TENANT
-from tests.unit.test_incidents import ADMIN, POLICIES, make_engine
+from tests.unit.test_incidents import (
+    ADMIN,
+    POLICIES,
+    _reset_jobs,  # noqa: F401  (autouse: each test starts with no jobs)
+    make_engine,
+)
 
 SHOP = Actor("shop", TENANT, ("worker",))
-
-
-@pytest.fixture(autouse=True)
-def _reset_jobs() -> Iterator[None]:
-    models.JOBS.clear()
-    yield
 
 
 @pytest.fixture
