@@ -74,6 +74,7 @@ def incident_is_retried_after_setting_variables(admin: httpx.Client, stack: Runn
     assert (incident["element_id"], incident["kind"]) == ("Gate", "element")
     assert ok(admin.get(f"/incidents/{incident['id']}"))["state"] == "open"
     instance_id = incident["instance_id"]
+    queries_answer_from_the_read_models(admin, stack, incident)
     detail = ok(admin.get(f"/process-instances/{instance_id}"))
     assert detail["variables"]["amount"] == 5 and detail["has_incident"] is True
 
@@ -99,6 +100,29 @@ def incident_is_retried_after_setting_variables(admin: httpx.Client, stack: Runn
     assert again.json() == domain_problem_body(InvalidStateChange(f"process instance {instance_id} is not running"))
     unknown = admin.post(f"/process-instances/{uuid.UUID(int=7)}/cancel", json={})
     assert unknown.status_code == 404 and unknown.headers["content-type"] == MEDIA_TYPE
+
+
+def queries_answer_from_the_read_models(admin: httpx.Client, stack: RunningStack, incident: dict[str, Any]) -> None:
+    """The filters and cursor paging of incidents and instances on MongoDB; an incident cancelled through its route."""
+    case_id = ok(admin.post("/cases", json={"definition_key": "ops-check", "title": "t", "data": {"amount": 6}}))["id"]
+    other = eventually("a second incident", lambda: ok(admin.get("/incidents", params={
+        "case_id": case_id}))["items"], stack)[0]
+    query = {"process_id": ops.PROCESS, "state": "open", "limit": 1}
+    first = ok(admin.get("/incidents", params=query))
+    assert len(first["items"]) == 1 and first["next_cursor"], first
+    rest = ok(admin.get("/incidents", params={**query, "limit": 10, "cursor": first["next_cursor"]}))
+    assert [i["id"] for i in first["items"] + rest["items"]] == [other["id"], incident["id"]]  # newest first
+    assert [i["id"] for i in ok(admin.get("/incidents", params={"instance_id": other["instance_id"]}))["items"]] \
+        == [other["id"]]
+    flagged = ok(admin.get("/process-instances", params={"has_incident": True, "process_id": ops.PROCESS,
+                                                         "state": "running"}))["items"]
+    assert {incident["instance_id"], other["instance_id"]} <= {i["id"] for i in flagged}
+    cancelled = ok(admin.post(f"/incidents/{other['id']}/cancel", json={"reason": "a duplicate"}))
+    assert cancelled["id"] == other["instance_id"]
+    eventually("the cancelled instance in the read models", lambda: other["instance_id"] in [
+        i["id"] for i in ok(admin.get("/process-instances", params={"state": "cancelled"}))["items"]], stack)
+    eventually("the incident resolved by the cancel", lambda: ok(admin.get(f"/incidents/{other['id']}"))[
+        "resolution"] == "cancelled", stack)
 
 
 def a_published_message_correlates(admin: httpx.Client, stack: RunningStack) -> None:
