@@ -10,11 +10,10 @@ from uuid import UUID
 import orjson
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.task import Task
-from SpiffWorkflow.util.task import TaskState
 
 from processes.model import ProcessModel
 from processes.runtime import FeelScriptEngine, evaluate, local_scope, process_scope, scoped, set_path
-from processes.state import WorkflowTracker
+from processes.state import WorkflowTracker, ready_tasks
 
 
 def _copy(value: dict[str, Any]) -> dict[str, Any]:
@@ -132,7 +131,7 @@ class Instance:
         """Run every automatic task until only waiting, started (jobs) and manual (user) tasks are left."""
         while True:
             self.workflow.do_engine_steps()
-            if not any(not t.task_spec.manual for t in self.all_tasks(TaskState.READY)):
+            if not ready_tasks(self.workflow):
                 return
 
     @property

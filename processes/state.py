@@ -116,7 +116,15 @@ class ZeebeWorkflow(_FastWaiting, BpmnWorkflow):  # type: ignore[misc]
     and its subprocesses are ZeebeSubWorkflows."""
 
     def create_subprocess(self, my_task: Any, spec_name: str) -> Any:
-        subprocess = ZeebeSubWorkflow(self.subprocess_specs[spec_name], parent_task_id=my_task.id, top_workflow=self)
+        """A subprocess at its start, copied from its spec's predicted tree when it has one (as `new_workflow`)."""
+        spec = self.subprocess_specs[spec_name]
+        template = _template(spec, self.subprocess_specs)
+        subprocess = ZeebeSubWorkflow(spec, parent_task_id=my_task.id, top_workflow=self,
+                                      deserializing=template is not None)
+        if template is not None:
+            data = subprocess.data  # a subprocess's own (its data objects are the top workflow's)
+            _copy_template(subprocess, template)
+            subprocess.data = data
         self.subprocesses[my_task.id] = subprocess
         return subprocess
 
@@ -338,6 +346,12 @@ def new_workflow(spec: Any, subprocess_specs: Any, script_engine: Any) -> BpmnWo
     if template is None:
         return ZeebeWorkflow(spec, subprocess_specs, script_engine=script_engine)
     workflow = ZeebeWorkflow(spec, subprocess_specs, script_engine=script_engine, deserializing=True)
+    _copy_template(workflow, template)
+    return workflow
+
+
+def _copy_template(workflow: Any, template: _Template) -> None:
+    """Give a workflow built for deserializing the template's tasks, with fresh task ids."""
     ids = {old: uuid4() for old, *_ in template.tasks}
     now = time.time()
     for old, parent, children, state, task_spec, triggered, internal, data in template.tasks:
@@ -350,7 +364,6 @@ def new_workflow(spec: Any, subprocess_specs: Any, script_engine: Any) -> BpmnWo
         task.data = copy.deepcopy(data) if data else {}
     workflow.task_tree = workflow.tasks[ids[template.root]]
     workflow.data = copy.deepcopy(template.data)
-    return workflow
 
 
 def restore_workflow(spec: Any, subprocess_specs: Any, state: InstanceState, script_engine: Any) -> BpmnWorkflow:
