@@ -43,14 +43,21 @@ def freeze_startup_objects() -> None:
 class DocumentCache:
     """The documents a runner wrote last, kept decoded: the runner is its read models' only writer, so the next
     events of a busy case fold into the cached document instead of reading and decoding it again (a case with
-    a hundred comments is a large JSON document). Least recently used ones go beyond `size`."""
+    a hundred comments is a large JSON document). Least recently used ones go beyond `size`.
 
-    def __init__(self, load_many: LoadMany, size: int = 5_000) -> None:
+    unread: collections of one document per event (`Projection.per_event`: the timeline), neither looked up nor
+    kept: each event's own document is new (a query per batch that found nothing), and no later event folds into
+    it; a replayed event's is stored again as it was (the write keeps a document at a higher position)."""
+
+    def __init__(self, load_many: LoadMany, size: int = 5_000, unread: frozenset[str] = frozenset()) -> None:
         self._load_many = load_many
         self.size = size
+        self.unread = unread
         self._docs: OrderedDict[tuple[str, str], Stored] = OrderedDict()
 
     def get_many(self, collection: str, keys: Sequence[str]) -> dict[str, Stored]:
+        if collection in self.unread:
+            return {}
         found: dict[str, Stored] = {}
         missing: list[str] = []
         for key in keys:
@@ -66,6 +73,8 @@ class DocumentCache:
     def remember(self, writes: Sequence[Write]) -> None:
         """Documents just stored (folds return new documents, never change these)."""
         for write in writes:
+            if write.collection in self.unread:
+                continue
             slot = (write.collection, write.key)
             self._docs[slot] = (write.doc, write.position)
             self._docs.move_to_end(slot)
@@ -111,7 +120,8 @@ class EmbeddedRunner(CatchUpThread):
         self._progress = threading.Condition()
         self._subscribers: list[Subscriber] = []
         self._window_listeners: list[WindowListener] = []
-        self.cache = DocumentCache(documents.get_many)
+        self.cache = DocumentCache(documents.get_many, unread=frozenset(p.collection for p in self.projections
+                                                                        if p.per_event))
         self._cached_at = self.position  # the runner position the cached documents belong to
         self._folded = self.types  # what subscribers see (share_windows may make the runner read more)
         store.on_append(lambda _position: self._wake.set())

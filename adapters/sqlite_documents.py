@@ -167,6 +167,7 @@ class SqliteDocumentStore:
         if self.bulk:
             conn.execute("PRAGMA journal_mode=OFF")
             conn.execute("PRAGMA synchronous=OFF")
+            conn.execute("PRAGMA threads=2")  # index builds sort with a helper thread when a core is free
         else:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
@@ -325,10 +326,10 @@ class SqliteDocumentStore:
                     table = self._table(w.collection)
                     by_table.setdefault(table, []).append(self._row(table, w.key, w.doc, w.position))
                 for table, rows in by_table.items():
-                    stale_text = self._text_changes(cur, table, writes) if table in self._text_indexed else None
+                    stale, fresh = self._text_changes(cur, table, writes) if table in self._text_indexed else ([], {})
                     cur.executemany(self._upserts[table], rows)
-                    if stale_text:
-                        self._index_text(cur, table, [(key,) for key in stale_text])
+                    if stale:
+                        self._index_text(cur, table, stale, fresh)
                 if tracking is not None:
                     cur.execute(_ADVANCE, tracking)
                 cur.execute("COMMIT")
@@ -481,9 +482,11 @@ class SqliteDocumentStore:
                 self._claimed = False
 
     @staticmethod
-    def _text_changes(cur: sqlite3.Connection, table: str, writes: Sequence[Write]) -> list[str]:
-        """Keys of this table's writes whose search text may change: most updates (an assignment, a comment, a
-        stage move) leave it as stored, and refreshing the trigram index costs more than the rest of the write."""
+    def _text_changes(cur: sqlite3.Connection, table: str, writes: Sequence[Write]) -> tuple[list[str], dict[str, str]]:
+        """Keys of this table's writes whose search text may change (most updates, an assignment, a comment, a
+        stage move, leave it as stored, and refreshing the trigram index costs more than the rest of the write),
+        and of those the new documents' texts: keys without a row before (a case just opened), which the write
+        stores as given and whose text nothing indexed yet."""
         new_text: dict[str, Any] = {}
         repeated: set[str] = set()
         for w in writes:
@@ -500,18 +503,28 @@ class SqliteDocumentStore:
                 f"SELECT key, CASE WHEN doc IS NULL THEN NULL ELSE json_extract(doc, '$.search') END "
                 f"FROM {table} WHERE key IN ({marks})", chunk,
             ).fetchall())
-        return [k for k in keys if k in repeated or k not in stored or stored[k] != new_text[k]]
+        stale = [k for k in keys if k in repeated or k not in stored or stored[k] != new_text[k]]
+        fresh = {k: new_text[k] for k in stale if k not in stored and k not in repeated}
+        return stale, fresh
 
     @staticmethod
-    def _index_text(cur: sqlite3.Connection, table: str, keys: list[tuple[str]]) -> None:
-        """Refresh the full-text rows of these documents from what is stored now (a stale write left it as is)."""
+    def _index_text(cur: sqlite3.Connection, table: str, keys: list[str], fresh: Mapping[str, str | None]) -> None:
+        """Refresh the full-text rows of these documents from what is stored now (a stale write left it as is);
+        `fresh`: those that had no row before, inserted with the text given (nothing to remove, no JSON to read)."""
         rowid = f"(SELECT rowid FROM {table} WHERE key = ?)"
-        cur.executemany(f"DELETE FROM {table}_search WHERE rowid = {rowid}", keys)
-        cur.executemany(
-            f"INSERT INTO {table}_search (rowid, search) SELECT rowid, json_extract(doc, '$.search') FROM {table} "
-            "WHERE key = ? AND json_extract(doc, '$.search') IS NOT NULL",
-            keys,
-        )
+        known = [(key,) for key in keys if key not in fresh]
+        if known:
+            cur.executemany(f"DELETE FROM {table}_search WHERE rowid = {rowid}", known)
+            cur.executemany(
+                f"INSERT INTO {table}_search (rowid, search) SELECT rowid, json_extract(doc, '$.search') "
+                f"FROM {table} WHERE key = ? AND json_extract(doc, '$.search') IS NOT NULL",
+                known,
+            )
+        # as json_extract gives it from the stored JSON, which ends a text at a NUL
+        texts = [(text.partition("\0")[0], key) for key, text in fresh.items() if text is not None]
+        if texts:
+            cur.executemany(f"INSERT INTO {table}_search (rowid, search) SELECT rowid, ? FROM {table} WHERE key = ?",
+                            texts)
 
     def tracking(self, name: str) -> int:
         row = self._reader().execute("SELECT position FROM tracking WHERE name = ?", (name,)).fetchone()

@@ -33,6 +33,9 @@ class Projection:
     # every document is folded from the events of one aggregate only (its own, or a single event's): a rebuild may
     # then split the log by aggregate between processes, each folding its share into documents nobody else writes
     per_aggregate: bool = False
+    # every document is one event's own (keyed by it): no other event folds into it, so a host need not load it
+    # before folding (a replayed event stores it again as it was)
+    per_event: bool = False
 
     def handles(self, event: Event) -> bool:
         return type(event) in self.folds

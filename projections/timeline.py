@@ -166,7 +166,8 @@ TIMELINE = Projection(
     collection="timeline",
     folds=FOLDS,
     key=lambda e: uuid_text(e.event_id),
-    per_aggregate=True,  # one document per event
+    per_aggregate=True,
+    per_event=True,
     indexes=("case_id",),
     order="at",
 )

@@ -62,3 +62,30 @@ def test_updates_that_keep_the_search_text_leave_the_index_right(tmp_path: Path)
     assert _keys(store, "nantes") == ["c02"] and _keys(store, "paris") == ["c01"]
     store.write([Write("cases", "c01", None, 7)])
     assert _keys(store, "paris") == [] and _indexed_rows(store) == 1
+
+
+def _text_index(store: SqliteDocumentStore) -> list[tuple[object, ...]]:
+    return [tuple(r) for r in store._writer.execute(
+        "SELECT c.key, s.search FROM cases_search s JOIN cases c ON c.rowid = s.rowid ORDER BY c.key")]
+
+
+def test_the_live_text_index_holds_what_an_index_built_from_the_stored_documents_holds(tmp_path: Path) -> None:
+    live = SqliteDocumentStore(tmp_path / "live.sqlite", ALL)
+    writes = [
+        [Write("cases", "c01", _doc("c01", "water damage lyon"), 1)],  # new documents: indexed with the text given
+        [Write("cases", "c02", _doc("c02", "nul\0after the nul"), 2), Write("cases", "c03", _doc("c03", "x"), 3)],
+        [Write("cases", "c01", _doc("c01", "water damage paris"), 4)],  # a changed text
+        [Write("cases", "c04", _doc("c04", "first"), 5), Write("cases", "c04", _doc("c04", "second"), 6)],
+        [Write("cases", "c05", None, 7)],  # a tombstone: no text
+        [Write("cases", "c01", _doc("c01", "stale"), 3)],  # below the stored position: changes nothing
+    ]
+    for batch in writes:
+        live.write(batch)
+    rebuilt = SqliteDocumentStore(tmp_path / "rebuilt.sqlite", ALL)
+    rebuilt.reset(defer_indexes=True)
+    for batch in writes:
+        rebuilt.write(batch)
+    rebuilt.ensure_indexes()
+    assert _text_index(live) == _text_index(rebuilt)
+    assert [k for k, _ in _text_index(live)] == ["c01", "c02", "c03", "c04"]
+    assert _keys(live, "paris") == ["c01"] and _keys(live, "water") == ["c01"] and _keys(live, "second") == ["c04"]

@@ -51,3 +51,30 @@ def test_moving_the_runner_back_drops_the_cache(
     runner.position = 0  # as a rebuild by hand does: the cached documents (at the old positions) must not be used
     runner.catch_up()
     assert snapshot(documents) == before
+
+
+def test_the_timeline_is_neither_read_nor_cached_and_a_replay_stores_it_as_it_was(
+    bus: CommandBus, alice: Actor, claim: Result, store: RecorderEventStore, documents: SqliteDocumentStore,
+) -> None:
+    runner = EmbeddedRunner(store, documents, ALL)
+    assert runner.cache.unread == {"timeline"}
+    reads: list[str] = []
+    real = documents.get_many
+
+    def counting(collection: str, keys: Any) -> Any:
+        reads.append(collection)
+        return real(collection, keys)
+
+    runner.cache._load_many = counting
+    case_id = UUID(open_claim(bus, alice).id)
+    bus.dispatch(m.AddComment(case_id=case_id, body="note"), alice)
+    runner.catch_up()
+    assert "timeline" not in reads and "cases" in reads  # each event's own entry: nothing stored to read
+    assert not [slot for slot in runner.cache._docs if slot[0] == "timeline"]
+    before = snapshot(documents)
+    # replayed (the tracking position moved back by hand, the documents kept): every entry stored again as it was
+    with documents._write_lock:
+        documents._writer.execute("UPDATE tracking SET position = 0 WHERE name = 'embedded'")
+    runner.position = 0
+    runner.catch_up()
+    assert snapshot(documents) == before
