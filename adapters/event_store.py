@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -9,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-from eventsourcing.persistence import ApplicationRecorder, IntegrityError
+from eventsourcing.persistence import ApplicationRecorder, IntegrityError, InterfaceError
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteConnection, SQLiteConnectionPool, SQLiteDatastore
 
 from adapters.codec import decode_stored, decoder_for, encode
@@ -226,15 +227,33 @@ class RecorderEventStore:
             datastore.close()
 
 
+STATEMENTS_CACHED = 256  # per connection: every query the store runs stays prepared
+
+
 class _SyncModePool(SQLiteConnectionPool):
-    """The library's pool, with the `synchronous` pragma set on each new connection."""
+    """The library's pool, with the `synchronous` pragma set on each new connection and a real statement cache.
+
+    The library opens its connections with `cached_statements=True`, which sqlite3 takes as a cache of one
+    statement: the BEGIN of every transaction evicted the query after it, so each query was parsed and planned
+    again (~20 us of a ~25 us read). Otherwise its connections are made as the library makes them.
+    """
 
     synchronous = "FULL"
 
     def _create_connection(self) -> SQLiteConnection:
-        connection = super()._create_connection()
-        connection._sqlite_conn.execute(f"PRAGMA synchronous={self.synchronous}")
-        return connection
+        try:
+            raw = sqlite3.connect(database=self.db_name, uri=True, check_same_thread=False, isolation_level=None,
+                                  cached_statements=STATEMENTS_CACHED, timeout=self.lock_timeout or 5)
+        except (sqlite3.Error, TypeError) as exc:
+            raise InterfaceError(exc) from exc
+        if not self.is_sqlite_memory_mode and not self.is_journal_mode_wal:
+            if raw.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                raw.execute("PRAGMA journal_mode=WAL")
+                self.journal_mode_was_changed_to_wal = True
+            self.is_journal_mode_wal = True
+        raw.row_factory = sqlite3.Row
+        raw.execute(f"PRAGMA synchronous={self.synchronous}")
+        return SQLiteConnection(sqlite_conn=raw, max_age=self.max_age)
 
 
 def sqlite_event_store(path: Path | str, pool_size: int = 5, synchronous: str = "FULL") -> RecorderEventStore:
