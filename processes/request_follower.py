@@ -25,6 +25,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from adapters.catch_up_thread import TrackedCatchUp
@@ -48,6 +49,9 @@ NAME = "process-requests"
 ACTOR_USER = "process:operations"  # the engine's actor recording outcomes
 STORE_EVERY = 10.0  # seconds: how often the position is stored while the windows hold no request
 MAX_ATTEMPTS = 3  # technical failures of one request before it is refused as failed (later ones must not wait)
+# a message correlates with what waits when the engine takes it (its place in the log), even with its time to live
+# just gone (0: "a subscription waiting now"); one taken later than this after it expired is only recorded unmatched
+LATE_TAKE = timedelta(seconds=30)
 
 
 class RequestFollower(TrackedCatchUp):
@@ -171,6 +175,8 @@ class RequestFollower(TrackedCatchUp):
         message = BufferedMessage.of(event)
         if buffer.buffers(key):  # the buffer took it from the log at start: only offer it
             instance = buffer.offer(self.engine, message.subscription, only=key)
+        elif message.expires_at + LATE_TAKE <= buffer.clock():
+            instance = None  # long expired when taken (a follower far behind, or one reading old history)
         else:
             instance = buffer.publish(self.engine, message)
         if instance is not None:

@@ -25,6 +25,7 @@ from domain.process import IncidentRaised, IncidentResolved, process_instance_id
 from domain.process_message import ProcessMessage, ProcessMessageUnmatched, fate_of
 from domain.process_operation import DONE, PENDING, REFUSED, ProcessOperation
 from processes.engine import EmbeddedEngine
+from processes.jobs import known_task_types
 from processes.operations import apply_request
 from processes.request_follower import RequestFollower
 from projections.catalog import ALL
@@ -36,6 +37,7 @@ from tests.unit.test_incidents import (
     _reset_jobs,  # noqa: F401  (autouse: each test starts with no jobs)
     make_engine,
 )
+from tests.unit.test_process_message_buffer import FakeClock
 
 SHOP = Actor("shop", TENANT, ("worker",))
 
@@ -196,3 +198,20 @@ def test_the_api_answers_202_with_where_to_ask_while_no_engine_took_the_request(
     follower.catch_up()
     answered = operation_reply(await_operation(store, request_id, 0.01))
     assert answered.status_code == 200 and f'"id":"{iid}"'.encode() in answered.body
+
+
+def test_a_message_taken_long_after_it_expired_correlates_with_nothing(
+    bus: CommandBus, store: RecorderEventStore, documents: SqliteDocumentStore
+) -> None:
+    clock = FakeClock()
+    engine = EmbeddedEngine(bus, store, clock=clock, task_types=known_task_types())
+    engine.deploy(models.WAIT_REPLY, "wait-reply.bpmn")
+    waiting = engine.start("wait-reply", tenant=TENANT, variables={"caseId": "c-1"})
+    late = bus.submit(PublishProcessMessage(name="customer-replied", correlation_key="c-1", time_to_live=1000), SHOP)
+    clock.now += timedelta(minutes=5)  # the engine's follower was far behind (or reads old history)
+    RequestFollower(engine, bus, store, documents).catch_up()
+    assert fate_of(store.events_of(uuid.UUID(late.id)), 1) == (None, False)
+    clock.now -= timedelta(minutes=5)
+    on_time = bus.submit(PublishProcessMessage(name="customer-replied", correlation_key="c-1", time_to_live=0), SHOP)
+    RequestFollower(engine, bus, store, documents).catch_up()  # time to live 0, taken at once: what waits gets it
+    assert fate_of(store.events_of(uuid.UUID(on_time.id)), 1) == (waiting, False)
