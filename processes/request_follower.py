@@ -47,6 +47,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 NAME = "process-requests"
 ACTOR_USER = "process:operations"  # the engine's actor recording outcomes
+MAX_DETAIL, MAX_ERRORS = 20_000, 200  # what an outcome keeps of a refusal (RecordProcessOperationOutcome's limits)
 STORE_EVERY = 10.0  # seconds: how often the position is stored while the windows hold no request
 MAX_ATTEMPTS = 3  # technical failures of one request before it is refused as failed (later ones must not wait)
 # a message correlates with what waits when the engine takes it (its place in the log), even with its time to live
@@ -153,7 +154,8 @@ class RequestFollower(TrackedCatchUp):
             errors = [{"path": e.path, "message": e.message} for e in exc.errors] \
                 if isinstance(exc, ValidationFailed) else []
             outcome = RecordProcessOperationOutcome(request_id=event.aggregate_id, status=exc.status,
-                                                    code=exc.code, detail=exc.detail, errors=errors)
+                                                    code=exc.code, detail=exc.detail[:MAX_DETAIL],
+                                                    errors=errors[:MAX_ERRORS])
         else:
             outcome = RecordProcessOperationOutcome(request_id=event.aggregate_id, reply=reply)
         self._outcome(event, outcome)
