@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-from eventsourcing.persistence import ApplicationRecorder, IntegrityError, InterfaceError
+from eventsourcing.persistence import ApplicationRecorder, IntegrityError, InterfaceError, OperationalError
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteConnection, SQLiteConnectionPool, SQLiteDatastore
 
 from adapters.codec import decode_stored, decoder_for, encode
@@ -42,11 +42,13 @@ class RecorderEventStore:
     def __init__(
         self, recorder: ApplicationRecorder, position_query: Callable[[UUID, int], int | None],
         select_rows: SelectRows | None = None, select_histories: SelectHistories | None = None,
+        select_latest: Callable[[UUID], HistoryRow | None] | None = None,
     ):
         self.recorder = recorder
         self._position_query = position_query
         self._select_rows = select_rows or self._library_rows
         self._select_histories = select_histories or self._library_histories
+        self._select_latest = select_latest
         self._listeners: list[Callable[[int], None]] = []
         self.committer = GroupCommitter(recorder.insert_events)
         # decoded history per aggregate (events are immutable): a load then decodes only what is new; bounded by
@@ -78,11 +80,7 @@ class RecorderEventStore:
         return positions
 
     def events_of(self, aggregate_id: UUID) -> list[Event]:
-        known, known_bytes = self._known(aggregate_id)
-        after = known[-1].version if known else None
-        rows = self.recorder.select_events(aggregate_id, gt=after)
-        fresh = [decode_stored(s) for s in rows]
-        return self._remember(aggregate_id, known, known_bytes, fresh, sum(len(s.state) for s in rows))
+        return self.events_of_many([aggregate_id])[aggregate_id]
 
     def events_of_many(self, aggregate_ids: Sequence[UUID]) -> dict[UUID, list[Event]]:
         """`events_of` for many aggregates in one query (a few hundred ids per query); absent ones map to []."""
@@ -159,6 +157,9 @@ class RecorderEventStore:
         return list(events)
 
     def last_event_of(self, aggregate_id: UUID) -> Event | None:
+        if self._select_latest is not None:
+            row = self._select_latest(aggregate_id)
+            return None if row is None else decoder_for(row[2])(row[3], row[0], row[1])
         stored = self.recorder.select_events(aggregate_id, desc=True, limit=1)
         return decode_stored(stored[0]) if stored else None
 
@@ -274,14 +275,24 @@ def sqlite_event_store(path: Path | str, pool_size: int = 5, synchronous: str = 
     with datastore.transaction(commit=True) as curs:
         curs.execute("PRAGMA journal_mode=WAL")
 
+    def query(sql: str, params: Sequence[Any]) -> list[Any]:
+        # one statement is its own consistent snapshot: no BEGIN and ROLLBACK around it (with them, and the
+        # library's transaction layers, a one-row read cost ~10 times the statement)
+        with datastore.get_connection(commit=False) as connection:
+            try:
+                return connection._sqlite_conn.execute(sql, params).fetchall()
+            except sqlite3.OperationalError as exc:
+                raise OperationalError(exc) from exc
+
     def position(aggregate_id: UUID, version: int) -> int | None:
-        with datastore.transaction(commit=False) as curs:
-            curs.execute(
-                "SELECT rowid FROM stored_events WHERE originator_id=? AND originator_version=?",
-                (aggregate_id.hex, version),
-            )
-            row = curs.fetchone()
-        return int(row[0]) if row else None
+        rows = query("SELECT rowid FROM stored_events WHERE originator_id=? AND originator_version=?",
+                     (aggregate_id.hex, version))
+        return int(rows[0][0]) if rows else None
+
+    def select_latest(aggregate_id: UUID) -> HistoryRow | None:
+        rows = query("SELECT originator_id, originator_version, topic, state FROM stored_events WHERE originator_id=? "
+                     "ORDER BY originator_version DESC LIMIT 1", (aggregate_id.hex,))
+        return tuple(rows[0]) if rows else None
 
     def select_rows(after: int, limit: int, stop: int | None, topics: Sequence[str]) -> list[Row]:
         # the library's select_notifications, without building a Notification and a UUID per row: the
@@ -296,20 +307,17 @@ def sqlite_event_store(path: Path | str, pool_size: int = 5, synchronous: str = 
             params.extend(topics)
         sql += " ORDER BY rowid LIMIT ?"
         params.append(limit)
-        with datastore.transaction(commit=False) as curs:
-            curs.execute(sql, params)
-            return [tuple(row) for row in curs.fetchall()]
+        return [tuple(row) for row in query(sql, params)]
 
     def select_histories(wanted: Sequence[tuple[UUID, int]]) -> list[HistoryRow]:
         values = ",".join("(?,?)" for _ in wanted)
         sql = (f"WITH w(id, after) AS (VALUES {values}) SELECT e.originator_id, e.originator_version, e.topic, "
                "e.state FROM w JOIN stored_events e ON e.originator_id = w.id AND e.originator_version > w.after "
                "ORDER BY e.originator_id, e.originator_version")
-        with datastore.transaction(commit=False) as curs:
-            curs.execute(sql, [p for aggregate_id, after in wanted for p in (aggregate_id.hex, after)])
-            return [tuple(row) for row in curs.fetchall()]
+        params = [p for aggregate_id, after in wanted for p in (aggregate_id.hex, after)]
+        return [tuple(row) for row in query(sql, params)]
 
-    store = RecorderEventStore(recorder, position, select_rows, select_histories)
+    store = RecorderEventStore(recorder, position, select_rows, select_histories, select_latest)
     store.sqlite_file = (str(path), synchronous)
     return store
 
