@@ -471,13 +471,24 @@ class KafkaRelay:
                 except Exception:
                     log.exception("relay batch after position %d failed; retrying", self.position)
                     await self._stop_producer()
-                    await self._load()  # the spans too: a save that failed may have been stored after all
                     await _wait_any(stop, self._wake, self.config.retry_backoff)
+                    await self._reload(stop)  # the spans too: a save that failed may have been stored after all
                     continue
                 if advanced == 0:
                     await _wait_any(stop, self._wake, self.config.poll_interval)
         finally:
             await self._stop_producer()
+
+    async def _reload(self, stop: asyncio.Event) -> None:
+        """Load the stored position again, retrying while the store does not answer (a server slow under load is
+        no reason for the relay to exit); returns without it once stop is set."""
+        while not stop.is_set():
+            try:
+                await self._load()
+                return
+            except Exception:
+                log.exception("relay %s: loading its position failed; retrying", self.config.name)
+                await _wait_any(stop, self._wake, self.config.retry_backoff)
 
     async def catch_up(self) -> int:
         """Publish until the log is exhausted (for tests and one-shot use); return notifications advanced."""

@@ -121,6 +121,12 @@ class DistributedPlatform(Platform):
 
 def build_event_store(settings: Settings) -> RecorderEventStore:
     if settings.event_store == "postgres":
+        from adapters.postgres_wait import wait_for_postgres  # psycopg: imported only in the distributed mode
+
+        # a server that is starting or slow under load is waited for here, not counted as a crash of this process
+        wait_for_postgres(host=settings.postgres_host, port=settings.postgres_port, dbname=settings.postgres_db,
+                          user=settings.postgres_user, password=settings.postgres_password,
+                          patience=settings.postgres_start_wait_seconds)
         return postgres_event_store(
             host=settings.postgres_host, port=settings.postgres_port, dbname=settings.postgres_db,
             user=settings.postgres_user, password=settings.postgres_password,

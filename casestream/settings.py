@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     postgres_password: str = "casestream"
     postgres_schema: str = ""
     postgres_pool_size: int = Field(default=16, description="Connections to PostgreSQL per process.")
+    postgres_start_wait_seconds: float = Field(
+        default=60.0, gt=0, description="How long a process starting waits for PostgreSQL to accept a connection "
+        "(each failed try is logged with the address and reason) before it exits naming the server.")
 
     default_tenant: str = Field(default="acme", description="Tenant `token` uses when none is given.")
     token_ttl_seconds: int = Field(default=8 * 3600, description="Lifetime of tokens from the built-in issuer.")

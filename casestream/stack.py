@@ -39,6 +39,10 @@ EDGE_URL = "http://127.0.0.1:28000"
 # children stop in this order: no new commands first, the relay (which only publishes what is stored) last
 STOP_ORDER = ("api", "process-worker", "publisher", "worker", "relay")
 DEMO_USERS = ("alice", "bob", "carol", "admin")
+# what a child logs while it waits for a server at start-up (adapters/postgres_wait.py); `up` passes it on
+WAITING = "waiting for "
+# the relay reads and saves one batch at a time: a small pool spares PostgreSQL a burst of connections at start
+RELAY_POOL_SIZE = "2"
 
 
 @dataclass(frozen=True)
@@ -120,29 +124,51 @@ def _check_interrupted() -> None:
         raise KeyboardInterrupt
 
 
-def _wait_ready(url: str, child: Any, timeout: float = 90) -> None:
+def _wait_ready(url: str, child: Any, supervisor: Supervisor, timeout: float = 90) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         _check_interrupted()
         if child.proc.poll() is not None:
-            raise RuntimeError(f"API replica on {url} exited with {child.proc.returncode} (log {child.spec.log})")
+            raise RuntimeError(f"API replica on {url} exited with {child.proc.returncode} "
+                               f"(log {child.spec.log}){_last_lines(child.spec.log)}")
+        supervisor.poll()  # a child started before that crashes meanwhile is restarted (or its crash loop stops us)
         with contextlib.suppress(httpx.TransportError):
             if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
                 return
         time.sleep(0.2)
-    raise RuntimeError(f"API replica on {url} not ready after {timeout:.0f}s (log {child.spec.log})")
+    raise RuntimeError(f"API replica on {url} not ready after {timeout:.0f}s (log {child.spec.log})"
+                       f"{_last_lines(child.spec.log)}")
 
 
-def _wait_for_log(path: Path, text: str, child: Any, timeout: float = 90) -> None:
+def _wait_for_log(path: Path, text: str, child: Any, supervisor: Supervisor, say: Callable[[str], None],
+                  timeout: float = 90) -> None:
+    """Wait for `text` in a child's log, passing on the lines where it says what it waits for (a server)."""
     deadline = time.monotonic() + timeout
+    seen = 0
     while time.monotonic() < deadline:
         _check_interrupted()
         if child.proc.poll() is not None:
-            raise RuntimeError(f"{child.spec.name} exited with {child.proc.returncode} (log {path})")
-        if path.exists() and text in path.read_text(errors="replace"):
+            raise RuntimeError(f"{child.spec.name} exited with {child.proc.returncode} (log {path})"
+                               f"{_last_lines(path)}")
+        supervisor.poll()
+        log = path.read_text(errors="replace") if path.exists() else ""
+        if text in log:
             return
+        lines = log.splitlines()
+        for line in lines[seen:]:
+            if WAITING in line:
+                say(f"  {child.spec.name}: {line[line.index(WAITING):]}")
+        seen = len(lines)
         time.sleep(0.2)
-    raise RuntimeError(f"{child.spec.name} did not start within {timeout:.0f}s (log {path})")
+    raise RuntimeError(f"{child.spec.name} did not start within {timeout:.0f}s (log {path}){_last_lines(path)}")
+
+
+def _last_lines(path: Path, count: int = 3) -> str:
+    """The end of a child's log, indented under the error naming it (why it exited: often a server it needs)."""
+    if not path.exists():
+        return ""
+    lines = [line for line in path.read_text(errors="replace").splitlines() if line.strip()][-count:]
+    return "".join(f"\n    {line}" for line in lines)
 
 
 def _environment(postgres: dict[str, str], names: Names, data_dir: Path) -> dict[str, str]:
@@ -231,8 +257,8 @@ def start(config: StackConfig, say: Callable[[str], None]) -> Stack:
                                                   {**base, "CASESTREAM_DATA_DIR": str(data), **(env or {})},
                                                   logs / f"{name}.log"))
 
-            relay = launch("relay", "relay", ["relay"])
-            _wait_for_log(relay.spec.log, "starts after position", relay)
+            relay = launch("relay", "relay", ["relay"], {"CASESTREAM_POSTGRES_POOL_SIZE": RELAY_POOL_SIZE})
+            _wait_for_log(relay.spec.log, "starts after position", relay, supervisor, say)
             say(f"  relay: PostgreSQL -> Kafka (log {relay.spec.log})")
             for i in range(config.workers):
                 worker = launch(f"worker-{i}", "worker", ["worker", "--name", f"worker-{i}"])
@@ -255,7 +281,7 @@ def start(config: StackConfig, say: Callable[[str], None]) -> Stack:
                     "CASESTREAM_FORWARDED_ALLOW_IPS": "127.0.0.1",  # the client address Traefik saw, for lockouts
                 })
                 url = f"http://127.0.0.1:{port}"
-                _wait_ready(url, replica)
+                _wait_ready(url, replica, supervisor)
                 urls.append(url)
                 stack.api_urls.append(url)
                 say(f"  api-{i}: {url} (log {replica.spec.log})")

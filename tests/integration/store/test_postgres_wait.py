@@ -1,0 +1,132 @@
+"""A starting process waits for PostgreSQL: at once for the real server, patiently (and visibly) for one that
+comes up late, bounded and named for a port where nothing listens or nothing answers, never for a wrong password."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import socket
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from adapters.postgres_wait import PostgresUnavailable, wait_for_postgres
+from infra.server import Server
+from tests.http_server import free_port
+
+
+@pytest.fixture(scope="module")
+def postgres(postgres_server: Server) -> dict[str, str]:
+    return postgres_server.info()
+
+
+def wait(info: dict[str, str], patience: float, *, port: int | None = None, password: str | None = None) -> float:
+    """wait_for_postgres for the infra server, or for another port / password on the same host."""
+    return wait_for_postgres(host=info["host"], port=port or int(info["port"]), dbname=info["dbname"],
+                             user=info["user"], password=password or info["password"], patience=patience)
+
+
+def waiting_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.getMessage().startswith("waiting for PostgreSQL")]
+
+
+class LateForwarder:
+    """A real TCP forwarder to PostgreSQL that starts listening only when `open()` is called (a server coming up)."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self.target = target
+        self.port = free_port()
+        self.listener: socket.socket | None = None
+
+    def open(self) -> None:
+        listener = socket.create_server(("127.0.0.1", self.port))
+        self.listener = listener
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+
+    def close(self) -> None:
+        if self.listener is not None:
+            self.listener.close()
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(self.target)
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (source, sink):
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+
+
+@pytest.fixture
+def late(postgres: dict[str, str]) -> Iterator[LateForwarder]:
+    forwarder = LateForwarder((postgres["host"], int(postgres["port"])))
+    yield forwarder
+    forwarder.close()
+
+
+def test_the_running_server_is_reached_without_a_wait(postgres: dict[str, str],
+                                                      caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, "adapters.postgres_wait")
+    wait(postgres, 30)
+    assert waiting_lines(caplog) == []
+
+
+def test_a_server_that_comes_up_late_is_waited_for_and_each_wait_is_logged(
+        postgres: dict[str, str], late: LateForwarder, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, "adapters.postgres_wait")
+    opened = threading.Timer(2.0, late.open)
+    opened.start()
+    try:
+        wait(postgres, 120, port=late.port)
+    finally:
+        opened.cancel()
+    lines = waiting_lines(caplog)
+    assert lines, caplog.text
+    assert lines[0].startswith(f"waiting for PostgreSQL at 127.0.0.1:{late.port} (database {postgres['dbname']}")
+    assert "trying again in 0.5s" in lines[0], lines[0]
+    assert any("accepts connections (after" in r.getMessage() for r in caplog.records), caplog.text
+
+
+def test_a_port_where_nothing_listens_fails_naming_the_server_after_the_patience(
+        postgres: dict[str, str], caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, "adapters.postgres_wait")
+    port = free_port()
+    with pytest.raises(PostgresUnavailable) as raised:
+        wait(postgres, 2, port=port)
+    message = str(raised.value)
+    assert message.startswith(f"PostgreSQL at 127.0.0.1:{port} (database {postgres['dbname']}")
+    assert "did not accept a connection within 2s" in message and "refused" in message, message
+    assert len(waiting_lines(caplog)) >= 2, caplog.text  # it tried again before giving up
+
+
+def test_a_port_that_accepts_but_never_answers_fails_naming_the_server() -> None:
+    silent = socket.create_server(("127.0.0.1", 0), backlog=16)  # the kernel accepts; nobody speaks
+    port = silent.getsockname()[1]
+    try:
+        with pytest.raises(PostgresUnavailable, match=rf"^PostgreSQL at 127\.0\.0\.1:{port} .* did not accept a "
+                                                       r"connection within 1s .*timeout"):
+            wait_for_postgres(host="127.0.0.1", port=port, dbname="x", user="x", password="x", patience=1)
+    finally:
+        silent.close()
+
+
+def test_a_wrong_password_fails_at_once_without_waiting(postgres: dict[str, str],
+                                                        caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, "adapters.postgres_wait")
+    with pytest.raises(PostgresUnavailable, match=r"refused the connection: .*password authentication failed"):
+        wait(postgres, 60, password="not-the-password")
+    assert waiting_lines(caplog) == []
