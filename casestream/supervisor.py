@@ -71,6 +71,17 @@ def describe_exit(code: int) -> str:
     return f"exit {code}"
 
 
+def last_line(log: Path, tail: int = 8192) -> str:
+    """The last non-empty line of a child's log (why it exited, often: a server it needs, named with its address)."""
+    try:
+        with log.open("rb") as file:
+            file.seek(max(0, file.seek(0, 2) - tail))
+            lines = [line.strip() for line in file.read().decode(errors="replace").splitlines() if line.strip()]
+    except OSError:
+        return ""
+    return lines[-1][:500] if lines else ""
+
+
 def _die_with_parent() -> None:
     """In the child before exec: SIGTERM when the supervisor dies (even by SIGKILL), so no child outlives it."""
     if sys.platform == "linux":
@@ -130,13 +141,15 @@ class Supervisor:
         child.crashes.append(now)
         while child.crashes and now - child.crashes[0] > self.crash_window:
             child.crashes.popleft()
+        said = last_line(child.spec.log)
+        why = f"\n    its log ends: {said}" if said else ""
         if len(child.crashes) > self.crash_limit:
             raise CrashLoop(f"{child.spec.name} exited {len(child.crashes)} times within {self.crash_window:.0f}s "
-                            f"(last: {child.last_exit}); stopping the stack. Its log: {child.spec.log}")
+                            f"(last: {child.last_exit}); stopping the stack. Its log: {child.spec.log}{why}")
         delay = min(self.backoff_max, self.backoff_first * 2 ** (child.consecutive - 1))
         child.restart_at = now + delay
         self.say(f"{child.spec.name} ({child.spec.role}) {child.last_exit}; restarting in {delay:.1f}s "
-                 f"(log {child.spec.log})")
+                 f"(log {child.spec.log}){why}")
 
     def stop(self, roles: Sequence[str]) -> None:
         """SIGTERM the children role by role in the given order (the rest last), SIGKILL what hangs."""

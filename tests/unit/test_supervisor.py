@@ -13,7 +13,7 @@ import pytest
 from casestream.supervisor import ChildSpec, CrashLoop, Supervisor, describe_exit
 
 SLEEPER = [sys.executable, "-c", "import time; time.sleep(60)"]
-CRASHER = [sys.executable, "-c", "raise SystemExit(3)"]
+CRASHER = [sys.executable, "-c", "raise SystemExit('PostgreSQL at 127.0.0.1:1 did not accept a connection')"]
 
 
 def spec(tmp_path: Path, name: str, argv: list[str], role: str = "worker") -> ChildSpec:
@@ -50,8 +50,12 @@ def test_backoff_doubles_and_a_crash_loop_stops_with_the_childs_name(tmp_path: P
     said: list[str] = []
     supervisor = Supervisor(said.append, crash_limit=3, crash_window=60, backoff_first=0.1)
     supervisor.start(spec(tmp_path, "relay", CRASHER, role="relay"))
-    with pytest.raises(CrashLoop, match=r"relay exited 4 times within 60s \(last: exit 3\)"):
+    with pytest.raises(CrashLoop, match=r"relay exited 4 times within 60s \(last: exit 1\)") as raised:
         poll_until(supervisor, lambda: False)
+    # why it exited, from its log: the restart lines and the crash loop name the server it needed
+    assert str(raised.value).endswith("its log ends: PostgreSQL at 127.0.0.1:1 did not accept a connection")
+    assert all(line.endswith("its log ends: PostgreSQL at 127.0.0.1:1 did not accept a connection")
+               for line in said if "restarting in" in line), said
     delays = [line.split("restarting in ")[1].split("s ")[0] for line in said if "restarting in" in line]
     assert delays == ["0.1", "0.2", "0.4"]
     supervisor.stop([])
