@@ -11,8 +11,9 @@ Measured in this run, on the same file:
     load, fold, upsert; time-bounded), what a rebuild did before `adapters.bulk_rebuild`;
   * the rebuild: `EmbeddedRunner.rebuild(processes=1 and 2)` (`casestream rebuild`): the log folded into
     documents in memory, written once into a fresh file (no journal) that is swapped in, indexes built; with 2,
-    a spawned helper process folds and indexes every other read model in its own file, copied in at the end
-    (not time-bounded; the CPU column adds the helper's, which this process waits for).
+    the log is split by aggregate: a spawned helper process folds the per-aggregate read models (cases,
+    timeline) for half of the aggregates into its own file, whose rows this process appends before building
+    every index (not time-bounded; the CPU column adds the helper's, which this process waits for).
 
 Target printed beside the figure: >= 50,000 events/s.
 
