@@ -92,3 +92,19 @@ START = signal_process("signal-start", (
 # a catch of a signal with no signalRef (Camunda 8 needs a named signal)
 UNNAMED = CATCH.replace(b' signalRef="Sig_go"', b"")
 EXPRESSION = CATCH.replace(b'name="go"', b'name="=signalName"')
+
+# an event-based gateway: the signal "approve" -> Ship, or the timer -> Remind
+GATEWAY = signal_process("signal-gateway", (
+    _start() + flow("f1", "Begin", "Gate")
+    + '<bpmn:eventBasedGateway id="Gate"><bpmn:incoming>f1</bpmn:incoming><bpmn:outgoing>g1</bpmn:outgoing>'
+      '<bpmn:outgoing>g2</bpmn:outgoing></bpmn:eventBasedGateway>'
+    + flow("g1", "Gate", "Approved")
+    + '<bpmn:intermediateCatchEvent id="Approved"><bpmn:incoming>g1</bpmn:incoming><bpmn:outgoing>a1</bpmn:outgoing>'
+      '<bpmn:signalEventDefinition signalRef="Sig_approve"/></bpmn:intermediateCatchEvent>'
+    + flow("a1", "Approved", "Ship") + service("Ship", "test.record", "a1", "a2") + flow("a2", "Ship", "Shipped")
+    + _end("Shipped", "a2")
+    + flow("g2", "Gate", "Timeout")
+    + f'<bpmn:intermediateCatchEvent id="Timeout"><bpmn:incoming>g2</bpmn:incoming><bpmn:outgoing>t1</bpmn:outgoing>'
+      f'{WAIT}</bpmn:intermediateCatchEvent>'
+    + flow("t1", "Timeout", "Remind") + service("Remind", "test.record", "t1", "t2") + flow("t2", "Remind", "Reminded")
+    + _end("Reminded", "t2")), ("Sig_approve", "approve"))

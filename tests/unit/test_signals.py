@@ -34,7 +34,7 @@ def _reset_jobs() -> Iterator[None]:
 @pytest.fixture
 def engine(bus: CommandBus, store: RecorderEventStore) -> EmbeddedEngine:
     engine = EmbeddedEngine(bus, store, clock=lambda: NOW, task_types=known_task_types())
-    for xml in (sm.CATCH, sm.BOUNDARY, sm.EVENT_SUBPROCESSES, sm.THROW, sm.START, models.SIMPLE):
+    for xml in (sm.CATCH, sm.BOUNDARY, sm.EVENT_SUBPROCESSES, sm.THROW, sm.START, sm.GATEWAY, models.SIMPLE):
         engine.deploy(xml, "signals.bpmn")
     return engine
 
@@ -108,6 +108,15 @@ def test_throw_and_end_events_broadcast_to_the_tenant_the_throwing_instance_s_in
     engine.run_jobs()
     assert completed(store, thrower) and completed(store, waiting) and not completed(store, elsewhere, OTHER)
     assert variables_of("After")["order"] == "o-7"  # the throw's input mapping is the signal's variables
+
+
+def test_an_event_based_gateway_takes_the_signal_and_drops_its_timer(engine: EmbeddedEngine,
+                                                                     store: RecorderEventStore) -> None:
+    key = engine.start("signal-gateway", tenant=TENANT)
+    assert broadcast(engine, TENANT, "approve", {"by": "ann"}).delivered == [key]
+    engine.run_jobs()
+    assert jobs() == ["Ship"] and variables_of("Ship")["by"] == "ann" and completed(store, key)
+    assert engine.next_timer() is None or engine.fire_due_timers(datetime(2027, 1, 1, tzinfo=UTC)) == 0
 
 
 def test_a_broadcast_looks_only_at_the_instances_waiting_for_its_name(engine: EmbeddedEngine) -> None:
