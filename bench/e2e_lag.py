@@ -16,11 +16,15 @@ written (docs/topics.md). Every tracking document state the poller sees is one s
 partition in a batch): stored (command accepted) -> read by the relay -> sent -> received by a worker ->
 batched -> written -> visible.
 
+The same snapshots are also judged by the read-progress rule of contract 1.0.0 (relay heads without the spans
+of 1.2.0, docs/topics.md), printed as a second distributed row: what the spans change, in the same run.
+
 Baseline (same run, same rate, same PostgreSQL): the embedded runner (adapters/embedded_runner.py) folding the
 log into SQLite read models in this process; visible when `runner.position` reaches the command's position.
 
     python bench/e2e_lag.py --quick      # 200 commands/s for 15 s
     python bench/e2e_lag.py              # 200 commands/s for 60 s (the target: p99 < 1 s)
+    python bench/e2e_lag.py --quick --workers 1 --rate 50 --no-baseline
 """
 
 from __future__ import annotations
