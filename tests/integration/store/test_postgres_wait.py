@@ -3,7 +3,6 @@ comes up late, bounded and named for a port where nothing listens or nothing ans
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import socket
 import threading
@@ -14,6 +13,7 @@ import pytest
 from adapters.postgres_wait import PostgresUnavailable, wait_for_postgres
 from infra.server import Server
 from tests.http_server import free_port
+from tests.tcp_forwarder import Forwarder
 
 
 @pytest.fixture(scope="module")
@@ -31,51 +31,12 @@ def waiting_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.getMessage().startswith("waiting for PostgreSQL")]
 
 
-class LateForwarder:
-    """A real TCP forwarder to PostgreSQL that starts listening only when `open()` is called (a server coming up)."""
-
-    def __init__(self, target: tuple[str, int]) -> None:
-        self.target = target
-        self.port = free_port()
-        self.listener: socket.socket | None = None
-
-    def open(self) -> None:
-        listener = socket.create_server(("127.0.0.1", self.port))
-        self.listener = listener
-        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
-
-    def close(self) -> None:
-        if self.listener is not None:
-            self.listener.close()
-
-    def _accept(self, listener: socket.socket) -> None:
-        while True:
-            try:
-                client, _ = listener.accept()
-            except OSError:
-                return
-            upstream = socket.create_connection(self.target)
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
-
-    @staticmethod
-    def _pipe(source: socket.socket, sink: socket.socket) -> None:
-        try:
-            while data := source.recv(65536):
-                sink.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for sock in (source, sink):
-                with contextlib.suppress(OSError):
-                    sock.shutdown(socket.SHUT_RDWR)
-
-
 @pytest.fixture
-def late(postgres: dict[str, str]) -> Iterator[LateForwarder]:
-    forwarder = LateForwarder((postgres["host"], int(postgres["port"])))
+def late(postgres: dict[str, str]) -> Iterator[Forwarder]:
+    """A forwarder to the server that listens only once opened (a server coming up)."""
+    forwarder = Forwarder((postgres["host"], int(postgres["port"])))
     yield forwarder
-    forwarder.close()
+    forwarder.cut()
 
 
 def test_the_running_server_is_reached_without_a_wait(postgres: dict[str, str],
@@ -86,7 +47,7 @@ def test_the_running_server_is_reached_without_a_wait(postgres: dict[str, str],
 
 
 def test_a_server_that_comes_up_late_is_waited_for_and_each_wait_is_logged(
-        postgres: dict[str, str], late: LateForwarder, caplog: pytest.LogCaptureFixture) -> None:
+        postgres: dict[str, str], late: Forwarder, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, "adapters.postgres_wait")
     opened = threading.Timer(2.0, late.open)
     opened.start()
