@@ -6,10 +6,10 @@ event-based gateway's signal) is a subscription in the engine's wait index under
 instance. `broadcast` first starts a new instance of each process (the tenant's newest versions, its own before the
 shipped ones) whose start event is that signal's, then delivers the signal, with its variables, to every waiting
 catch of the name, once each: an interrupting boundary or event sub-process cancels what it interrupts, a
-non-interrupting one runs alongside (and is armed again for the next signal). A signal intermediate throw or end
-event (`BroadcastSignal`, swapped in at parse time) broadcasts after its step is saved, with the variables of its
-input mappings, to every subscription of the tenant, the throwing instance's own included (Zeebe's rule; not caught
-inside the instance first).
+non-interrupting one runs alongside and is armed again for the next signal (a boundary while its activity runs). A
+signal intermediate throw or end event (`BroadcastSignal`, swapped in at parse time) broadcasts after its step is
+saved, with the variables of its input mappings, to every subscription of the tenant, the throwing instance's own
+included (Zeebe's rule; not caught inside the instance first).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Final
 from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import SignalEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.events.event_types import ThrowingEvent
+from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import BoundaryEvent
 from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
 from SpiffWorkflow.bpmn.util import BpmnEvent
 from SpiffWorkflow.util.task import TaskState
@@ -126,13 +127,28 @@ def _deliver(engine: EmbeddedEngine, instance: Instance, name: str, variables: d
         spec = task.task_spec
         spec.catch(task, BpmnEvent(SignalEventDefinition(name), payload={}))
         instance.merge_result(spec.name, variables)
-        engine._advance(instance, functools.partial(spec._update, task))
+        engine._advance(instance, functools.partial(_fire, task))
         engine._commit(instance, [("ProcessAdvanced", {"cause": f"signal {name}"[:200],
                                                        "element_id": spec.name})], effects)
         caught = True
         if instance.id not in engine._index.open:
             break  # the signal ended the instance
     return caught
+
+
+def _fire(task: Any) -> None:
+    """The caught signal moves its catch on; a non-interrupting boundary is armed again while its activity runs
+    (Zeebe fires one on every signal; SpiffWorkflow would end it after the first)."""
+    spec = task.task_spec
+    spec._update(task)
+    split = task.parent
+    if not isinstance(spec, BoundaryEvent) or spec.cancel_activity or split is None:
+        return
+    main = next((t for t in split.children if not isinstance(t.task_spec, BoundaryEvent)), None)
+    if main is not None and not main.has_state(TaskState.FINISHED_MASK):
+        again = split._add_child(spec, TaskState.FUTURE)
+        spec._predict(again, mask=TaskState.DEFINITE_MASK)  # its path, as predicted when its activity started
+        again._set_state(TaskState.WAITING)
 
 
 def thrown_signal_effects(engine: EmbeddedEngine, instance: Instance) -> list[Callable[[], None]]:

@@ -67,10 +67,10 @@ def test_a_broadcast_reaches_every_waiting_catch_of_the_tenant_with_its_variable
 def test_signal_boundaries_interrupting_or_not(engine: EmbeddedEngine, store: RecorderEventStore) -> None:
     key = engine.start("signal-boundary", tenant=TENANT)
     assert broadcast(engine, TENANT, "ping", {"n": 1}).delivered == [key]
-    # SpiffWorkflow does not arm a non-interrupting boundary again (Zeebe does): it fires once per activity run
-    assert broadcast(engine, TENANT, "ping", {"n": 2}).delivered == []
+    assert broadcast(engine, TENANT, "ping", {"n": 2}).delivered == [key]  # a non-interrupting one again
     engine.run_jobs()
-    assert jobs() == ["Pinged"] and variables_of("Pinged")["n"] == 1 and not completed(store, key)
+    assert jobs() == ["Pinged", "Pinged"] and not completed(store, key)
+    assert sorted(j.variables["n"] for j in models.JOBS) == [1, 2]
     assert broadcast(engine, TENANT, "stop").delivered == [key]
     engine.run_jobs()
     assert jobs()[-1] == "Stopped" and completed(store, key)
@@ -128,13 +128,20 @@ def test_a_broadcast_looks_only_at_the_instances_waiting_for_its_name(engine: Em
     assert engine._index.visited - before < 10  # the name's subscribers, not the thirty others
 
 
-def test_a_signal_catch_survives_a_restart(bus: CommandBus, store: RecorderEventStore,
-                                           engine: EmbeddedEngine) -> None:
+def test_a_signal_catch_and_a_re_armed_boundary_survive_a_restart(bus: CommandBus, store: RecorderEventStore,
+                                                                   engine: EmbeddedEngine) -> None:
     key = engine.start("signal-catch", tenant=TENANT)
+    pinged = engine.start("signal-boundary", tenant=TENANT)
+    assert broadcast(engine, TENANT, "ping").delivered == [pinged]
     again = EmbeddedEngine(bus, store, clock=lambda: NOW, task_types=known_task_types())
-    again.deploy(sm.CATCH, "signals.bpmn")
+    for xml in (sm.CATCH, sm.BOUNDARY):
+        again.deploy(xml, "signals.bpmn")
     again.recover()
     assert broadcast(again, TENANT, "go").delivered == [key]
+    assert broadcast(again, TENANT, "ping").delivered == [pinged]
+    assert broadcast(again, TENANT, "stop").delivered == [pinged]
+    again.run_jobs()
+    assert completed(store, pinged)
 
 
 @pytest.mark.parametrize(("xml", "message"), [
