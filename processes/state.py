@@ -6,7 +6,10 @@ created or dropped. `restore_workflow` rebuilds a BpmnWorkflow from the folded d
 (domain.process.fold_instance) with the deployed spec, so specs are never stored per instance.
 `new_workflow` starts one: the task tree SpiffWorkflow predicts for a new workflow is the same for every instance
 of a spec, so it is predicted once per spec and copied with fresh task ids (a claim's: 0.4 ms predicted).
-Both build a `ZeebeWorkflow`: SpiffWorkflow's workflow with a cheaper search for the tasks to run.
+Both build a `ZeebeWorkflow`: SpiffWorkflow's workflow with a cheaper search for the tasks to run and the waiting
+tasks to update, whose subprocesses start as copies of their predicted trees too. Importing this module also
+replaces SpiffWorkflow's `Task._set_state` with one that builds its log record only when the `spiff.task` logger
+is enabled (same states and times; in every process that runs the engine).
 """
 
 from __future__ import annotations
