@@ -43,12 +43,14 @@ class RecorderEventStore:
         self, recorder: ApplicationRecorder, position_query: Callable[[UUID, int], int | None],
         select_rows: SelectRows | None = None, select_histories: SelectHistories | None = None,
         select_latest: Callable[[UUID], HistoryRow | None] | None = None,
+        select_head: Callable[[], int] | None = None,
     ):
         self.recorder = recorder
         self._position_query = position_query
         self._select_rows = select_rows or self._library_rows
         self._select_histories = select_histories or self._library_histories
         self._select_latest = select_latest
+        self._select_head = select_head
         self._listeners: list[Callable[[int], None]] = []
         self.committer = GroupCommitter(recorder.insert_events)
         # decoded history per aggregate (events are immutable): a load then decodes only what is new; bounded by
@@ -205,6 +207,8 @@ class RecorderEventStore:
         return self.recorder.select_notifications(after, limit, inclusive_of_start=False)
 
     def max_position(self) -> int:
+        if self._select_head is not None:
+            return self._select_head()
         return self.recorder.max_notification_id() or 0
 
     def position_of(self, aggregate_id: UUID, version: int) -> int | None:
@@ -289,6 +293,9 @@ def sqlite_event_store(path: Path | str, pool_size: int = 5, synchronous: str = 
                      (aggregate_id.hex, version))
         return int(rows[0][0]) if rows else None
 
+    def select_head() -> int:
+        return int(query("SELECT MAX(rowid) FROM stored_events", ())[0][0] or 0)
+
     def select_latest(aggregate_id: UUID) -> HistoryRow | None:
         rows = query("SELECT originator_id, originator_version, topic, state FROM stored_events WHERE originator_id=? "
                      "ORDER BY originator_version DESC LIMIT 1", (aggregate_id.hex,))
@@ -317,7 +324,7 @@ def sqlite_event_store(path: Path | str, pool_size: int = 5, synchronous: str = 
         params = [p for aggregate_id, after in wanted for p in (aggregate_id.hex, after)]
         return [tuple(row) for row in query(sql, params)]
 
-    store = RecorderEventStore(recorder, position, select_rows, select_histories, select_latest)
+    store = RecorderEventStore(recorder, position, select_rows, select_histories, select_latest, select_head)
     store.sqlite_file = (str(path), synchronous)
     return store
 
