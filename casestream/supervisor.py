@@ -24,6 +24,10 @@ BACKOFF_MAX = 30.0
 # a child that ran this long before it crashed starts its backoff from the beginning again
 STABLE_AFTER = 60.0
 PR_SET_PDEATHSIG = 1  # prctl option (linux/prctl.h)
+# SIGTERM grace for the whole stop, shared by the roles in order (not per role): a child that ignores SIGTERM or
+# hangs in its shutdown is SIGKILLed, so stopping the stack (also after a crash loop) takes a bounded time
+STOP_GRACE = 30.0
+LAST_ROLE_GRACE = 2.0  # what a role still gets when the ones before it used up the grace
 
 
 class CrashLoop(RuntimeError):
@@ -151,14 +155,17 @@ class Supervisor:
         self.say(f"{child.spec.name} ({child.spec.role}) {child.last_exit}; restarting in {delay:.1f}s "
                  f"(log {child.spec.log}){why}")
 
-    def stop(self, roles: Sequence[str]) -> None:
-        """SIGTERM the children role by role in the given order (the rest last), SIGKILL what hangs."""
+    def stop(self, roles: Sequence[str], grace: float = STOP_GRACE) -> None:
+        """SIGTERM the children role by role in the given order (the rest last), SIGKILL what has not exited when
+        the grace (shared by all roles) is over."""
         ordered = [role for role in roles] + sorted({c.spec.role for c in self.children.values()} - set(roles))
+        deadline = time.monotonic() + grace
         for role in ordered:
             group = [c for c in self.children.values() if c.spec.role == role]
             for child in group:
                 child.restart_at = None
-            stop_children([c.proc for c in group if c.proc.poll() is None])
+            stop_children([c.proc for c in group if c.proc.poll() is None],
+                          timeout=max(LAST_ROLE_GRACE, deadline - time.monotonic()))
             for child in group:
                 self.children.pop(child.spec.name)
 

@@ -69,6 +69,22 @@ def test_stop_goes_role_by_role_and_leaves_nothing_running(tmp_path: Path) -> No
     assert [p.poll() for p in procs] == [-signal.SIGTERM] * 3
 
 
+def test_children_ignoring_sigterm_are_killed_when_the_shared_grace_is_over(tmp_path: Path) -> None:
+    stubborn = [sys.executable, "-c", "import signal, sys, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+                "print('ready', flush=True); time.sleep(60)"]
+    supervisor = Supervisor(lambda _: None)
+    children = [supervisor.start(spec(tmp_path, name, stubborn, role))
+                for name, role in (("api-0", "api"), ("worker-0", "worker"), ("relay", "relay"))]
+    deadline = time.monotonic() + 30
+    while not all("ready" in c.spec.log.read_text() for c in children if c.spec.log.exists()) \
+            or not all(c.spec.log.exists() for c in children):
+        assert time.monotonic() < deadline, "the children did not start"
+        time.sleep(0.05)
+    supervisor.stop(["api", "worker", "relay"], grace=1.0)
+    assert [c.proc.returncode for c in children] == [-signal.SIGKILL] * 3
+    assert supervisor.children == {}
+
+
 def test_exit_descriptions() -> None:
     assert describe_exit(1) == "exit 1"
     assert describe_exit(-9) == "killed by SIGKILL"
