@@ -79,11 +79,12 @@ def thread_cpu(pid: int) -> dict[int, float]:
 
 def per_thread(before: dict[int, float], after: dict[int, float], names: dict[int, str], requests: int) -> str:
     """CPU ms per request of each thread that used any, busiest first (threads py-spy did not name: 'native')."""
-    used: Counter[str] = Counter()
+    used: dict[str, float] = {}
     for tid, seconds in after.items():
-        used[names.get(tid, "native")] += seconds - before.get(tid, 0.0)
-    return ", ".join(f"{name} {seconds / max(1, requests) * 1000:.3f}" for name, seconds in used.most_common()
-                     if seconds > 0.0005)
+        name = names.get(tid, "native")
+        used[name] = used.get(name, 0.0) + seconds - before.get(tid, 0.0)
+    busiest = sorted(used.items(), key=lambda item: -item[1])
+    return ", ".join(f"{name} {seconds / max(1, requests) * 1000:.3f}" for name, seconds in busiest if seconds > 0.0005)
 
 
 def kind_of(frames: list[str]) -> str:
