@@ -330,9 +330,10 @@ def sqlite_event_store(path: Path | str, pool_size: int = 5, synchronous: str = 
 
 
 def postgres_event_store(
-    *, host: str, port: int, dbname: str, user: str, password: str, pool_size: int = 10, schema: str = ""
+    *, host: str, port: int, dbname: str, user: str, password: str, pool_size: int = 10, schema: str = "",
+    pool_timeout: float = 5.0,
 ) -> RecorderEventStore:
-    """Event store in PostgreSQL (the distributed mode)."""
+    """Event store in PostgreSQL (the distributed mode); pool_timeout: longest wait for a pooled connection."""
     # imported here: psycopg and the library's PostgreSQL module cost a second of start-up in embedded mode
     import psycopg
     from eventsourcing.postgres import PostgresDatastore
@@ -343,7 +344,7 @@ def postgres_event_store(
 
     datastore = PostgresDatastore(
         dbname=dbname, host=host, port=port, user=user, password=password,
-        pool_size=pool_size, max_overflow=pool_size, max_waiting=1000, schema=schema,
+        pool_size=pool_size, max_overflow=pool_size, max_waiting=1000, schema=schema, connect_timeout=pool_timeout,
         # no pool_open_timeout: with one, every checkout calls pool.open(wait=True), which races across threads
     )
     recorder = ArrayInsertRecorder(datastore)

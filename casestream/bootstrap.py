@@ -131,6 +131,7 @@ def build_event_store(settings: Settings) -> RecorderEventStore:
             host=settings.postgres_host, port=settings.postgres_port, dbname=settings.postgres_db,
             user=settings.postgres_user, password=settings.postgres_password,
             pool_size=settings.postgres_pool_size, schema=settings.postgres_schema,
+            pool_timeout=settings.postgres_pool_timeout_seconds,
         )
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     return sqlite_event_store(settings.events_path, synchronous=settings.sqlite_synchronous)

@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     postgres_start_wait_seconds: float = Field(
         default=60.0, gt=0, description="How long a process starting waits for PostgreSQL to accept a connection "
         "(each failed try is logged with the address and reason) before it exits naming the server.")
+    postgres_pool_timeout_seconds: float = Field(
+        default=5.0, gt=0, description="Longest wait for a pooled PostgreSQL connection before the operation fails "
+        "(the stack gives its relay and process worker longer: under load, waiting beats a crash and restart).")
 
     default_tenant: str = Field(default="acme", description="Tenant `token` uses when none is given.")
     token_ttl_seconds: int = Field(default=8 * 3600, description="Lifetime of tokens from the built-in issuer.")

@@ -43,6 +43,9 @@ DEMO_USERS = ("alice", "bob", "carol", "admin")
 WAITING = "waiting for "
 # the relay reads and saves one batch at a time: a small pool spares PostgreSQL a burst of connections at start
 RELAY_POOL_SIZE = "2"
+# background children wait this long for a pooled PostgreSQL connection (the default 5 s suits request paths,
+# which answer an error and are retried; a relay that gives up after 5 s under load exits and is restarted)
+BACKGROUND_POOL_TIMEOUT = "30"
 
 
 @dataclass(frozen=True)
@@ -257,7 +260,9 @@ def start(config: StackConfig, say: Callable[[str], None]) -> Stack:
                                                   {**base, "CASESTREAM_DATA_DIR": str(data), **(env or {})},
                                                   logs / f"{name}.log"))
 
-            relay = launch("relay", "relay", ["relay"], {"CASESTREAM_POSTGRES_POOL_SIZE": RELAY_POOL_SIZE})
+            relay = launch("relay", "relay", ["relay"], {"CASESTREAM_POSTGRES_POOL_SIZE": RELAY_POOL_SIZE,
+                                                         "CASESTREAM_POSTGRES_POOL_TIMEOUT_SECONDS":
+                                                             BACKGROUND_POOL_TIMEOUT})
             _wait_for_log(relay.spec.log, "starts after position", relay, supervisor, say)
             say(f"  relay: PostgreSQL -> Kafka (log {relay.spec.log})")
             for i in range(config.workers):
@@ -265,7 +270,8 @@ def start(config: StackConfig, say: Callable[[str], None]) -> Stack:
                 say(f"  worker-{i}: Kafka -> MongoDB (log {worker.spec.log})")
             # the BPMN engine and process manager: one follower of the log (it keeps its position in its folder)
             processes = launch("process-worker", "process-worker", ["process-worker"],
-                               {"CASESTREAM_POLICY_ENGINE": "embedded", "CASESTREAM_PROCESSES": "on"})
+                               {"CASESTREAM_POLICY_ENGINE": "embedded", "CASESTREAM_PROCESSES": "on",
+                                "CASESTREAM_POSTGRES_POOL_TIMEOUT_SECONDS": BACKGROUND_POOL_TIMEOUT})
             say(f"  process-worker: BPMN processes over PostgreSQL (log {processes.spec.log})")
             if os.environ.get("CASESTREAM_NOVU_API_KEY"):
                 launch("notify", "publisher", ["notify"])

@@ -7,12 +7,16 @@ import logging
 import socket
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from adapters.postgres_wait import PostgresUnavailable, wait_for_postgres
+from casestream.bootstrap import build_event_store
+from casestream.settings import Settings
 from infra.server import Server
 from tests.http_server import free_port
+from tests.postgres_store import scratch_database
 from tests.tcp_forwarder import Forwarder
 
 
@@ -91,3 +95,26 @@ def test_a_wrong_password_fails_at_once_without_waiting(postgres: dict[str, str]
     with pytest.raises(PostgresUnavailable, match=r"refused the connection: .*password authentication failed"):
         wait(postgres, 60, password="not-the-password")
     assert waiting_lines(caplog) == []
+
+
+def test_a_process_built_from_settings_waits_for_a_late_server_and_uses_its_pool_timeout(
+        postgres_server: Server, postgres: dict[str, str], late: Forwarder, caplog: pytest.LogCaptureFixture,
+        tmp_path: Path) -> None:
+    caplog.set_level(logging.INFO, "adapters.postgres_wait")
+    with scratch_database(postgres_server, "wait") as dbname:
+        settings = Settings(data_dir=tmp_path, event_store="postgres", postgres_host="127.0.0.1",
+                            postgres_port=late.port, postgres_db=dbname, postgres_user=postgres["user"],
+                            postgres_password=postgres["password"], postgres_pool_size=2,
+                            postgres_start_wait_seconds=120, postgres_pool_timeout_seconds=30)
+        opened = threading.Timer(1.0, late.open)
+        opened.start()
+        try:
+            store = build_event_store(settings)
+        finally:
+            opened.cancel()
+        try:
+            assert store.max_position() == 0
+            assert store.recorder.datastore.pool.timeout == 30  # type: ignore[attr-defined]
+        finally:
+            store.close()
+    assert waiting_lines(caplog), caplog.text
