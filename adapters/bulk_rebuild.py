@@ -35,7 +35,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 from adapters.codec import decoder_for
 from domain.events import EVENT_TYPES
@@ -91,9 +91,48 @@ class FileSwaps(Protocol):
 
 @runtime_checkable
 class TableAppends(Protocol):
-    """A document store that appends another file's rows to its tables (SqliteDocumentStore), for the helper's."""
+    """A document store that takes another file's rows into its tables (SqliteDocumentStore), for the helper's:
+    appended before any index exists, or copied with their indexes into empty tables."""
 
     def append_tables(self, path: str, collections: Sequence[str]) -> None: ...
+
+    def copy_tables(self, path: str, collections: Sequence[str]) -> None: ...
+
+
+class FoldTarget(Protocol):
+    """Where a fold's documents go: one store, or several by collection (`_ByCollection`)."""
+
+    def get_many(self, collection: str, keys: Sequence[str]) -> dict[str, Stored]: ...
+
+    def bulk_write(
+        self, documents: Mapping[str, Mapping[str, Stored]], tracking: tuple[str, int] | None = None
+    ) -> None: ...
+
+    def ensure_indexes(self, collections: Iterable[str] | None = None, *, text: bool = True) -> None: ...
+
+
+class _ByCollection:
+    """Two stores as one fold target: each collection's documents go to (and come back from) the store given
+    for it; no tracking position (a split rebuild writes it at the end)."""
+
+    def __init__(self, stores: Mapping[str, BulkDocuments]) -> None:
+        self._stores = stores
+
+    def get_many(self, collection: str, keys: Sequence[str]) -> dict[str, Stored]:
+        return self._stores[collection].get_many(collection, keys)
+
+    def bulk_write(
+        self, documents: Mapping[str, Mapping[str, Stored]], tracking: tuple[str, int] | None = None
+    ) -> None:
+        if tracking is not None:
+            raise ValueError("a split fold writes no tracking position")
+        for store in {id(s): s for s in self._stores.values()}.values():
+            store.bulk_write({c: docs for c, docs in documents.items() if self._stores[c] is store})
+
+    def ensure_indexes(self, collections: Iterable[str] | None = None, *, text: bool = True) -> None:
+        chosen = list(self._stores) if collections is None else list(collections)
+        for store in {id(s): s for s in self._stores.values()}.values():
+            store.ensure_indexes([c for c in chosen if self._stores[c] is store], text=text)
 
 
 def _fold_of(projection: Projection, event_type: type) -> Fold:
@@ -176,29 +215,81 @@ def _fold_all(
         return _fold_into(log, documents, projections, stop, window, max_documents, progress, name)
     if not isinstance(documents, TableAppends):
         raise TypeError("a rebuild with a helper process needs a document store that appends tables (SQLite)")
+    from adapters.sqlite_documents import SqliteDocumentStore
+
     log_file, synchronous, documents_file = helper
-    # its own file: in the shared one its writes and this process's queued for SQLite's one write lock
-    helper_file = f"{documents_file}.rebuild-helper"
-    _remove_helper_file(helper_file)
+    # the helper indexes every other per-aggregate read model (the timeline) while this process indexes the rest:
+    # its share of the others and this process's share of its own are handed over in side files, each written by
+    # one process and read by the other (one file per writer: no waiting for SQLite's write lock)
+    theirs = split[1::2]
+    mine = [c for c in split if c not in theirs]
+    files = Files(f"{documents_file}.rebuild-helper", f"{documents_file}.rebuild-side0",
+                  f"{documents_file}.rebuild-side1")
+    for path in files:
+        _remove_helper_file(path)
     try:
-        process = _start_helper(log_file, synchronous, helper_file, split, stop, window, max_documents)
+        process = _start_helper(log_file, synchronous, files, theirs, mine, stop, window, max_documents)
         try:
-            _fold_into(log, documents, projections, stop, window, max_documents, progress, None, share=0, index=False)
+            by_name = {p.collection: p for p in projections}
+            side = SqliteDocumentStore(files.side0, [by_name[c] for c in theirs], indexes=False, bulk=True)
+            try:
+                target = _ByCollection({c: side if c in theirs else documents for c in by_name})
+                _fold_into(log, target, projections, stop, window, max_documents, progress, None, share=0,
+                           index=False)
+            finally:
+                side.close()
+            _tell(process, b"0\n")  # its share of the helper's read models is in side0
+            _hear(process, b"1\n")  # the helper's share of this process's is in side1
+            documents.append_tables(files.side1, mine)
+            documents.ensure_indexes([c for c in by_name if c not in theirs])
         except BaseException:
             process.kill()
             raise
         finally:
             process.wait()
         if process.returncode != 0:
-            raise RuntimeError(f"the rebuild helper process failed (exit code {process.returncode}); the read "
-                               "models are incomplete and the next start folds the log again: run the rebuild "
-                               "again")
-        documents.append_tables(helper_file, split)  # its half of the documents, before any index exists
+            raise _helper_failed(process)
+        documents.copy_tables(files.helper, theirs)  # the helper's tables and their indexes, record by record
     finally:
-        _remove_helper_file(helper_file)
-    documents.ensure_indexes()
+        for path in files:
+            _remove_helper_file(path)
+    documents.ensure_indexes()  # idempotent: what is left (none when all went well)
     documents.bulk_write({}, (name, stop))
     return stop
+
+
+class Files(NamedTuple):
+    """The files of a split rebuild beside the document file: the helper's own (its read models, indexed by it),
+    this process's share of those (side0) and the helper's share of this process's (side1)."""
+
+    helper: str
+    side0: str
+    side1: str
+
+
+def _helper_failed(process: subprocess.Popen[bytes]) -> RuntimeError:
+    return RuntimeError(f"the rebuild helper process failed (exit code {process.poll()}); the read models are "
+                        "incomplete and the next start folds the log again: run the rebuild again")
+
+
+def _tell(process: subprocess.Popen[bytes], line: bytes) -> None:
+    """Send the helper one line (it waits for it)."""
+    assert process.stdin is not None
+    try:
+        process.stdin.write(line)
+        process.stdin.flush()
+    except OSError:
+        process.wait()
+        raise _helper_failed(process) from None
+
+
+def _hear(process: subprocess.Popen[bytes], line: bytes) -> None:
+    """Wait for the helper's line, passing over anything else it printed (an end of file: it stopped)."""
+    assert process.stdout is not None
+    while (heard := process.stdout.readline()) != line:
+        if not heard:
+            process.wait()
+            raise _helper_failed(process)
 
 
 def _remove_helper_file(path: str) -> None:
@@ -208,38 +299,54 @@ def _remove_helper_file(path: str) -> None:
 
 
 def _start_helper(
-    log_file: str, synchronous: str, documents_file: str, collections: Sequence[str], stop: int, window: int,
-    max_documents: int,
+    log_file: str, synchronous: str, files: Files, theirs: Sequence[str], mine: Sequence[str], stop: int,
+    window: int, max_documents: int,
 ) -> subprocess.Popen[bytes]:
-    """Start the helper: a fresh interpreter (not multiprocessing, which re-runs the caller's main script)."""
-    args = [log_file, synchronous, documents_file, list(collections), stop, window, max_documents]
+    """Start the helper: a fresh interpreter (not multiprocessing, which re-runs the caller's main script), with a
+    pipe each way for the hand-over."""
+    args = [log_file, synchronous, list(files), list(theirs), list(mine), stop, window, max_documents]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p or os.getcwd() for p in sys.path)}
     code = "import sys, json; from adapters.bulk_rebuild import helper_main; helper_main(*json.loads(sys.argv[1]))"
-    return subprocess.Popen([sys.executable, "-c", code, json.dumps(args)], env=env)
+    return subprocess.Popen([sys.executable, "-c", code, json.dumps(args)], env=env, stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE)
 
 
 def helper_main(
-    log_file: str, synchronous: str, documents_file: str, collections: Sequence[str], stop: int, window: int,
-    max_documents: int,
+    log_file: str, synchronous: str, files: Sequence[str], theirs: Sequence[str], mine: Sequence[str], stop: int,
+    window: int, max_documents: int,
 ) -> None:
-    """The helper process: fold the second share of the aggregates into these collections of the catalog (each
-    `per_aggregate`), into their tables in a new file, unindexed (the parent indexes them after appending them)."""
+    """The helper process: fold the second share of the aggregates into the per-aggregate read models of the
+    catalog: `theirs` into its own file, `mine` (the parent's) into side1; tell the parent; once the parent's
+    share of `theirs` is in side0, append it and index its own file (not the text indexes: the parent builds
+    those after copying the tables)."""
     from adapters.event_store import sqlite_event_store
     from adapters.sqlite_documents import SqliteDocumentStore
     from projections.catalog import ALL
 
     gc.disable()
+    own_file, side0, side1 = files
     by_name = {p.collection: p for p in ALL}
-    unknown = [c for c in collections if c not in by_name or not by_name[c].per_aggregate]
+    unknown = [c for c in (*theirs, *mine) if c not in by_name or not by_name[c].per_aggregate]
     if unknown:
         raise ValueError(f"collections {unknown} are not per-aggregate read models of projections.catalog.ALL")
-    projections = [by_name[c] for c in collections]
     log = sqlite_event_store(log_file, pool_size=1, synchronous=synchronous)
-    documents = SqliteDocumentStore(documents_file, projections, indexes=False, bulk=True)
+    own = SqliteDocumentStore(own_file, [by_name[c] for c in theirs], indexes=False, bulk=True)
     try:
-        _fold_into(log, documents, projections, stop, window, max_documents, None, None, share=1, index=False)
+        side = SqliteDocumentStore(side1, [by_name[c] for c in mine], indexes=False, bulk=True)
+        try:
+            target = _ByCollection({**{c: own for c in theirs}, **{c: side for c in mine}})
+            _fold_into(log, target, [by_name[c] for c in (*theirs, *mine)], stop, window, max_documents, None,
+                       None, share=1, index=False)
+        finally:
+            side.close()
+        sys.stdout.write("1\n")
+        sys.stdout.flush()
+        if sys.stdin.readline() != "0\n":
+            raise RuntimeError("the rebuild's parent process stopped before handing its share over")
+        own.append_tables(side0, theirs)
+        own.ensure_indexes(text=False)
     finally:
-        documents.close()
+        own.close()
         log.close()
 
 
@@ -267,7 +374,7 @@ def _decoded(
 
 
 def _fold_into(
-    log: RowLog, documents: BulkDocuments, projections: Sequence[Projection], stop: int, window: int,
+    log: RowLog, documents: FoldTarget, projections: Sequence[Projection], stop: int, window: int,
     max_documents: int, progress: Callable[[int], None] | None, name: str | None, *, share: int | None = None,
     index: bool = True,
 ) -> int:
@@ -316,7 +423,7 @@ def _fold_into(
 
 
 def _load_dropped(
-    documents: BulkDocuments, events: Sequence[tuple[int, Any, tuple[Route, ...]]], memory: Documents,
+    documents: FoldTarget, events: Sequence[tuple[int, Any, tuple[Route, ...]]], memory: Documents,
     dropped: dict[str, set[str]],
 ) -> None:
     """Load back the documents these events touch that an earlier flush wrote and dropped from memory."""

@@ -403,6 +403,36 @@ class SqliteDocumentStore:
                 cur.execute("DETACH DATABASE helper")
             self._unwritten.difference_update(collections)  # not empty any more: a later load upserts
 
+    def copy_tables(self, path: str, collections: Sequence[str]) -> None:
+        """Fill these collections' (empty) tables with the rows of the same tables in another read-model file of
+        these projections, written in bulk and indexed (a rebuild helper's), in one transaction.
+
+        The tables and their indexes are created here first, so each `INSERT ... SELECT *` is SQLite's transfer
+        of whole records and index entries (no decoding, no index build); then the text indexes."""
+        tables = [self._table(c) for c in collections]
+        self.ensure_indexes(tables, text=False)
+        with self._write_lock:
+            cur = self._writer
+            cur.execute("ATTACH DATABASE ? AS helper", (path,))
+            try:
+                cur.execute("BEGIN IMMEDIATE")
+                try:
+                    for table in tables:
+                        names = [row[1] for row in cur.execute(f"PRAGMA main.table_info({table})")]
+                        if names == [row[1] for row in cur.execute(f"PRAGMA helper.table_info({table})")]:
+                            cur.execute(f"INSERT INTO main.{table} SELECT * FROM helper.{table}")
+                        else:  # columns in another order (a file from before the columns): named, row by row
+                            listed = ", ".join(names)
+                            cur.execute(f"INSERT INTO main.{table} ({listed}) SELECT {listed} FROM helper.{table}")
+                    cur.execute("COMMIT")
+                except BaseException:
+                    cur.execute("ROLLBACK")
+                    raise
+            finally:
+                cur.execute("DETACH DATABASE helper")
+        self._unwritten.difference_update(tables)
+        self.ensure_indexes(tables)
+
     def claim(self) -> bool:
         """Take this file for a rebuild that swaps a fresh one in: only when no other connection has it open (no
         other process reads it) and it holds nothing but these read models; then hold it (readers wait) until
