@@ -136,6 +136,7 @@ def profiling(args: argparse.Namespace, target: Target, label: str) -> Iterator[
     before = thread_cpu(target.server_pid)
     with profiled(target.server_pid, args.profile, name) as raw:
         yield runs
+    names.update(thread_names(target.server_pid))  # threads started during the loop (more bus threads)
     threads = per_thread(before, thread_cpu(target.server_pid), names, runs[0].answered if runs else 0)
     text = summary(raw)
     (args.profile / f"{name}.txt").write_text(f"CPU ms per request by thread: {threads}\n{text}\n")
