@@ -7,6 +7,9 @@ on); the process manager asks it to catch up to the position it is about to hand
 starts the new version (processes/platform.py). A model this process checked before storing it is not parsed again
 (processes/deployments.py PREPARED). With a mark store (adapters/log_marks.py) a start reads only the deployment
 aggregates its mark names and the log after the mark, not the whole log (processes/checkpoint.py `LogMark`).
+Given the runner's decoded windows (`offer`, EmbeddedRunner.share_windows), a catch-up to a position they cover
+takes its deployments from them and reads nothing: the manager asks on every pass, and a read of the PostgreSQL
+log is two round trips (its head, then the window).
 """
 
 from __future__ import annotations
@@ -14,12 +17,14 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from uuid import UUID
 
 from commands.ports import EventStore
+from domain.events import Positioned
 from domain.process_deployment import SHIPPED, ProcessDeployed
 from processes.bpmn import BpmnRejected
 from processes.checkpoint import MarkStore, load_mark, save_mark
@@ -82,6 +87,31 @@ class DeploymentFollower:
         self._taken: dict[UUID, int] = {}  # deployments aggregate id -> the version taken (what a mark names)
         self._resumed = False
         self._marked = 0  # the position of the last mark saved
+        # windows of the log the runner read and decoded (bounded: a follower behind reads the store itself)
+        self._offered: deque[tuple[int, int, Sequence[Positioned]]] = deque(maxlen=64)
+        self._offer_lock = threading.Lock()
+        self.reads = 0  # windows read from the store (the rest came from the runner)
+
+    def offer(self, after: int, last: int, batch: Sequence[Positioned]) -> None:
+        """Runner window listener: the decoded events of (after, last], kept until a catch-up reaches them."""
+        with self._offer_lock:
+            self._offered.append((after, last, batch))
+
+    def _offered_window(self, limit: int) -> tuple[list[Positioned], int] | None:
+        """The deployments of the offered window that covers the position reached, and where it ends (at most
+        `limit`); None when no offered window starts at or before the position reached (the store is read)."""
+        with self._offer_lock:
+            while self._offered and self._offered[0][1] <= self.position:
+                self._offered.popleft()  # taken already
+            if not self._offered or self._offered[0][0] > self.position:
+                return None
+            _after, last, events = self._offered[0]
+            if last <= limit:
+                self._offered.popleft()
+            else:  # the manager's limit fell inside it (read before the runner offered it): the rest stays
+                self._offered[0] = (limit, last, events)
+                last = limit
+        return [p for p in events if self.position < p.position <= last and isinstance(p.event, ProcessDeployed)], last
 
     def learn(self, up_to: int | None = None) -> int:
         """Take every deployment at or before `up_to` (the log's head when None); the position reached. The first
@@ -92,7 +122,11 @@ class DeploymentFollower:
             taken = len(self.learned)
             limit = self.store.max_position() if up_to is None else up_to
             while self.position < limit:
-                items, last = self.store.read_batch(self.position, self.batch, self._types)
+                offered = self._offered_window(limit)
+                if offered is None:
+                    self.reads += 1
+                    offered = self.store.read_batch(self.position, self.batch, self._types)
+                items, last = offered
                 for item in items:
                     if item.position > limit:
                         break

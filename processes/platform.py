@@ -26,7 +26,7 @@ from adapters.log_marks import log_marks_for
 from commands.bus import CommandBus
 from commands.ports import EventStore
 from domain.definition import DEPLOYED_PROCESSES
-from domain.process_deployment import SHIPPED
+from domain.process_deployment import SHIPPED, ProcessDeployed
 from processes.deployment_follower import DeploymentFollower
 from processes.deployments import FileOutcome, deploy_shipped
 from processes.manager import ProcessManager
@@ -111,6 +111,8 @@ class Processes:
             self.shipped = deploy_shipped(self.bus, shipped_files(self.definitions))
             follower = DeploymentFollower(self.store, engine, marks=marks)
             follower.learn()  # every version of every tenant: the unfinished instances recovered next need theirs
+            # before the manager's listener: the manager, woken by its window, then finds this one offered too
+            self.runner.share_windows(frozenset({ProcessDeployed.type_name()}), follower.offer)
             manager = ProcessManager(engine, self.bus, self.store, self.documents, self._learned_up_to_runner)
             self.runner.share_windows(manager.types, manager.offer)
             # all at once: publishing checks process ids against the catalog as soon as it is not empty
