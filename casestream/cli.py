@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import json
+import os
 import sys
 import time
 from datetime import datetime
@@ -295,8 +296,24 @@ def demo(
         platform.close()
 
 
+# below this many events a second rebuild process costs more to start than it saves (bench/README.md, rebuild)
+TWO_PROCESS_REBUILD_FROM = 200_000
+
+
+def rebuild_processes(requested: int | None, events: int, cores: int | None) -> int:
+    """How many processes fold a rebuild: the one asked for, else 2 on a large log with a second core."""
+    if requested is not None:
+        return requested
+    return 2 if (cores or 1) >= 2 and events >= TWO_PROCESS_REBUILD_FROM else 1
+
+
 @app.command()
-def rebuild() -> None:
+def rebuild(
+    processes: Annotated[int | None, typer.Option(
+        "--processes", min=1, max=2,
+        help="Processes folding the log (1 or 2); default 2 on a log of 200,000 events or more with 2+ cores.",
+    )] = None,
+) -> None:
     """Drop the read models and rebuild them from the event log, printing events/s."""
     from casestream.bootstrap import bootstrap
     from processes.manager import NAME as PROCESS_MANAGER
@@ -304,18 +321,20 @@ def rebuild() -> None:
     platform = bootstrap(Settings(), start_runner=False)
     try:
         total = platform.store.max_position()
+        folders = rebuild_processes(processes, total, os.cpu_count())
         # the process manager's position lives with the read models but is not derived from the log: keep it,
         # or the manager would act on every event again (a message correlated twice resumes the wrong wait)
         manager_position = platform.documents.tracking(PROCESS_MANAGER)
         started = time.perf_counter()
         with _progress() as progress:
             task = progress.add_task("rebuilding read models", total=total)
-            platform.runner.rebuild(lambda position: progress.update(task, completed=position))
+            platform.runner.rebuild(lambda position: progress.update(task, completed=position), processes=folders)
         if manager_position:
             platform.documents.write([], (PROCESS_MANAGER, manager_position))
         elapsed = time.perf_counter() - started
         rate = total / elapsed if elapsed > 0 else 0.0
-        typer.echo(f"rebuilt from {total} events in {elapsed:.2f}s: {rate:,.0f} events/s")
+        typer.echo(f"rebuilt from {total} events in {elapsed:.2f}s: {rate:,.0f} events/s "
+                   f"({folders} process{'es' if folders > 1 else ''})")
     finally:
         platform.close()
 
