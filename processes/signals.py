@@ -126,7 +126,7 @@ def _deliver(engine: EmbeddedEngine, instance: Instance, name: str, variables: d
             continue  # an interrupting catch delivered before ended it
         spec = task.task_spec
         spec.catch(task, BpmnEvent(SignalEventDefinition(name), payload={}))
-        instance.merge_result(spec.name, variables)
+        instance.merge_result(spec.name, variables, task=task)
         engine._advance(instance, functools.partial(_fire, task))
         engine._commit(instance, [("ProcessAdvanced", {"cause": f"signal {name}"[:200],
                                                        "element_id": spec.name})], effects)

@@ -109,3 +109,22 @@ def test_a_call_without_parent_propagation_sees_only_its_input_mappings_and_item
     assert "other" not in seen and "secret" not in seen and "items" not in seen
     assert jobs("After")[0].variables["results"] == [71]
     assert completed(store, key)
+
+
+def test_a_signal_caught_inside_a_called_process_sets_its_variables_in_that_process(
+    store: RecorderEventStore, engine: EmbeddedEngine
+) -> None:
+    from processes.signals import broadcast
+    from tests.unit import signal_models as sm
+
+    engine.deploy(sm.CATCH, "signals.bpmn")  # signal-catch: wait for "go", then the job After
+    engine.deploy(caller("calls-catch", called_element='<zeebe:calledElement processId="signal-catch"/>'),
+                  "scopes.bpmn")
+    key = engine.start("calls-catch", tenant=TENANT, variables={"items": [1, 2]})
+    run_all(engine)
+    assert len(broadcast(engine, TENANT, "go", {"level": 9}).delivered) == 1  # the caller, holding both calls
+    run_all(engine)
+    inner = [j.variables for j in jobs("After") if "item" in j.variables]
+    # each called instance's job sees the signal's variables (they were set in its scope, not only the root's)
+    assert sorted((v["item"], v.get("level")) for v in inner) == [(1, 9), (2, 9)]
+    assert completed(store, key)
