@@ -355,7 +355,10 @@ def new_workflow(spec: Any, subprocess_specs: Any, script_engine: Any) -> BpmnWo
 
 def _copy_template(workflow: Any, template: _Template) -> None:
     """Give a workflow built for deserializing the template's tasks, with fresh task ids."""
-    ids = {old: uuid4() for old, *_ in template.tasks}
+    # one random base per copy, each task its own low bits: unique within the workflow and as unlikely to meet
+    # another's as uuid4 ids, for one random draw (an os.urandom call) per copy instead of one per task
+    base = uuid4().int
+    ids = {old: UUID(int=base ^ n) for n, (old, *_) in enumerate(template.tasks)}
     now = time.time()
     for old, parent, children, state, task_spec, triggered, internal, data in template.tasks:
         task = Task(workflow, task_spec, state=state, id=ids[old])
