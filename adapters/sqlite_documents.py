@@ -17,11 +17,12 @@ file for itself (`claim`: no other connection has it open; then it holds it unti
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -376,6 +377,23 @@ class SqliteDocumentStore:
                 cur.execute("ROLLBACK")
                 raise
 
+    @contextlib.contextmanager
+    def _attached(self, path: str) -> Iterator[sqlite3.Connection]:
+        """The writer with another read-model file attached as `helper`, in one transaction (rolled back on
+        failure); detached after. The caller holds the write lock."""
+        cur = self._writer
+        cur.execute("ATTACH DATABASE ? AS helper", (path,))
+        try:
+            cur.execute("BEGIN IMMEDIATE")
+            try:
+                yield cur
+                cur.execute("COMMIT")
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+        finally:
+            cur.execute("DETACH DATABASE helper")
+
     def append_tables(self, path: str, collections: Sequence[str]) -> None:
         """Add to these collections' tables the rows of the same tables in another read-model file of these
         projections (a rebuild helper's share: keys none of these rows have), in one transaction.
@@ -385,23 +403,12 @@ class SqliteDocumentStore:
         for collection in collections:
             if collection not in self.projections:
                 raise KeyError(f"unknown collection {collection!r}")
-        with self._write_lock:
-            cur = self._writer
-            cur.execute("ATTACH DATABASE ? AS helper", (path,))
-            try:
-                cur.execute("BEGIN IMMEDIATE")
-                try:
-                    for table in collections:
-                        # named: a file from before the columns has them in another order
-                        listed = ", ".join(row[1] for row in cur.execute(f"PRAGMA main.table_info({table})"))
-                        cur.execute(f"INSERT INTO main.{table} ({listed}) SELECT {listed} FROM helper.{table}")
-                    cur.execute("COMMIT")
-                except BaseException:
-                    cur.execute("ROLLBACK")
-                    raise
-            finally:
-                cur.execute("DETACH DATABASE helper")
-            self._unwritten.difference_update(collections)  # not empty any more: a later load upserts
+        with self._write_lock, self._attached(path) as cur:
+            for table in collections:
+                # named: a file from before the columns has them in another order
+                listed = ", ".join(row[1] for row in cur.execute(f"PRAGMA main.table_info({table})"))
+                cur.execute(f"INSERT INTO main.{table} ({listed}) SELECT {listed} FROM helper.{table}")
+        self._unwritten.difference_update(collections)  # not empty any more: a later load upserts
 
     def copy_tables(self, path: str, collections: Sequence[str]) -> None:
         """Fill these collections' (empty) tables with the rows of the same tables in another read-model file of
@@ -411,25 +418,14 @@ class SqliteDocumentStore:
         of whole records and index entries (no decoding, no index build); then the text indexes."""
         tables = [self._table(c) for c in collections]
         self.ensure_indexes(tables, text=False)
-        with self._write_lock:
-            cur = self._writer
-            cur.execute("ATTACH DATABASE ? AS helper", (path,))
-            try:
-                cur.execute("BEGIN IMMEDIATE")
-                try:
-                    for table in tables:
-                        names = [row[1] for row in cur.execute(f"PRAGMA main.table_info({table})")]
-                        if names == [row[1] for row in cur.execute(f"PRAGMA helper.table_info({table})")]:
-                            cur.execute(f"INSERT INTO main.{table} SELECT * FROM helper.{table}")
-                        else:  # columns in another order (a file from before the columns): named, row by row
-                            listed = ", ".join(names)
-                            cur.execute(f"INSERT INTO main.{table} ({listed}) SELECT {listed} FROM helper.{table}")
-                    cur.execute("COMMIT")
-                except BaseException:
-                    cur.execute("ROLLBACK")
-                    raise
-            finally:
-                cur.execute("DETACH DATABASE helper")
+        with self._write_lock, self._attached(path) as cur:
+            for table in tables:
+                names = [row[1] for row in cur.execute(f"PRAGMA main.table_info({table})")]
+                if names == [row[1] for row in cur.execute(f"PRAGMA helper.table_info({table})")]:
+                    cur.execute(f"INSERT INTO main.{table} SELECT * FROM helper.{table}")
+                else:  # columns in another order (a file from before the columns): named, row by row
+                    listed = ", ".join(names)
+                    cur.execute(f"INSERT INTO main.{table} ({listed}) SELECT {listed} FROM helper.{table}")
         self._unwritten.difference_update(tables)
         self.ensure_indexes(tables)
 
