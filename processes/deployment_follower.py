@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -30,6 +29,7 @@ from processes.bpmn import BpmnRejected
 from processes.checkpoint import MarkStore, load_mark, save_mark
 from processes.deployments import PREPARED
 from processes.form_registry import FORMS
+from processes.offered_windows import OfferedWindows
 
 if TYPE_CHECKING:  # the engine and model import SpiffWorkflow: loaded on first use, not at import
     from processes.engine import EmbeddedEngine
@@ -87,31 +87,21 @@ class DeploymentFollower:
         self._taken: dict[UUID, int] = {}  # deployments aggregate id -> the version taken (what a mark names)
         self._resumed = False
         self._marked = 0  # the position of the last mark saved
-        # windows of the log the runner read and decoded (bounded: a follower behind reads the store itself)
-        self._offered: deque[tuple[int, int, Sequence[Positioned]]] = deque(maxlen=64)
-        self._offer_lock = threading.Lock()
+        self._offered = OfferedWindows()  # the runner's decoded windows
         self.reads = 0  # windows read from the store (the rest came from the runner)
 
     def offer(self, after: int, last: int, batch: Sequence[Positioned]) -> None:
         """Runner window listener: the decoded events of (after, last], kept until a catch-up reaches them."""
-        with self._offer_lock:
-            self._offered.append((after, last, batch))
+        self._offered.offer(after, last, batch)
 
     def _offered_window(self, limit: int) -> tuple[list[Positioned], int] | None:
         """The deployments of the offered window that covers the position reached, and where it ends (at most
         `limit`); None when no offered window starts at or before the position reached (the store is read)."""
-        with self._offer_lock:
-            while self._offered and self._offered[0][1] <= self.position:
-                self._offered.popleft()  # taken already
-            if not self._offered or self._offered[0][0] > self.position:
-                return None
-            _after, last, events = self._offered[0]
-            if last <= limit:
-                self._offered.popleft()
-            else:  # the manager's limit fell inside it (read before the runner offered it): the rest stays
-                self._offered[0] = (limit, last, events)
-                last = limit
-        return [p for p in events if self.position < p.position <= last and isinstance(p.event, ProcessDeployed)], last
+        taken = self._offered.take(self.position, limit)
+        if taken is None:
+            return None
+        events, last = taken
+        return [p for p in events if isinstance(p.event, ProcessDeployed)], last
 
     def learn(self, up_to: int | None = None) -> int:
         """Take every deployment at or before `up_to` (the log's head when None); the position reached. The first

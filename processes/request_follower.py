@@ -21,9 +21,7 @@ nothing here reads a read model), and takes the windows the runner already decod
 from __future__ import annotations
 
 import logging
-import threading
 import time
-from collections import deque
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING
@@ -39,6 +37,7 @@ from domain.process_message import ProcessMessagePublished, fate_of
 from domain.process_operation import PENDING, ProcessOperation, ProcessOperationRequested
 from domain.process_signal import ProcessSignal, ProcessSignalBroadcast
 from processes.message_buffer import BufferedMessage
+from processes.offered_windows import OfferedWindows
 from projections.ports import DocumentStore
 
 if TYPE_CHECKING:
@@ -74,25 +73,20 @@ class RequestFollower(TrackedCatchUp):
         self._failures: dict[int, int] = {}
         self._stored_at = time.monotonic()
         self._classes = (ProcessOperationRequested, ProcessMessagePublished, ProcessSignalBroadcast)
-        # windows of the log the runner read and decoded (bounded: a follower behind reads the store itself)
-        self._offered: deque[tuple[int, int, Sequence[Positioned]]] = deque(maxlen=64)
-        self._offer_lock = threading.Lock()
+        self._offered = OfferedWindows()  # the runner's decoded windows
 
     def offer(self, after: int, last: int, batch: Sequence[Positioned]) -> None:
         """Runner window listener (EmbeddedRunner.share_windows): the decoded events of (after, last], so that a
         request stored in this process is taken at once and without reading the log again."""
-        with self._offer_lock:
-            self._offered.append((after, last, batch))
+        self._offered.offer(after, last, batch)
         self._wake.set()
 
     def _window(self, start: int) -> tuple[list[Positioned], int]:
-        """The offered window that starts at `start`, of our event types; else the next window read from the log."""
-        with self._offer_lock:
-            while self._offered and self._offered[0][0] < start:
-                self._offered.popleft()  # handled already
-            if self._offered and self._offered[0][0] == start:
-                _after, last, events = self._offered.popleft()
-                return [p for p in events if isinstance(p.event, self._classes)], last
+        """Our events of the offered window that covers `start`; else the next window read from the log."""
+        taken = self._offered.take(start)
+        if taken is not None:
+            events, last = taken
+            return [p for p in events if isinstance(p.event, self._classes)], last
         return self.store.read_batch(start, self.batch_size, self.types)
 
     def step(self) -> int:
