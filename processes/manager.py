@@ -30,7 +30,7 @@ import threading
 import uuid
 from collections import OrderedDict, deque
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 from uuid import UUID
 
 from adapters.catch_up_thread import TrackedCatchUp
@@ -48,6 +48,7 @@ from processes.starts import BatchStarts, StartRequest
 from projections.ports import DocumentStore, Query
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 NAME = "process-manager"
 NAMESPACE = uuid.UUID("9b0f4b8e-3f0c-4c55-8d1a-5e6f7a8b9c0d")
 AUTOMATION_ACTOR = "automation"
@@ -203,23 +204,15 @@ class ProcessManager(TrackedCatchUp):
         self._flush_completions()
 
     def _flush_completions(self) -> None:
-        """Complete the gathered user tasks in one batch; one refused is logged and passed over, as alone; after a
-        technical failure they are completed one by one (a completion already saved finds its task done)."""
-        if not self._completions:
-            return
+        """Complete the gathered user tasks in one batch; one refused is logged and passed over, as alone."""
         gathered, self._completions = self._completions, []
-        assert isinstance(self.engine, BatchCompletions)
-        try:
-            outcomes = self.engine.complete_user_tasks([completion for _, completion in gathered])
-        except Exception:
-            log.exception("completing %d user tasks together failed; completing them one by one", len(gathered))
-            for position, completion in gathered:
-                self._guarded(position, functools.partial(self._complete_alone, completion))
+        if not gathered:
             return
-        for (position, completion), outcome in zip(gathered, outcomes, strict=True):
-            if isinstance(outcome, Exception):
-                self._skipped(position, outcome)
-            elif not outcome:
+        assert isinstance(self.engine, BatchCompletions)
+        outcomes = self._together(gathered, self.engine.complete_user_tasks, self._complete_alone,
+                                  "completing user tasks")
+        for (_, completion), outcome in zip(gathered, outcomes, strict=False):
+            if not isinstance(outcome, Exception) and not outcome:
                 log.warning("task %s completed, but no open user task has that id", completion.task_id)
 
     def _complete_alone(self, completion: TaskCompletion) -> bool:
@@ -229,21 +222,29 @@ class ProcessManager(TrackedCatchUp):
 
     def _flush_starts(self) -> None:
         """Start the gathered lifecycles in one batch; one that is refused is logged and passed over (as one start
-        alone would be); a technical failure propagates (the loop retries the batch: starts are idempotent)."""
-        if not self._starts:
-            return
+        alone would be)."""
         starts, self._starts = self._starts, []
-        assert isinstance(self.engine, BatchStarts)
-        try:
-            outcomes = self.engine.start_many([request for _, request in starts])
-        except Exception:
-            log.exception("starting %d processes together failed; starting them one by one", len(starts))
-            for position, request in starts:
-                self._guarded(position, functools.partial(self._start_alone, request))
+        if not starts:
             return
-        for (position, _), outcome in zip(starts, outcomes, strict=True):
+        assert isinstance(self.engine, BatchStarts)
+        self._together(starts, self.engine.start_many, self._start_alone, "starting processes")
+
+    def _together(self, gathered: Sequence[tuple[int, _T]], together: Callable[[list[_T]], Sequence[object]],
+                  alone: Callable[[_T], bool], what: str) -> Sequence[object]:
+        """Hand the engine the gathered items in one call; an item's refusal (an exception among the outcomes) is
+        logged and passed over; after a technical failure of the whole call they go one by one (what was saved
+        before it finds its work done). The outcomes, in order (none when they went one by one)."""
+        try:
+            outcomes = together([item for _, item in gathered])
+        except Exception:
+            log.exception("%s: %d together failed; one by one", what, len(gathered))
+            for position, item in gathered:
+                self._guarded(position, functools.partial(alone, item))
+            return []
+        for (position, _), outcome in zip(gathered, outcomes, strict=True):
             if isinstance(outcome, Exception):
                 self._skipped(position, outcome)
+        return outcomes
 
     def _start_alone(self, request: StartRequest) -> bool:
         self.engine.start(request.process_id, tenant=request.tenant, variables=request.variables,
