@@ -16,6 +16,7 @@ import pytest
 
 from casestream.settings import Settings
 from tests.http_server import LiveServer, live_server
+from tests.integration.api.bpmn_parts import queue_then_finish
 from tests.integration.api.test_api_workers import Workers
 from tests.integration.api.test_process_deploy_api import two_processes  # noqa: F401  (a fixture)
 
@@ -31,16 +32,7 @@ MODEL = f"""<?xml version="1.0" encoding="UTF-8"?>
     </bpmn:exclusiveGateway>
     <bpmn:sequenceFlow id="Big" sourceRef="Gate" targetRef="Queue_it">
       <bpmn:conditionExpression>=amount &gt; 1000</bpmn:conditionExpression></bpmn:sequenceFlow>
-    <bpmn:serviceTask id="Queue_it" name="Queue">
-      <bpmn:extensionElements>
-        <zeebe:taskDefinition type="case.set-queue" />
-        <zeebe:taskHeaders><zeebe:header key="queue" value="big" /></zeebe:taskHeaders>
-      </bpmn:extensionElements>
-      <bpmn:incoming>Big</bpmn:incoming><bpmn:outgoing>F3</bpmn:outgoing>
-    </bpmn:serviceTask>
-    <bpmn:sequenceFlow id="F3" sourceRef="Queue_it" targetRef="Finish" />
-    <bpmn:endEvent id="Finish"><bpmn:incoming>F3</bpmn:incoming></bpmn:endEvent>
-  </bpmn:process>
+{queue_then_finish("Big", "big")}  </bpmn:process>
 </bpmn:definitions>
 """
 DEFINITION: dict[str, Any] = {
@@ -247,7 +239,12 @@ def test_a_process_that_catches_the_move_decides_instead(server: LiveServer) -> 
             return found[0]["state"] if found and found[0]["state"] != "running" else None
 
         assert wait_for("the boundary to end the process", instance_state) == "completed"
-        cancelled = alice.get(f"/api/tasks/{task['id']}").json()
+        def closed_task() -> dict[str, Any] | None:
+            found: dict[str, Any] = alice.get(f"/api/tasks/{task['id']}").json()
+            return found if found["status"] != "open" else None
+
+        # the task's cancellation is a command of its own after the step: folded shortly after the instance ends
+        cancelled = wait_for("the review task to close", closed_task)
         # withdrawn by the process itself (its boundary ended it), not by the manual-move default
         assert (cancelled["status"], cancelled["cancel_reason"]) == ("cancelled", "the process instance ended")
         assert alice.get(f"/api/cases/{case_id}").json()["queue"] is None  # not past the task: the boundary took it

@@ -16,6 +16,7 @@ import pytest
 from casestream.settings import Settings
 from domain.process_message import ProcessMessageCorrelated, ProcessMessagePublished
 from tests.http_server import LiveServer, live_server
+from tests.integration.api.bpmn_parts import queue_then_finish
 from tests.integration.api.test_operations_api import wait_for
 
 PROCESS = "pay-then-ship"
@@ -35,16 +36,7 @@ MODEL = f"""<?xml version="1.0" encoding="UTF-8"?>
     <bpmn:intermediateCatchEvent id="Payment"><bpmn:incoming>F2</bpmn:incoming><bpmn:outgoing>F3</bpmn:outgoing>
       <bpmn:messageEventDefinition messageRef="Paid" /></bpmn:intermediateCatchEvent>
     <bpmn:sequenceFlow id="F3" sourceRef="Payment" targetRef="Queue_it" />
-    <bpmn:serviceTask id="Queue_it" name="Queue">
-      <bpmn:extensionElements>
-        <zeebe:taskDefinition type="case.set-queue" />
-        <zeebe:taskHeaders><zeebe:header key="queue" value="paid" /></zeebe:taskHeaders>
-      </bpmn:extensionElements>
-      <bpmn:incoming>F3</bpmn:incoming><bpmn:outgoing>F4</bpmn:outgoing>
-    </bpmn:serviceTask>
-    <bpmn:sequenceFlow id="F4" sourceRef="Queue_it" targetRef="Finish" />
-    <bpmn:endEvent id="Finish"><bpmn:incoming>F4</bpmn:incoming></bpmn:endEvent>
-  </bpmn:process>
+{queue_then_finish("F3", "paid", "F4")}  </bpmn:process>
 </bpmn:definitions>
 """
 DEFINITION: dict[str, Any] = {

@@ -14,6 +14,7 @@ import pytest
 from casestream.settings import Settings
 from domain.process_signal import ProcessSignalBroadcast, ProcessSignalDelivered
 from tests.http_server import LiveServer, live_server
+from tests.integration.api.bpmn_parts import queue_then_finish
 from tests.integration.api.test_operations_api import wait_for
 
 PROCESS = "wait-for-release"
@@ -28,16 +29,7 @@ MODEL = f"""<?xml version="1.0" encoding="UTF-8"?>
     <bpmn:intermediateCatchEvent id="Released"><bpmn:incoming>F1</bpmn:incoming><bpmn:outgoing>F2</bpmn:outgoing>
       <bpmn:signalEventDefinition signalRef="Release" /></bpmn:intermediateCatchEvent>
     <bpmn:sequenceFlow id="F2" sourceRef="Released" targetRef="Queue_it" />
-    <bpmn:serviceTask id="Queue_it" name="Queue">
-      <bpmn:extensionElements>
-        <zeebe:taskDefinition type="case.set-queue" />
-        <zeebe:taskHeaders><zeebe:header key="queue" value="=target" /></zeebe:taskHeaders>
-      </bpmn:extensionElements>
-      <bpmn:incoming>F2</bpmn:incoming><bpmn:outgoing>F3</bpmn:outgoing>
-    </bpmn:serviceTask>
-    <bpmn:sequenceFlow id="F3" sourceRef="Queue_it" targetRef="Finish" />
-    <bpmn:endEvent id="Finish"><bpmn:incoming>F3</bpmn:incoming></bpmn:endEvent>
-  </bpmn:process>
+{queue_then_finish("F2", "=target")}  </bpmn:process>
 </bpmn:definitions>
 """
 DEFINITION: dict[str, Any] = {
