@@ -50,6 +50,11 @@ def test_a_process_manager_behind_the_log_is_reported_and_pauses_commands(limite
         refused = None
         for i in range(500):
             reply = alice.post("/api/cases", json={"definition_key": "claim", "title": f"c{i}", "data": {"amount": i}})
+            if reply.status_code == 429 and reply.json()["type"].endswith("/read-models-behind"):
+                # on a loaded machine the read models can pass the limit for a moment too (one limit for both):
+                # wait until they are within it, then go on until the process manager's backlog refuses
+                _until(lambda: httpx.get(f"{limited.url}/readyz").json()["lag"]["events_behind"] <= LIMIT)
+                continue
             if reply.status_code == 429:
                 refused = reply
                 break
